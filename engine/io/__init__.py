@@ -1,0 +1,140 @@
+"""Format detection and loading: every reader registers itself here with a content sniffer.
+
+`load(path)` picks the reader whose sniffer scores the file highest (content first, the name only as a
+tie-breaker), so a mis-named file still loads and a corrupt one fails with an `InputError` naming it.
+Reader modules in this package are discovered automatically; a capability adds a format by adding a
+module with `@register(...)`, without touching this file.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+from ..scene import Layer, Scene
+
+Sniffer = Callable[[Path, bytes], int]
+Loader = Callable[..., "list[Layer] | Scene"]
+
+HEAD_BYTES = 4096
+
+
+@dataclass
+class Reader:
+    name: str
+    sniff: Sniffer
+    load: Loader
+    description: str = ""
+    folder: bool = False  # reads a directory rather than a file
+
+
+_READERS: list[Reader] = []
+_discovered = False
+
+
+def register(name: str, description: str = "", folder: bool = False):
+    """Decorator for `load(path, **options)`; the sniffer is attached with `@<fn>.sniffer`.
+
+    The sniffer gets the path and the first 4 KiB and returns a score: 0 = not mine, 10 = the name fits,
+    50 = the content fits, 100 = a magic number matched.
+    """
+
+    def deco(fn: Loader):
+        reader = Reader(name, lambda p, h: 0, fn, description or (fn.__doc__ or "").strip().split("\n")[0], folder)
+        _READERS.append(reader)
+
+        def set_sniffer(s: Sniffer):
+            reader.sniff = s
+            return s
+
+        fn.sniffer = set_sniffer  # type: ignore[attr-defined]
+        fn.reader = reader  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+
+
+def readers() -> list[Reader]:
+    _discover()
+    return list(_READERS)
+
+
+def detect(path: str | os.PathLike) -> Reader:
+    """The best reader for `path`, or InputError if none claims it."""
+    _discover()
+    p = Path(path)
+    if not p.exists():
+        raise InputError(p, "no such file or folder")
+    head = b""
+    if p.is_file():
+        try:
+            with open(p, "rb") as f:
+                head = f.read(HEAD_BYTES)
+        except OSError as e:
+            raise InputError(p, f"cannot read: {e.strerror}") from None
+        if not head:
+            raise InputError(p, "file is empty")
+    best, best_score = None, 0
+    for r in _READERS:
+        if r.folder != p.is_dir():
+            continue
+        try:
+            s = r.sniff(p, head)
+        except Exception:  # a sniffer must never break detection of other formats
+            s = 0
+        if s > best_score:
+            best, best_score = r, s
+    if best is None:
+        kind = "folder" if p.is_dir() else "file"
+        raise InputError(p, f"unrecognised {kind} format (supported: {', '.join(sorted({r.name for r in _READERS}))})")
+    return best
+
+
+def load_layers(path: str | os.PathLike, **options) -> list[Layer]:
+    """Read one file or folder into layers; any parse failure becomes an InputError naming the file."""
+    reader = detect(path)
+    try:
+        out = reader.load(Path(path), **options)
+    except InputError:
+        raise
+    except (ValueError, KeyError, IndexError, OSError, EOFError, TypeError) as e:
+        raise InputError(path, f"not a valid {reader.name} file ({e})") from None
+    if isinstance(out, Scene):
+        return list(out.layers)
+    return list(out)
+
+
+def load(path: str | os.PathLike, **options) -> Scene:
+    """Open a file or folder as a Scene (a manifest or a reader may return a whole Scene)."""
+    reader = detect(path)
+    p = Path(path)
+    try:
+        out = reader.load(p, **options)
+    except InputError:
+        raise
+    except (ValueError, KeyError, IndexError, OSError, EOFError, TypeError) as e:
+        raise InputError(p, f"not a valid {reader.name} file ({e})") from None
+    if isinstance(out, Scene):
+        out.path = out.path or str(p)
+        return out
+    scene = Scene(name=p.name, layers=list(out), path=str(p))
+    scene.meta["format"] = reader.name
+    return scene
+
+
+def suffixes(p: Path) -> str:
+    """Lower-cased full suffix chain, e.g. '.pcd.bin'."""
+    return "".join(p.suffixes).lower()

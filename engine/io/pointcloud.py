@@ -1,0 +1,343 @@
+"""Point-cloud readers and writers: PLY (plyfile), PCD (ascii/binary), NPY, KITTI/SemanticKITTI and nuScenes `.bin`.
+
+Raw `.bin` scans have no header, so the column count (4 for KITTI, 5 for nuScenes) is decided from the
+name, the byte count and, when both fit, from the content (nuScenes' 5th column is an integer ring index).
+A SemanticKITTI `.label` next to a scan (same stem, or in the sibling `labels/` folder) is attached as
+per-point `label` (training ids) and `instance`.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_open
+from ..errors import InputError
+from ..labels import get_label_set
+from ..scene import PointCloud
+from . import register, suffixes
+
+# ----------------------------------------------------------------------------------------------- PLY
+
+
+@register("ply", "PLY point cloud (ascii or binary)")
+def load_ply(path: Path, **opts) -> list[PointCloud]:
+    from plyfile import PlyData, PlyParseError
+
+    try:
+        ply = PlyData.read(str(path))
+    except (PlyParseError, ValueError, EOFError, IndexError) as e:
+        raise InputError(path, f"corrupt PLY ({e})") from None
+    if "vertex" not in ply:
+        raise InputError(path, "PLY has no 'vertex' element")
+    v = ply["vertex"].data
+    names = v.dtype.names or ()
+    if not {"x", "y", "z"} <= set(names):
+        raise InputError(path, f"PLY vertices lack x/y/z (fields: {', '.join(names)})")
+    pts = np.stack([v["x"], v["y"], v["z"]], 1).astype(np.float64)
+    attrs: dict[str, np.ndarray] = {}
+    if {"red", "green", "blue"} <= set(names):
+        attrs["rgb"] = np.stack([v["red"], v["green"], v["blue"]], 1).astype(np.uint8)
+    if {"nx", "ny", "nz"} <= set(names):
+        attrs["normal"] = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
+    for k in names:
+        if k in ("x", "y", "z", "red", "green", "blue", "nx", "ny", "nz", "alpha"):
+            continue
+        attrs[{"scalar_intensity": "intensity"}.get(k, k)] = np.asarray(v[k])
+    return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
+                       label_set=opts.get("label_set"))]
+
+
+@load_ply.sniffer
+def _sniff_ply(p: Path, head: bytes) -> int:
+    return 100 if head.startswith(b"ply") else 0
+
+
+def write_ply(path, cloud: PointCloud, binary: bool = True) -> None:
+    """Write xyz (+rgb, normal, intensity, label) as PLY, atomically."""
+    from plyfile import PlyData, PlyElement
+
+    fields = [("x", "f4"), ("y", "f4"), ("z", "f4")]
+    cols = [cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]]
+    a = cloud.attributes
+    if "rgb" in a:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+        cols += [a["rgb"][:, 0], a["rgb"][:, 1], a["rgb"][:, 2]]
+    if "normal" in a:
+        fields += [("nx", "f4"), ("ny", "f4"), ("nz", "f4")]
+        cols += [a["normal"][:, 0], a["normal"][:, 1], a["normal"][:, 2]]
+    for k in ("intensity", "label", "instance", "score"):
+        if k in a and a[k].ndim == 1:
+            fields.append((k, a[k].dtype.str.lstrip("<>|=")))
+            cols.append(a[k])
+    arr = np.empty(cloud.n, dtype=fields)
+    for (name, _), c in zip(fields, cols):
+        arr[name] = c
+    with atomic_open(path, "wb") as f:
+        PlyData([PlyElement.describe(arr, "vertex")], text=not binary).write(f)
+
+
+# ----------------------------------------------------------------------------------------------- PCD
+
+_PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4", ("I", 8): "i8",
+              ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4", ("U", 8): "u8"}
+
+
+@register("pcd", "PCD point cloud (ascii or binary)")
+def load_pcd(path: Path, **opts) -> list[PointCloud]:
+    raw = path.read_bytes()
+    header: dict[str, list[str]] = {}
+    pos = 0
+    while True:
+        end = raw.find(b"\n", pos)
+        if end < 0:
+            raise InputError(path, "PCD header ends before DATA line")
+        line = raw[pos:end].decode("ascii", "replace").strip()
+        pos = end + 1
+        if not line or line.startswith("#"):
+            continue
+        key, *vals = line.split()
+        header[key.upper()] = vals
+        if key.upper() == "DATA":
+            break
+    try:
+        fields = header["FIELDS"]
+        sizes = [int(s) for s in header["SIZE"]]
+        types = header["TYPE"]
+        counts = [int(c) for c in header.get("COUNT", ["1"] * len(fields))]
+        n = int(header["POINTS"][0]) if "POINTS" in header else int(header["WIDTH"][0]) * int(header["HEIGHT"][0])
+    except (KeyError, ValueError, IndexError) as e:
+        raise InputError(path, f"PCD header incomplete or malformed ({e})") from None
+    if not (len(fields) == len(sizes) == len(types) == len(counts)):
+        raise InputError(path, "PCD header FIELDS/SIZE/TYPE/COUNT lengths differ")
+    dt = []
+    for f, s, t, c in zip(fields, sizes, types, counts):
+        if (t.upper(), s) not in _PCD_TYPES:
+            raise InputError(path, f"PCD field {f!r} has unsupported TYPE {t} SIZE {s}")
+        base = _PCD_TYPES[(t.upper(), s)]
+        name = f if f != "_" else f"_pad{len(dt)}"
+        dt.append((name, base, (c,)) if c > 1 else (name, base))
+    dtype = np.dtype(dt)
+    mode = header["DATA"][0].lower()
+    if mode == "ascii":
+        try:
+            flat = np.loadtxt(raw[pos:].decode("ascii").splitlines(), dtype=np.float64, ndmin=2)
+        except ValueError as e:
+            raise InputError(path, f"PCD ascii data unreadable ({e})") from None
+        if flat.shape[0] != n:
+            raise InputError(path, f"PCD header says {n} points, data has {flat.shape[0]} rows")
+        data = np.zeros(n, dtype)
+        col = 0
+        for name in dtype.names:
+            width = dtype[name].shape[0] if dtype[name].shape else 1
+            data[name] = flat[:, col:col + width].reshape(data[name].shape)
+            col += width
+    elif mode == "binary":
+        need = n * dtype.itemsize
+        if len(raw) - pos < need:
+            raise InputError(path, f"PCD binary data truncated: {len(raw) - pos} bytes for {n} points × {dtype.itemsize}")
+        data = np.frombuffer(raw, dtype, count=n, offset=pos)
+    else:
+        raise InputError(path, f"PCD DATA {mode!r} is not supported (ascii and binary are; re-save uncompressed)")
+    if not {"x", "y", "z"} <= set(dtype.names):
+        raise InputError(path, f"PCD lacks x/y/z fields ({', '.join(fields)})")
+    pts = np.stack([data["x"], data["y"], data["z"]], 1).astype(np.float64)
+    attrs: dict[str, np.ndarray] = {}
+    for name in dtype.names:
+        if name in ("x", "y", "z") or name.startswith("_pad"):
+            continue
+        if name in ("rgb", "rgba"):
+            packed = np.ascontiguousarray(data[name]).view(np.uint32)
+            attrs["rgb"] = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], 1).astype(np.uint8)
+        elif name in ("normal_x", "normal_y", "normal_z", "curvature"):
+            continue
+        else:
+            attrs[name] = np.array(data[name])
+    if {"normal_x", "normal_y", "normal_z"} <= set(dtype.names):
+        attrs["normal"] = np.stack([data["normal_x"], data["normal_y"], data["normal_z"]], 1).astype(np.float32)
+    keep = np.isfinite(pts).all(1)  # organised clouds pad with NaN
+    if not keep.all():
+        pts = pts[keep]
+        attrs = {k: v[keep] for k, v in attrs.items()}
+    return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
+                       label_set=opts.get("label_set"))]
+
+
+@load_pcd.sniffer
+def _sniff_pcd(p: Path, head: bytes) -> int:
+    txt = head[:1024].decode("ascii", "replace")
+    if re.search(r"^FIELDS ", txt, re.M) and re.search(r"^DATA ", txt, re.M):
+        return 100
+    return 10 if p.suffix.lower() == ".pcd" else 0
+
+
+def write_pcd(path, cloud: PointCloud, binary: bool = True) -> None:
+    """Write x y z (+intensity, label) as PCD v0.7, atomically."""
+    names, cols = ["x", "y", "z"], [cloud.points[:, i].astype(np.float32) for i in range(3)]
+    for k in ("intensity", "label"):
+        if k in cloud.attributes and cloud.attributes[k].ndim == 1:
+            names.append(k)
+            cols.append(cloud.attributes[k].astype(np.float32 if k == "intensity" else np.uint32))
+    dtype = np.dtype([(nm, c.dtype) for nm, c in zip(names, cols)])
+    arr = np.empty(cloud.n, dtype)
+    for nm, c in zip(names, cols):
+        arr[nm] = c
+    kinds = ["F" if c.dtype.kind == "f" else "U" for c in cols]
+    header = (
+        "# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
+        f"FIELDS {' '.join(names)}\nSIZE {' '.join(str(c.dtype.itemsize) for c in cols)}\n"
+        f"TYPE {' '.join(kinds)}\nCOUNT {' '.join('1' for _ in cols)}\n"
+        f"WIDTH {cloud.n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {cloud.n}\n"
+        f"DATA {'binary' if binary else 'ascii'}\n"
+    )
+    with atomic_open(path, "wb") as f:
+        f.write(header.encode())
+        if binary:
+            f.write(arr.tobytes())
+        else:
+            for row in arr:
+                f.write((" ".join(repr(float(v)) if isinstance(v, np.floating) else str(v) for v in row) + "\n").encode())
+
+
+# ----------------------------------------------------------------------------------------------- NPY
+
+
+@register("npy-points", "NumPy array of points (N×3 or more columns)")
+def load_npy(path: Path, **opts) -> list[PointCloud]:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise InputError(path, f"not a plain NumPy array ({e})") from None
+    if arr.ndim != 2 or arr.shape[1] < 3 or arr.dtype.kind not in "fiu":
+        raise InputError(path, f"expected an N×3 (or N×k, k≥3) numeric array, got {arr.dtype} {arr.shape}")
+    attrs = {}
+    if arr.shape[1] >= 4:
+        attrs["intensity"] = arr[:, 3].astype(np.float32)
+    if arr.shape[1] >= 6 and arr.shape[1] != 4:
+        extra = arr[:, 3:6]
+        if extra.min() >= 0 and extra.max() <= 255 and arr.shape[1] == 6:
+            attrs = {"rgb": extra.astype(np.uint8)}
+    return [PointCloud(name=path.name, source=str(path), points=arr[:, :3], attributes=attrs,
+                       label_set=opts.get("label_set"))]
+
+
+@load_npy.sniffer
+def _sniff_npy(p: Path, head: bytes) -> int:
+    if not head.startswith(b"\x93NUMPY"):
+        return 0
+    m = re.search(rb"'shape':\s*\((\d+),\s*(\d+)\)", head[:256])
+    return 60 if m and int(m.group(2)) >= 3 else 20
+
+
+def write_npy(path, cloud: PointCloud) -> None:
+    from ..atomic import save_npy
+
+    save_npy(path, cloud.points)
+
+
+# ----------------------------------------------------------------------------------------------- BIN
+
+
+def bin_columns(path: Path, size: int, head: bytes) -> int:
+    """4 (KITTI x,y,z,remission) or 5 (nuScenes x,y,z,intensity,ring) float32 columns."""
+    if suffixes(path).endswith(".pcd.bin"):
+        return 5
+    fits4, fits5 = size % 16 == 0, size % 20 == 0
+    if fits5 and not fits4:
+        return 5
+    if fits4 and fits5 and len(head) >= 400:
+        a = np.frombuffer(head[: (len(head) // 20) * 20], np.float32).reshape(-1, 5)
+        ring = a[:, 4]
+        if np.all(np.isfinite(ring)) and np.all(ring == np.round(ring)) and ring.min() >= 0 and ring.max() < 128:
+            return 5
+    if fits4:
+        return 4
+    raise ValueError(f"{size} bytes is not a whole number of 4- or 5-float points")
+
+
+def find_label_file(path: Path) -> Path | None:
+    for cand in (path.with_suffix(".label"), path.parent.parent / "labels" / (path.stem + ".label")):
+        if cand.exists():
+            return cand
+    return None
+
+
+def read_semantickitti_labels(path: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(raw semantic id = low 16 bits, instance id = high 16 bits) of a uint32 `.label` file."""
+    raw = np.fromfile(path, np.uint32)
+    if len(raw) != n:
+        raise InputError(path, f"label file has {len(raw)} entries for a scan of {n} points")
+    return (raw & 0xFFFF).astype(np.uint16), (raw >> 16).astype(np.uint16)
+
+
+@register("lidar-bin", "KITTI / SemanticKITTI (.bin, 4 floats) or nuScenes (.pcd.bin, 5 floats) LiDAR scan")
+def load_bin(path: Path, **opts) -> list[PointCloud]:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4000)
+    try:
+        ncol = int(opts.get("columns") or bin_columns(path, size, head))
+    except ValueError as e:
+        raise InputError(path, str(e)) from None
+    if size % (4 * ncol):
+        raise InputError(path, f"{size} bytes is not a whole number of {ncol}-float points")
+    a = np.fromfile(path, np.float32).reshape(-1, ncol)
+    if not np.isfinite(a[:, :3]).all():
+        raise InputError(path, "scan contains non-finite coordinates (is this really a float32 point file?)")
+    attrs = {"intensity": a[:, 3].copy()}
+    if ncol == 5:
+        attrs["ring"] = a[:, 4].astype(np.int16)
+    label_set = opts.get("label_set")
+    lab_path = Path(opts["labels"]) if opts.get("labels") else find_label_file(path)
+    if lab_path is not None and ncol == 4:
+        sem, inst = read_semantickitti_labels(lab_path, len(a))
+        label_set = label_set or "semantickitti"
+        attrs["label"] = get_label_set(label_set).map_raw(sem).astype(np.uint8)
+        attrs["raw_label"] = sem
+        attrs["instance"] = inst
+    pc = PointCloud(name=path.name, source=str(path), points=a[:, :3], attributes=attrs, label_set=label_set,
+                    frame="lidar")
+    pc.meta["format"] = "nuscenes" if ncol == 5 else "kitti"
+    if lab_path is not None:
+        pc.meta["labels_file"] = str(lab_path)
+    return [pc]
+
+
+@load_bin.sniffer
+def _sniff_bin(p: Path, head: bytes) -> int:
+    if p.suffix.lower() != ".bin":
+        return 0
+    try:
+        bin_columns(p, p.stat().st_size, head)
+    except ValueError:
+        return 0
+    return 30
+
+
+def write_bin(path, cloud: PointCloud, columns: int = 4) -> None:
+    out = np.zeros((cloud.n, columns), np.float32)
+    out[:, :3] = cloud.points
+    if "intensity" in cloud.attributes:
+        out[:, 3] = cloud.attributes["intensity"]
+    if columns == 5 and "ring" in cloud.attributes:
+        out[:, 4] = cloud.attributes["ring"]
+    with atomic_open(path, "wb") as f:
+        f.write(out.tobytes())
+
+
+def write_points(path, cloud: PointCloud) -> None:
+    """Write a point cloud in the format its name asks for (.ply, .pcd, .npy, .bin)."""
+    s = suffixes(Path(path))
+    if s.endswith(".ply"):
+        write_ply(path, cloud)
+    elif s.endswith(".pcd"):
+        write_pcd(path, cloud)
+    elif s.endswith(".npy"):
+        write_npy(path, cloud)
+    elif s.endswith(".pcd.bin"):
+        write_bin(path, cloud, 5)
+    elif s.endswith(".bin"):
+        write_bin(path, cloud, 4)
+    else:
+        raise InputError(path, "unknown point-cloud extension (use .ply, .pcd, .npy or .bin)")
