@@ -1,0 +1,20 @@
+"""Starts the Qt application and the main window (on the demo scene when no path is given)."""
+from __future__ import annotations
+
+import sys
+
+
+def run_app(paths: list[str], device: str = "auto") -> int:
+    from PySide6 import QtWidgets
+
+    import pyqtgraph  # noqa: F401  (pyqtgraph must see the Qt binding before the app exists)
+
+    from .main_window import MainWindow, demo_scene_path
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    app.setApplicationName("SceneLens")
+    win = MainWindow(device=device)
+    win.show()
+    win.open_path(paths[0] if paths else demo_scene_path())
+    win.offer_recovery()
+    return app.exec()

@@ -1,0 +1,59 @@
+"""Point clouds: coloured by class (label-set palette), stored RGB, an attribute colormap, or height."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.labels import get_label_set
+from engine.scene import PointCloud
+
+from ..builders import register_builder, tag_actor
+from ..vtk_utils import actor_for, colormap, points_polydata
+
+
+def point_colors(layer: PointCloud, color_by: str | None = None, hidden: set[int] | None = None):
+    """(N×3 uint8 colours, keep mask) for the chosen colouring; `hidden` class ids are dropped."""
+    a = layer.attributes
+    keep = np.ones(layer.n, bool)
+    mode = color_by or ("label" if "label" in a and layer.label_set else "rgb" if "rgb" in a
+                        else "intensity" if "intensity" in a else "height")
+    if mode == "label" and "label" in a and layer.label_set:
+        lab = a["label"].astype(np.int64)
+        lut = get_label_set(layer.label_set).lut()
+        lut[(lut == 0).all(1)] = 110  # black classes (unlabeled/others) would vanish on the dark background
+        cols = lut[np.clip(lab, 0, 255)]
+        if hidden:
+            keep &= ~np.isin(lab, list(hidden))
+    elif mode == "rgb" and "rgb" in a:
+        cols = a["rgb"]
+    elif mode in a and a[mode].ndim == 1:
+        v = a[mode].astype(np.float64)
+        lo, hi = np.percentile(v, [1, 99]) if len(v) else (0, 1)
+        cols = colormap(v, "viridis", lo, hi)
+    else:
+        z = layer.points[:, 2]
+        lo, hi = np.percentile(z, [1, 99]) if len(z) else (0, 1)
+        cols = colormap(z, "viridis", lo, hi)
+    return cols, keep
+
+
+@register_builder(PointCloud)
+def build_points(layer: PointCloud, style: dict) -> list:
+    cols, keep = point_colors(layer, style.get("color_by"), style.get("hidden_classes"))
+    idx = np.flatnonzero(keep)
+    pd = points_polydata(layer.points[idx], cols[idx], origin=style.get("origin"))
+    actor = actor_for(pd, point_size=style.get("point_size", 2.0), opacity=style.get("opacity", 1.0))
+
+    def pick(cell_id: int, point_id: int, pos) -> dict:
+        i = int(idx[point_id if point_id >= 0 else cell_id])
+        p = layer.points[i]
+        info = {"layer": layer.name, "point": i, "x, y, z (m)": f"{p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}",
+                "range (m)": f"{np.linalg.norm(p):.2f}"}
+        for k, v in layer.attributes.items():
+            val = v[i]
+            if k == "label" and layer.label_set:
+                info["class"] = f"{int(val)} {get_label_set(layer.label_set).name_of(int(val))}"
+            else:
+                info[k] = np.array2string(val, precision=3) if np.ndim(val) else (f"{val:.3f}" if isinstance(val, (float, np.floating)) else str(val))
+        return info
+
+    return [tag_actor(actor, layer, pick)]

@@ -1,0 +1,111 @@
+"""Keeps a vtkRenderer in step with a Scene: one set of actors per visible layer, a shared local origin,
+and named camera presets. Used by both the interactive View3D and the headless `render` command."""
+from __future__ import annotations
+
+import numpy as np
+import vtk
+
+from engine.scene import Layer, PointCloud, Scene, VoxelGrid
+
+from .builders import build_actors
+
+BACKGROUND = ((0.08, 0.09, 0.11), (0.20, 0.22, 0.27))
+VIEWS = ("iso", "top", "front", "side", "bev")
+
+
+def _configure_global_rendering() -> None:
+    # Multisampling makes llvmpipe 2.5-3x slower (DESIGN.md); FXAA can be enabled per renderer instead.
+    try:
+        vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
+    except AttributeError:
+        pass
+
+
+_configure_global_rendering()
+
+
+class SceneRenderer:
+    def __init__(self, renderer: vtk.vtkRenderer):
+        self.renderer = renderer
+        renderer.GradientBackgroundOn()
+        renderer.SetBackground(*BACKGROUND[0])
+        renderer.SetBackground2(*BACKGROUND[1])
+        self.actors: dict[str, list] = {}
+        self.styles: dict[str, dict] = {}
+        self.origin: np.ndarray | None = None
+        self.layers: dict[str, Layer] = {}
+
+    def _pick_origin(self, layer: Layer) -> None:
+        if self.origin is not None:
+            return
+        if isinstance(layer, PointCloud) and layer.n:
+            self.origin = np.round(np.median(layer.points, 0), 0)
+        elif isinstance(layer, VoxelGrid):
+            lo, hi = layer.bounds()
+            self.origin = np.round((lo + hi) / 2, 0)
+
+    def set_scene(self, scene: Scene) -> None:
+        self.clear()
+        for lay in scene.layers:
+            self.add_layer(lay)
+
+    def clear(self) -> None:
+        for uid in list(self.actors):
+            self.remove_layer(uid)
+        self.origin = None
+        self.layers.clear()
+
+    def add_layer(self, layer: Layer, style: dict | None = None) -> list:
+        """(Re)build the actors of one layer; returns them."""
+        self._pick_origin(layer)
+        self.remove_layer(layer.uid)
+        st = dict(self.styles.get(layer.uid, {}))
+        st.update(style or {})
+        self.styles[layer.uid] = st
+        st_b = dict(st)
+        st_b["origin"] = self.origin
+        actors = build_actors(layer, st_b)
+        for a in actors:
+            a.SetVisibility(layer.visible)
+            self.renderer.AddViewProp(a)
+        self.actors[layer.uid] = actors
+        self.layers[layer.uid] = layer
+        return actors
+
+    def remove_layer(self, uid: str) -> None:
+        for a in self.actors.pop(uid, []):
+            self.renderer.RemoveViewProp(a)
+        self.layers.pop(uid, None)
+
+    def set_visible(self, uid: str, visible: bool) -> None:
+        if uid in self.layers:
+            self.layers[uid].visible = visible
+        for a in self.actors.get(uid, []):
+            a.SetVisibility(visible)
+
+    def to_local(self, xyz) -> np.ndarray:
+        return np.asarray(xyz, float) - (self.origin if self.origin is not None else 0.0)
+
+    def to_world(self, xyz) -> np.ndarray:
+        return np.asarray(xyz, float) + (self.origin if self.origin is not None else 0.0)
+
+    def set_view(self, name: str = "iso") -> None:
+        """Camera presets: iso (behind-above, as a driver sees the scene), top/bev, front, side."""
+        if name not in VIEWS:
+            raise ValueError(f"unknown view {name!r} (use {', '.join(VIEWS)})")
+        self.renderer.ResetCamera()
+        cam = self.renderer.GetActiveCamera()
+        b = self.renderer.ComputeVisiblePropBounds()
+        if b[0] > b[1]:
+            return
+        c = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
+        r = 0.5 * np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])
+        dirs = {"iso": (-0.8, -0.45, 0.7), "top": (0, 0, 1), "bev": (0, 0, 1), "front": (-1, 0, 0.05), "side": (0, -1, 0.05)}
+        d = np.asarray(dirs[name], float)
+        d /= np.linalg.norm(d)
+        cam.SetFocalPoint(*c)
+        cam.SetPosition(*(c + d * r * (1.9 if name == "iso" else 2.3)))
+        cam.SetViewUp(*((1, 0, 0) if name in ("top", "bev") else (0, 0, 1)))
+        self.renderer.ResetCameraClippingRange()
+        if name == "iso":
+            cam.Zoom(1.35)

@@ -1,0 +1,173 @@
+"""The interactive 3D view: a QVTKRenderWindowInteractor on a real (or virtual) display, or an offscreen
+vtkRenderWindow shown through a QLabel when Qt runs with the offscreen platform (no GL context to share).
+Screenshots always come from vtkWindowToImageFilter, never QWidget.grab()."""
+from __future__ import annotations
+
+import numpy as np
+import vtk
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.scene import Layer, Scene
+
+from .scene_renderer import SceneRenderer
+from .vtk_utils import image_from_window
+
+
+def offscreen_platform() -> bool:
+    app = QtGui.QGuiApplication.instance()
+    return app is not None and app.platformName() in ("offscreen", "minimal")
+
+
+class View3D(QtWidgets.QWidget):
+    picked = QtCore.Signal(dict)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.renderer = vtk.vtkRenderer()
+        self.scene_renderer = SceneRenderer(self.renderer)
+        self.offscreen = offscreen_platform()
+        if self.offscreen:
+            self.window = vtk.vtkRenderWindow()
+            self.window.SetOffScreenRendering(1)
+            self.window.SetSize(960, 640)
+            self.window.AddRenderer(self.renderer)
+            self._label = QtWidgets.QLabel()
+            self._label.setMinimumSize(320, 240)
+            self._label.setAlignment(QtCore.Qt.AlignCenter)
+            lay.addWidget(self._label)
+            self.interactor = None
+        else:
+            from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+
+            self.vtk_widget = QVTKRenderWindowInteractor(self)
+            lay.addWidget(self.vtk_widget)
+            self.window = self.vtk_widget.GetRenderWindow()
+            self.window.AddRenderer(self.renderer)
+            self.interactor = self.window.GetInteractor()
+            self.interactor.SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
+            self.interactor.AddObserver("LeftButtonPressEvent", self._on_press, 1.0)
+            self.interactor.AddObserver("LeftButtonReleaseEvent", self._on_release, 1.0)
+            self._axes = vtk.vtkOrientationMarkerWidget()
+            self._axes.SetOrientationMarker(vtk.vtkAxesActor())
+            self._axes.SetInteractor(self.interactor)
+            self._axes.SetViewport(0.0, 0.0, 0.12, 0.18)
+            self._axes.SetEnabled(1)
+            self._axes.InteractiveOff()
+            self.vtk_widget.Initialize()
+        self._press_pos = None
+        self.picker = vtk.vtkCellPicker()
+        self.picker.SetTolerance(0.004)
+        self.marker = self._make_marker()
+        self.renderer.AddActor(self.marker)
+
+    # --------------------------------------------------------------------------------------------- scene
+    @property
+    def origin(self):
+        return self.scene_renderer.origin
+
+    def set_scene(self, scene: Scene) -> None:
+        self.scene_renderer.set_scene(scene)
+        self.renderer.AddActor(self.marker)
+        self.reset_camera()
+
+    def add_layer(self, layer: Layer, style: dict | None = None, render: bool = True) -> list:
+        first = not self.scene_renderer.actors
+        actors = self.scene_renderer.add_layer(layer, style)
+        if first:
+            self.reset_camera(render=False)
+        if render:
+            self.render()
+        return actors
+
+    def remove_layer(self, uid: str) -> None:
+        self.scene_renderer.remove_layer(uid)
+        self.render()
+
+    def set_visible(self, uid: str, visible: bool) -> None:
+        self.scene_renderer.set_visible(uid, visible)
+        self.render()
+
+    def reset_camera(self, view: str = "iso", render: bool = True) -> None:
+        self.scene_renderer.set_view(view)
+        if render:
+            self.render()
+
+    # --------------------------------------------------------------------------------------------- drawing
+    def render(self) -> None:
+        self.window.Render()
+        if self.offscreen:
+            img = image_from_window(self.window)
+            h, w = img.shape[:2]
+            qimg = QtGui.QImage(img.data, w, h, 3 * w, QtGui.QImage.Format_RGB888).copy()
+            self._label.setPixmap(QtGui.QPixmap.fromImage(qimg))
+
+    def screenshot(self, path: str | None = None) -> np.ndarray:
+        """RGB array of the current frame; also written as PNG when `path` is given."""
+        self.window.Render()
+        img = image_from_window(self.window)
+        if path:
+            from engine.io.image import write_image
+
+            write_image(path, img)
+        return img
+
+    # --------------------------------------------------------------------------------------------- picking
+    def _make_marker(self) -> vtk.vtkActor:
+        src = vtk.vtkSphereSource()
+        src.SetRadius(0.25)
+        m = vtk.vtkPolyDataMapper()
+        m.SetInputConnection(src.GetOutputPort())
+        a = vtk.vtkActor()
+        a.SetMapper(m)
+        a.GetProperty().SetColor(1.0, 1.0, 0.2)
+        a.SetVisibility(False)
+        a.PickableOff()
+        return a
+
+    def _on_press(self, obj, event):
+        self._press_pos = obj.GetEventPosition()
+
+    def _on_release(self, obj, event):
+        pos = obj.GetEventPosition()
+        if self._press_pos is not None and abs(pos[0] - self._press_pos[0]) + abs(pos[1] - self._press_pos[1]) < 4:
+            self.pick_display(pos[0], pos[1])
+        self._press_pos = None
+
+    def pick_display(self, x: int, y: int) -> dict | None:
+        """Pick at display coordinates (VTK convention: origin bottom-left); emits `picked` with details."""
+        if not self.picker.Pick(x, y, 0, self.renderer):
+            return None
+        actor = self.picker.GetActor()
+        if actor is None or not hasattr(actor, "_sl_layer"):
+            return None
+        pos = self.scene_renderer.to_world(self.picker.GetPickPosition())
+        info = {"layer": actor._sl_layer, "actor": actor, "cell_id": self.picker.GetCellId(),
+                "point_id": self.picker.GetPointId(), "position": tuple(pos)}
+        fn = getattr(actor, "_sl_pick", None)
+        if fn is not None:
+            info["details"] = fn(info["cell_id"], info["point_id"], info["position"])
+        self.show_marker(pos)
+        self.picked.emit(info)
+        return info
+
+    def show_marker(self, world_xyz, visible: bool = True) -> None:
+        self.marker.SetPosition(*self.scene_renderer.to_local(world_xyz))
+        self.marker.SetVisibility(visible)
+        self.render()
+
+    def world_to_display(self, world_xyz) -> tuple[float, float]:
+        """Display coordinates (bottom-left origin) of a world point, for tests and overlays."""
+        coord = vtk.vtkCoordinate()
+        coord.SetCoordinateSystemToWorld()
+        coord.SetValue(*self.scene_renderer.to_local(world_xyz))
+        x, y = coord.GetComputedDoubleDisplayValue(self.renderer)
+        return x, y
+
+    def close_view(self) -> None:
+        if self.interactor is not None:
+            self._axes.SetEnabled(0)
+            self.vtk_widget.Finalize()
+        else:
+            self.window.Finalize()
