@@ -89,17 +89,38 @@ class SceneRenderer:
     def to_world(self, xyz) -> np.ndarray:
         return np.asarray(xyz, float) + (self.origin if self.origin is not None else 0.0)
 
+    def focus_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Local-frame box that holds most of the content: 2–98th percentile of point clouds (a few far
+        returns must not shrink the scene to a dot), full bounds of other props."""
+        los, his = [], []
+        for uid, lay in self.layers.items():
+            if not lay.visible or not self.actors.get(uid):
+                continue
+            if isinstance(lay, PointCloud) and lay.n > 50:
+                lo, hi = np.percentile(lay.points, [2, 98], axis=0)
+                los.append(self.to_local(lo))
+                his.append(self.to_local(hi))
+            else:
+                for a in self.actors[uid]:
+                    bb = a.GetBounds()
+                    if bb and bb[0] <= bb[1]:
+                        los.append(np.array(bb[0::2]))
+                        his.append(np.array(bb[1::2]))
+        if not los:
+            return None
+        return np.min(los, 0), np.max(his, 0)
+
     def set_view(self, name: str = "iso") -> None:
         """Camera presets: iso (behind-above, as a driver sees the scene), top/bev, front, side."""
         if name not in VIEWS:
             raise ValueError(f"unknown view {name!r} (use {', '.join(VIEWS)})")
         self.renderer.ResetCamera()
         cam = self.renderer.GetActiveCamera()
-        b = self.renderer.ComputeVisiblePropBounds()
-        if b[0] > b[1]:
+        b = self.focus_bounds()
+        if b is None:
             return
-        c = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, (b[4] + b[5]) / 2])
-        r = 0.5 * np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])
+        c = (b[0] + b[1]) / 2
+        r = 0.5 * np.linalg.norm(b[1] - b[0])
         dirs = {"iso": (-0.8, -0.45, 0.7), "top": (0, 0, 1), "bev": (0, 0, 1), "front": (-1, 0, 0.05), "side": (0, -1, 0.05)}
         d = np.asarray(dirs[name], float)
         d /= np.linalg.norm(d)

@@ -21,6 +21,12 @@ def point_colors(layer: PointCloud, color_by: str | None = None, hidden: set[int
         lut = get_label_set(layer.label_set).lut()
         lut[(lut == 0).all(1)] = 110  # black classes (unlabeled/others) would vanish on the dark background
         cols = lut[np.clip(lab, 0, 255)]
+        unlabelled = lab == get_label_set(layer.label_set).ignore
+        if unlabelled.any():  # not-annotated points: grey shaded by height so the scan's structure stays legible
+            z = layer.points[unlabelled, 2]
+            lo, hi = np.percentile(z, [2, 98])
+            g = (70 + 150 * np.clip((z - lo) / max(hi - lo, 1e-6), 0, 1)).astype(np.uint8)
+            cols[unlabelled] = g[:, None]
         if hidden:
             keep &= ~np.isin(lab, list(hidden))
     elif mode == "rgb" and "rgb" in a:
@@ -41,7 +47,7 @@ def build_points(layer: PointCloud, style: dict) -> list:
     cols, keep = point_colors(layer, style.get("color_by"), style.get("hidden_classes"))
     idx = np.flatnonzero(keep)
     pd = points_polydata(layer.points[idx], cols[idx], origin=style.get("origin"))
-    actor = actor_for(pd, point_size=style.get("point_size", 2.0), opacity=style.get("opacity", 1.0))
+    actor = actor_for(pd, point_size=style.get("point_size", 3.0 if layer.n < 60000 else 2.0), opacity=style.get("opacity", 1.0))
 
     def pick(cell_id: int, point_id: int, pos) -> dict:
         i = int(idx[point_id if point_id >= 0 else cell_id])
