@@ -311,7 +311,7 @@ def _sniff_bin(p: Path, head: bytes) -> int:
     try:
         bin_columns(p, p.stat().st_size, head)
     except ValueError:
-        return 0
+        return 10  # a .bin we cannot read as points: let the loader say exactly why
     return 30
 
 

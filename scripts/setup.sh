@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs SceneLens and its dependencies into ./.venv (idempotent). Python 3.11+.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
+# torch is pinned in pyproject.toml to the CPU wheel on this machine; extras=test adds pytest & co.
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# MediaPipe's metadata asks for opencv-contrib-python and jax, which the legacy pose solution never
+# imports; a second OpenCV build would also rewrite Qt's plugin path. Its real needs are in pyproject.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "mediapipe==0.10.21"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Python packages, and the apt packages for a virtual X server and
+# software GL when they are missing), then runs the whole test suite under Xvfb (pytest-xvfb).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+APT_PKGS="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxcb-xinerama0 \
+libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-shape0 libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 \
+libegl-mesa0 libfontconfig1 libdbus-1-3 fonts-dejavu-core"
+missing=""
+for p in $APT_PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "installing apt packages:$missing"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+bash scripts/setup.sh
+export SCENELENS_TEST=1
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then echo "no tests collected"; fi
+exit $rc
