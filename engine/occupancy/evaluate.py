@@ -1,0 +1,121 @@
+"""Evaluate prediction grids against ground truth, one file pair or two folders of matching names.
+
+Frames are read on a small thread pool (npz inflation releases the GIL) while the confusion matrix is
+accumulated on the calling thread, so a folder of frames is I/O-bound rather than Python-bound.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..jobs import Job, JobContext
+from ..scene import VoxelGrid
+from .metrics import Confusion, eval_mask
+
+GRID_EXT = (".npz", ".label", ".npy")
+
+
+def load_grid(path, **opts) -> VoxelGrid:
+    from ..io import load_layers
+
+    grids = [g for g in load_layers(path, **opts) if isinstance(g, VoxelGrid)]
+    if not grids:
+        raise InputError(path, "holds no voxel grid")
+    return grids[0]
+
+
+def _key(p: Path) -> str:
+    return p.parent.name if p.stem == "labels" else p.stem
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in GRID_EXT]
+    labels_first = {}
+    for p in sorted(files):
+        k = _key(p)
+        # a SemanticKITTI set shares one stem: prefer its .label over .bin/.invalid
+        if k not in labels_first or p.suffix == ".label":
+            labels_first[k] = p
+    return labels_first
+
+
+def match_pairs(pred: str | Path, gt: str | Path) -> list[tuple[Path, Path]]:
+    """(pred, gt) file pairs: two files, or two folders matched by sample token / file stem."""
+    pred, gt = Path(pred), Path(gt)
+    for p in (pred, gt):
+        if not p.exists():
+            raise InputError(p, "no such file or folder")
+    if pred.is_file() and gt.is_file():
+        return [(pred, gt)]
+    if pred.is_dir() != gt.is_dir():
+        raise InputError(pred, "--pred and --gt must both be files or both be folders")
+    pf, gf = _files(pred), _files(gt)
+    if not gf:
+        raise InputError(gt, "folder holds no ground-truth grids (.npz, .label, .npy)")
+    missing = sorted(set(gf) - set(pf))
+    if missing:
+        raise InputError(pred, f"{len(missing)} ground-truth frame(s) have no prediction, e.g. {missing[0]!r}")
+    return [(pf[k], gf[k]) for k in sorted(gf)]
+
+
+def gt_options(proto: str) -> dict:
+    return {"grid": "surroundocc"} if proto == "surroundocc" else {}
+
+
+def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "camera",
+             ctx: JobContext | None = None, workers: int = 2, per_frame: bool = False) -> dict:
+    """Accumulate one confusion matrix over all pairs and return the protocol's metrics (percent)."""
+    ctx = ctx or JobContext()
+    conf = Confusion(proto)
+    frames = []
+    pred_opts = {"role": "prediction", **gt_options(proto)}
+    gt_opts = {"role": "gt", **gt_options(proto)}
+
+    def read(pair):
+        p, g = pair
+        return load_grid(p, **pred_opts), load_grid(g, **gt_opts)
+
+    n = len(pairs)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # bounded look-ahead: at most 2×workers frames in memory
+        it = iter(pairs)
+        pending = [pool.submit(read, pr) for pr, _ in zip(it, range(2 * workers))]
+        done = 0
+        while pending:
+            fut = pending.pop(0)
+            pg, gg = fut.result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(read, nxt))
+            m = eval_mask(gg, mask, proto)
+            h = conf.add(pg.labels, gg.labels, m, where=pg.source)
+            if per_frame:
+                from .metrics import metrics_from_hist
+
+                r = metrics_from_hist(h, proto)
+                frames.append({"pred": pg.source, "gt": gg.source, "miou": r["miou"], "iou_geometry": r["iou_geometry"]})
+            done += 1
+            ctx.progress(done / n, f"{done}/{n} frames")
+    res = conf.result()
+    res["mask"] = mask
+    res["hist"] = conf.hist
+    if per_frame:
+        res["frames"] = frames
+    return res
+
+
+def evaluate_grids(pred: VoxelGrid, gt: VoxelGrid, proto: str, mask: str = "camera") -> dict:
+    """Metrics for one in-memory pair (the GUI's IoU table)."""
+    conf = Confusion(proto)
+    conf.add(pred.labels, gt.labels, eval_mask(gt, mask, proto), where=pred.source or pred.name)
+    res = conf.result()
+    res["mask"] = mask
+    res["hist"] = conf.hist
+    return res
+
+
+def make_eval_job(pairs, proto="occ3d", mask="camera") -> Job:
+    return Job(f"Evaluate occupancy ({len(pairs)} frame(s), {proto})", lambda ctx: evaluate(pairs, proto, mask, ctx))

@@ -1,0 +1,275 @@
+"""Task "occupancy": LiDAR → semantic occupancy (`run`) and occupancy evaluation (`eval`).
+
+`run` voxelises labelled LiDAR points (SemanticKITTI scans, nuScenes info files) into a chosen grid with a
+per-voxel majority vote, optionally aggregating several frames with their poses, and ray-casts a LiDAR
+visibility mask. A user's own model plugs in with `--model adapter.py` (the adapter gets the scene with
+its camera images and returns a label grid), and its output is written exactly like a loaded prediction.
+`eval` computes the reference metrics of the Occ3D challenge, SemanticKITTI SSC or SurroundOcc.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..adapters import register_adapter
+from ..errors import InputError
+from ..jobs import Job, JobContext
+from . import Task
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def read_poses(path: str | Path, calib: str | Path | None = None) -> np.ndarray:
+    """Poses (T×4×4, sensor→world) from KITTI `poses.txt` (12 floats/line), 16 floats/line or `.npy`.
+
+    With a KITTI `calib.txt`, camera-0 poses become velodyne poses: inv(Tr) · pose · Tr.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "poses file does not exist")
+    if path.suffix == ".npy":
+        P = np.load(path, allow_pickle=False).astype(float)
+        if P.ndim != 3 or P.shape[1:] != (4, 4):
+            raise InputError(path, f"expected T×4×4 poses, got {P.shape}")
+    else:
+        try:
+            rows = np.loadtxt(path, ndmin=2)
+        except ValueError as e:
+            raise InputError(path, f"unreadable poses ({e})") from None
+        if rows.shape[1] == 12:
+            P = np.tile(np.eye(4), (len(rows), 1, 1))
+            P[:, :3, :] = rows.reshape(-1, 3, 4)
+        elif rows.shape[1] == 16:
+            P = rows.reshape(-1, 4, 4)
+        else:
+            raise InputError(path, f"each line needs 12 (KITTI 3×4) or 16 numbers, found {rows.shape[1]}")
+    if calib is not None:
+        Tr = read_kitti_tr(calib)
+        P = np.linalg.inv(Tr)[None] @ P @ Tr[None]
+    return P
+
+
+def read_kitti_tr(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "calib file does not exist")
+    for line in path.read_text().splitlines():
+        if line.startswith("Tr:"):
+            v = np.array(line.split()[1:], float)
+            if v.size != 12:
+                raise InputError(path, "Tr must have 12 numbers")
+            T = np.eye(4)
+            T[:3] = v.reshape(3, 4)
+            return T
+    raise InputError(path, "no 'Tr:' line (velodyne → cam0)")
+
+
+def scans_from_inputs(inputs: list[str], grid_label_set: str, poses: np.ndarray | None = None,
+                      unlabeled_class: int | None = None):
+    """Load each input as (Scan, scene-or-None); labels must be in the grid's label set."""
+    from ..io import load
+    from ..occupancy.voxelize import Scan
+    from ..scene import PointCloud
+
+    scans, scenes = [], []
+    for i, inp in enumerate(inputs):
+        scene = load(inp)
+        pc = next((lay for lay in scene.layers if isinstance(lay, PointCloud)), None)
+        if pc is None:
+            raise InputError(inp, "holds no point cloud")
+        origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
+        pose = None
+        if scene.meta.get("format") == "nuscenes-info":
+            from ..io.nuscenes import label_points_from_boxes
+
+            labels = label_points_from_boxes(scene).astype(np.int64)
+            label_set = "occ3d"
+            pose = np.asarray(scene.meta["ego2global"], float)
+        elif "label" in pc.attributes:
+            labels = pc.attributes["label"].astype(np.int64)
+            label_set = pc.label_set
+        else:
+            default = 0 if grid_label_set == "occ3d" else 255
+            labels = np.full(pc.n, default if unlabeled_class is None else unlabeled_class, np.int64)
+            label_set = grid_label_set
+        if label_set != grid_label_set:
+            raise InputError(inp, f"point labels are {label_set} classes but the grid uses {grid_label_set}; "
+                                  f"pick --grid {label_set}")
+        if poses is not None:
+            m = re.fullmatch(r"\d+", Path(inp).stem.split(".")[0])
+            if len(poses) == len(inputs):
+                pose = poses[i]
+            elif m and int(m.group(0)) < len(poses):
+                pose = poses[int(m.group(0))]
+            else:
+                raise InputError(inp, f"no pose for this scan ({len(poses)} poses for {len(inputs)} scans)")
+        scans.append(Scan(pc.points, labels, pose, origin, Path(inp).name))
+        scenes.append(scene)
+    return scans, scenes
+
+
+# --------------------------------------------------------------------------------------------- adapter
+
+
+@register_adapter("occupancy", "lidar")
+class LidarVoteAdapter:
+    """Built-in 'model': majority vote of labelled LiDAR points with ray-cast visibility."""
+
+    def load(self, spec, device):
+        self.device = device
+
+    def predict(self, inputs, progress, cancel):
+        from ..occupancy.voxelize import lidar_to_occupancy
+
+        ctx = JobContext(progress, cancel_event=cancel)
+        return lidar_to_occupancy(inputs["scans"], inputs["grid"], inputs.get("current"),
+                                  inputs.get("visibility", True), device=self.device, ctx=ctx)
+
+
+def adapter_output_to_grid(out, spec, source: str):
+    """Accept what an adapter returns — a VoxelGrid, a label array, or {'labels', 'scores'} — as a prediction."""
+    from ..scene import VoxelGrid
+
+    if isinstance(out, VoxelGrid):
+        g = out
+    else:
+        labels, scores = (out.get("labels"), out.get("scores")) if isinstance(out, dict) else (out, None)
+        try:
+            import torch
+
+            if isinstance(labels, torch.Tensor):
+                labels = labels.detach().cpu().numpy()
+            if isinstance(scores, torch.Tensor):
+                scores = scores.detach().cpu().numpy()
+        except ImportError:
+            pass
+        labels = np.asarray(labels)
+        if labels.shape != tuple(spec.shape):
+            raise InputError(source, f"model returned a grid of shape {labels.shape}, expected {spec.shape}")
+        g = spec.empty(f"prediction ({Path(source).name})", source)
+        g.labels = labels.astype(np.uint8)
+        if scores is not None:
+            g.scores = np.asarray(scores, np.float32).reshape(spec.shape)
+    g.meta.setdefault("role", "prediction")
+    g.source = g.source or source
+    return g
+
+
+def make_run_job(scans, spec, current=None, visibility=True, device="cpu", adapter=None, scenes=None,
+                 name="LiDAR occupancy") -> Job:
+    def fn(ctx: JobContext):
+        if adapter is None:
+            from ..occupancy.voxelize import lidar_to_occupancy
+
+            return lidar_to_occupancy(scans, spec, current, visibility, device=device, ctx=ctx, name=name)
+        out = adapter.predict({"scans": scans, "scenes": scenes, "grid": spec, "current": current,
+                               "visibility": visibility, "scene": (scenes or [None])[-1]},
+                              ctx.progress, ctx.cancel_event)
+        return adapter_output_to_grid(out, spec, getattr(adapter, "adapter_name", type(adapter).__name__))
+
+    return Job(name, fn)
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", help="labelled LiDAR scans (SemanticKITTI .bin + .label) or nuScenes info .pkl")
+    p.add_argument("--out", required=True, help="output grid: .npz (Occ3D layout) or .label (SemanticKITTI voxels)")
+    p.add_argument("--grid", default=None, choices=["occ3d", "semantickitti", "surroundocc"],
+                   help="target grid (default: semantickitti for KITTI scans, occ3d for nuScenes)")
+    p.add_argument("--origin", type=float, nargs=3, default=None, help="custom grid origin (m)")
+    p.add_argument("--voxel-size", type=float, default=None, help="custom voxel size (m)")
+    p.add_argument("--shape", type=int, nargs=3, default=None, help="custom grid shape")
+    p.add_argument("--poses", default=None, help="poses file (KITTI poses.txt, 16 floats/line, or T×4×4 .npy)")
+    p.add_argument("--calib", default=None, help="KITTI calib.txt: convert cam0 poses to velodyne poses")
+    p.add_argument("--current", type=int, default=None, help="index of the current scan (default: last)")
+    p.add_argument("--no-visibility", action="store_true", help="skip the ray-cast LiDAR visibility mask")
+    p.add_argument("--unlabeled-class", type=int, default=None, help="class for points of unlabelled scans")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from ..io.occ3d import write_occ3d
+    from ..io.semantickitti_voxels import write_ssc
+    from ..jobs import cli_progress, run_sync
+    from ..occupancy.grids import preset, with_overrides
+
+    first = Path(args.inputs[0])
+    grid = args.grid or ("occ3d" if first.suffix == ".pkl" or str(first).endswith(".pcd.bin") else "semantickitti")
+    spec = with_overrides(preset(grid), {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
+    poses = read_poses(args.poses, args.calib) if args.poses else None
+    scans, scenes = scans_from_inputs(args.inputs, spec.label_set, poses, args.unlabeled_class)
+    if args.current is not None and not 0 <= args.current < len(scans):
+        raise InputError(None, f"--current {args.current} out of range (0..{len(scans) - 1})")
+    device = resolve_device(args.device)
+    adapter = None
+    if getattr(args, "model", None) and args.model != "lidar":
+        from ..adapters import get_adapter
+
+        adapter = get_adapter("occupancy", args.model, device)
+    bar = cli_progress("occupancy")
+    g, ctx = run_sync(make_run_job(scans, spec, args.current, not args.no_visibility, device, adapter, scenes), bar)
+    bar.close()
+    out = Path(args.out)
+    if out.suffix == ".label":
+        write_ssc(out, g)
+    elif out.suffix == ".npz":
+        write_occ3d(out, g)
+    else:
+        raise InputError(out, "output must end in .npz (Occ3D layout) or .label (SemanticKITTI voxels)")
+    occ = g.occupied()
+    summary = {"grid": spec.name, "shape": list(spec.shape), "scans": len(scans), "occupied": int(occ.sum()),
+               "observed": int(g.masks["mask_lidar"].sum()) if "mask_lidar" in g.masks else None,
+               "class_counts": {int(c): int(n) for c, n in zip(*np.unique(g.labels[occ], return_counts=True))},
+               "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()}, "device": device, "out": str(out)}
+    print(json.dumps(summary) if args.json else
+          f"{summary['occupied']:,} occupied voxels in a {'×'.join(map(str, spec.shape))} {spec.name} grid, wrote {out}")
+    return 0
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pred", required=True, help="prediction file or folder")
+    p.add_argument("--gt", required=True, help="ground-truth file or folder (matching names / sample tokens)")
+    p.add_argument("--mask", default=None, choices=["camera", "lidar", "none"],
+                   help="Occ3D visibility mask (default camera for occ3d, none otherwise)")
+    p.add_argument("--labels", default="occ3d", choices=["occ3d", "semantickitti", "surroundocc"],
+                   help="metric protocol and class table")
+    p.add_argument("--per-frame", action="store_true", help="also list each frame's mIoU")
+    p.add_argument("--json", action="store_true", help="print JSON (keys miou, iou_geometry, per_class)")
+    p.add_argument("--csv", default=None, help="also write per-class IoU as CSV")
+
+
+def _eval_cli(args: argparse.Namespace) -> int:
+    from ..jobs import cli_progress, run_sync
+    from ..occupancy.evaluate import evaluate, match_pairs
+    from ..occupancy.export import write_metrics_csv
+    from ..occupancy.metrics import to_jsonable
+
+    mask = args.mask or ("camera" if args.labels == "occ3d" else "none")
+    pairs = match_pairs(args.pred, args.gt)
+    bar = cli_progress("eval")
+    res, _ = run_sync(Job("eval", lambda ctx: evaluate(pairs, args.labels, mask, ctx, per_frame=args.per_frame)), bar)
+    bar.close()
+    if args.csv:
+        write_metrics_csv(args.csv, res)
+    if args.json:
+        print(json.dumps(to_jsonable(res)))
+        return 0
+    print(f"{res['protocol']} metrics over {res['n_frames']} frame(s), mask={mask}")
+    for name, v in res["per_class"].items():
+        print(f"  {name:<22s} {'   nan' if v is None else f'{v:6.2f}'}")
+    print(f"mIoU          {res['miou']:.2f}")
+    print(f"geometry IoU  {res['iou_geometry']:.2f}")
+    if "precision" in res:
+        print(f"precision     {res['precision']:.2f}\nrecall        {res['recall']:.2f}")
+    return 0
+
+
+TASK = Task("occupancy", "LiDAR → semantic occupancy (majority vote, ray-cast visibility) and occupancy metrics",
+            _add_run_args, _run_cli, _add_eval_args, _eval_cli)
