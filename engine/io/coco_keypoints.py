@@ -280,7 +280,9 @@ def skeletons_to_results(skeletons: list[Skeleton]) -> list[dict]:
         frames = sk.meta.get("frames")
         world = sk.meta.get("world")
         for i, j in _records(sk):
-            kp, _ = _kp_list(sk, i, j)
+            kp, v = _kp_list(sk, i, j)
+            if not np.any(v > 0):  # a prediction without keypoints is no prediction
+                continue
             conf = sk.confidence[i, j] if sk.confidence is not None else np.ones(sk.joints.shape[2])
             r = {"image_id": _image_id(sk, i), "category_id": 1, "keypoints": kp,
                  "score": round(float(score[i, j]) if score is not None else float(np.mean(conf)), 5),

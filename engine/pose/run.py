@@ -9,7 +9,7 @@ same bytes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -229,11 +229,9 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
                     dt = time.perf_counter() - t0
             fr = FrameResult(i, i, iid, f.name, (rgb.shape[1], rgb.shape[0]), persons,
                              rgb if keep_images else None, dt)
-            run.frames.append(fr)
+            run.frames.append(replace(fr, image=None))  # the streamed copy keeps the pixels
             ctx.emit(fr)
             ctx.progress((i + 1) / len(files), f"{f.name}: {len(persons)} person(s)")
-        for fr in run.frames:
-            fr.image = None
         return run
     vr = VideoReader(files[0])
     try:
@@ -255,7 +253,7 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
                 dt = time.perf_counter() - t0
             fr = FrameResult(k, idx, idx, f"{files[0].name}#{idx}", (rgb.shape[1], rgb.shape[0]), persons,
                              rgb if keep_images else None, dt)
-            run.frames.append(fr)
+            run.frames.append(replace(fr, image=None))  # the streamed copy keeps the pixels
             ctx.emit(fr)
             k += 1
             ctx.progress(min(1.0, k / max(run.n_total, 1)), f"frame {idx + 1}/{n or '?'}")
@@ -269,8 +267,6 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
         vr.close()
     if not run.frames:
         raise InputError(source, "video has no decodable frames")
-    for fr in run.frames:
-        fr.image = None
     return run
 
 

@@ -1,0 +1,217 @@
+"""3-D joint files: Human3.6M-style NPZ (mmpose's `S`/`part` arrays, GFPose `results.npz` with
+multi-hypothesis `pred3d`), SceneLens' own joints NPZ, and plain NPY joint arrays.
+
+A bare array of 17 joints does not say whether it is COCO or Human3.6M order, and metrics between
+different orders are meaningless; so files written here always name their joint set, and files that do
+not are read with a declared default (H36M for `S`/GFPose, `joint_set=` option otherwise). Units are
+made explicit: arrays whose median bone is longer than 10 are taken as millimetres and converted to
+metres (`meta['units_in']` records what the file held).
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..scene import Skeleton
+from . import register
+
+
+def _js(name: str):
+    from ..pose.joints import get_joint_set
+
+    try:
+        return get_joint_set(name)
+    except KeyError as e:
+        raise InputError(None, str(e)) from None
+
+
+def _to_metres(joints: np.ndarray, bones) -> tuple[np.ndarray, str]:
+    if joints.size == 0 or not bones:
+        return joints, "unknown"
+    b = np.asarray(bones)
+    lengths = np.linalg.norm(joints[..., b[:, 0], :] - joints[..., b[:, 1], :], axis=-1)
+    med = float(np.median(lengths))
+    if med > 10:
+        return joints / 1000.0, "mm"
+    return joints, "m"
+
+
+def make_skeleton(path: Path, name: str, joints: np.ndarray, joint_set: str, confidence=None,
+                  hypotheses: np.ndarray | None = None, convert_units: bool = True, **meta) -> Skeleton:
+    """Skeleton layer from (T×J×3), (T×P×J×3) or (J×3) joints of a named joint set."""
+    js = _js(joint_set)
+    j = np.asarray(joints, float)
+    while j.ndim < 4:
+        j = j[None] if j.ndim == 2 else j[:, None]
+    if j.shape[-2] != js.n:
+        raise InputError(path, f"{j.shape[-2]} joints, but joint set {js.name} has {js.n}")
+    units = "m"
+    if convert_units and j.shape[-1] == 3:
+        j2, units = _to_metres(j, js.bones)
+        if units == "mm" and hypotheses is not None:
+            hypotheses = np.asarray(hypotheses, float) / 1000.0
+        j = j2
+    conf = np.ones(j.shape[:-1]) if confidence is None else np.asarray(confidence, float).reshape(j.shape[:-1])
+    sk = Skeleton(name=name, source=str(path), joints=j, confidence=conf, joint_set=js.name, joint_names=list(js.names),
+                  bones=list(js.bones))
+    sk.meta.update({"units_in": units, "units": "m" if units in ("m", "mm") else "unknown"})
+    if hypotheses is not None:
+        sk.meta["hypotheses"] = np.asarray(hypotheses, float)
+    sk.meta.update(meta)
+    return sk
+
+
+def _npz_keys(p: Path) -> set[str]:
+    with zipfile.ZipFile(p) as z:
+        return {n[:-4] for n in z.namelist() if n.endswith(".npy")}
+
+
+@register("pose3d-npz", "3-D joints NPZ (Human3.6M S/part, GFPose results, SceneLens joints)")
+def load_pose_npz(path: Path, **opts) -> list[Skeleton]:
+    try:
+        d = np.load(path, allow_pickle=False)
+        keys = set(d.files)
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise InputError(path, f"not a readable NPZ ({e})") from None
+    out: list[Skeleton] = []
+    if "joints" in keys:  # SceneLens joints NPZ
+        js = str(d["joint_set"]) if "joint_set" in keys else opts.get("joint_set")
+        if not js:
+            raise InputError(path, "joints NPZ does not name its joint set ('joint_set' array)")
+        hyp = d["hypotheses"] if "hypotheses" in keys else None
+        sk = make_skeleton(path, path.name, d["joints"], js, d["confidence"] if "confidence" in keys else None, hyp,
+                           convert_units=False, format="joints-npz")
+        if "fps" in keys:
+            sk.fps = float(d["fps"])
+        if "units" in keys:
+            sk.meta["units"] = str(d["units"])
+        out.append(sk)
+    elif "world" in keys and "world_joint_set" in keys:  # written by `run pose`
+        w = d["world"]
+        valid = d["valid"] if "valid" in keys else np.ones(w.shape[:2], bool)
+        conf = np.repeat(valid[..., None], w.shape[2], -1).astype(float)
+        out.append(make_skeleton(path, f"{path.stem} 3D", w, str(d["world_joint_set"]), conf, convert_units=False,
+                                 up_axis="-y", format="pose-run"))
+    elif "S" in keys:  # mmpose-style Human3.6M annotations
+        s = np.asarray(d["S"], float)
+        if s.ndim != 3 or s.shape[-1] not in (3, 4):
+            raise InputError(path, f"'S' must be N×J×3 or N×J×4, got shape {s.shape}")
+        conf = s[..., 3] if s.shape[-1] == 4 else None
+        js = opts.get("joint_set", "h36m17")
+        meta = {"format": "h36m-npz"}
+        cam = _camera_from(d, keys)
+        if cam:
+            meta["camera"] = cam
+        if "imgname" in keys:
+            meta["file_names"] = [str(x) for x in d["imgname"]]
+        out.append(make_skeleton(path, f"{path.stem} 3D", s[:, None, :, :3], js, conf[:, None] if conf is not None else None,
+                                 **meta))
+        if "part" in keys:
+            part = np.asarray(d["part"], float)
+            if part.ndim == 3 and part.shape[-1] == 3 and part.shape[1] == out[0].joints.shape[2]:
+                sk2 = Skeleton(name=f"{path.stem} 2D", source=str(path), joints=part[:, None, :, :2],
+                               confidence=part[:, None, :, 2], joint_set=out[0].joint_set,
+                               joint_names=out[0].joint_names, bones=out[0].bones)
+                sk2.meta["format"] = "h36m-npz"
+                out.append(sk2)
+    elif "pred3d" in keys:  # GFPose results: (1|T, N, H, 17, 3), gt3d (1, N, 1, 17, 3)
+        pred = np.asarray(d["pred3d"], float)
+        if pred.ndim != 5:
+            raise InputError(path, f"'pred3d' must be (T, N, H, J, 3), got shape {pred.shape}")
+        final = pred[-1]                                          # N×H×J×3, last sampling step
+        hyp = np.moveaxis(final, 1, 0)[:, :, None]                # H×N×1×J×3
+        mean = final.mean(1)[:, None]                             # N×1×J×3
+        out.append(make_skeleton(path, f"{path.stem} prediction", mean, opts.get("joint_set", "h36m17"),
+                                 hypotheses=hyp, convert_units=False, units_note="GFPose normalised image frame",
+                                 format="gfpose"))
+        if "gt3d" in keys:
+            gt = np.asarray(d["gt3d"], float)[0, :, 0][:, None]
+            out.append(make_skeleton(path, f"{path.stem} ground truth", gt, opts.get("joint_set", "h36m17"),
+                                     convert_units=False, format="gfpose"))
+    else:
+        raise InputError(path, f"no 3-D joints found (arrays: {', '.join(sorted(keys))}); expected 'joints'+'joint_set', "
+                               "'S', 'world' or 'pred3d'")
+    return out
+
+
+def _camera_from(d, keys) -> dict | None:
+    """Intrinsics/extrinsics when the NPZ carries them: K or f/c, optional R, T (world→camera)."""
+    cam: dict = {}
+    if "K" in keys:
+        cam["K"] = np.asarray(d["K"], float).reshape(-1, 3, 3)[0]
+    elif "f" in keys and "c" in keys:
+        f, c = np.ravel(d["f"]).astype(float), np.ravel(d["c"]).astype(float)
+        cam["K"] = np.array([[f[0], 0, c[0]], [0, f[-1], c[1]], [0, 0, 1]])
+    if not cam:
+        return None
+    if "R" in keys and "T" in keys:
+        r = np.asarray(d["R"], float).reshape(3, 3)
+        t = np.ravel(d["T"]).astype(float)
+        w2c = np.eye(4)
+        w2c[:3, :3], w2c[:3, 3] = r, t
+        cam["cam_to_world"] = np.linalg.inv(w2c)
+    else:
+        cam["cam_to_world"] = np.eye(4)
+    k = cam["K"]
+    cam["size"] = (int(round(2 * k[0, 2])), int(round(2 * k[1, 2])))
+    return cam
+
+
+@load_pose_npz.sniffer
+def _sniff_pose_npz(p: Path, head: bytes) -> int:
+    if not head.startswith(b"PK\x03\x04"):
+        return 0
+    keys = _npz_keys(p)
+    if {"joints", "joint_set"} <= keys or {"world", "world_joint_set"} <= keys or "pred3d" in keys:
+        return 95
+    if "S" in keys:
+        return 90
+    return 0
+
+
+@register("pose3d-npy", "3-D joint array NPY (T×J×3; joint set declared or 33 = MediaPipe)")
+def load_pose_npy(path: Path, **opts) -> list[Skeleton]:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise InputError(path, f"not a plain NumPy array ({e})") from None
+    if a.ndim not in (2, 3, 4) or a.shape[-1] not in (2, 3):
+        raise InputError(path, f"expected (…, J, 3) joints, got shape {a.shape}")
+    from ..pose.joints import guess_joint_set
+
+    js = opts.get("joint_set") or guess_joint_set(a.shape[-2]) or ("h36m17" if a.shape[-2] == 17 and a.shape[-1] == 3 else None)
+    if js is None:
+        raise InputError(path, f"{a.shape[-2]} joints: cannot tell the joint set; pass joint_set=")
+    return [make_skeleton(path, path.name, a, js, format="joints-npy", joint_set_declared=bool(opts.get("joint_set")))]
+
+
+@load_pose_npy.sniffer
+def _sniff_pose_npy(p: Path, head: bytes) -> int:
+    import re
+
+    if not head.startswith(b"\x93NUMPY"):
+        return 0
+    m = re.search(rb"'shape':\s*\(([\d,\s]+)\)", head[:256])
+    if not m:
+        return 0
+    shape = [int(v) for v in m.group(1).replace(b" ", b"").split(b",") if v]
+    if len(shape) in (3, 4) and shape[-1] == 3 and shape[-2] in (17, 33):
+        return 70
+    return 0
+
+
+def write_joints_npz(path: str | Path, sk: Skeleton) -> None:
+    """SceneLens joints NPZ: joints, confidence, the joint set by name, joint names, bones, fps, units."""
+    from ..atomic import save_npz
+
+    arrays = {"joints": np.asarray(sk.joints, float), "joint_set": np.array(sk.joint_set),
+              "joint_names": np.array(sk.joint_names), "bones": np.asarray(sk.bones, np.int64).reshape(-1, 2),
+              "fps": np.array(float(sk.fps)), "units": np.array(str(sk.meta.get("units", "m")))}
+    if sk.confidence is not None:
+        arrays["confidence"] = np.asarray(sk.confidence, float)
+    if "hypotheses" in sk.meta:
+        arrays["hypotheses"] = np.asarray(sk.meta["hypotheses"], float)
+    save_npz(path, **arrays)

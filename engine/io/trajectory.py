@@ -1,0 +1,126 @@
+"""Camera trajectories in the two text formats odometry tools exchange: KITTI (12 numbers per line, the
+row-major 3×4 pose of each frame) and TUM RGB-D (`timestamp tx ty tz qx qy qz qw`).
+
+Both are headerless text, so the sniffer decides by the column count of the first data lines; the
+file name is never enough. Poses are returned as a `Trajectory` layer of 4×4 camera→world matrices.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..scene import Trajectory
+from . import register
+
+
+def _rows(path: Path, text: str) -> list[list[float]]:
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.split("#", 1)[0].replace(",", " ").strip()
+        if not s:
+            continue
+        try:
+            rows.append([float(v) for v in s.split()])
+        except ValueError:
+            raise InputError(path, f"line {n}: non-numeric value in {line.strip()[:60]!r}") from None
+    return rows
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """(N×4 x, y, z, w) unit quaternions → N×3×3 rotations (TUM order is x y z w)."""
+    q = np.asarray(q, float)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    return np.stack([
+        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
+        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
+        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], -2)
+
+
+def matrix_to_quat(r: np.ndarray) -> np.ndarray:
+    """N×3×3 rotations → N×4 (x, y, z, w) with w ≥ 0."""
+    from scipy.spatial.transform import Rotation
+
+    q = Rotation.from_matrix(np.asarray(r, float)).as_quat()
+    return q * np.where(q[..., 3:4] < 0, -1.0, 1.0)
+
+
+def read_trajectory(path: str | Path) -> Trajectory:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(path, "not a text trajectory file") from None
+    rows = _rows(path, text)
+    if not rows:
+        raise InputError(path, "trajectory file has no poses")
+    widths = {len(r) for r in rows}
+    if len(widths) != 1:
+        raise InputError(path, f"lines have different numbers of values ({sorted(widths)})")
+    w = widths.pop()
+    a = np.asarray(rows, float)
+    if w == 12:
+        poses = np.tile(np.eye(4), (len(a), 1, 1))
+        poses[:, :3, :] = a.reshape(-1, 3, 4)
+        fmt, ts = "kitti", None
+    elif w == 8:
+        poses = np.tile(np.eye(4), (len(a), 1, 1))
+        norms = np.linalg.norm(a[:, 4:8], axis=1)
+        if np.any(np.abs(norms - 1) > 1e-2):
+            bad = int(np.argmax(np.abs(norms - 1))) + 1
+            raise InputError(path, f"pose {bad}: quaternion is not unit length (|q| = {norms[bad - 1]:.3f})")
+        poses[:, :3, :3] = quat_to_matrix(a[:, 4:8])
+        poses[:, :3, 3] = a[:, 1:4]
+        fmt, ts = "tum", a[:, 0]
+    else:
+        raise InputError(path, f"{w} values per line; KITTI poses have 12, TUM trajectories 8")
+    if not np.all(np.isfinite(poses)):
+        raise InputError(path, "trajectory contains NaN or infinite values")
+    tr = Trajectory(name=path.name, source=str(path), poses=poses, timestamps=ts)
+    tr.meta["format"] = fmt
+    return tr
+
+
+def write_kitti(path: str | Path, poses: np.ndarray) -> None:
+    from ..atomic import write_text
+
+    p = np.asarray(poses, float)[:, :3, :].reshape(len(poses), 12)
+    write_text(path, "".join(" ".join(f"{v:.9e}" for v in row) + "\n" for row in p))
+
+
+def write_tum(path: str | Path, poses: np.ndarray, timestamps: np.ndarray | None = None) -> None:
+    from ..atomic import write_text
+
+    poses = np.asarray(poses, float)
+    ts = np.arange(len(poses), dtype=float) if timestamps is None else np.asarray(timestamps, float)
+    q = matrix_to_quat(poses[:, :3, :3])
+    lines = [f"{t:.6f} " + " ".join(f"{v:.9f}" for v in (*p[:3, 3], *qq)) + "\n" for t, p, qq in zip(ts, poses, q)]
+    write_text(path, "# timestamp tx ty tz qx qy qz qw\n" + "".join(lines))
+
+
+@register("trajectory", "Camera trajectory (KITTI odometry poses or TUM RGB-D)")
+def load_trajectory(path: Path, **opts) -> list[Trajectory]:
+    return [read_trajectory(path)]
+
+
+@load_trajectory.sniffer
+def _sniff_trajectory(p: Path, head: bytes) -> int:
+    try:
+        txt = head.decode("ascii")
+    except UnicodeDecodeError:
+        return 0
+    lines = [ln.split("#", 1)[0].strip() for ln in txt.splitlines()[:-1] or txt.splitlines()]
+    lines = [ln for ln in lines if ln][:5]
+    if not lines:
+        return 0
+    try:
+        widths = {len([float(v) for v in ln.replace(",", " ").split()]) for ln in lines}
+    except ValueError:
+        return 0
+    if widths == {12}:
+        return 60
+    if widths == {8}:
+        return 55
+    return 0
