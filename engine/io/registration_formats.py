@@ -1,0 +1,290 @@
+"""Registration ground-truth and transform files: 3DMatch `gt.log` / `gt.info`, KITTI odometry `poses.txt`
++ `calib.txt`, and single 4×4 transforms as text, NPY or JSON.
+
+The direction conventions are where registration evaluations silently go wrong, so they live here once:
+a `gt.log` block `i j n` holds M mapping fragment **j** into the frame of fragment **i** (spec §7), so the
+source→target ground truth is M when source = j, target = i, and inv(M) for source = i, target = j (what
+the SC²-PCR/PointDSC 3DMatch loaders use). For KITTI, the velodyne transform taking scan a (source) into
+scan b (target) is inv(Tr)·inv(P_b)·P_a·Tr with Tr the velodyne→cam0 calibration.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import write_text
+from ..errors import InputError
+from ..scene import Scene
+from . import register
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+def _check_rigid(path, T: np.ndarray, tol: float = 1e-3) -> np.ndarray:
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape == (3, 4):
+        T = np.vstack([T, [0, 0, 0, 1]])
+    if T.shape != (4, 4):
+        raise InputError(path, f"expected a 4×4 (or 3×4) transform, got shape {T.shape}")
+    if not np.isfinite(T).all():
+        raise InputError(path, "transform contains NaN or infinite values")
+    R = T[:3, :3]
+    if not np.allclose(R.T @ R, np.eye(3), atol=tol) or np.linalg.det(R) < 0:
+        raise InputError(path, "the 3×3 block is not a rotation (RᵀR ≠ I or det < 0)")
+    if not np.allclose(T[3], [0, 0, 0, 1], atol=1e-9):
+        raise InputError(path, f"last row must be 0 0 0 1, got {T[3].tolist()}")
+    return T
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(path, f"cannot read as text ({e})") from None
+
+
+# --------------------------------------------------------------------------------------------- 4×4 files
+
+def read_transform(path) -> np.ndarray:
+    """A single rigid transform from .txt (4×4, 3×4, or 16/12 numbers), .npy or .json
+    (a 4×4 list, or an object with key `transform`/`T`/`pose`). A one-block gt.log is accepted too."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file")
+    suf = path.suffix.lower()
+    if suf == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise InputError(path, f"not a NumPy array ({e})") from None
+        return _check_rigid(path, arr)
+    text = _read_text(path)
+    if suf == ".json" or text.lstrip().startswith(("{", "[")):
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(path, f"invalid JSON ({e.msg} at line {e.lineno})") from None
+        if isinstance(obj, dict):
+            for k in ("transform", "T", "pose", "matrix"):
+                if k in obj:
+                    obj = obj[k]
+                    break
+            else:
+                raise InputError(path, "JSON object has no 'transform' key")
+        try:
+            return _check_rigid(path, np.asarray(obj, dtype=np.float64))
+        except (ValueError, TypeError):
+            raise InputError(path, "JSON transform is not a numeric 4×4 array") from None
+    rows = [ln.split("#")[0].strip() for ln in text.splitlines()]
+    rows = [r for r in rows if r]
+    blocks = _parse_blocks(path, rows, 4, strict=False)
+    if blocks is not None and len(blocks) == 1:
+        return _check_rigid(path, next(iter(blocks.values())))
+    try:
+        vals = np.array([float(v) for r in rows for v in r.replace(",", " ").split()])
+    except ValueError:
+        raise InputError(path, "expected numbers only (a 4×4 matrix)") from None
+    if vals.size not in (12, 16):
+        raise InputError(path, f"expected 16 (4×4) or 12 (3×4) numbers, found {vals.size}")
+    return _check_rigid(path, vals.reshape(-1, 4))
+
+
+def transform_text(T: np.ndarray) -> str:
+    return "\n".join(" ".join(f"{v:.10g}" for v in row) for row in np.asarray(T, float)) + "\n"
+
+
+def write_transform(path, T: np.ndarray, extra: dict | None = None) -> None:
+    """Write a 4×4 transform as .txt, .npy or .json (JSON also carries `extra`, e.g. metrics), atomically."""
+    path = Path(path)
+    T = np.asarray(T, float)
+    suf = path.suffix.lower()
+    if suf == ".npy":
+        from ..atomic import save_npy
+
+        save_npy(path, T)
+    elif suf == ".json":
+        write_text(path, json.dumps({"transform": T.tolist(), **(extra or {})}, indent=2, default=_json_default))
+    else:
+        write_text(path, transform_text(T))
+
+
+def _json_default(o):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.floating, np.integer, np.bool_)):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# --------------------------------------------------------------------------------------------- 3DMatch
+
+def _parse_blocks(path, rows: list[str], size: int, strict: bool = True):
+    """Blocks of a header `i j n` followed by `size` rows of `size` numbers → {(i, j): matrix}."""
+    if not rows or len(rows) % (size + 1):
+        if strict:
+            raise InputError(path, f"expected blocks of {size + 1} lines (header + {size}×{size} matrix), "
+                                   f"got {len(rows)} non-empty lines")
+        return None
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for b in range(0, len(rows), size + 1):
+        head = rows[b].split()
+        line = b + 1
+        if len(head) != 3 or not all(re.fullmatch(r"-?\d+", h) for h in head):
+            if strict:
+                raise InputError(path, f"line {line}: expected a header 'i j n_fragments', got {rows[b]!r}")
+            return None
+        try:
+            mat = np.array([[float(v) for v in rows[b + 1 + r].split()] for r in range(size)])
+        except ValueError:
+            if strict:
+                raise InputError(path, f"line {line + 1}: non-numeric matrix entry") from None
+            return None
+        if mat.shape != (size, size):
+            if strict:
+                raise InputError(path, f"line {line + 1}: expected {size} rows of {size} numbers")
+            return None
+        out[(int(head[0]), int(head[1]))] = mat
+    return out
+
+
+def read_gt_log(path) -> dict[tuple[int, int], np.ndarray]:
+    """{(i, j): M} where M maps fragment j into the frame of fragment i."""
+    path = Path(path)
+    rows = [r.strip() for r in _read_text(path).splitlines() if r.strip()]
+    blocks = _parse_blocks(path, rows, 4)
+    return {k: _check_rigid(path, v) for k, v in blocks.items()}
+
+
+def read_gt_info(path) -> dict[tuple[int, int], np.ndarray]:
+    """{(i, j): 6×6 information matrix} (first 3 rows/cols translation, last 3 rotation)."""
+    path = Path(path)
+    rows = [r.strip() for r in _read_text(path).splitlines() if r.strip()]
+    return _parse_blocks(path, rows, 6)
+
+
+def gt_pair(entries: dict[tuple[int, int], np.ndarray], source: int, target: int) -> np.ndarray:
+    """Source→target ground truth for fragments (source, target) from gt.log entries, either direction."""
+    if (target, source) in entries:  # block "i=target j=source": M maps source (j) into target (i)
+        return entries[(target, source)].copy()
+    if (source, target) in entries:  # block "i=source j=target": M maps target into source
+        return np.linalg.inv(entries[(source, target)])
+    raise KeyError(f"no gt.log entry for fragments {source} and {target}")
+
+
+def gt_log_text(entries: dict[tuple[int, int], np.ndarray], n_fragments: int | None = None) -> str:
+    n = n_fragments if n_fragments is not None else (max(max(k) for k in entries) + 1 if entries else 0)
+    out = []
+    for (i, j), M in entries.items():
+        out.append(f"{i}\t{j}\t{n}")
+        out.extend("\t".join(f"{v:.8f}" for v in row) for row in np.asarray(M, float))
+    return "\n".join(out) + "\n"
+
+
+def write_gt_log(path, entries: dict[tuple[int, int], np.ndarray], n_fragments: int | None = None) -> None:
+    write_text(path, gt_log_text(entries, n_fragments))
+
+
+def log_entry_for(T_src_to_tgt: np.ndarray, source: int, target: int, n_fragments: int) -> str:
+    """One 3DMatch `.log` block for an estimated source→target transform: header `target source n`, M = T."""
+    return gt_log_text({(target, source): T_src_to_tgt}, n_fragments)
+
+
+# --------------------------------------------------------------------------------------------- KITTI
+
+def read_kitti_poses(path) -> np.ndarray:
+    """poses/XX.txt: one line of 12 floats per frame (row-major 3×4 T_w_cam0) → (F, 4, 4)."""
+    path = Path(path)
+    out = []
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            vals = [float(v) for v in line.split()]
+        except ValueError:
+            raise InputError(path, f"line {n}: non-numeric value") from None
+        if len(vals) != 12:
+            raise InputError(path, f"line {n}: expected 12 numbers (a 3×4 pose), found {len(vals)}")
+        out.append(np.vstack([np.asarray(vals).reshape(3, 4), [0, 0, 0, 1]]))
+    if not out:
+        raise InputError(path, "no poses in file")
+    return np.stack(out)
+
+
+def read_kitti_calib(path) -> dict[str, np.ndarray]:
+    """calib.txt: `KEY: 12 floats` lines → {KEY: 3×4}; `Tr` (velodyne→cam0) is returned as 4×4."""
+    path = Path(path)
+    out: dict[str, np.ndarray] = {}
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if ":" not in line:
+            continue
+        key, rest = line.split(":", 1)
+        try:
+            vals = np.array([float(v) for v in rest.split()])
+        except ValueError:
+            raise InputError(path, f"line {n}: non-numeric value for {key.strip()}") from None
+        if vals.size == 12:
+            out[key.strip()] = vals.reshape(3, 4)
+    if "Tr" not in out and "Tr_velo_to_cam" in out:
+        out["Tr"] = out["Tr_velo_to_cam"]
+    if "Tr" not in out:
+        raise InputError(path, "no 'Tr:' (velodyne→cam0) line")
+    out["Tr"] = np.vstack([out["Tr"], [0, 0, 0, 1]])
+    return out
+
+
+def kitti_relative(poses: np.ndarray, Tr: np.ndarray, a: int, b: int) -> np.ndarray:
+    """Velodyne transform mapping scan a (source) into scan b (target): inv(Tr)·inv(P_b)·P_a·Tr."""
+    if not (0 <= a < len(poses) and 0 <= b < len(poses)):
+        raise IndexError(f"frames {a}, {b} outside 0..{len(poses) - 1}")
+    return np.linalg.inv(Tr) @ np.linalg.inv(poses[b]) @ poses[a] @ Tr
+
+
+# --------------------------------------------------------------------------------------------- readers
+
+def _looks_like_gt_log(head: bytes, size: int) -> bool:
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    rows = [r.strip() for r in text.splitlines() if r.strip()][:size + 1]
+    if len(rows) < size + 1:
+        return False
+    return _parse_blocks(None, rows, size, strict=False) is not None
+
+
+@register("3dmatch-gt-log", "3DMatch gt.log (pairwise ground-truth transforms)")
+def load_gt_log(path: Path, **opts) -> Scene:
+    entries = read_gt_log(path)
+    scene = Scene(name=path.name, path=str(path))
+    scene.meta["format"] = "3dmatch-gt-log"
+    scene.meta["registration_pairs"] = {f"{i} {j}": M for (i, j), M in entries.items()}
+    scene.meta["registration_pairs_note"] = "M maps fragment j into the frame of fragment i"
+    return scene
+
+
+@load_gt_log.sniffer
+def _sniff_gt_log(p: Path, head: bytes) -> int:
+    return 60 if _looks_like_gt_log(head, 4) else 0
+
+
+@register("3dmatch-gt-info", "3DMatch gt.info (6×6 information matrices per pair)")
+def load_gt_info(path: Path, **opts) -> Scene:
+    scene = Scene(name=path.name, path=str(path))
+    scene.meta["format"] = "3dmatch-gt-info"
+    scene.meta["registration_info"] = {f"{i} {j}": M for (i, j), M in read_gt_info(path).items()}
+    return scene
+
+
+@load_gt_info.sniffer
+def _sniff_gt_info(p: Path, head: bytes) -> int:
+    return 60 if _looks_like_gt_log(head, 6) else 0
+
+# KITTI poses files are registered as a Trajectory by engine/io/trajectory.py; read_kitti_poses above is
+# the strict reader used to derive relative transforms.

@@ -1,0 +1,338 @@
+"""The registration pipeline as one engine Job with named stages, so the GUI and the CLI run the same code,
+the jobs panel shows per-stage timings, and every intermediate (keypoints, descriptors' matches, seeds,
+consensus scores, coarse and refined poses, ICP curve, residuals) is kept for inspection.
+
+Stages (spec §1): voxel downsampling + normals → FPFH → feature matching → SC²-PCR (and optionally the
+RANSAC baseline on the same correspondences) → ICP → metrics when a ground truth is given. Randomness
+(the N cap, RANSAC sampling) comes from seeded CPU generators, so CPU and CUDA runs draw the same samples.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..jobs import Job, JobContext
+from . import metrics as M
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # spec §2 / §3.1; ICP 0.10 m on keypoints as `icp_refine`; KITTI ICP uses 2 voxels (0.60 m)
+    "3dmatch": dict(voxel=0.05, normal_radius=0.10, normal_max_nn=30, fpfh_radius=0.25, fpfh_max_nn=100,
+                    d_thre=0.10, inlier_threshold=0.10, nms_radius=0.10, ratio=0.2, k1=30, k2=20,
+                    num_iterations=10, max_points=8000, icp_max_dist=0.10),
+    "kitti": dict(voxel=0.30, normal_radius=0.60, normal_max_nn=30, fpfh_radius=1.50, fpfh_max_nn=100,
+                  d_thre=0.10, inlier_threshold=0.60, nms_radius=0.60, ratio=0.2, k1=30, k2=20,
+                  num_iterations=20, max_points=8000, icp_max_dist=0.60),
+}
+
+
+@dataclass
+class RegistrationParams:
+    preset: str = "3dmatch"
+    voxel: float = 0.05
+    normal_radius: float = 0.10
+    normal_max_nn: int = 30
+    fpfh_radius: float = 0.25
+    fpfh_max_nn: int = 100
+    mutual: bool = False
+    d_thre: float = 0.10
+    inlier_threshold: float = 0.10
+    nms_radius: float = 0.10
+    ratio: float = 0.2
+    k1: int = 30
+    k2: int = 20
+    num_iterations: int = 10
+    max_points: int = 8000
+    estimator: str = "sc2"  # "sc2" or "ransac": which one gives the coarse pose
+    run_baseline: bool = False  # also run the other estimator on the same correspondences
+    ransac_iterations: int = 1000
+    ransac_n: int = 4
+    icp: bool = True
+    icp_method: str = "point_to_point"
+    icp_max_dist: float = 0.10
+    icp_iterations: int = 30
+    seed: int = 0
+    device: str = "cpu"
+
+    @classmethod
+    def for_preset(cls, preset: str = "3dmatch", **overrides) -> "RegistrationParams":
+        if preset not in PRESETS:
+            raise InputError(None, f"unknown registration preset {preset!r} (use {', '.join(PRESETS)})")
+        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+
+    def with_(self, **kw) -> "RegistrationParams":
+        return replace(self, **kw)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RegistrationResult:
+    params: RegistrationParams
+    src_down: np.ndarray  # keypoints (Ns×3)
+    tgt_down: np.ndarray  # (Nt×3)
+    src_normals: np.ndarray
+    tgt_normals: np.ndarray
+    corr: np.ndarray  # (N×2) indices into src_down / tgt_down
+    feat_dist: np.ndarray  # (N,) descriptor distance of each correspondence
+    T_init: np.ndarray
+    T_coarse: np.ndarray
+    T_refined: np.ndarray
+    inlier: np.ndarray  # (N,) predicted inliers under T_coarse (what the estimator returns)
+    residual: np.ndarray  # (N,) correspondence residual under T_refined
+    confidence: np.ndarray  # (N,) SC² global confidence (NaN where unused / RANSAC)
+    seed_compat: np.ndarray  # (N,) S1 compatibility with the winning seed (NaN without SC²)
+    seeds: np.ndarray  # (S,) correspondence indices
+    seed_fitness: np.ndarray  # (S,) consensus (inlier count) of each seed's hypothesis
+    best_seed: int
+    icp_history: list[dict]
+    cloud_residual: dict[str, np.ndarray]  # per stage: distance of each src keypoint to the nearest tgt keypoint
+    stage_times: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    gt: np.ndarray | None = None
+    gt_inlier: np.ndarray | None = None
+    metrics: dict[str, dict] = field(default_factory=dict)  # "coarse", "refined", "baseline" → PairMetrics dict
+    baseline: dict | None = None  # the other estimator: transform, inlier, seconds, iterations
+
+    @property
+    def transform(self) -> np.ndarray:
+        return self.T_refined
+
+    @property
+    def P(self) -> np.ndarray:
+        return self.src_down[self.corr[:, 0]]
+
+    @property
+    def Q(self) -> np.ndarray:
+        return self.tgt_down[self.corr[:, 1]]
+
+    def stage_transform(self, stage: str) -> np.ndarray:
+        return {"initial": self.T_init, "coarse": self.T_coarse, "refined": self.T_refined}[stage]
+
+    def summary(self) -> dict:
+        """What `run registration --json` prints and the JSON export contains."""
+        m = self.metrics.get("refined", {})
+        return {"transform": self.T_refined.tolist(), "coarse_transform": self.T_coarse.tolist(),
+                "rotation_error_deg": m.get("rotation_error_deg"),
+                "translation_error_cm": m.get("translation_error_cm"), "success": m.get("success"),
+                "inlier_ratio": m.get("inlier_ratio"), "inlier_precision": m.get("inlier_precision"),
+                "inlier_recall": m.get("inlier_recall"), "inlier_f1": m.get("inlier_f1"),
+                "n_correspondences": int(len(self.corr)), "n_predicted_inliers": int(self.inlier.sum()),
+                "seconds": round(self.seconds, 4),
+                "stage_seconds": {k: round(v, 4) for k, v in self.stage_times.items()},
+                "preset": self.params.preset, "estimator": self.params.estimator, "device": self.params.device,
+                "metrics": self.metrics, "baseline": None if self.baseline is None else
+                {k: v for k, v in self.baseline.items() if k in ("estimator", "transform", "seconds", "iterations")}}
+
+
+def _as_points(x, name: str) -> np.ndarray:
+    pts = getattr(x, "points", x)
+    pts = np.asarray(pts, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3 or len(pts) == 0:
+        raise InputError(getattr(x, "source", None) or name, f"expected a non-empty N×3 point cloud, got {pts.shape}")
+    if not np.isfinite(pts).all():
+        raise InputError(getattr(x, "source", None) or name, "point cloud contains NaN or infinite coordinates")
+    return pts
+
+
+def preprocess(points: np.ndarray, prm: RegistrationParams, progress=None):
+    """Stage 1+2 for one cloud: keypoints (voxel centroids), normals (hybrid 2v/30, facing the sensor origin)
+    and 33-d FPFH. Returns torch tensors on prm.device."""
+    from ..geometry import as_tensor, estimate_normals, voxel_downsample
+    from .fpfh import compute_fpfh
+
+    pts = as_tensor(points, prm.device, dtype=__import__("torch").float64)
+    cent, _, _ = voxel_downsample(pts, prm.voxel)
+    cent = cent.to(__import__("torch").float32)
+    nrm = estimate_normals(cent, k=prm.normal_max_nn, radius=prm.normal_radius)
+    if progress:
+        progress(0.3, "normals")
+    feat = compute_fpfh(cent, nrm, prm.fpfh_radius, prm.fpfh_max_nn,
+                        progress=(lambda f, m="": progress(0.3 + 0.7 * f, m)) if progress else None)
+    return cent, nrm, feat
+
+
+def _cloud_residuals(src: np.ndarray, tgt_nn, T: np.ndarray) -> np.ndarray:
+    import torch
+
+    moved = torch.as_tensor(src @ T[:3, :3].T + T[:3, 3])
+    d, _ = tgt_nn.query(moved.to(tgt_nn.target.device))
+    return d.cpu().numpy().astype(np.float32)
+
+
+def register(source, target, params: RegistrationParams | None = None, gt: np.ndarray | None = None,
+             init: np.ndarray | None = None, ctx: JobContext | None = None) -> RegistrationResult:
+    """Run the whole pipeline. `source`/`target`: PointCloud layers or N×3 arrays; `gt`: 4×4 source→target;
+    `init`: an initial pose applied to the source before everything (identity by default)."""
+    import torch
+
+    from .icp import NearestNeighbour, icp
+    from .matching import match_features
+    from .ransac import RansacParams, ransac
+    from .sc2pcr import SC2Params, sc2_pcr
+
+    prm = params or RegistrationParams.for_preset("3dmatch")
+    ctx = ctx or JobContext()
+    t_start = time.perf_counter()
+    src = _as_points(source, "source")
+    tgt = _as_points(target, "target")
+    T_init = np.eye(4) if init is None else np.asarray(init, float)
+    src_init = src @ T_init[:3, :3].T + T_init[:3, 3]
+    dev = prm.device
+
+    with ctx.stage("downsample + normals + FPFH"):
+        ctx.progress(0.0, "source keypoints and descriptors")
+        ks, ns, fs = preprocess(src_init, prm, ctx.sub(0.0, 0.2))
+        ctx.progress(0.2, "target keypoints and descriptors")
+        kt, nt, ft = preprocess(tgt, prm, ctx.sub(0.2, 0.4))
+    if len(ks) < 3 or len(kt) < 3:
+        raise InputError(getattr(source, "source", None) or "source",
+                         f"too few keypoints after {prm.voxel} m downsampling ({len(ks)} / {len(kt)})")
+
+    with ctx.stage("matching"):
+        ctx.progress(0.4, f"matching {len(fs):,} × {len(ft):,} descriptors")
+        m = match_features(fs, ft, mutual=prm.mutual)
+        if len(m.src_idx) < 3:
+            raise InputError(None, f"only {len(m.src_idx)} correspondences survived matching; try without --mutual")
+        P, Q = ks[m.src_idx], kt[m.tgt_idx]
+    ctx.progress(0.45, f"{len(P):,} correspondences")
+
+    sc2p = SC2Params(d_thre=prm.d_thre, inlier_threshold=prm.inlier_threshold, nms_radius=prm.nms_radius,
+                     ratio=prm.ratio, k1=prm.k1, k2=prm.k2, num_iterations=prm.num_iterations,
+                     max_points=prm.max_points, seed=prm.seed)
+    rp = RansacParams(inlier_threshold=prm.inlier_threshold, ransac_n=prm.ransac_n,
+                      max_iterations=prm.ransac_iterations, seed=prm.seed)
+    baseline = None
+    sc2_res = rs = None
+
+    def run_sc2():
+        return sc2_pcr(P, Q, sc2p, ctx.sub(0.45, 0.8))
+
+    def run_ransac():
+        return ransac(P, Q, rp, ctx.sub(0.8, 0.85))
+
+    est = prm.estimator
+    if est not in ("sc2", "ransac"):
+        raise InputError(None, f"unknown estimator {est!r} (sc2 or ransac)")
+    with ctx.stage("SC²-PCR" if est == "sc2" else "RANSAC"):
+        if est == "sc2":
+            sc2_res = run_sc2()
+            T_est, inl = sc2_res.transform, sc2_res.inlier
+        else:
+            rs = run_ransac()
+            T_est, inl = rs.transform, rs.inlier
+    if prm.run_baseline:
+        other = "ransac" if est == "sc2" else "sc2"
+        t0 = time.perf_counter()
+        with ctx.stage("RANSAC (baseline)" if other == "ransac" else "SC²-PCR (baseline)"):
+            if other == "ransac":
+                rs = run_ransac()
+                baseline = {"estimator": "ransac", "transform": rs.transform, "inlier": rs.inlier,
+                            "iterations": rs.iterations}
+            else:
+                sc2_res = run_sc2()
+                baseline = {"estimator": "sc2", "transform": sc2_res.transform, "inlier": sc2_res.inlier,
+                            "iterations": len(sc2_res.seeds)}
+        baseline["seconds"] = time.perf_counter() - t0
+    T_coarse = T_est @ T_init
+    ctx.emit({"stage": "coarse", "transform": T_coarse})
+
+    with ctx.stage("ICP"):
+        ctx.progress(0.85, "ICP")
+        nn = NearestNeighbour(kt.to(torch.float64))
+        if prm.icp:
+            ir = icp(ks, kt, T_est, max_dist=prm.icp_max_dist, iterations=prm.icp_iterations,
+                     method=prm.icp_method, target_normals=nt, progress=ctx.sub(0.85, 0.97), nn=nn)
+            T_ref_local, hist = ir.transform, ir.history
+        else:
+            T_ref_local, hist = T_est, []
+    T_refined = T_ref_local @ T_init
+
+    with ctx.stage("residuals + metrics"):
+        ks_np = ks.double().cpu().numpy()
+        ks_raw = (ks_np - T_init[:3, 3]) @ T_init[:3, :3]  # keypoints back in the raw source frame
+        cloud_res = {name: _cloud_residuals(ks_raw, nn, T) for name, T in
+                     (("initial", T_init), ("coarse", T_coarse), ("refined", T_refined))}
+        P_np, Q_np = P.double().cpu().numpy(), Q.double().cpu().numpy()
+        P_raw = (P_np - T_init[:3, 3]) @ T_init[:3, :3]
+        res = M.residuals(P_raw, Q_np, T_refined).astype(np.float32)
+        met: dict[str, dict] = {}
+        gt_inl = None
+        if gt is not None:
+            gt = np.asarray(gt, float)
+            preset = prm.preset if prm.preset in M.THRESHOLDS else "3dmatch"
+            tau = prm.inlier_threshold
+            gt_inl = M.gt_inliers(P_raw, Q_np, gt, tau)
+            met["coarse"] = M.pair_metrics(T_coarse, gt, preset, P_raw, Q_np, inl, tau).as_dict()
+            met["refined"] = M.pair_metrics(T_refined, gt, preset, P_raw, Q_np, None, tau).as_dict()
+            if baseline is not None:
+                baseline["transform"] = baseline["transform"] @ T_init
+                met["baseline"] = M.pair_metrics(baseline["transform"], gt, preset, P_raw, Q_np,
+                                                 baseline["inlier"], tau).as_dict()
+        elif baseline is not None:
+            baseline["transform"] = baseline["transform"] @ T_init
+    ctx.progress(1.0, "done")
+
+    n = len(P)
+    nan = np.full(n, np.nan, np.float32)
+    corr = np.stack([m.src_idx.cpu().numpy(), m.tgt_idx.cpu().numpy()], 1).astype(np.int64)
+    return RegistrationResult(
+        params=prm, src_down=ks_raw, tgt_down=kt.double().cpu().numpy(),
+        src_normals=(ns.double().cpu().numpy() @ T_init[:3, :3]).astype(np.float32),
+        tgt_normals=nt.cpu().numpy().astype(np.float32), corr=corr,
+        feat_dist=m.feat_dist.cpu().numpy().astype(np.float32), T_init=T_init, T_coarse=T_coarse,
+        T_refined=T_refined, inlier=np.asarray(inl, bool), residual=res,
+        confidence=sc2_res.confidence if sc2_res is not None else nan,
+        seed_compat=sc2_res.seed_compat if sc2_res is not None else nan,
+        seeds=sc2_res.seeds if sc2_res is not None else np.zeros(0, np.int64),
+        seed_fitness=sc2_res.seed_fitness if sc2_res is not None else np.zeros(0, np.float32),
+        best_seed=sc2_res.best_seed if sc2_res is not None else -1,
+        icp_history=hist, cloud_residual=cloud_res, stage_times=dict(ctx.stage_times),
+        seconds=time.perf_counter() - t_start, gt=gt, gt_inlier=gt_inl, metrics=met, baseline=baseline)
+
+
+def make_job(source, target, params: RegistrationParams | None = None, gt=None, init=None,
+             name: str | None = None) -> Job:
+    prm = params or RegistrationParams.for_preset("3dmatch")
+    return Job(name or f"Registration ({prm.estimator}, {prm.preset})",
+               lambda ctx: register(source, target, prm, gt, init, ctx), meta={"task": "registration"})
+
+
+@dataclass
+class RefineResult:
+    T_init: np.ndarray
+    T_refined: np.ndarray
+    icp_history: list[dict]
+    cloud_residual: np.ndarray
+    metrics: dict | None = None
+
+
+def refine(src_keypoints: np.ndarray, tgt_keypoints: np.ndarray, init: np.ndarray,
+           params: RegistrationParams | None = None, tgt_normals: np.ndarray | None = None,
+           gt: np.ndarray | None = None, ctx: JobContext | None = None) -> RefineResult:
+    """ICP from a given pose (e.g. the user's manual alignment), on the keypoints of a previous run."""
+    import torch
+
+    from .icp import NearestNeighbour, icp
+
+    prm = params or RegistrationParams.for_preset("3dmatch")
+    ctx = ctx or JobContext()
+    ks = torch.as_tensor(np.asarray(src_keypoints, float), device=prm.device)
+    kt = torch.as_tensor(np.asarray(tgt_keypoints, float), device=prm.device)
+    nt = None if tgt_normals is None else torch.as_tensor(np.asarray(tgt_normals, float), device=prm.device)
+    with ctx.stage("ICP"):
+        nn = NearestNeighbour(kt)
+        method = prm.icp_method if nt is not None else "point_to_point"
+        ir = icp(ks, kt, init, max_dist=prm.icp_max_dist, iterations=prm.icp_iterations, method=method,
+                 target_normals=nt, progress=ctx.sub(0.0, 0.95), nn=nn)
+        res = _cloud_residuals(np.asarray(src_keypoints, float), nn, ir.transform)
+    met = None
+    if gt is not None:
+        preset = prm.preset if prm.preset in M.THRESHOLDS else "3dmatch"
+        met = M.pair_metrics(ir.transform, gt, preset).as_dict()
+    ctx.progress(1.0, "done")
+    return RefineResult(np.asarray(init, float), ir.transform, ir.history, res, met)
