@@ -79,6 +79,9 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
         return load_grid(p, **pred_opts), load_grid(g, **gt_opts)
 
     n = len(pairs)
+    from ..io import readers
+
+    readers()  # discover reader modules on this thread: discovery in engine.io is not thread-safe
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         # bounded look-ahead: at most 2×workers frames in memory
         it = iter(pairs)
