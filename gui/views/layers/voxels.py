@@ -1,0 +1,232 @@
+"""Voxel grids as merged exposed-face polydata coloured through a lookup table.
+
+Why not glyphs: a cube per voxel sends 12 triangles per voxel to the (software) rasteriser, nearly all of
+them hidden; exposed faces merged into rectangles are typically 5–10× fewer primitives (measured in
+bench/bench_occupancy.py). Colours come from the label set's table via `SetColorModeToMapScalars` on
+per-face class ids, so hiding a class or switching to diff colours only rebuilds a small LUT-indexed
+mesh. Geometry is in voxel units relative to the grid origin and the actor is placed at the float64
+origin minus the scene's local origin, so large global coordinates keep full precision.
+
+Style keys: hidden_classes (set of ids), mask ('mask_camera' | 'mask_lidar' | None), unobserved ('hide' |
+'translucent'), opacity, diff_codes (uint8 grid from engine.occupancy.metrics.diff_codes, drawn instead
+of classes), compare_to (a ground-truth VoxelGrid, for the inspector), clip ((axis, index) keeps voxels
+with index ≤ index along axis), merge (default True), lod (coarsening factor for large grids, 'auto'),
+ego_marker (default True), highlight (M×3 voxel indices drawn as white outlines).
+"""
+from __future__ import annotations
+
+import numpy as np
+import vtk
+from vtk.util import numpy_support as ns
+
+from engine.labels import get_label_set
+from engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
+from engine.occupancy.surface import Surface, downsample_labels, exposed_faces
+from engine.scene import VoxelGrid
+
+from ..builders import register_builder, tag_actor
+
+LOD_AUTO_VOXELS = 400_000  # above this many visible voxels, 'auto' LOD draws a 2× coarser grid
+
+
+def class_lut(label_set: str | None, opacity: float = 1.0) -> vtk.vtkLookupTable:
+    cols = get_label_set(label_set or "occ3d").lut().astype(np.float64) / 255.0
+    dark = cols.sum(1) < 0.15
+    cols[dark] = 0.43  # black classes (others / unlabeled) would vanish on the dark background
+    return _lut(cols, opacity)
+
+
+def diff_lut(opacity: float = 1.0) -> vtk.vtkLookupTable:
+    cols = np.full((256, 3), 0.5)
+    cols[: len(DIFF_COLORS)] = DIFF_COLORS / 255.0
+    return _lut(cols, opacity)
+
+
+def _lut(cols: np.ndarray, opacity: float) -> vtk.vtkLookupTable:
+    lut = vtk.vtkLookupTable()
+    lut.SetNumberOfTableValues(256)
+    lut.SetTableRange(0, 255)
+    for i, c in enumerate(cols):
+        lut.SetTableValue(i, float(c[0]), float(c[1]), float(c[2]), opacity)
+    lut.Build()
+    return lut
+
+
+def visible_voxels(layer: VoxelGrid, style: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """(drawn opaque, drawn translucent or None) boolean grids for the style's class/mask/clip choices.
+
+    These are selections of what to show, not results: the data and any comparison codes come from the engine.
+    """
+    codes = style.get("diff_codes")
+    if codes is not None:
+        base = codes > 0
+    else:
+        base = layer.occupied()
+        hidden = style.get("hidden_classes") or ()
+        if hidden:
+            base &= ~np.isin(layer.labels, np.fromiter(hidden, np.int64))
+    clip = style.get("clip")
+    if clip is not None:
+        ax, idx = int(clip[0]), int(clip[1])
+        sl = [slice(None)] * 3
+        sl[ax] = slice(idx + 1, None)
+        base = base.copy()
+        base[tuple(sl)] = False
+    mask_name = style.get("mask")
+    if not mask_name:
+        return base, None
+    if mask_name not in layer.masks:
+        return base, None
+    m = layer.masks[mask_name]
+    if style.get("unobserved", "hide") == "translucent":
+        return base & m, base & ~m
+    return base & m, None
+
+
+def surface_polydata(surf: Surface, voxel_size, scalars: np.ndarray) -> vtk.vtkPolyData:
+    verts = surf.vertices(voxel_size, np.float32)
+    pts = vtk.vtkPoints()
+    pts.SetData(ns.numpy_to_vtk(verts, deep=True))
+    n = surf.n
+    cells = vtk.vtkCellArray()
+    cells.SetData(ns.numpy_to_vtkIdTypeArray(np.arange(0, 4 * n + 1, 4, dtype=np.int64), deep=True),
+                  ns.numpy_to_vtkIdTypeArray(np.arange(4 * n, dtype=np.int64), deep=True))
+    pd = vtk.vtkPolyData()
+    pd.SetPoints(pts)
+    pd.SetPolys(cells)
+    arr = ns.numpy_to_vtk(np.ascontiguousarray(scalars, np.uint8), deep=True)
+    arr.SetName("class")
+    pd.GetCellData().SetScalars(arr)
+    return pd
+
+
+def surface_actor(surf: Surface, voxel_size, scalars, lut, opacity: float, position) -> vtk.vtkActor:
+    pd = surface_polydata(surf, voxel_size, scalars)
+    mapper = vtk.vtkPolyDataMapper()
+    mapper.SetInputData(pd)
+    mapper.SetLookupTable(lut)
+    mapper.SetColorModeToMapScalars()
+    mapper.SetScalarModeToUseCellData()
+    mapper.SetScalarRange(0, 255)
+    mapper.UseLookupTableScalarRangeOn()
+    mapper.StaticOn()  # the mesh never changes after build: skip pipeline checks every frame
+    actor = vtk.vtkActor()
+    actor.SetMapper(mapper)
+    prop = actor.GetProperty()
+    prop.SetOpacity(opacity)
+    prop.SetInterpolationToFlat()
+    prop.SetAmbient(0.25)
+    prop.SetDiffuse(0.8)
+    actor.SetPosition(*position)
+    return actor
+
+
+def ego_marker(position, frame: str) -> vtk.vtkActor:
+    """A car-sized wire box at the ego/sensor origin with a nose line, so the viewer sees where 'we' are."""
+    src = vtk.vtkCubeSource()
+    src.SetXLength(4.0)
+    src.SetYLength(1.8)
+    src.SetZLength(1.5)
+    src.SetCenter(0.0, 0.0, 0.75 if frame == "ego" else -1.0)
+    mapper = vtk.vtkPolyDataMapper()
+    mapper.SetInputConnection(src.GetOutputPort())
+    actor = vtk.vtkActor()
+    actor.SetMapper(mapper)
+    p = actor.GetProperty()
+    p.SetRepresentationToWireframe()
+    p.SetColor(1.0, 1.0, 1.0)
+    p.SetLineWidth(2.0)
+    p.LightingOff()
+    actor.SetPosition(*position)
+    actor.PickableOff()
+    return actor
+
+
+@register_builder(VoxelGrid)
+def build_voxels(layer: VoxelGrid, style: dict) -> list:
+    origin_local = np.asarray(layer.origin, np.float64) - (np.asarray(style["origin"], np.float64)
+                                                           if style.get("origin") is not None else 0.0)
+    vs = np.asarray(layer.voxel_size)
+    codes = style.get("diff_codes")
+    opaque, translucent = visible_voxels(layer, style)
+    values = codes if codes is not None else layer.labels
+    lut_fn = (lambda o: diff_lut(o)) if codes is not None else (lambda o: class_lut(layer.label_set, o))
+    opacity = float(style.get("opacity", 1.0))
+    lod = style.get("lod", "auto")
+    factor = 1
+    if lod == "auto":
+        factor = 2 if int(opaque.sum()) > LOD_AUTO_VOXELS else 1
+    elif lod:
+        factor = int(lod)
+    actors = []
+    if factor > 1:
+        vals, occ = downsample_labels(values, opaque, factor)
+        surf = exposed_faces(occ, vals, merge=style.get("merge", True))
+        actor = surface_actor(surf, vs * factor, surf.labels, lut_fn(opacity), opacity, origin_local)
+    else:
+        surf = exposed_faces(opaque, values, merge=style.get("merge", True))
+        actor = surface_actor(surf, vs, surf.labels, lut_fn(opacity), opacity, origin_local)
+    actor._sl_lod = factor  # noqa: SLF001
+    actor._sl_faces = surf.n  # noqa: SLF001
+    compare = style.get("compare_to")
+    names = get_label_set(layer.label_set or "occ3d")
+
+    def pick(cell_id: int, point_id: int, pos) -> dict:
+        if cell_id < 0 or cell_id >= surf.n:
+            return {"layer": layer.name}
+        a = int(surf.axis[cell_id])
+        sgn = int(surf.sign[cell_id])
+        # step half a voxel from the picked point into the solid side of the face
+        local = np.asarray(pos, float) - origin_local
+        local[a] -= sgn * 0.5 * vs[a] * factor
+        idx = np.floor(local / (vs * factor)).astype(int) * factor
+        idx = np.clip(idx, 0, np.asarray(layer.shape) - 1)
+        return voxel_info(layer, tuple(int(v) for v in idx), compare, codes)
+
+    actors.append(tag_actor(actor, layer, pick))
+    if translucent is not None and translucent.any():
+        s2 = exposed_faces(translucent, values, merge=True)
+        t_op = float(style.get("unobserved_opacity", 0.18))
+        ta = surface_actor(s2, vs, s2.labels, lut_fn(t_op), t_op, origin_local)
+        ta.PickableOff()
+        actors.append(tag_actor(ta, layer, None))
+    hl = style.get("highlight")
+    if hl is not None and len(hl):
+        hmask = np.zeros(layer.shape, bool)
+        hi = np.asarray(hl, int).reshape(-1, 3)
+        hmask[tuple(hi.T)] = True
+        s3 = exposed_faces(hmask, np.full(layer.shape, 255, np.uint8), merge=True)
+        ha = surface_actor(s3, vs, s3.labels, _lut(np.ones((256, 3)), 1.0), 1.0, origin_local)
+        ha.GetProperty().SetRepresentationToWireframe()
+        ha.GetProperty().SetLineWidth(3.0)
+        ha.GetProperty().LightingOff()
+        ha.PickableOff()
+        actors.append(tag_actor(ha, layer, None))
+    if style.get("ego_marker", True) and layer.frame in ("ego", "lidar"):
+        lo, hi = layer.bounds()
+        if np.all(lo <= 0) and np.all(hi[:2] >= 0):
+            actors.append(tag_actor(ego_marker(-(np.asarray(style["origin"], float) if style.get("origin") is not None
+                                                 else np.zeros(3)), layer.frame), layer, None))
+    return actors
+
+
+def voxel_info(layer: VoxelGrid, idx: tuple[int, int, int], compare: VoxelGrid | None = None,
+               codes: np.ndarray | None = None) -> dict:
+    """Inspector content for one voxel: indices, metric centre, class, masks, GT class and score."""
+    names = get_label_set(layer.label_set or "occ3d")
+    c = layer.centers(np.array([idx]))[0]
+    lab = int(layer.labels[idx])
+    info = {"layer": layer.name, "voxel (i, j, k)": f"{idx[0]}, {idx[1]}, {idx[2]}",
+            "centre (m)": f"{c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}", "class": f"{lab} {names.name_of(lab)}"}
+    for k, m in layer.masks.items():
+        info[k] = bool(m[idx])
+    if layer.scores is not None:
+        info["score"] = f"{float(layer.scores[idx]):.3f}"
+    if compare is not None and compare.shape == layer.shape:
+        g = int(compare.labels[idx])
+        info["GT class"] = f"{g} {names.name_of(g)}"
+        for k, m in compare.masks.items():
+            info[f"GT {k}"] = bool(m[idx])
+    if codes is not None:
+        info["comparison"] = DIFF_NAMES[int(codes[idx])]
+    return info
