@@ -10,6 +10,7 @@ processing points in chunks.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import torch
@@ -73,10 +74,12 @@ def neighbourhoods(points: torch.Tensor, radius: float, max_nn: int) -> tuple[to
 
 
 def compute_fpfh(points: torch.Tensor, normals: torch.Tensor, radius: float, max_nn: int = 100,
-                 chunk: int = 2048, progress: ProgressFn | None = None) -> torch.Tensor:
+                 chunk: int = 262144, progress: ProgressFn | None = None) -> torch.Tensor:
     """33-d FPFH of every point (N×33, float32, histograms summing to 100 per angle plus the SPFH term).
 
-    Computation is in float64 (bins are floors of angles; float64 keeps CPU and CUDA on the same bin).
+    Work is over the flat list of valid (point, neighbour) pairs, `chunk` pairs at a time; the FPFH
+    neighbour sum is one sparse (CSR) × dense product. Computation is in float64 (bins are floors of
+    angles; float64 keeps CPU and CUDA on the same bin).
     """
     P = points.to(torch.float64)
     Nn = normals.to(torch.float64)
@@ -84,33 +87,33 @@ def compute_fpfh(points: torch.Tensor, normals: torch.Tensor, radius: float, max
     if n == 0:
         return torch.zeros(0, 33, dtype=torch.float32, device=points.device)
     idx, sq, valid = neighbourhoods(P, radius, max_nn)
-    K = idx.shape[1]
-    spfh = torch.zeros(n, 33, dtype=torch.float64, device=P.device)
-    n_chunks = max(1, math.ceil(n / chunk))
-    for c, s in enumerate(range(0, n, chunk)):
-        e = min(n, s + chunk)
-        ii, vv = idx[s:e], valid[s:e]
-        pf = pair_features(P[s:e, None, :], Nn[s:e, None, :], P[ii], Nn[ii])  # c×K×4
-        cnt = vv.sum(1, keepdim=True).to(torch.float64)
-        incr = torch.where(cnt > 0, 100.0 / cnt.clamp_min(1), torch.zeros_like(cnt)).expand(-1, K)
-        incr = incr * vv
-        bins = _bins(pf)  # c×K×3
-        rows = torch.arange(s, e, device=P.device)[:, None, None].expand(-1, K, 3)
-        flat = (rows * 33 + bins).reshape(-1)
-        spfh.view(-1).index_add_(0, flat, incr[..., None].expand(-1, -1, 3).reshape(-1))
+    rows, slot = valid.nonzero(as_tuple=True)  # row-major: rows sorted
+    nb = idx[rows, slot]
+    d2 = sq[rows, slot].to(torch.float64)
+    cnt = valid.sum(1)
+    inc = 100.0 / cnt.clamp_min(1).to(torch.float64)
+    spfh = torch.zeros(n * 33, dtype=torch.float64, device=P.device)
+    m = len(rows)
+    n_chunks = max(1, math.ceil(m / chunk))
+    for c, s in enumerate(range(0, m, chunk)):
+        r, j = rows[s:s + chunk], nb[s:s + chunk]
+        bins = _bins(pair_features(P[r], Nn[r], P[j], Nn[j]))  # c×3
+        flat = (r[:, None] * 33 + bins).reshape(-1)
+        spfh.index_add_(0, flat, inc[r].repeat_interleave(3))
         if progress is not None:
-            progress(0.5 * (c + 1) / n_chunks, "SPFH")
-    out = torch.zeros(n, 33, dtype=torch.float64, device=P.device)
-    for c, s in enumerate(range(0, n, chunk)):
-        e = min(n, s + chunk)
-        ii, vv, d2 = idx[s:e], valid[s:e], sq[s:e].to(torch.float64)
-        wgt = torch.where(vv & (d2 > 0), 1.0 / torch.where(d2 > 0, d2, torch.ones_like(d2)), torch.zeros_like(d2))
-        acc = torch.einsum("ck,ckf->cf", wgt, spfh[ii])  # c×33
-        sums = acc.view(-1, 3, 11).sum(-1, keepdim=True)
-        scale = torch.where(sums != 0, 100.0 / torch.where(sums != 0, sums, torch.ones_like(sums)), torch.zeros_like(sums))
-        f = (acc.view(-1, 3, 11) * scale).reshape(-1, 33) + spfh[s:e]
-        has = vv.any(1, keepdim=True)
-        out[s:e] = torch.where(has, f, torch.zeros_like(f))
-        if progress is not None:
-            progress(0.5 + 0.5 * (c + 1) / n_chunks, "FPFH")
+            progress(0.8 * (c + 1) / n_chunks, "SPFH")
+    spfh = spfh.view(n, 33)
+    w = torch.where(d2 > 0, 1.0 / torch.where(d2 > 0, d2, torch.ones_like(d2)), torch.zeros_like(d2))
+    crow = torch.zeros(n + 1, dtype=torch.int64, device=P.device)
+    crow[1:] = torch.cumsum(cnt, 0)
+    with warnings.catch_warnings():  # CSR is "beta" in torch; the indices are valid by construction
+        warnings.simplefilter("ignore", UserWarning)
+        W = torch.sparse_csr_tensor(crow, nb, w, size=(n, n), check_invariants=False)
+        acc = (W @ spfh).view(n, 3, 11)
+    sums = acc.sum(-1, keepdim=True)
+    scale = torch.where(sums != 0, 100.0 / torch.where(sums != 0, sums, torch.ones_like(sums)), torch.zeros_like(sums))
+    out = (acc * scale).reshape(n, 33) + spfh
+    out = torch.where((cnt > 0)[:, None], out, torch.zeros_like(out))
+    if progress is not None:
+        progress(1.0, "FPFH")
     return out.to(torch.float32)

@@ -12,6 +12,7 @@ released configs (spec §3.1); every intermediate the workbench shows is returne
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -53,6 +54,13 @@ class SC2Result:
     seed_sc2: np.ndarray  # (N,) second-order compatibility SC² with the winning seed
     coarse_transform: np.ndarray  # 4×4 before post-refinement
     refine_history: list = field(default_factory=list)  # inlier count per post-refinement iteration
+    timings: dict = field(default_factory=dict)  # seconds per internal step (compatibility, SC², …)
+
+
+def _lap(tim: dict, name: str, t0: float) -> float:
+    t = time.perf_counter()
+    tim[name] = t - t0
+    return t
 
 
 def power_iteration(M: torch.Tensor, num_iterations: int) -> torch.Tensor:
@@ -67,6 +75,14 @@ def power_iteration(M: torch.Tensor, num_iterations: int) -> torch.Tensor:
             break
         last = v
     return v.squeeze(-1)
+
+
+def _top_desc(counts: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k largest integer-valued entries per row, ties broken by the lower index — what a
+    stable descending sort gives — via one exact int64 key and topk (much cheaper than sorting rows)."""
+    n = counts.shape[-1]
+    key = counts.round().to(torch.int64) * n + (n - 1 - torch.arange(n, device=counts.device))
+    return torch.topk(key, k, dim=-1, largest=True, sorted=True).indices
 
 
 def _pairwise(X: torch.Tensor) -> torch.Tensor:
@@ -128,35 +144,44 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
     N = len(Pm)
     d = prm.d_thre
 
+    tim: dict[str, float] = {}
+    t0 = time.perf_counter()
+
     # --- steps 2–3: first-order compatibility, chunked by rows ------------------------------------------
     S1 = torch.empty(N, N, dtype=torch.float32, device=dev)
     Ht = torch.empty(N, N, dtype=torch.float32, device=dev)
     H = torch.empty(N, N, dtype=torch.bool, device=dev)
+    near = torch.empty(N, N, dtype=torch.bool, device=dev)  # Ds < nms_radius, for the NMS of step 5
     n_ch = math.ceil(N / prm.chunk)
     for c, s in enumerate(range(0, N, prm.chunk)):
         e = min(N, s + prm.chunk)
-        C = (torch.cdist(Pm[s:e], Pm) - torch.cdist(Qm[s:e], Qm)).abs_()
+        Ds = torch.cdist(Pm[s:e], Pm)
+        near[s:e] = Ds < prm.nms_radius
+        C = Ds.sub_(torch.cdist(Qm[s:e], Qm)).abs_()
         H[s:e] = C < d
         Ht[s:e] = (C < d / 2).to(torch.float32)
         S1[s:e] = (1 - C.square_() / (d * d)).clamp_min_(0)
         del C
         prog(0.25 * (c + 1) / n_ch, "compatibility")
 
+    t0 = _lap(tim, 'compatibility', t0)
     # --- step 4: global confidence ---------------------------------------------------------------------
     v = power_iteration(S1, prm.num_iterations)
     prog(0.3, "leading eigenvector")
 
+    t0 = _lap(tim, 'eigenvector', t0)
     # --- step 5: seeds by NMS ----------------------------------------------------------------------------
     is_max = torch.empty(N, dtype=torch.bool, device=dev)
     for s in range(0, N, prm.chunk):
         e = min(N, s + prm.chunk)
-        Ds = torch.cdist(Pm[s:e], Pm)
-        is_max[s:e] = ((v[s:e, None] >= v[None, :]) | (Ds >= prm.nms_radius)).all(1)
+        is_max[s:e] = ((v[s:e, None] >= v[None, :]) | ~near[s:e]).all(1)
     n_seeds = max(1, int(math.floor(prm.ratio * N)))
     order = torch.sort(v * is_max.to(v.dtype), descending=True, stable=True).indices
     seeds = order[:n_seeds]
+    del near
     prog(0.35, f"{n_seeds} seeds")
 
+    t0 = _lap(tim, 'nms seeds', t0)
     # --- step 6: second-order compatibility of seeds -----------------------------------------------------
     SC2 = torch.empty(n_seeds, N, dtype=torch.float32, device=dev)
     for c, s in enumerate(range(0, n_seeds, prm.chunk)):
@@ -166,16 +191,17 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
     seed_compat_rows = S1[seeds]  # kept only for the winner below
     del Ht, H
 
+    t0 = _lap(tim, 'second-order SC²', t0)
     # --- steps 7–8: two-stage consensus --------------------------------------------------------------------
     k1, k2 = prm.k1, prm.k2
     if k1 > N:
         k1 = k2 = min(4, N)
     k2 = min(k2, k1)
-    knn1 = torch.sort(SC2, dim=1, descending=True, stable=True).indices[:, :k1]  # S×k1
+    knn1 = _top_desc(SC2, k1)  # S×k1
     Ps1, Qs1 = Pm[knn1], Qm[knn1]  # S×k1×3
     local_hard = ((_pairwise(Ps1) - _pairwise(Qs1)).abs() < d).to(torch.float32)
     local_sc2 = (local_hard[:, :1, :] @ local_hard).squeeze(1)  # S×k1
-    knn2 = torch.sort(local_sc2, dim=1, descending=True, stable=True).indices[:, :k2]
+    knn2 = _top_desc(local_sc2, k2)
     Ps2 = torch.gather(Ps1, 1, knn2[..., None].expand(-1, -1, 3))
     Qs2 = torch.gather(Qs1, 1, knn2[..., None].expand(-1, -1, 3))
     cross = (_pairwise(Ps2) - _pairwise(Qs2)).abs()
@@ -186,24 +212,28 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
     wts = wts / (wts.sum(-1, keepdim=True) + 1e-6)
     prog(0.75, "consensus sets")
 
+    t0 = _lap(tim, 'consensus', t0)
     # --- step 9: hypotheses --------------------------------------------------------------------------------
     hyps = weighted_kabsch(Ps2, Qs2, wts)  # S×4×4 float64
 
+    t0 = _lap(tim, 'hypotheses', t0)
     # --- step 10: selection by inlier count over all N --------------------------------------------------------
     fitness = torch.empty(n_seeds, dtype=torch.float32, device=dev)
     hc = max(1, (4 * 1024 * 1024) // max(1, N_all))
     for s in range(0, n_seeds, hc):
-        r = (apply(hyps[s:s + hc], P_all[None]) - Q_all[None]).norm(dim=-1)
-        fitness[s:s + hc] = (r < prm.inlier_threshold).sum(-1).to(torch.float32)
+        r2 = (apply(hyps[s:s + hc], P_all[None]) - Q_all[None]).square_().sum(-1)
+        fitness[s:s + hc] = (r2 < prm.inlier_threshold ** 2).sum(-1).to(torch.float32)
     best = int(torch.argmax(fitness))
     T_coarse = hyps[best]
     prog(0.85, "hypothesis selection")
 
+    t0 = _lap(tim, 'selection', t0)
     # --- step 11: post-refinement on all correspondences -------------------------------------------------------
     T, hist = post_refine(T_coarse, P_all, Q_all, prm.inlier_threshold, prm.refine_iterations)
     r = (apply(T, P_all) - Q_all).norm(dim=1)
     prog(1.0, "refined")
 
+    t0 = _lap(tim, 'post-refinement', t0)
     # undo the centring: q − q̄ = R (p − p̄) + t'  ⇒  t = t' + q̄ − R p̄
     pm = P.to(torch.float64).mean(0)
     qm = Q.to(torch.float64).mean(0)
@@ -226,4 +256,4 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
         seeds=used_np[seeds.cpu().numpy()], seed_fitness=fitness.cpu().numpy(),
         hypotheses=uncentre(hyps),
         best_seed=best, seed_compat=compat_full, seed_sc2=sc2_full,
-        coarse_transform=uncentre(T_coarse), refine_history=hist)
+        coarse_transform=uncentre(T_coarse), refine_history=hist, timings=tim)
