@@ -89,6 +89,8 @@ class RegistrationResult:
     seeds: np.ndarray  # (S,) correspondence indices
     seed_fitness: np.ndarray  # (S,) consensus (inlier count) of each seed's hypothesis
     best_seed: int
+    top_seeds: np.ndarray  # (K,) positions in `seeds` of the best hypotheses
+    top_seed_compat: np.ndarray  # (K, N) first-order compatibility of every correspondence with those seeds
     icp_history: list[dict]
     cloud_residual: dict[str, np.ndarray]  # per stage: distance of each src keypoint to the nearest tgt keypoint
     stage_times: dict[str, float] = field(default_factory=dict)
@@ -291,6 +293,8 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
         seeds=sc2_res.seeds if sc2_res is not None else np.zeros(0, np.int64),
         seed_fitness=sc2_res.seed_fitness if sc2_res is not None else np.zeros(0, np.float32),
         best_seed=sc2_res.best_seed if sc2_res is not None else -1,
+        top_seeds=sc2_res.top_seeds if sc2_res is not None else np.zeros(0, np.int64),
+        top_seed_compat=sc2_res.top_seed_compat if sc2_res is not None else np.zeros((0, n), np.float32),
         icp_history=hist, cloud_residual=cloud_res, stage_times=dict(ctx.stage_times),
         seconds=time.perf_counter() - t_start, gt=gt, gt_inlier=gt_inl, metrics=met, baseline=baseline)
 
@@ -336,3 +340,33 @@ def refine(src_keypoints: np.ndarray, tgt_keypoints: np.ndarray, init: np.ndarra
         met = M.pair_metrics(ir.transform, gt, preset).as_dict()
     ctx.progress(1.0, "done")
     return RefineResult(np.asarray(init, float), ir.transform, ir.history, res, met)
+
+
+def interpolate(T0: np.ndarray, T1: np.ndarray, t: float) -> np.ndarray:
+    """Rigid pose a fraction t of the way from T0 to T1 (slerp of rotation, lerp of translation), for
+    animating between alignment stages."""
+    from scipy.spatial.transform import Rotation, Slerp
+
+    R = Rotation.from_matrix(np.stack([np.asarray(T0, float)[:3, :3], np.asarray(T1, float)[:3, :3]]))
+    out = np.eye(4)
+    out[:3, :3] = Slerp([0.0, 1.0], R)([float(np.clip(t, 0, 1))]).as_matrix()[0]
+    out[:3, 3] = (1 - t) * np.asarray(T0, float)[:3, 3] + t * np.asarray(T1, float)[:3, 3]
+    return out
+
+
+def evaluate_pose(src_keypoints: np.ndarray, tgt_keypoints: np.ndarray, T: np.ndarray,
+                  gt: np.ndarray | None = None, preset: str = "3dmatch", ctx: JobContext | None = None) -> dict:
+    """Residual of every source keypoint under T (distance to the nearest target keypoint) plus metrics —
+    what the workbench needs after a manual edit of the pose."""
+    import torch
+
+    from .icp import NearestNeighbour
+
+    ctx = ctx or JobContext()
+    nn = NearestNeighbour(torch.as_tensor(np.asarray(tgt_keypoints, float)))
+    res = _cloud_residuals(np.asarray(src_keypoints, float), nn, np.asarray(T, float))
+    out = {"transform": np.asarray(T, float), "cloud_residual": res}
+    if gt is not None:
+        out["metrics"] = M.pair_metrics(T, gt, preset if preset in M.THRESHOLDS else "3dmatch").as_dict()
+    ctx.progress(1.0, "evaluated")
+    return out

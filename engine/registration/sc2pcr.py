@@ -55,6 +55,8 @@ class SC2Result:
     coarse_transform: np.ndarray  # 4×4 before post-refinement
     refine_history: list = field(default_factory=list)  # inlier count per post-refinement iteration
     timings: dict = field(default_factory=dict)  # seconds per internal step (compatibility, SC², …)
+    top_seeds: np.ndarray | None = None  # (K,) positions in `seeds` of the K best hypotheses (by consensus)
+    top_seed_compat: np.ndarray | None = None  # (K, N) S1 rows of those seeds, so a viewer can switch seeds
 
 
 def _lap(tim: dict, name: str, t0: float) -> float:
@@ -250,10 +252,14 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
     sc2_full = np.full(N_all, np.nan, np.float32)
     sc2_full[used.cpu().numpy()] = SC2[best].cpu().numpy()
     used_np = used.cpu().numpy()
+    top = torch.topk(fitness, min(16, n_seeds)).indices
+    top_rows = np.full((len(top), N_all), np.nan, np.float32)
+    top_rows[:, used_np] = seed_compat_rows[top].cpu().numpy()
     return SC2Result(
         transform=uncentre(T), inlier=(r < prm.inlier_threshold).cpu().numpy(),
         residual=r.cpu().numpy().astype(np.float32), used=used_np, confidence=conf,
         seeds=used_np[seeds.cpu().numpy()], seed_fitness=fitness.cpu().numpy(),
         hypotheses=uncentre(hyps),
         best_seed=best, seed_compat=compat_full, seed_sc2=sc2_full,
-        coarse_transform=uncentre(T_coarse), refine_history=hist, timings=tim)
+        coarse_transform=uncentre(T_coarse), refine_history=hist, timings=tim,
+        top_seeds=top.cpu().numpy(), top_seed_compat=top_rows)

@@ -1,0 +1,106 @@
+"""Correspondence sets as one line polydata (never one actor per line), coloured by what the user is
+debugging: predicted inlier/outlier, or — with ground truth — true/false inliers and missed inliers.
+
+The builder only draws: endpoints, flags and per-correspondence numbers come from the layer (computed by
+the registration job). Endpoint coordinates live in `layer.meta["src_xyz"]` / `["tgt_xyz"]` (M×3, in the
+source's and target's own frames) and `meta["source_transform"]` (4×4) says where the source currently
+sits, so switching between initial / coarse / refined alignment re-draws without recomputing anything.
+Style keys: `color_by` ("inlier" | "truth"), `min_score` (hide lines whose `scores` are below it),
+`show_outliers`, `max_lines`, `line_width`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.scene import CorrespondenceSet
+
+from ..builders import register_builder, tag_actor
+from ..vtk_utils import actor_for, lines_polydata
+
+INLIER = (40, 220, 80)
+OUTLIER = (230, 50, 50)
+TRUE_INLIER = (40, 220, 80)
+FALSE_INLIER = (255, 160, 0)
+MISSED_INLIER = (0, 200, 255)
+TRUE_OUTLIER = (150, 40, 40)
+MANUAL = (255, 240, 40)
+
+
+def line_colors(layer: CorrespondenceSet, color_by: str = "inlier") -> np.ndarray:
+    n = len(layer.pairs)
+    pred = np.ones(n, bool) if layer.inlier is None else np.asarray(layer.inlier, bool)
+    if layer.meta.get("manual"):
+        return np.tile(np.array(MANUAL, np.uint8), (n, 1))
+    if color_by == "truth" and layer.gt_inlier is not None:
+        gt = np.asarray(layer.gt_inlier, bool)
+        cols = np.empty((n, 3), np.uint8)
+        cols[pred & gt] = TRUE_INLIER
+        cols[pred & ~gt] = FALSE_INLIER
+        cols[~pred & gt] = MISSED_INLIER
+        cols[~pred & ~gt] = TRUE_OUTLIER
+        return cols
+    return np.where(pred[:, None], np.array(INLIER, np.uint8), np.array(OUTLIER, np.uint8)).astype(np.uint8)
+
+
+def visible_lines(layer: CorrespondenceSet, style: dict) -> np.ndarray:
+    """Indices of the correspondences to draw under the style's filters (inliers first when capped)."""
+    n = len(layer.pairs)
+    keep = np.ones(n, bool)
+    if not style.get("show_outliers", True) and layer.inlier is not None:
+        keep &= np.asarray(layer.inlier, bool)
+    ms = style.get("min_score")
+    if ms is not None and layer.scores is not None:
+        sc = np.asarray(layer.scores, float)
+        keep &= np.nan_to_num(sc, nan=-np.inf) >= ms
+    idx = np.flatnonzero(keep)
+    cap = style.get("max_lines")
+    if cap is not None and len(idx) > cap:
+        pri = np.zeros(len(idx)) if layer.inlier is None else -np.asarray(layer.inlier, float)[idx]
+        idx = idx[np.argsort(pri, kind="stable")[:cap]]
+        idx.sort()
+    return idx
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "—"
+    v = float(v)
+    return "—" if not np.isfinite(v) else f"{v:.4g}"
+
+
+@register_builder(CorrespondenceSet)
+def build_correspondences(layer: CorrespondenceSet, style: dict) -> list:
+    src = layer.meta.get("src_xyz")
+    tgt = layer.meta.get("tgt_xyz")
+    if src is None or tgt is None or len(layer.pairs) == 0:
+        return []
+    T = np.asarray(layer.meta.get("source_transform", np.eye(4)), float)
+    a = np.asarray(src, float) @ T[:3, :3].T + T[:3, 3]
+    b = np.asarray(tgt, float)
+    idx = visible_lines(layer, style)
+    if len(idx) == 0:
+        return []
+    cols = line_colors(layer, style.get("color_by", "inlier"))
+    pd = lines_polydata(a[idx], b[idx], cols[idx], origin=style.get("origin"))
+    actor = actor_for(pd, line_width=style.get("line_width", 2.0 if layer.meta.get("manual") else 1.0),
+                      opacity=style.get("opacity", 1.0))
+    m = layer.meta
+
+    def pick(cell_id: int, point_id: int, pos) -> dict:
+        i = int(idx[cell_id]) if 0 <= cell_id < len(idx) else int(idx[0])
+        s_i, t_i = (int(v) for v in layer.pairs[i])
+        info = {"layer": layer.name, "correspondence": i, "source point": s_i, "target point": t_i}
+        if layer.inlier is not None:
+            info["predicted inlier"] = bool(layer.inlier[i])
+        if layer.gt_inlier is not None:
+            info["ground-truth inlier"] = bool(layer.gt_inlier[i])
+        for key, label in (("feat_dist", "descriptor distance"), ("seed_compat", "compatibility with seed"),
+                           ("confidence", "global confidence"), ("residual", "residual (m)")):
+            arr = m.get(key)
+            if arr is not None:
+                info[label] = _fmt(arr[i])
+        if "seed_index" in m:
+            info["selected seed"] = int(m["seed_index"])
+        return info
+
+    return [tag_actor(actor, layer, pick)]
