@@ -29,9 +29,11 @@ def read_occ_npz(path: Path, **opts) -> VoxelGrid:
     from ..occupancy.grids import make_grid, preset, with_overrides
 
     path = Path(path)
+    only = opts.get("masks")  # names of the masks to read (None = all); evaluation reads just one
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files
+                      if only is None or k not in MASK_KEYS or MASK_KEYS[k] in only}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise InputError(path, f"not a readable .npz archive ({e})") from None
     if not arrays:

@@ -19,7 +19,19 @@ GRID_EXT = (".npz", ".label", ".npy")
 
 
 def load_grid(path, **opts) -> VoxelGrid:
+    """Read a grid; the evaluation's own formats skip format detection (it probes every reader per file)."""
     from ..io import load_layers
+
+    p = Path(path)
+    if p.is_file():
+        if p.suffix == ".npz":
+            from ..io.occ3d import read_occ_npz
+
+            return read_occ_npz(p, **opts)
+        if p.suffix == ".label" and p.stat().st_size == 256 * 256 * 32 * 2:
+            from ..io.semantickitti_voxels import read_ssc
+
+            return read_ssc(p, **opts)
 
     grids = [g for g in load_layers(path, **opts) if isinstance(g, VoxelGrid)]
     if not grids:
@@ -71,8 +83,10 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
     ctx = ctx or JobContext()
     conf = Confusion(proto)
     frames = []
-    pred_opts = {"role": "prediction", **gt_options(proto)}
+    pred_opts = {"role": "prediction", "masks": (), **gt_options(proto)}
     gt_opts = {"role": "gt", **gt_options(proto)}
+    if mask in ("camera", "lidar"):
+        gt_opts["masks"] = (f"mask_{mask}",)
 
     def read(pair):
         p, g = pair
@@ -85,7 +99,7 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         # bounded look-ahead: at most 2×workers frames in memory
         it = iter(pairs)
-        pending = [pool.submit(read, pr) for pr, _ in zip(it, range(2 * workers))]
+        pending = [pool.submit(read, pr) for _, pr in zip(range(2 * workers), it)]  # range first: zip must not drop an item
         done = 0
         while pending:
             fut = pending.pop(0)

@@ -27,6 +27,30 @@ from engine.scene import VoxelGrid
 from ..builders import register_builder, tag_actor
 
 LOD_AUTO_VOXELS = 400_000  # above this many visible voxels, 'auto' LOD draws a 2× coarser grid
+LOD_INTERACTIVE_QUADS = 8_000  # above this many quads a 2× coarser mesh is kept for use while rotating
+
+
+def set_interactive_lod(renderer, interacting: bool) -> int:
+    """Swap every voxel actor of `renderer` to its coarse mesh while the user drags (and back on release).
+
+    The software rasteriser's frame time grows with the primitive count, so a 2× coarser mesh (about a
+    third of the quads) keeps rotation fluid; the still frame is always the full-detail one. Returns the
+    number of actors switched.
+    """
+    n = 0
+    props = renderer.GetViewProps()
+    props.InitTraversal()
+    for _ in range(props.GetNumberOfItems()):
+        a = props.GetNextProp()
+        data = getattr(a, "_sl_lod_data", None)
+        if data is None:
+            continue
+        want = data[1] if interacting else data[0]
+        m = a.GetMapper()
+        if m.GetInput() is not want:
+            m.SetInputData(want)
+            n += 1
+    return n
 
 
 def class_lut(label_set: str | None, opacity: float = 1.0) -> vtk.vtkLookupTable:
@@ -166,22 +190,23 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
     else:
         surf = exposed_faces(opaque, values, merge=style.get("merge", True))
         actor = surface_actor(surf, vs, surf.labels, lut_fn(opacity), opacity, origin_local)
+    actor.GetProperty().BackfaceCullingOn()  # exposed faces are closed and wound outward
     actor._sl_lod = factor  # noqa: SLF001
     actor._sl_faces = surf.n  # noqa: SLF001
+    if factor == 1 and surf.n > LOD_INTERACTIVE_QUADS and lod in ("auto", 0, None, False):
+        vals2, occ2 = downsample_labels(values, opaque, 2)
+        s2c = exposed_faces(occ2, vals2, merge=True)
+        # coarse mesh in the same voxel-unit frame as the full one (2× larger voxels)
+        actor._sl_lod_data = (actor.GetMapper().GetInput(), surface_polydata(s2c, vs * 2, s2c.labels))  # noqa: SLF001
+        actor._sl_lod_faces = s2c.n  # noqa: SLF001
     compare = style.get("compare_to")
     names = get_label_set(layer.label_set or "occ3d")
 
     def pick(cell_id: int, point_id: int, pos) -> dict:
-        if cell_id < 0 or cell_id >= surf.n:
+        idx = voxel_at_surface_point(layer, pos, opaque)
+        if idx is None:
             return {"layer": layer.name}
-        a = int(surf.axis[cell_id])
-        sgn = int(surf.sign[cell_id])
-        # step half a voxel from the picked point into the solid side of the face
-        local = np.asarray(pos, float) - origin_local
-        local[a] -= sgn * 0.5 * vs[a] * factor
-        idx = np.floor(local / (vs * factor)).astype(int) * factor
-        idx = np.clip(idx, 0, np.asarray(layer.shape) - 1)
-        return voxel_info(layer, tuple(int(v) for v in idx), compare, codes)
+        return voxel_info(layer, idx, compare, codes)
 
     actors.append(tag_actor(actor, layer, pick))
     if translucent is not None and translucent.any():
@@ -208,6 +233,20 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
             actors.append(tag_actor(ego_marker(-(np.asarray(style["origin"], float) if style.get("origin") is not None
                                                  else np.zeros(3)), layer.frame), layer, None))
     return actors
+
+
+def voxel_at_surface_point(layer: VoxelGrid, world_pos, drawn: np.ndarray) -> tuple[int, int, int] | None:
+    """The drawn voxel whose face holds a picked world point (whichever mesh level was picked)."""
+    local = (np.asarray(world_pos, float) - np.asarray(layer.origin)) / np.asarray(layer.voxel_size)
+    cands = [local] + [local + s * 0.02 * e for e in np.eye(3) for s in (1, -1)]
+    best = None
+    for c in cands:
+        i = np.floor(c).astype(int)
+        if np.all(i >= 0) and np.all(i < layer.shape):
+            if drawn[tuple(i)]:
+                return tuple(int(v) for v in i)
+            best = best or tuple(int(v) for v in i)
+    return best
 
 
 def voxel_info(layer: VoxelGrid, idx: tuple[int, int, int], compare: VoxelGrid | None = None,
