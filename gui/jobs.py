@@ -85,7 +85,9 @@ class JobHandle(QtCore.QObject):
         self.worker.failed.connect(self._failed)
         self.worker.cancelled.connect(self._cancelled)
         for s in (self.worker.finished, self.worker.failed, self.worker.cancelled):
-            s.connect(self.thread.quit)
+            # QThread.quit is thread-safe; a direct connection makes the thread stop as soon as the worker
+            # is done, so the GUI-side handlers may join it without waiting for a queued quit.
+            s.connect(self.thread.quit, QtCore.Qt.DirectConnection)
 
     @property
     def name(self) -> str:

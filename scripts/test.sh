@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need (Python packages, and the apt packages for a virtual X server and
-# software GL when they are missing), then runs the whole test suite under Xvfb (pytest-xvfb).
+# software GL when they are missing), then runs the whole test suite under Xvfb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APT_PKGS="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxcb-xinerama0 \
@@ -19,7 +19,9 @@ fi
 bash scripts/setup.sh
 export SCENELENS_TEST=1
 set +e
-.venv/bin/python -m pytest "$@"
+# xvfb-run keeps the X server alive until the Python process has exited (pytest-xvfb stops it earlier,
+# and VTK's own X connection then aborts the process with exit code 1 after a green run).
+xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" .venv/bin/python -m pytest -p no:xvfb -p no:dash "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then echo "no tests collected"; fi

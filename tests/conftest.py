@@ -49,3 +49,19 @@ def colourful_fraction(img: np.ndarray, sat: int = 60) -> float:
     """Share of pixels whose channels differ by more than `sat` (i.e. clearly coloured, not grey/background)."""
     img = img.astype(np.int16)
     return float(((img.max(2) - img.min(2)) > sat).mean())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Disconnect Qt from the X server before pytest-xvfb stops it; otherwise xcb sees the server vanish
+    at interpreter exit and aborts the process with exit code 1 after a green run."""
+    import sys
+
+    if "PySide6" not in sys.modules:
+        return
+    from PySide6 import QtWidgets
+
+    app = QtWidgets.QApplication.instance()
+    if app is not None:
+        app.closeAllWindows()
+        app.processEvents()
+        app.shutdown()

@@ -1,0 +1,73 @@
+"""GUI event-loop latency while a CPU-heavy engine job runs: on the job runner's worker thread (ours) vs
+the same job run on the GUI thread (the naive way). Prints max and p99 gaps between 10 ms timer ticks and
+their ratio, measured in one run. Run: `xvfb-run -a .venv/bin/python bench/bench_gui_latency.py`
+(or with QT_QPA_PLATFORM=offscreen)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def heavy_job():
+    from engine.io import load_layers
+    from engine.tasks.preprocess import make_job
+
+    cloud = load_layers(Path(__file__).resolve().parents[2] / "shared/data/semantickitti_00_000000/velodyne/000000.bin")[0]
+    return make_job(cloud, 0.08, device="cpu")
+
+
+def measure(app, run) -> np.ndarray:
+    from PySide6 import QtCore
+
+    ticks: list[float] = []
+    timer = QtCore.QTimer()
+    timer.setTimerType(QtCore.Qt.PreciseTimer)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    run()
+    timer.stop()
+    return np.diff(ticks) * 1000 if len(ticks) > 1 else np.array([np.nan])
+
+
+def main() -> None:
+    from PySide6 import QtWidgets
+
+    from engine.jobs import run_sync
+    from gui.jobs import JobRunner
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    runner = JobRunner()
+
+    def threaded():
+        h = runner.start(heavy_job())
+        while h.state == "running":
+            app.processEvents()
+            time.sleep(0.001)
+        h.thread.wait()
+
+    def on_gui_thread():
+        t_end = time.perf_counter()
+        app.processEvents()
+        run_sync(heavy_job())
+        app.processEvents()
+        return t_end
+
+    ours = measure(app, threaded)
+    naive = measure(app, lambda: (app.processEvents(), run_sync(heavy_job()), [app.processEvents() for _ in range(3)]))
+    def stats(x):
+        return np.nanmax(x), np.nanpercentile(x, 99)
+    (om, op), (nm, np99) = stats(ours), stats(naive)
+    print("GUI event-loop latency while 'downsample+normals' (SemanticKITTI scan, 0.08 m) runs")
+    print(f"{'':22s}{'max ms':>10s}{'p99 ms':>10s}{'ticks':>8s}")
+    print(f"{'worker thread (ours)':22s}{om:10.1f}{op:10.1f}{len(ours):8d}")
+    print(f"{'GUI thread (naive)':22s}{nm:10.1f}{np99:10.1f}{len(naive):8d}")
+    print(f"ratio naive/ours: max {nm / om:.1f}x, p99 {np99 / op:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

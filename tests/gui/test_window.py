@@ -1,0 +1,198 @@
+"""The main window on a real virtual display with real VTK rendering: pixels, jobs, errors, picking,
+undo/redo, autosave/recovery, screenshots and clean shutdown."""
+import time
+
+import numpy as np
+import pytest
+
+from engine.jobs import Job
+from engine.scene import PointCloud
+from tests.conftest import colourful_fraction, wait_job
+
+
+def open_demo(qtbot, window):
+    from gui.main_window import demo_scene_path
+
+    wait_job(qtbot, window.open_path(demo_scene_path()))
+    assert window.scene.name.startswith("nuScenes")
+
+
+def test_window_shows_demo_scene(qtbot, window, tmp_path):
+    open_demo(qtbot, window)
+    assert window.browser.topLevelItemCount() == 2  # LiDAR + camera rig
+    img = window.view3d.screenshot(str(tmp_path / "view.png"))
+    assert img.shape[0] > 200 and img.shape[1] > 200
+    bright = (img.max(2) > 120).mean()
+    assert bright > 0.02, bright  # the scan is drawn
+    assert colourful_fraction(img, 80) > 0.001  # class colours and camera frustums
+    # the 2D view holds the six camera images
+    assert len(window.view2d.images) == 6
+    assert window.view2d.image_item.image is not None and window.view2d.image_item.image.shape == (450, 800, 3)
+    # hiding the LiDAR layer removes its pixels
+    uid = window.scene.of_type(PointCloud)[0].uid
+    window.set_layer_visible(uid, False)
+    hidden = window.view3d.screenshot()
+    assert (hidden.max(2) > 120).mean() < bright / 5
+    window.set_layer_visible(uid, True)
+    # whole-window screenshot contains the VTK frame (not garbage) and the panels
+    window.export_window_screenshot(str(tmp_path / "window.png"))
+    from engine.io.image import read_image
+
+    win = read_image(tmp_path / "window.png")
+    assert win.shape[0] >= 600 and (win.max(2) > 120).mean() > 0.01
+
+
+def test_job_progress_cancel_and_error_dialog(qtbot, window):
+    progress = []
+
+    def slow(ctx):
+        for i in range(1000):
+            time.sleep(0.01)
+            ctx.progress(i / 1000, f"{i}")
+        return "done"
+
+    h = window.start_job(Job("slow", slow))
+    h.progress.connect(lambda f, m: progress.append(f))
+    qtbot.waitUntil(lambda: len(progress) >= 3, timeout=10000)
+    row = window.jobs_panel.rows[0]
+    assert row.handle is h and row.bar.value() > 0
+    row.cancel_button.click()
+    wait_job(qtbot, h)
+    assert h.state == "cancelled" and h.result is None
+
+    def bad(ctx):
+        raise ValueError("model exploded")
+
+    h2 = window.start_job(Job("bad", bad))
+    wait_job(qtbot, h2)
+    assert h2.state == "failed"
+    assert window.last_dialog is not None and window.last_dialog.isVisible()
+    assert "model exploded" in window.last_dialog.text()
+    assert any("model exploded" in m for lvl, m in window.log_panel.entries if lvl == "error")
+    window.last_dialog.close()
+    # the app stays usable: another job runs to completion
+    h3 = window.start_job(Job("ok", lambda ctx: 7))
+    wait_job(qtbot, h3)
+    assert h3.state == "finished" and h3.result == 7
+
+
+def test_gui_thread_stays_responsive_during_job(qtbot, window):
+    import threading
+
+    gui_thread = threading.get_ident()
+    seen = {}
+
+    def work(ctx):
+        seen["thread"] = threading.get_ident()
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < 0.8:
+            sum(range(20000))
+            ctx.progress((time.perf_counter() - t0) / 0.8)
+        return 1
+
+    ticks = []
+    from PySide6 import QtCore
+
+    timer = QtCore.QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    wait_job(qtbot, window.start_job(Job("busy", work)))
+    timer.stop()
+    assert seen["thread"] != gui_thread
+    assert len(ticks) > 20 and np.max(np.diff(ticks)) < 0.5
+
+
+def test_close_during_job_is_clean(qtbot, tmp_path):
+    from gui.main_window import MainWindow
+
+    win = MainWindow(device="cpu")
+    qtbot.addWidget(win)
+    win.show()
+
+    def forever(ctx):
+        while True:
+            time.sleep(0.005)
+            ctx.progress(0.5)
+
+    h = win.start_job(Job("forever", forever))
+    qtbot.waitUntil(lambda: h.thread.isRunning(), timeout=5000)
+    t0 = time.perf_counter()
+    win.close()
+    assert h.thread.isFinished() and not h.thread.isRunning()
+    assert time.perf_counter() - t0 < 5
+
+
+def test_preprocess_job_from_gui_and_pick(qtbot, window):
+    open_demo(qtbot, window)
+    core = next(wb for wb in window.workbenches if wb.title == "Tools")
+    h = core.run_preprocess(voxel=0.5)
+    wait_job(qtbot, h)
+    down = next(lay for lay in window.scene.layers if "↓0.5" in lay.name)
+    assert "normal" in down.attributes and 0 < down.n < 34688
+    # pick a known LiDAR point through the real VTK picker and check the inspector
+    window.set_layer_visible(down.uid, False)
+    window.view3d.reset_camera("top")
+    cloud = window.scene.of_type(PointCloud)[0]
+    i = int(np.argmin(np.linalg.norm(cloud.points[:, :2] - np.median(cloud.points[:, :2], 0) - 3, axis=1)))
+    x, y = window.view3d.world_to_display(cloud.points[i])
+    info = window.view3d.pick_display(int(round(x)), int(round(y)))
+    assert info is not None and info["layer"] == cloud.uid
+    picked = cloud.points[info["details"]["point"]]
+    assert np.linalg.norm(picked[:2] - cloud.points[i, :2]) < 1.0
+    assert window.inspector.info["point"] == info["details"]["point"]
+
+
+def test_undo_redo_autosave_and_recovery(qtbot, window):
+    from engine.project import has_recovery
+    from engine.undo import SetArrayValues
+
+    open_demo(qtbot, window)
+    cloud = window.scene.of_type(PointCloud)[0]
+    lab = cloud.attributes["label"]
+    before = lab.copy()
+
+    class LabelProvider:
+        def save_annotations(self, project):
+            project.annotations["demo_labels"] = cloud.attributes["label"].copy()
+
+        def restore_annotations(self, project):
+            restored["labels"] = project.annotations.get("demo_labels")
+
+    restored = {}
+    window.annotation_providers.append(LabelProvider())
+    window.push(SetArrayValues(lab, slice(0, 100), 4, "paint car"))
+    assert (lab[:100] == 4).all()
+    window.undo_stack.undo()
+    np.testing.assert_array_equal(lab, before)
+    window.undo_stack.redo()
+    assert (lab[:100] == 4).all()
+    p = window.autosave()
+    assert p is not None and has_recovery()
+    h = window.restore_recovery()
+    wait_job(qtbot, h)
+    assert restored["labels"] is not None and (restored["labels"][:100] == 4).all()
+
+
+def test_open_corrupt_file_shows_dialog(qtbot, window, tmp_path):
+    bad = tmp_path / "broken.pcd"
+    bad.write_bytes(b"# .PCD\nFIELDS x y z\nSIZE 4 4\nTYPE F F F\nDATA ascii\n1 2 3\n")
+    h = window.open_path(bad)
+    wait_job(qtbot, h)
+    assert h.state == "failed" and "broken.pcd" in window.last_dialog.text()
+    assert window.scene.name == "untitled"  # nothing half-loaded
+
+
+def test_layout_and_recent_files_persist(qtbot, tmp_path):
+    from gui.main_window import MainWindow, demo_scene_path
+
+    w1 = MainWindow(device="cpu")
+    qtbot.addWidget(w1)
+    w1.show()
+    wait_job(qtbot, w1.open_path(demo_scene_path()))
+    w1.dock_log.setFloating(True)
+    w1.close()
+    w2 = MainWindow(device="cpu")
+    qtbot.addWidget(w2)
+    assert w2.settings.recent and w2.settings.recent[0].endswith("scene.json")
+    assert w2.dock_log.isFloating()
+    w2.close()
