@@ -65,11 +65,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs_panel = JobsPanel(self.runner)
         self.log_panel = LogPanel()
         self.setDockNestingEnabled(True)
-        self.dock_browser = self.add_dock(self.browser, "Scene", "left")
-        self.dock_inspector = self.add_dock(self.inspector, "Inspector", "left")
-        self.dock_2d = self.add_dock(self.view2d, "Image", "right")
-        self.dock_jobs = self.add_dock(self.jobs_panel, "Jobs", "bottom")
-        self.dock_log = self.add_dock(self.log_panel, "Log", "bottom")
+        self.dock_browser = self.add_dock(self.browser, "Scene", "left", tabify=False)
+        self.dock_inspector = self.add_dock(self.inspector, "Inspector", "left", tabify=False)
+        self.dock_2d = self.add_dock(self.view2d, "Image", "right", tabify=False)
+        self.dock_jobs = self.add_dock(self.jobs_panel, "Jobs", "bottom", tabify=False)
+        self.dock_log = self.add_dock(self.log_panel, "Log", "bottom", tabify=False)
         self.tabifyDockWidget(self.dock_jobs, self.dock_log)
         self.dock_jobs.raise_()
 
@@ -93,21 +93,33 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.log(f"workbench {cls.__name__} failed to install: {e}", "error")
                 continue
             self.workbenches.append(wb)
+        self.dock_jobs.raise_()
 
         self.autosave_timer = QtCore.QTimer(self)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start(autosave_ms)
         self.resize(1500, 920)
+        self.resizeDocks([self.dock_jobs], [170], QtCore.Qt.Vertical)
+        self.resizeDocks([self.dock_browser, self.dock_2d], [300, 480], QtCore.Qt.Horizontal)
         self._restore_layout()
 
     # ------------------------------------------------------------------------------------------ plumbing
-    def add_dock(self, widget: QtWidgets.QWidget, title: str, area: str = "right") -> QtWidgets.QDockWidget:
+    def add_dock(self, widget: QtWidgets.QWidget, title: str, area: str = "right",
+                 tabify: bool = True) -> QtWidgets.QDockWidget:
+        """Add a movable dock. Workbench docks are tabbed with the previous one in the same area (bottom:
+        with Jobs/Log) so four workbenches do not squeeze the 3D view."""
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
         dock.setWidget(widget)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable
                          | QtWidgets.QDockWidget.DockWidgetClosable)
         self.addDockWidget(AREAS[area], dock)
+        tab_docks = self.__dict__.setdefault("_tab_docks", {})
+        if tabify:
+            anchor = tab_docks.get(area) or (self.dock_log if area == "bottom" and hasattr(self, "dock_log") else None)
+            if anchor is not None:
+                self.tabifyDockWidget(anchor, dock)
+            tab_docks[area] = dock
         if hasattr(self, "_view_menu"):
             self._view_menu.addAction(dock.toggleViewAction())
         return dock
