@@ -1,0 +1,830 @@
+"""Occupancy workbench: class legend and toggles, visibility masks, diff mode, per-class IoU table and bar
+chart, TPV plane slices linked to a 3-D clip, sequence timeline, brush/box painting with undo, camera
+projections, the LiDAR → occupancy task with what-if re-runs, and exports.
+
+Everything that computes (metrics, comparison codes, projections, ray casts, voxelisation, frame loading,
+exports) is an engine function run through `window.start_job`; this module only turns results into
+widgets and actor styles.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.jobs import Job
+from engine.labels import get_label_set
+from engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
+from engine.scene import CameraRig, PointCloud, VoxelGrid
+from engine.undo import Command, SetArrayValues
+
+from .base import Workbench
+
+PLANES = (("top x–y", 2, (0, 1)), ("side y–z", 0, (1, 2)), ("front x–z", 1, (0, 2)))  # (name, sliced axis, shown axes)
+BG = np.array([20, 22, 28], np.uint8)
+
+
+def rgb_lut(label_set: str | None) -> np.ndarray:
+    lut = get_label_set(label_set or "occ3d").lut().copy()
+    lut[(lut.astype(int).sum(1) < 40)] = 110
+    return lut
+
+
+class PaintCommand(Command):
+    """Label edit on one grid (brush, box fill, 3-D pick), undoable, with the redraw attached."""
+
+    def __init__(self, grid: VoxelGrid, index, value: int, on_change, text="paint voxels"):
+        self.inner = SetArrayValues(grid.labels, index, np.full(len(index[0]), value, grid.labels.dtype), text,
+                                    on_change)
+        self.text = text
+
+    def do(self):
+        self.inner.do()
+
+    def undo(self):
+        self.inner.undo()
+
+
+class OccupancyWorkbench(Workbench):
+    title = "Occupancy"
+
+    # ------------------------------------------------------------------------------------------- setup
+    def install(self, window) -> None:
+        self.window = window
+        self.grid: VoxelGrid | None = None
+        self.gt: VoxelGrid | None = None
+        self.hidden: set[int] = set()
+        self.codes = None
+        self.clip = None
+        self.highlight = None
+        self.metrics: dict | None = None
+        self.projections: dict = {}
+        self.frames: list[str] = []
+        self.frame_index = 0
+        self.previous: VoxelGrid | None = None
+        self.last_run_inputs = None
+        self.box_corner = None
+        self._updating = False
+        self._build_menu()
+        self._build_panel()
+        self._build_planes()
+        window.view3d.picked.connect(self._on_pick3d)
+        window.view2d.clicked.connect(self._on_image_click)
+        window.view2d.image_changed.connect(lambda key: self._draw_projection())
+        window.layer_added.connect(self._on_layer_added)
+        window.annotation_providers.append(self)
+        it = getattr(window.view3d, "interactor", None)
+        if it is not None:
+            from gui.views.layers.voxels import set_interactive_lod
+
+            it.AddObserver("StartInteractionEvent", lambda *a: set_interactive_lod(window.view3d.renderer, True))
+            it.AddObserver("EndInteractionEvent", lambda *a: (set_interactive_lod(window.view3d.renderer, False),
+                                                              window.view3d.render()))
+        self.play_timer = QtCore.QTimer(window)
+        self.play_timer.setInterval(500)
+        self.play_timer.timeout.connect(self._next_frame)
+
+    def _build_menu(self) -> None:
+        m = self.window.menu("&Occupancy")
+        m.addAction("LiDAR → occupancy (current scene)", self.run_lidar_task)
+        m.addAction("What-if: drop a class from the input points and re-run…", self._whatif_dialog)
+        m.addAction("Run occupancy model (adapter file)…", self._adapter_dialog)
+        m.addAction("Compute metrics", self.compute_metrics)
+        m.addAction("Sequence metrics against a ground-truth folder…", self._sequence_metrics_dialog)
+        m.addAction("Project voxels onto cameras", self.project_cameras)
+        m.addSeparator()
+        ex = m.addMenu("Export")
+        ex.addAction("Grid as Occ3D .npz…", lambda: self._save_dialog("Occ3D grid", "*.npz", self.export_occ3d))
+        ex.addAction("Grid as SemanticKITTI voxels…", lambda: self._save_dialog("SemanticKITTI .label", "*.label",
+                                                                               self.export_semantickitti))
+        ex.addAction("Voxel surface as PLY…", lambda: self._save_dialog("PLY", "*.ply", self.export_ply))
+        ex.addAction("Metrics as CSV/JSON…", lambda: self._save_dialog("Metrics", "*.csv *.json", self.export_metrics))
+        ex.addAction("Turntable / sequence MP4…", lambda: self._save_dialog("MP4", "*.mp4", self.export_video))
+
+    def _save_dialog(self, what, filt, fn):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, f"Export {what}", "", filt)
+        if path:
+            fn(path)
+
+    def _build_panel(self) -> None:
+        w = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(w)
+        form = QtWidgets.QFormLayout()
+        self.grid_combo = QtWidgets.QComboBox()
+        self.gt_combo = QtWidgets.QComboBox()
+        self.grid_combo.currentIndexChanged.connect(self._on_grid_choice)
+        self.gt_combo.currentIndexChanged.connect(self._on_gt_choice)
+        form.addRow("Grid", self.grid_combo)
+        form.addRow("Compare with", self.gt_combo)
+        self.mask_combo = QtWidgets.QComboBox()
+        self.mask_combo.addItems(["all voxels", "mask_camera", "mask_lidar"])
+        self.mask_combo.currentIndexChanged.connect(lambda *_: self.redraw())
+        form.addRow("Show", self.mask_combo)
+        self.unobs_combo = QtWidgets.QComboBox()
+        self.unobs_combo.addItems(["hide unobserved", "unobserved translucent"])
+        self.unobs_combo.currentIndexChanged.connect(lambda *_: self.redraw())
+        form.addRow("", self.unobs_combo)
+        self.opacity = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.opacity.setRange(10, 100)
+        self.opacity.setValue(100)
+        self.opacity.sliderReleased.connect(self.redraw)
+        form.addRow("Opacity", self.opacity)
+        self.diff_check = QtWidgets.QCheckBox("diff mode (correct / wrong / false occ. / missed)")
+        self.diff_check.toggled.connect(self.set_diff_mode)
+        form.addRow(self.diff_check)
+        lay.addLayout(form)
+        self.legend = QtWidgets.QListWidget()
+        self.legend.itemChanged.connect(self._on_legend_item)
+        lay.addWidget(QtWidgets.QLabel("Classes (untick to hide)"))
+        lay.addWidget(self.legend, 2)
+        # metrics
+        mrow = QtWidgets.QHBoxLayout()
+        self.metric_mask = QtWidgets.QComboBox()
+        self.metric_mask.addItems(["camera", "lidar", "none"])
+        mrow.addWidget(QtWidgets.QLabel("Metric mask"))
+        mrow.addWidget(self.metric_mask)
+        b = QtWidgets.QPushButton("Compute metrics")
+        b.clicked.connect(self.compute_metrics)
+        mrow.addWidget(b)
+        lay.addLayout(mrow)
+        self.metric_label = QtWidgets.QLabel("mIoU —   geometry IoU —")
+        lay.addWidget(self.metric_label)
+        self.table = QtWidgets.QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["class", "IoU %"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        lay.addWidget(self.table, 2)
+        self.bar_plot = pg.PlotWidget()
+        self.bar_plot.setMinimumHeight(120)
+        self.bar_plot.setYRange(0, 100)
+        lay.addWidget(self.bar_plot, 1)
+        # timeline
+        trow = QtWidgets.QHBoxLayout()
+        self.play_btn = QtWidgets.QPushButton("▶")
+        self.play_btn.setCheckable(True)
+        self.play_btn.toggled.connect(self._toggle_play)
+        self.timeline = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.timeline.setEnabled(False)
+        self.timeline.valueChanged.connect(self.load_frame)
+        self.frame_label = QtWidgets.QLabel("no sequence")
+        trow.addWidget(self.play_btn)
+        trow.addWidget(self.timeline, 1)
+        trow.addWidget(self.frame_label)
+        lay.addLayout(trow)
+        # editing
+        erow = QtWidgets.QHBoxLayout()
+        self.mode_combo = QtWidgets.QComboBox()
+        self.mode_combo.addItems(["inspect", "paint", "erase", "box fill"])
+        self.paint_class = QtWidgets.QComboBox()
+        self.brush = QtWidgets.QSpinBox()
+        self.brush.setRange(0, 20)
+        self.brush.setValue(1)
+        self.brush.setPrefix("r=")
+        erow.addWidget(self.mode_combo)
+        erow.addWidget(self.paint_class, 1)
+        erow.addWidget(self.brush)
+        lay.addLayout(erow)
+        self.dock = self.window.add_dock(w, "Occupancy", "right")
+        self.panel = w
+
+    def _build_planes(self) -> None:
+        w = QtWidgets.QWidget()
+        lay = QtWidgets.QHBoxLayout(w)
+        self.plane_views = []
+        for name, axis, shown in PLANES:
+            col = QtWidgets.QVBoxLayout()
+            pw = pg.PlotWidget(title=name)
+            pw.setAspectLocked(True)
+            img = pg.ImageItem()
+            pw.addItem(img)
+            pw.scene().sigMouseClicked.connect(lambda ev, a=axis, p=pw: self._on_plane_click(ev, a, p))
+            s = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+            s.valueChanged.connect(lambda v, a=axis: self._on_slice(a, v))
+            col.addWidget(pw, 1)
+            col.addWidget(s)
+            lay.addLayout(col, 1)
+            self.plane_views.append({"axis": axis, "shown": shown, "plot": pw, "image": img, "slider": s})
+        side = QtWidgets.QVBoxLayout()
+        self.clip_check = QtWidgets.QCheckBox("clip 3D at slice")
+        self.clip_axis = QtWidgets.QComboBox()
+        self.clip_axis.addItems(["z (top)", "x (side)", "y (front)"])
+        self.clip_check.toggled.connect(lambda *_: self._update_clip())
+        self.clip_axis.currentIndexChanged.connect(lambda *_: self._update_clip())
+        side.addWidget(self.clip_check)
+        side.addWidget(self.clip_axis)
+        side.addStretch(1)
+        lay.addLayout(side)
+        self.planes_dock = self.window.add_dock(w, "TPV planes", "bottom")
+
+    # ------------------------------------------------------------------------------------ scene/layers
+    def grids(self) -> list[VoxelGrid]:
+        return self.window.scene.of_type(VoxelGrid)
+
+    def on_scene_changed(self, scene) -> None:
+        self.projections = {}
+        self.metrics = None
+        self.codes = None
+        self.highlight = None
+        self.previous = None
+        self.frames = list(scene.meta.get("occ_frames") or [])
+        self.play_btn.setChecked(False)
+        self.timeline.blockSignals(True)
+        self.timeline.setRange(0, max(0, len(self.frames) - 1))
+        self.timeline.setValue(int(scene.meta.get("frame_index", 0)))
+        self.timeline.blockSignals(False)
+        self.timeline.setEnabled(len(self.frames) > 1)
+        self.frame_label.setText(f"1/{len(self.frames)}" if self.frames else "no sequence")
+        self._refresh_combos()
+
+    def _on_layer_added(self, layer) -> None:
+        if isinstance(layer, VoxelGrid):
+            self._refresh_combos(select=layer)
+
+    def _refresh_combos(self, select: VoxelGrid | None = None) -> None:
+        grids = self.grids()
+        self._updating = True
+        cur = select or self.grid
+        self.grid_combo.clear()
+        self.gt_combo.clear()
+        self.gt_combo.addItem("(none)", None)
+        for g in grids:
+            self.grid_combo.addItem(g.name, g.uid)
+            self.gt_combo.addItem(g.name, g.uid)
+        self._updating = False
+        if not grids:
+            self.grid = None
+            self.gt = None
+            self.legend.clear()
+            return
+        # show a prediction, compare with the ground truth when both exist
+        if cur is None or cur not in grids:
+            preds = [g for g in grids if g.meta.get("role") == "prediction"]
+            cur = preds[0] if preds else grids[0]
+        self.grid_combo.setCurrentIndex(self.grid_combo.findData(cur.uid))
+        gts = [g for g in grids if g is not cur and g.meta.get("role") == "gt" and g.shape == cur.shape]
+        if self.previous is not None and self.previous in grids:
+            gts = [self.previous]
+        if gts:
+            self.gt_combo.setCurrentIndex(self.gt_combo.findData(gts[0].uid))
+        self._on_grid_choice()
+
+    def _on_grid_choice(self, *_):
+        if self._updating:
+            return
+        uid = self.grid_combo.currentData()
+        self.grid = self.window.scene.get(uid) if uid else None
+        self._fill_legend()
+        self._on_gt_choice()
+        self._setup_sliders()
+
+    def _on_gt_choice(self, *_):
+        if self._updating:
+            return
+        uid = self.gt_combo.currentData()
+        g = self.window.scene.get(uid) if uid else None
+        self.gt = g if (g is not None and self.grid is not None and g is not self.grid and g.shape == self.grid.shape) else None
+        if self.diff_check.isChecked():
+            self._compute_codes()
+        else:
+            self.redraw()
+
+    def _fill_legend(self) -> None:
+        self.legend.blockSignals(True)
+        self.legend.clear()
+        self.paint_class.clear()
+        if self.grid is not None:
+            ls = get_label_set(self.grid.label_set or "occ3d")
+            lut = rgb_lut(ls.name)
+            counts = np.bincount(self.grid.labels.ravel(), minlength=256)
+            for c, name in enumerate(ls.names):
+                if c == self.grid.free_label:
+                    continue
+                pm = QtGui.QPixmap(14, 14)
+                pm.fill(QtGui.QColor(*[int(v) for v in lut[c]]))
+                it = QtWidgets.QListWidgetItem(QtGui.QIcon(pm), f"{c:2d} {name}  ({counts[c]:,})")
+                it.setData(QtCore.Qt.UserRole, c)
+                it.setFlags(it.flags() | QtCore.Qt.ItemIsUserCheckable)
+                it.setCheckState(QtCore.Qt.Unchecked if c in self.hidden else QtCore.Qt.Checked)
+                self.legend.addItem(it)
+                self.paint_class.addItem(QtGui.QIcon(pm), f"{c} {name}", c)
+        self.legend.blockSignals(False)
+
+    def _on_legend_item(self, item) -> None:
+        c = int(item.data(QtCore.Qt.UserRole))
+        if item.checkState() == QtCore.Qt.Checked:
+            self.hidden.discard(c)
+        else:
+            self.hidden.add(c)
+        self.redraw()
+
+    def set_class_visible(self, cid: int, visible: bool) -> None:
+        for i in range(self.legend.count()):
+            it = self.legend.item(i)
+            if int(it.data(QtCore.Qt.UserRole)) == cid:
+                it.setCheckState(QtCore.Qt.Checked if visible else QtCore.Qt.Unchecked)
+
+    # --------------------------------------------------------------------------------------- drawing
+    def style(self) -> dict:
+        mask = self.mask_combo.currentText()
+        st = {"hidden_classes": set(self.hidden), "mask": None if mask == "all voxels" else mask,
+              "unobserved": "translucent" if self.unobs_combo.currentIndex() == 1 else "hide",
+              "opacity": self.opacity.value() / 100.0, "clip": self.clip, "compare_to": self.gt,
+              "diff_codes": self.codes if self.diff_check.isChecked() else None, "highlight": self.highlight}
+        return st
+
+    def redraw(self) -> None:
+        if self.grid is None:
+            return
+        self.window.refresh_layer(self.grid, self.style())
+        self.window.view3d.render()
+        self.draw_planes()
+
+    def set_diff_mode(self, on: bool) -> None:
+        if on and self.gt is None:
+            self.window.log("diff mode needs a grid to compare with (choose one under 'Compare with')", "warning")
+        if on:
+            self._compute_codes()
+        else:
+            self.codes = None
+            self.redraw()
+
+    def _compute_codes(self) -> None:
+        if self.grid is None or self.gt is None:
+            self.codes = None
+            self.redraw()
+            return
+        from engine.occupancy.metrics import diff_codes
+
+        pred, gt = self.grid, self.gt
+        free = gt.free_label if gt.free_label is not None else 17
+
+        def done(codes):
+            self.codes = codes
+            self.redraw()
+
+        return self.window.start_job(Job("Compare grids", lambda ctx: diff_codes(pred.labels, gt.labels, free)),
+                                     on_result=done)
+
+    def _setup_sliders(self) -> None:
+        if self.grid is None:
+            return
+        for pv in self.plane_views:
+            s = pv["slider"]
+            s.blockSignals(True)
+            s.setRange(0, self.grid.shape[pv["axis"]] - 1)
+            s.setValue(self.grid.shape[pv["axis"]] // 2 if pv["axis"] != 2 else 1)
+            s.blockSignals(False)
+        self.draw_planes()
+
+    def plane_rgb(self, pv) -> np.ndarray:
+        """(A, B, 3) colours of the slice (A = first shown axis, horizontal)."""
+        g = self.grid
+        axis, k = pv["axis"], pv["slider"].value()
+        sl = [slice(None)] * 3
+        sl[axis] = k
+        lab = g.labels[tuple(sl)]
+        if self.diff_check.isChecked() and self.codes is not None:
+            c = self.codes[tuple(sl)]
+            cols = np.where((c > 0)[..., None], DIFF_COLORS[np.minimum(c, 4)], BG)
+        else:
+            lut = rgb_lut(g.label_set)
+            occ = g.occupied()[tuple(sl)]
+            if self.hidden:
+                occ &= ~np.isin(lab, list(self.hidden))
+            cols = np.where(occ[..., None], lut[lab], BG)
+        return cols.astype(np.uint8)
+
+    def draw_planes(self) -> None:
+        if self.grid is None:
+            return
+        for pv in self.plane_views:
+            pv["image"].setImage(self.plane_rgb(pv), levels=(0, 255))
+
+    def _on_slice(self, axis: int, value: int) -> None:
+        self.draw_planes()
+        if self.clip_check.isChecked() and self._clip_axis() == axis:
+            self._update_clip()
+
+    def _clip_axis(self) -> int:
+        return (2, 0, 1)[self.clip_axis.currentIndex()]
+
+    def _update_clip(self) -> None:
+        if self.clip_check.isChecked():
+            a = self._clip_axis()
+            pv = next(p for p in self.plane_views if p["axis"] == a)
+            self.clip = (a, pv["slider"].value())
+        else:
+            self.clip = None
+        self.redraw()
+
+    def set_slice(self, axis: int, value: int) -> None:
+        next(p for p in self.plane_views if p["axis"] == axis)["slider"].setValue(value)
+
+    # -------------------------------------------------------------------------------- picking/editing
+    def plane_voxels(self, axis: int, a: float, b: float, radius: int | None = None) -> tuple[np.ndarray, ...]:
+        """Voxel indices under a brush of `radius` voxels centred at plane coordinates (a, b)."""
+        g = self.grid
+        pv = next(p for p in self.plane_views if p["axis"] == axis)
+        ua, ub = pv["shown"]
+        r = self.brush.value() if radius is None else radius
+        ia, ib = int(np.floor(a)), int(np.floor(b))
+        da, db = np.meshgrid(np.arange(-r, r + 1), np.arange(-r, r + 1), indexing="ij")
+        disk = da ** 2 + db ** 2 <= r * r
+        A, B = ia + da[disk], ib + db[disk]
+        ok = (A >= 0) & (A < g.shape[ua]) & (B >= 0) & (B < g.shape[ub])
+        idx = [None, None, None]
+        idx[ua], idx[ub] = A[ok], B[ok]
+        idx[axis] = np.full(int(ok.sum()), pv["slider"].value())
+        return tuple(np.asarray(i, np.int64) for i in idx)
+
+    def _on_plane_click(self, ev, axis, plot) -> None:
+        if self.grid is None or ev.button() != QtCore.Qt.LeftButton:
+            return
+        p = plot.getPlotItem().vb.mapSceneToView(ev.scenePos())
+        self.plane_click(axis, p.x(), p.y())
+
+    def plane_click(self, axis: int, a: float, b: float) -> None:
+        """A click at plane coordinates: inspect, paint/erase with the brush, or box-fill between two clicks."""
+        mode = self.mode_combo.currentText()
+        idx = self.plane_voxels(axis, a, b, radius=0)
+        if len(idx[0]) == 0:
+            return
+        if mode == "inspect":
+            from gui.views.layers.voxels import voxel_info
+
+            v = tuple(int(i[0]) for i in idx)
+            self.window.inspector.show(f"{self.grid.name} — voxel", voxel_info(self.grid, v, self.gt, self.codes))
+        elif mode in ("paint", "erase"):
+            self.paint(self.plane_voxels(axis, a, b), mode == "erase")
+        elif mode == "box fill":
+            v = np.array([int(i[0]) for i in idx])
+            if self.box_corner is None:
+                self.box_corner = v
+                self.window.log(f"box corner 1 at {tuple(v)}; click the opposite corner")
+            else:
+                self.box_fill(self.box_corner, v)
+                self.box_corner = None
+
+    def current_paint_class(self) -> int:
+        c = self.paint_class.currentData()
+        return int(c) if c is not None else 0
+
+    def paint(self, index: tuple[np.ndarray, ...], erase: bool = False) -> None:
+        g = self.grid
+        value = (g.free_label if g.free_label is not None else 0) if erase else self.current_paint_class()
+        self.window.push(PaintCommand(g, index, value, self._grid_edited, "erase voxels" if erase else "paint voxels"))
+
+    def box_fill(self, c0, c1, value: int | None = None) -> None:
+        lo, hi = np.minimum(c0, c1), np.maximum(c0, c1) + 1
+        ii, jj, kk = np.meshgrid(*[np.arange(lo[d], hi[d]) for d in range(3)], indexing="ij")
+        v = self.current_paint_class() if value is None else value
+        self.window.push(PaintCommand(self.grid, (ii.ravel(), jj.ravel(), kk.ravel()), v, self._grid_edited, "box fill"))
+
+    def _grid_edited(self) -> None:
+        self.window._mark_dirty()  # noqa: SLF001 - edits are annotations (saved with the project)
+        self.grid.meta["edited"] = True
+        if self.diff_check.isChecked() and self.gt is not None:
+            from engine.occupancy.metrics import diff_codes
+
+            self.codes = diff_codes(self.grid.labels, self.gt.labels, self.gt.free_label or 17)
+        self.redraw()
+
+    def _on_pick3d(self, info: dict) -> None:
+        if self.grid is None or info.get("layer") != self.grid.uid:
+            return
+        mode = self.mode_combo.currentText()
+        d = info.get("details") or {}
+        if mode in ("paint", "erase") and "voxel (i, j, k)" in d:
+            i, j, k = (int(v) for v in d["voxel (i, j, k)"].split(","))
+            self.paint((np.array([i]), np.array([j]), np.array([k])), mode == "erase")
+
+    # ----------------------------------------------------------------------------------------- metrics
+    def compute_metrics(self):
+        if self.grid is None or self.gt is None:
+            self.window.log("metrics need a prediction grid and a grid to compare with", "warning")
+            return None
+        from engine.occupancy.evaluate import evaluate_grids
+
+        proto = "semantickitti" if (self.gt.label_set == "semantickitti") else "occ3d"
+        mask = self.metric_mask.currentText()
+        if mask != "none" and f"mask_{mask}" not in self.gt.masks:
+            mask = "none"
+        pred, gt = self.grid, self.gt
+        return self.window.start_job(Job(f"Occupancy metrics ({proto}, mask {mask})",
+                                         lambda ctx: evaluate_grids(pred, gt, proto, mask)), on_result=self.show_metrics)
+
+    def show_metrics(self, res: dict) -> None:
+        self.metrics = res
+        items = list(res["per_class"].items())
+        self.table.setRowCount(len(items) + 2)
+        rows = items + [("mIoU", res["miou"]), ("geometry IoU", res["iou_geometry"])]
+        for r, (name, v) in enumerate(rows):
+            self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(name))
+            self.table.setItem(r, 1, QtWidgets.QTableWidgetItem("nan" if v is None or not np.isfinite(v) else f"{v:.2f}"))
+        self.metric_label.setText(f"mIoU {res['miou']:.2f}   geometry IoU {res['iou_geometry']:.2f}   "
+                                  f"({res['protocol']}, mask {res.get('mask')}, {res['n_frames']} frame(s))")
+        self.bar_plot.clear()
+        ls = get_label_set("semantickitti" if res["protocol"] == "semantickitti" else "occ3d")
+        lut = rgb_lut(ls.name)
+        ids = [ls.names.index(n) for n, _ in items]
+        vals = [0.0 if v is None else v for _, v in items]
+        self.bar_plot.addItem(pg.BarGraphItem(x=np.arange(len(vals)), height=vals, width=0.8,
+                                              brushes=[pg.mkBrush(*lut[c]) for c in ids]))
+        self.bar_plot.getAxis("bottom").setTicks([[(i, str(c)) for i, c in enumerate(ids)]])
+
+    def _sequence_metrics_dialog(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self.window, "Ground-truth folder")
+        if d:
+            self.sequence_metrics(d)
+
+    def sequence_metrics(self, gt_folder: str, pred_folder: str | None = None):
+        """One confusion matrix over all frames of the open sequence (as the reference evaluations do)."""
+        from engine.occupancy.evaluate import make_eval_job, match_pairs
+
+        pred_folder = pred_folder or (self.window.scene.path if self.frames else None)
+        if not pred_folder:
+            self.window.log("open a folder of prediction frames first", "warning")
+            return None
+        pairs = match_pairs(pred_folder, gt_folder)
+        return self.window.start_job(make_eval_job(pairs, "occ3d", self.metric_mask.currentText()),
+                                     on_result=self.show_metrics)
+
+    # ---------------------------------------------------------------------------------------- sequence
+    def load_frame(self, i: int):
+        if not self.frames or not 0 <= i < len(self.frames):
+            return None
+        from engine.io.occ3d import read_occ_npz
+
+        path = self.frames[i]
+        opts = dict(self.window.scene.meta.get("occ_options") or {})
+        name = self.grid.name if self.grid is not None else Path(path).name
+
+        def done(g):
+            g.name = name
+            g.meta["frame_index"] = i
+            self.frame_index = i
+            self.frame_label.setText(f"{i + 1}/{len(self.frames)}")
+            self.window.scene.meta["frame_index"] = i
+            self.grid = self.window.add_layer(g)
+            self._refresh_combos(select=g)
+            if self.play_btn.isChecked():
+                self.play_timer.start()
+
+        return self.window.start_job(Job(f"Load frame {i + 1}", lambda ctx: read_occ_npz(Path(path), **opts)),
+                                     on_result=done)
+
+    def _toggle_play(self, on: bool) -> None:
+        self.play_btn.setText("⏸" if on else "▶")
+        if on:
+            self.play_timer.start()
+        else:
+            self.play_timer.stop()
+
+    def _next_frame(self) -> None:
+        self.play_timer.stop()  # the next tick is scheduled when the frame has been shown
+        if self.frames:
+            self.timeline.setValue((self.timeline.value() + 1) % len(self.frames))
+
+    # ----------------------------------------------------------------------------------------- cameras
+    def rig(self) -> CameraRig | None:
+        rigs = self.window.scene.of_type(CameraRig)
+        return rigs[0] if rigs else None
+
+    def project_cameras(self):
+        rig, g = self.rig(), self.grid
+        if rig is None or g is None:
+            self.window.log("projection needs a camera rig and a voxel grid in the scene", "warning")
+            return None
+        from engine.occupancy.projection import project_voxels
+
+        def work(ctx):
+            out = {}
+            for n, cam in enumerate(rig.cameras):
+                out[cam.name] = project_voxels(g, cam)
+                ctx.progress((n + 1) / len(rig.cameras), cam.name)
+            return out
+
+        def done(res):
+            self.projections = res
+            self._draw_projection()
+
+        return self.window.start_job(Job("Project voxels onto cameras", work), on_result=done)
+
+    def _draw_projection(self) -> None:
+        v2 = self.window.view2d
+        v2.clear_overlays()
+        key = v2.current
+        if key not in self.projections or self.grid is None:
+            return
+        p = self.projections[key]
+        lut = rgb_lut(self.grid.label_set)
+        cols = lut[p["labels"]]
+        # painter's order (far → near) comes from the engine; size shrinks with depth
+        size = np.clip(60.0 / np.maximum(p["depth"], 1.0), 2, 14)
+        brushes = [pg.mkBrush(*c, 200) for c in cols]
+        v2.add_overlay(pg.ScatterPlotItem(p["uv"][:, 0], p["uv"][:, 1], size=size, brush=brushes, pen=None))
+
+    def _on_image_click(self, x: float, y: float) -> None:
+        rig, g = self.rig(), self.grid
+        key = self.window.view2d.current
+        if rig is None or g is None:
+            return
+        cam = next((c for c in rig.cameras if c.name == key), None)
+        if cam is None:
+            return
+        self.select_pixel(cam.name, x, y)
+
+    def select_pixel(self, cam_name: str, u: float, v: float):
+        """Highlight in 3-D the occupied voxels along the camera ray through pixel (u, v)."""
+        from engine.occupancy.projection import voxels_along_pixel
+
+        cam = next(c for c in self.rig().cameras if c.name == cam_name)
+        g = self.grid
+
+        def done(idx):
+            self.highlight = idx
+            if len(idx):
+                from gui.views.layers.voxels import voxel_info
+
+                self.window.inspector.show(f"{cam_name} pixel ({u:.0f}, {v:.0f}) — first voxel",
+                                           voxel_info(g, tuple(int(x) for x in idx[0]), self.gt, self.codes))
+            self.redraw()
+
+        return self.window.start_job(Job("Voxels along pixel ray", lambda ctx: voxels_along_pixel(g, cam, u, v)),
+                                     on_result=done)
+
+    # ------------------------------------------------------------------------------------------- tasks
+    def _task_inputs(self, drop_classes=()):
+        from engine.io.nuscenes import label_points_from_boxes
+        from engine.occupancy.grids import preset
+        from engine.occupancy.voxelize import Scan
+
+        scene = self.window.scene
+        pcs = scene.of_type(PointCloud)
+        if not pcs:
+            raise ValueError("the scene has no point cloud")
+        pc = pcs[0]
+        if scene.meta.get("format") == "nuscenes-info":
+            labels = label_points_from_boxes(scene).astype(np.int64)
+            spec = preset("occ3d")
+        elif "label" in pc.attributes:
+            labels = pc.attributes["label"].astype(np.int64)
+            spec = preset("semantickitti" if pc.label_set == "semantickitti" else "occ3d")
+        else:
+            spec = preset("occ3d")
+            labels = np.zeros(pc.n, np.int64)
+        keep = ~np.isin(labels, np.asarray(list(drop_classes), np.int64))
+        origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
+        return [Scan(pc.points[keep], labels[keep], None, origin, pc.name)], spec
+
+    def run_lidar_task(self, drop_classes=(), name: str = "LiDAR occupancy"):
+        from engine.tasks.occupancy import make_run_job
+
+        try:
+            scans, spec = self._task_inputs(drop_classes)
+        except ValueError as e:
+            self.window.error("LiDAR → occupancy", str(e))
+            return None
+        old = next((g for g in self.grids() if g.name == name), None)
+
+        def done(g):
+            self.previous = None
+            if old is not None:  # what-if: keep the previous result to compare against
+                old.name = f"{name} (previous)"
+                old.meta["role"] = "gt"
+                self.previous = old
+            self.grid = self.window.add_layer(g)
+            if self.previous is not None and self.previous not in self.window.scene.layers:
+                self.window.scene.add(self.previous)
+                self.window.browser.set_scene(self.window.scene)
+            self._refresh_combos(select=g)
+            if self.previous is not None:
+                self.diff_check.setChecked(True)
+
+        return self.window.start_job(make_run_job(scans, spec, device=self.window.device, name=name), on_result=done)
+
+    def _whatif_dialog(self) -> None:
+        c, ok = QtWidgets.QInputDialog.getInt(self.window, "What-if", "Drop input points of class id:", 0, 0, 255)
+        if ok:
+            self.run_lidar_task(drop_classes=(c,))
+
+    def _adapter_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Occupancy adapter", "", "Python (*.py)")
+        if path:
+            self.run_adapter(path)
+
+    def run_adapter(self, path: str, drop_cameras=()):
+        """Run a user's occupancy model on the scene's cameras; its output is shown like a loaded prediction.
+        `drop_cameras` removes cameras first (what-if)."""
+        from engine.adapters import get_adapter
+        from engine.occupancy.grids import preset
+        from engine.scene import Scene
+        from engine.tasks.occupancy import make_run_job
+
+        scene = self.window.scene
+        rig = self.rig()
+        if drop_cameras and rig is not None:
+            rig2 = CameraRig(name=rig.name, cameras=[c for c in rig.cameras if c.name not in drop_cameras], frame=rig.frame)
+            scene = Scene(scene.name, [rig2 if lay is rig else lay for lay in scene.layers], dict(scene.meta), scene.path)
+        adapter = get_adapter("occupancy", path, self.window.device)
+        spec = preset("occ3d")
+        return self.run_job_with_adapter(make_run_job([], spec, adapter=adapter, scenes=[scene],
+                                                      name=f"model ({Path(path).stem})"))
+
+    def run_job_with_adapter(self, job):
+        return self.window.start_job(job, on_result=lambda g: (setattr(g, "name", job.name), self.window.add_layer(g),
+                                                               self._refresh_combos(select=g)))
+
+    # ----------------------------------------------------------------------------------------- exports
+    def _job_export(self, name, fn):
+        return self.window.start_job(Job(name, lambda ctx: fn()), on_result=lambda r: self.window.log(f"{name}: done"))
+
+    def export_occ3d(self, path):
+        from engine.io.occ3d import write_occ3d
+
+        g = self.grid
+        return self._job_export(f"Export {Path(path).name}", lambda: write_occ3d(path, g))
+
+    def export_semantickitti(self, path):
+        from engine.io.semantickitti_voxels import write_ssc
+
+        g = self.grid
+        return self._job_export(f"Export {Path(path).name}", lambda: write_ssc(path, g))
+
+    def export_ply(self, path):
+        from engine.occupancy.export import write_surface_ply
+        from gui.views.layers.voxels import visible_voxels
+
+        g = self.grid
+        vis, _ = visible_voxels(g, {**self.style(), "diff_codes": None, "clip": None})
+        return self._job_export(f"Export {Path(path).name}", lambda: write_surface_ply(path, g, vis))
+
+    def export_metrics(self, path):
+        from engine.occupancy.export import write_metrics_csv, write_metrics_json
+
+        if self.metrics is None:
+            self.window.log("compute metrics first", "warning")
+            return None
+        res = self.metrics
+        fn = write_metrics_json if str(path).endswith(".json") else write_metrics_csv
+        return self._job_export(f"Export {Path(path).name}", lambda: fn(path, res))
+
+    def export_video(self, path, n_frames: int = 72, size=(640, 400)):
+        """Turntable MP4 of the 3-D view (or one frame per sequence frame), with a progress dialog.
+        Frames are drawn on the GUI thread (VTK must be), encoded with OpenCV."""
+        import cv2
+
+        v3 = self.window.view3d
+        steps = len(self.frames) if len(self.frames) > 1 else n_frames
+        prog = QtWidgets.QProgressDialog("Writing video…", "Cancel", 0, steps, self.window)
+        prog.setWindowModality(QtCore.Qt.WindowModal)
+        tmp = str(Path(path).with_suffix(".part.mp4"))
+        writer = None
+        cam = v3.renderer.GetActiveCamera()
+        try:
+            for i in range(steps):
+                if prog.wasCanceled():
+                    break
+                if len(self.frames) > 1:
+                    from engine.io.occ3d import read_occ_npz
+
+                    g = read_occ_npz(Path(self.frames[i]), **(self.window.scene.meta.get("occ_options") or {}))
+                    g.name = self.grid.name
+                    self.grid = self.window.add_layer(g)
+                    self.redraw()
+                else:
+                    cam.Azimuth(360.0 / steps)
+                img = v3.screenshot()
+                img = cv2.resize(img, size)
+                if writer is None:
+                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), 12, size)
+                writer.write(np.ascontiguousarray(img[:, :, ::-1]))
+                prog.setValue(i + 1)
+                QtWidgets.QApplication.processEvents()
+        finally:
+            if writer is not None:
+                writer.release()
+            prog.close()
+        if Path(tmp).exists():
+            import os
+
+            os.replace(tmp, path)  # atomic publish of the finished file
+        return Path(path)
+
+    # ------------------------------------------------------------------------------------- annotations
+    def save_annotations(self, project) -> None:
+        for g in self.grids():
+            if g.meta.get("edited"):
+                project.annotations[f"occupancy:{g.name}"] = g.labels.copy()
+
+    def restore_annotations(self, project) -> None:
+        for g in self.grids():
+            a = project.annotations.get(f"occupancy:{g.name}")
+            if isinstance(a, np.ndarray) and a.shape == g.shape:
+                g.labels[...] = a
+                g.meta["edited"] = True
+        self.redraw()
+
+
+__all__ = ["OccupancyWorkbench", "DIFF_NAMES"]
