@@ -110,7 +110,8 @@ def write_transform(path, T: np.ndarray, extra: dict | None = None) -> None:
 
         save_npy(path, T)
     elif suf == ".json":
-        write_text(path, json.dumps({"transform": T.tolist(), **(extra or {})}, indent=2, default=_json_default))
+        rest = {k: v for k, v in (extra or {}).items() if k != "transform"}  # the matrix written is always T
+        write_text(path, json.dumps({"transform": T.tolist(), **rest}, indent=2, default=_json_default))
     else:
         write_text(path, transform_text(T))
 

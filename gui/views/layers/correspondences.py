@@ -81,26 +81,37 @@ def build_correspondences(layer: CorrespondenceSet, style: dict) -> list:
     if len(idx) == 0:
         return []
     cols = line_colors(layer, style.get("color_by", "inlier"))
-    pd = lines_polydata(a[idx], b[idx], cols[idx], origin=style.get("origin"))
-    actor = actor_for(pd, line_width=style.get("line_width", 2.0 if layer.meta.get("manual") else 1.0),
-                      opacity=style.get("opacity", 1.0))
+    pred = np.ones(len(layer.pairs), bool) if layer.inlier is None else np.asarray(layer.inlier, bool)
+    width = style.get("line_width", 2.0 if layer.meta.get("manual") else 1.0)
+    # predicted outliers usually outnumber inliers 10:1; they get their own, fainter actor so the inlier
+    # structure stays readable (style "outlier_opacity")
+    groups = [(idx[pred[idx]], style.get("opacity", 1.0)), (idx[~pred[idx]], style.get("outlier_opacity", 0.35))]
+    built = []
+    for sub, opacity in groups:
+        if len(sub) == 0:
+            continue
+        pd = lines_polydata(a[sub], b[sub], cols[sub], origin=style.get("origin"))
+        built.append((actor_for(pd, line_width=width, opacity=opacity), sub))
     m = layer.meta
 
-    def pick(cell_id: int, point_id: int, pos) -> dict:
-        i = int(idx[cell_id]) if 0 <= cell_id < len(idx) else int(idx[0])
-        s_i, t_i = (int(v) for v in layer.pairs[i])
-        info = {"layer": layer.name, "correspondence": i, "source point": s_i, "target point": t_i}
-        if layer.inlier is not None:
-            info["predicted inlier"] = bool(layer.inlier[i])
-        if layer.gt_inlier is not None:
-            info["ground-truth inlier"] = bool(layer.gt_inlier[i])
-        for key, label in (("feat_dist", "descriptor distance"), ("seed_compat", "compatibility with seed"),
-                           ("confidence", "global confidence"), ("residual", "residual (m)")):
-            arr = m.get(key)
-            if arr is not None:
-                info[label] = _fmt(arr[i])
-        if "seed_index" in m:
-            info["selected seed"] = int(m["seed_index"])
-        return info
+    def make_pick(sub: np.ndarray):
+        def pick(cell_id: int, point_id: int, pos) -> dict:
+            i = int(sub[cell_id]) if 0 <= cell_id < len(sub) else int(sub[0])
+            s_i, t_i = (int(v) for v in layer.pairs[i])
+            info = {"layer": layer.name, "correspondence": i, "source point": s_i, "target point": t_i}
+            if layer.inlier is not None:
+                info["predicted inlier"] = bool(layer.inlier[i])
+            if layer.gt_inlier is not None:
+                info["ground-truth inlier"] = bool(layer.gt_inlier[i])
+            for key, label in (("feat_dist", "descriptor distance"), ("seed_compat", "compatibility with seed"),
+                               ("confidence", "global confidence"), ("residual", "residual (m)")):
+                arr = m.get(key)
+                if arr is not None:
+                    info[label] = _fmt(arr[i])
+            if "seed_index" in m:
+                info["selected seed"] = int(m["seed_index"])
+            return info
 
-    return [tag_actor(actor, layer, pick)]
+        return pick
+
+    return [tag_actor(actor, layer, make_pick(sub)) for actor, sub in built]

@@ -1,0 +1,692 @@
+"""The Registration workbench: align two point clouds with the engine pipeline, see why the alignment
+succeeds or fails (stages, correspondences, seeds' consensus, residuals), and correct it by hand.
+
+Everything computed — the pipeline, ICP from a manual pose, residuals after an edit, exports — is an engine
+Job started through `window.start_job`; this module only turns results into layers, plots and controls.
+Manual edits of the pose (solve from picked pairs, nudges, ICP) are engine Commands on the window's undo
+stack and are saved with the project through `annotation_providers`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from engine.errors import InputError
+from engine.jobs import Job
+from engine.scene import CorrespondenceSet, PointCloud
+from engine.undo import Command
+
+from .base import Workbench
+
+SRC_RGB = (255, 140, 0)
+TGT_RGB = (40, 140, 255)
+STAGES = ("initial", "coarse", "refined", "manual")
+PREFIX = "registration: "
+
+
+class SetPose(Command):
+    """Switch the shown pose to a manual transform (and back on undo)."""
+
+    def __init__(self, bench: "RegistrationWorkbench", new_T: np.ndarray, text: str):
+        self.bench, self.text = bench, text
+        self.old = (bench.stage, None if bench.T_manual is None else bench.T_manual.copy())
+        self.new = ("manual", np.asarray(new_T, float).copy())
+
+    def do(self) -> None:
+        self.bench._apply_pose_state(*self.new)
+
+    def undo(self) -> None:
+        self.bench._apply_pose_state(*self.old)
+
+
+class EditPairs(Command):
+    """Add (or remove) one manually picked source↔target pair."""
+
+    def __init__(self, bench: "RegistrationWorkbench", pairs_after: list, text: str):
+        self.bench, self.text = bench, text
+        self.old = list(bench.manual_pairs)
+        self.new = list(pairs_after)
+
+    def do(self) -> None:
+        self.bench.manual_pairs = list(self.new)
+        self.bench._draw_manual_pairs()
+
+    def undo(self) -> None:
+        self.bench.manual_pairs = list(self.old)
+        self.bench._draw_manual_pairs()
+
+
+class RegistrationWorkbench(Workbench):
+    title = "Registration"
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.result = None
+        self.gt: np.ndarray | None = None
+        self.stage = "initial"
+        self.T_manual: np.ndarray | None = None
+        self.manual_residual: np.ndarray | None = None
+        self.manual_metrics: dict | None = None
+        self.manual_pairs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_src: np.ndarray | None = None
+        self.icp_history: list[dict] = []
+        self.src_layer = self.tgt_layer = self.corr_layer = self.pairs_layer = None
+        self.seed_pos = 0
+        self.handle = None
+        self._anim = QtCore.QTimer()
+        self._anim.setInterval(30)
+        self._anim.timeout.connect(self._anim_step)
+        self._anim_t = 0.0
+
+    # ------------------------------------------------------------------------------------------ install
+    def install(self, window) -> None:
+        self.window = window
+        m = window.menu("&Registration")
+        m.addAction("Open source and target…", self._open_pair_dialog)
+        m.addAction("Load ground truth (4×4)…", self._gt_dialog)
+        m.addAction("Run registration", self.run)
+        m.addSeparator()
+        m.addAction("Export transform (txt/json/npy)…", lambda: self._export_dialog("transform"))
+        m.addAction("Export 3DMatch .log block…", lambda: self._export_dialog("log"))
+        m.addAction("Export merged cloud (PLY)…", lambda: self._export_dialog("merged"))
+        m.addAction("Export correspondences (NPZ)…", lambda: self._export_dialog("corr"))
+        self.dock = window.add_dock(self._build_panel(), "Registration", "right")
+        self.plots_dock = window.add_dock(self._build_plots(), "Registration plots", "bottom")
+        window.view3d.picked.connect(self._on_pick)
+        if hasattr(window, "layer_added"):
+            window.layer_added.connect(lambda _l: self._refresh_choices())
+        window.annotation_providers.append(self)
+
+    def _build_panel(self) -> QtWidgets.QWidget:
+        w = QtWidgets.QWidget()
+        form = QtWidgets.QFormLayout(w)
+        self.src_combo, self.tgt_combo = QtWidgets.QComboBox(), QtWidgets.QComboBox()
+        form.addRow("Source", self.src_combo)
+        form.addRow("Target", self.tgt_combo)
+        self.preset_combo = QtWidgets.QComboBox()
+        self.preset_combo.addItems(["3dmatch", "kitti"])
+        form.addRow("Preset", self.preset_combo)
+        self.est_combo = QtWidgets.QComboBox()
+        self.est_combo.addItems(["sc2", "ransac"])
+        form.addRow("Estimator", self.est_combo)
+        self.baseline_box = QtWidgets.QCheckBox("also run the other estimator")
+        form.addRow("", self.baseline_box)
+        self.icp_combo = QtWidgets.QComboBox()
+        self.icp_combo.addItems(["point_to_point", "point_to_plane", "off"])
+        form.addRow("ICP", self.icp_combo)
+        self.run_btn = QtWidgets.QPushButton("Run registration")
+        self.run_btn.clicked.connect(self.run)
+        form.addRow(self.run_btn)
+
+        self.stage_combo = QtWidgets.QComboBox()
+        self.stage_combo.addItems(list(STAGES))
+        self.stage_combo.currentTextChanged.connect(self.set_stage)
+        anim = QtWidgets.QPushButton("Animate")
+        anim.clicked.connect(self.animate)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.stage_combo, 1)
+        row.addWidget(anim)
+        form.addRow("Alignment", row)
+        self.residual_box = QtWidgets.QCheckBox("colour source by residual")
+        self.residual_box.toggled.connect(lambda _v: self._draw())
+        form.addRow("", self.residual_box)
+
+        self.corr_box = QtWidgets.QCheckBox("show correspondences")
+        self.corr_box.setChecked(True)
+        self.corr_box.toggled.connect(lambda _v: self._draw_corr())
+        form.addRow("", self.corr_box)
+        self.outliers_box = QtWidgets.QCheckBox("include outliers")
+        self.outliers_box.setChecked(True)
+        self.outliers_box.toggled.connect(lambda _v: self._draw_corr())
+        form.addRow("", self.outliers_box)
+        self.colour_combo = QtWidgets.QComboBox()
+        self.colour_combo.addItems(["inlier", "truth"])
+        self.colour_combo.currentTextChanged.connect(lambda _t: self._draw_corr())
+        form.addRow("Lines by", self.colour_combo)
+        self.seed_spin = QtWidgets.QSpinBox()
+        self.seed_spin.setRange(0, 0)
+        self.seed_spin.valueChanged.connect(self._on_seed)
+        form.addRow("Seed (rank)", self.seed_spin)
+        self.compat_slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.compat_slider.setRange(0, 100)
+        self.compat_slider.valueChanged.connect(lambda _v: self._draw_corr())
+        form.addRow("Min compatibility", self.compat_slider)
+
+        box = QtWidgets.QGroupBox("Manual alignment")
+        g = QtWidgets.QGridLayout(box)
+        self.pick_btn = QtWidgets.QPushButton("Pick pairs")
+        self.pick_btn.setCheckable(True)
+        g.addWidget(self.pick_btn, 0, 0)
+        solve = QtWidgets.QPushButton("Solve from pairs")
+        solve.clicked.connect(self.solve_from_pairs)
+        g.addWidget(solve, 0, 1)
+        clear = QtWidgets.QPushButton("Clear pairs")
+        clear.clicked.connect(lambda: self.window.push(EditPairs(self, [], "clear picked pairs")))
+        g.addWidget(clear, 0, 2)
+        self.rot_step = QtWidgets.QDoubleSpinBox()
+        self.rot_step.setRange(0.1, 90)
+        self.rot_step.setValue(5.0)
+        self.rot_step.setSuffix("°")
+        self.trans_step = QtWidgets.QDoubleSpinBox()
+        self.trans_step.setRange(0.1, 500)
+        self.trans_step.setValue(5.0)
+        self.trans_step.setSuffix(" cm")
+        g.addWidget(self.rot_step, 1, 0)
+        g.addWidget(self.trans_step, 1, 1)
+        for r, kind in enumerate(("rotate", "translate"), start=2):
+            for c, axis in enumerate("xyz"):
+                hb = QtWidgets.QHBoxLayout()
+                for sign in (-1, 1):
+                    b = QtWidgets.QPushButton(f"{'R' if kind == 'rotate' else 'T'}{axis}{'+' if sign > 0 else '−'}")
+                    b.clicked.connect(lambda _c=False, k=kind, a=axis, s=sign: self.nudge(k, a, s))
+                    hb.addWidget(b)
+                g.addLayout(hb, r, c)
+        icp_btn = QtWidgets.QPushButton("ICP from current pose")
+        icp_btn.clicked.connect(self.icp_from_current)
+        g.addWidget(icp_btn, 4, 0, 1, 3)
+        form.addRow(box)
+
+        self.metrics_label = QtWidgets.QLabel("No result yet.")
+        self.metrics_label.setTextFormat(QtCore.Qt.RichText)
+        self.metrics_label.setWordWrap(True)
+        form.addRow(self.metrics_label)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(w)
+        return scroll
+
+    def _build_plots(self) -> QtWidgets.QWidget:
+        self.plots = pg.GraphicsLayoutWidget()
+        self.icp_plot = self.plots.addPlot(title="ICP RMSE per iteration")
+        self.icp_plot.setLabel("bottom", "iteration")
+        self.icp_plot.setLabel("left", "RMSE (cm)")
+        self.res_plot = self.plots.addPlot(title="Residuals (source keypoint → nearest target)")
+        self.res_plot.setLabel("bottom", "distance (cm)")
+        self.seed_plot = self.plots.addPlot(title="Seed consensus (inlier count per hypothesis)")
+        self.seed_plot.setLabel("bottom", "inliers")
+        self.plots.setMinimumHeight(180)
+        return self.plots
+
+    # ------------------------------------------------------------------------------------------ scene
+    def on_scene_changed(self, scene) -> None:
+        self.result = None
+        self.src_layer = self.tgt_layer = self.corr_layer = self.pairs_layer = None
+        self.manual_pairs, self.T_manual, self.stage = [], None, "initial"
+        self._refresh_choices()
+
+    def _clouds(self) -> list[PointCloud]:
+        return [lay for lay in self.window.scene.of_type(PointCloud) if not lay.name.startswith(PREFIX)]
+
+    def _refresh_choices(self) -> None:
+        clouds = self._clouds()
+        for combo, default in ((self.src_combo, 0), (self.tgt_combo, 1)):
+            cur = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            for lay in clouds:
+                combo.addItem(lay.name, lay.uid)
+            i = combo.findData(cur) if cur is not None else -1
+            combo.setCurrentIndex(i if i >= 0 else min(default, combo.count() - 1))
+            combo.blockSignals(False)
+
+    def set_pair(self, source: PointCloud, target: PointCloud) -> None:
+        self._refresh_choices()
+        self.src_combo.setCurrentIndex(self.src_combo.findData(source.uid))
+        self.tgt_combo.setCurrentIndex(self.tgt_combo.findData(target.uid))
+
+    # ------------------------------------------------------------------------------------------ running
+    def params(self):
+        from engine.registration.pipeline import RegistrationParams
+
+        icp = self.icp_combo.currentText()
+        return RegistrationParams.for_preset(
+            self.preset_combo.currentText(), estimator=self.est_combo.currentText(),
+            run_baseline=self.baseline_box.isChecked(), icp=icp != "off",
+            icp_method=icp if icp != "off" else "point_to_point", device=self.window.device)
+
+    def run(self):
+        from engine.registration.pipeline import make_job
+
+        scene = self.window.scene
+        src, tgt = scene.get(self.src_combo.currentData() or ""), scene.get(self.tgt_combo.currentData() or "")
+        if src is None or tgt is None or src is tgt:
+            self.window.error("Registration", "Choose two different point clouds as source and target.")
+            return None
+        self.handle = self.window.start_job(make_job(src, tgt, self.params(), gt=self.gt,
+                                                     name=f"Register {src.name} → {tgt.name}"),
+                                            on_result=self.show_result, on_partial=self._on_partial)
+        return self.handle
+
+    def _on_partial(self, partial) -> None:
+        if isinstance(partial, dict) and partial.get("stage") == "coarse":
+            self.window.log(f"coarse pose ready:\n{np.array2string(partial['transform'], precision=3)}")
+
+    def show_result(self, res) -> None:
+        self.result = res
+        self.icp_history = res.icp_history
+        self.T_manual, self.manual_residual, self.manual_metrics = None, None, None
+        k = len(res.top_seeds)
+        self.seed_spin.blockSignals(True)
+        self.seed_spin.setRange(0, max(0, k - 1))
+        self.seed_spin.setValue(0)
+        self.seed_spin.blockSignals(False)
+        self.seed_pos = 0
+        self.stage = "refined"
+        self.stage_combo.blockSignals(True)
+        self.stage_combo.setCurrentText("refined")
+        self.stage_combo.blockSignals(False)
+        times = ", ".join(f"{n} {t:.2f}s" for n, t in res.stage_times.items())
+        self.window.log(f"registration: {len(res.corr):,} correspondences, {int(res.inlier.sum()):,} inliers; {times}")
+        self._draw(reset_camera=True)
+        self._update_plots()
+
+    # ------------------------------------------------------------------------------------------ poses
+    def current_T(self) -> np.ndarray:
+        if self.result is None:
+            return np.eye(4) if self.T_manual is None else self.T_manual
+        if self.stage == "manual" and self.T_manual is not None:
+            return self.T_manual
+        return self.result.stage_transform(self.stage if self.stage != "manual" else "refined")
+
+    def set_stage(self, stage: str) -> None:
+        if stage not in STAGES:
+            raise ValueError(stage)
+        if stage == "manual" and self.T_manual is None:
+            self.T_manual = self.current_T().copy()
+        self.stage = stage
+        if self.stage_combo.currentText() != stage:
+            self.stage_combo.blockSignals(True)
+            self.stage_combo.setCurrentText(stage)
+            self.stage_combo.blockSignals(False)
+        self._draw()
+        self._update_plots()
+
+    def _apply_pose_state(self, stage: str, T: np.ndarray | None) -> None:
+        self.T_manual = None if T is None else np.asarray(T, float).copy()
+        self.manual_residual = None
+        self.manual_metrics = None
+        self.set_stage(stage)
+        if stage == "manual" and self.result is not None:
+            self._evaluate_manual()
+
+    def set_manual_pose(self, T: np.ndarray, text: str = "set pose") -> None:
+        self.window.push(SetPose(self, T, text))
+
+    def nudge(self, kind: str, axis: str, sign: int) -> None:
+        """Rotate about the source's centroid (in its current pose) or translate, by the panel's step."""
+        from engine.registration.kabsch import rotation_matrix
+
+        T = self.current_T()
+        ax = np.eye(3)["xyz".index(axis)]
+        D = np.eye(4)
+        if kind == "rotate":
+            c = self._source_points() @ T[:3, :3].T + T[:3, 3]
+            centre = c.mean(0) if len(c) else np.zeros(3)
+            R = rotation_matrix(ax, np.deg2rad(sign * self.rot_step.value()))
+            D[:3, :3] = R
+            D[:3, 3] = centre - R @ centre
+        else:
+            D[:3, 3] = ax * sign * self.trans_step.value() / 100.0
+        self.set_manual_pose(D @ T, f"nudge {kind} {axis}{'+' if sign > 0 else '-'}")
+
+    def solve_from_pairs(self) -> np.ndarray | None:
+        from engine.registration.kabsch import kabsch_np
+
+        if len(self.manual_pairs) < 3:
+            self.window.error("Manual alignment", f"Pick at least three source↔target pairs ({len(self.manual_pairs)} so far).")
+            return None
+        P = np.array([p for p, _ in self.manual_pairs])
+        Q = np.array([q for _, q in self.manual_pairs])
+        T = kabsch_np(P, Q)  # 3×3 SVD on a handful of pairs: drawing-scale work
+        self.set_manual_pose(T, f"solve pose from {len(P)} pairs")
+        return T
+
+    def icp_from_current(self):
+        from engine.registration.pipeline import refine
+
+        if self.result is None:
+            self.window.error("ICP", "Run the registration first (ICP works on its keypoints).")
+            return None
+        res, T0, prm, gt = self.result, self.current_T().copy(), self.params(), self.gt
+        job = Job("ICP from current pose", lambda ctx: refine(res.src_down, res.tgt_down, T0, prm,
+                                                              tgt_normals=res.tgt_normals, gt=gt, ctx=ctx))
+
+        def done(rr) -> None:
+            self.icp_history = rr.icp_history
+            self.set_manual_pose(rr.T_refined, "ICP from manual pose")
+            self._update_plots()
+
+        self.handle = self.window.start_job(job, on_result=done)
+        return self.handle
+
+    def _evaluate_manual(self) -> None:
+        from engine.registration.pipeline import evaluate_pose
+
+        res, T, gt = self.result, self.T_manual.copy(), self.gt
+        preset = res.params.preset
+
+        def done(out) -> None:
+            if self.T_manual is not None and np.allclose(out["transform"], self.T_manual):
+                self.manual_residual = out["cloud_residual"]
+                self.manual_metrics = out.get("metrics")
+                self._draw()
+                self._update_plots()
+
+        self.handle = self.window.start_job(
+            Job("Evaluate manual pose", lambda ctx: evaluate_pose(res.src_down, res.tgt_down, T, gt, preset, ctx)),
+            on_result=done)
+
+    # ------------------------------------------------------------------------------------------ animation
+    def animate(self) -> None:
+        if self.result is None:
+            return
+        self._anim_t = 0.0
+        self._anim.start()
+
+    def _anim_step(self) -> None:
+        from engine.registration.pipeline import interpolate
+
+        r = self.result
+        self._anim_t += 0.04
+        t = self._anim_t
+        if t >= 2.0:
+            self._anim.stop()
+            self.set_stage("refined")
+            return
+        T = interpolate(r.T_init, r.T_coarse, t) if t < 1 else interpolate(r.T_coarse, r.T_refined, t - 1)
+        self._draw(T_override=T)
+
+    # ------------------------------------------------------------------------------------------ drawing
+    def _source_points(self) -> np.ndarray:
+        return self.result.src_down if self.result is not None else np.zeros((0, 3))
+
+    def stage_residual(self) -> np.ndarray | None:
+        if self.result is None:
+            return None
+        if self.stage == "manual":
+            return self.manual_residual
+        return self.result.cloud_residual[self.stage]
+
+    def _draw(self, T_override: np.ndarray | None = None, reset_camera: bool = False) -> None:
+        r = self.result
+        if r is None:
+            return
+        T = self.current_T() if T_override is None else T_override
+        pts = r.src_down @ T[:3, :3].T + T[:3, 3]
+        attrs: dict[str, np.ndarray] = {}
+        res = self.stage_residual() if T_override is None else None
+        style = {"point_size": 3.0}
+        if self.residual_box.isChecked() and res is not None:
+            attrs["residual"] = np.minimum(res, 0.25 * 4).astype(np.float32)
+            style["color_by"] = "residual"
+        else:
+            attrs["rgb"] = np.tile(np.array(SRC_RGB, np.uint8), (len(pts), 1))
+            style["color_by"] = "rgb"
+        if self.src_layer is None:
+            self.src_layer = PointCloud(name=PREFIX + "source", source="job:registration", points=pts, attributes=attrs)
+            self.tgt_layer = PointCloud(name=PREFIX + "target", source="job:registration", points=r.tgt_down,
+                                        attributes={"rgb": np.tile(np.array(TGT_RGB, np.uint8), (len(r.tgt_down), 1))})
+            self.window.add_layer(self.tgt_layer)
+            self.window.add_layer(self.src_layer)
+        else:
+            self.src_layer.points = np.ascontiguousarray(pts)
+            self.src_layer.attributes = attrs
+            self.tgt_layer.points = np.ascontiguousarray(r.tgt_down)
+            self.tgt_layer.attributes = {"rgb": np.tile(np.array(TGT_RGB, np.uint8), (len(r.tgt_down), 1))}
+        self.window.refresh_layer(self.tgt_layer, {"color_by": "rgb", "point_size": 3.0})
+        self.window.refresh_layer(self.src_layer, style)
+        self._draw_corr(T, render=False)
+        self._draw_manual_pairs(T, render=False)
+        if reset_camera:
+            self.window.view3d.reset_camera(render=False)
+        self.window.view3d.render()
+        self._update_metrics()
+
+    def corr_scores(self) -> np.ndarray | None:
+        r = self.result
+        if r is None or len(r.top_seeds) == 0:
+            return None
+        return r.top_seed_compat[min(self.seed_pos, len(r.top_seeds) - 1)]
+
+    def _on_seed(self, pos: int) -> None:
+        self.seed_pos = int(pos)
+        self._draw_corr()
+
+    def _draw_corr(self, T: np.ndarray | None = None, render: bool = True) -> None:
+        r = self.result
+        if r is None:
+            return
+        T = self.current_T() if T is None else T
+        scores = self.corr_scores()
+        if self.corr_layer is None:
+            self.corr_layer = CorrespondenceSet(name=PREFIX + "correspondences", source="job:registration")
+        c = self.corr_layer
+        c.source_layer = self.src_layer.uid if self.src_layer else ""
+        c.target_layer = self.tgt_layer.uid if self.tgt_layer else ""
+        c.pairs, c.inlier, c.gt_inlier, c.scores = r.corr, r.inlier, r.gt_inlier, scores
+        seed_idx = int(r.seeds[r.top_seeds[self.seed_pos]]) if len(r.top_seeds) else -1
+        c.meta.update(src_xyz=r.P, tgt_xyz=r.Q, source_transform=T, feat_dist=r.feat_dist, residual=r.residual,
+                      confidence=r.confidence, seed_compat=scores, seed_index=seed_idx)
+        c.visible = self.corr_box.isChecked()
+        if self.window.scene.get(c.uid) is None:
+            self.window.add_layer(c)
+        style = {"color_by": self.colour_combo.currentText(), "show_outliers": self.outliers_box.isChecked(),
+                 "min_score": self.compat_slider.value() / 100.0 if scores is not None else None,
+                 "max_lines": 2500}
+        self.window.refresh_layer(c, style)  # the renderer applies c.visible to the rebuilt actors
+
+    def _draw_manual_pairs(self, T: np.ndarray | None = None, render: bool = True) -> None:
+        if not self.manual_pairs and self.pairs_layer is None:
+            return
+        T = self.current_T() if T is None else T
+        P = np.array([p for p, _ in self.manual_pairs]).reshape(-1, 3)
+        Q = np.array([q for _, q in self.manual_pairs]).reshape(-1, 3)
+        if self.pairs_layer is None:
+            self.pairs_layer = CorrespondenceSet(name=PREFIX + "picked pairs", source="manual")
+            self.pairs_layer.meta["manual"] = True
+        pl = self.pairs_layer
+        pl.pairs = np.c_[np.arange(len(P)), np.arange(len(P))].astype(np.int64)
+        pl.meta.update(src_xyz=P, tgt_xyz=Q, source_transform=T)
+        if self.window.scene.get(pl.uid) is None:
+            self.window.add_layer(pl)
+        self.window.refresh_layer(pl, {"line_width": 3.0})
+        if render:
+            self.window.view3d.render()
+
+    def _update_metrics(self) -> None:
+        r = self.result
+        if r is None:
+            return
+        rows = []
+        for name in ("coarse", "refined", "baseline"):
+            m = r.metrics.get(name)
+            if m:
+                rows.append(f"<tr><td>{name}</td><td>{m['rotation_error_deg']:.2f}°</td>"
+                            f"<td>{m['translation_error_cm']:.1f} cm</td><td>{'✔' if m['success'] else '✘'}</td>"
+                            f"<td>{(m.get('inlier_precision') or 0):.2f}/{(m.get('inlier_recall') or 0):.2f}/"
+                            f"{(m.get('inlier_f1') or 0):.2f}</td></tr>")
+        if self.manual_metrics:
+            m = self.manual_metrics
+            rows.append(f"<tr><td>manual</td><td>{m['rotation_error_deg']:.2f}°</td>"
+                        f"<td>{m['translation_error_cm']:.1f} cm</td><td>{'✔' if m['success'] else '✘'}</td><td></td></tr>")
+        head = (f"<b>{self.stage}</b> · {len(r.corr):,} correspondences, {int(r.inlier.sum()):,} predicted inliers"
+                f" · {r.seconds:.2f} s")
+        if "coarse" in r.metrics:
+            head += f" · input inlier ratio {r.metrics['coarse']['inlier_ratio']:.3f}"
+        table = ("<table><tr><th></th><th>RE</th><th>TE</th><th>ok</th><th>IP/IR/F1</th></tr>" + "".join(rows)
+                 + "</table>") if rows else "<i>no ground truth loaded</i>"
+        self.metrics_label.setText(head + "<br>" + table)
+
+    def _update_plots(self) -> None:
+        r = self.result
+        for p in (self.icp_plot, self.res_plot, self.seed_plot):
+            p.clear()
+        if r is None:
+            return
+        if self.icp_history:
+            it = [h["iteration"] for h in self.icp_history]
+            rm = [100 * h["rmse"] for h in self.icp_history]
+            self.icp_plot.plot(it, rm, pen=pg.mkPen((255, 200, 0), width=2), symbol="o", symbolSize=5)
+        res = self.stage_residual()
+        if res is not None and len(res):
+            cm = np.minimum(100 * res, 50.0)
+            y, x = np.histogram(cm, bins=50, range=(0, 50))
+            self.res_plot.plot(x, y, stepMode="center", fillLevel=0, brush=(255, 140, 0, 150), pen=pg.mkPen(SRC_RGB))
+        if len(r.seed_fitness):
+            f = r.seed_fitness
+            y, x = np.histogram(f, bins=min(50, max(5, int(f.max() - f.min() + 1))))
+            self.seed_plot.plot(x, y, stepMode="center", fillLevel=0, brush=(40, 220, 80, 150), pen=pg.mkPen((40, 220, 80)))
+            self.seed_plot.addItem(pg.InfiniteLine(float(f[r.best_seed]), angle=90, pen=pg.mkPen((255, 60, 60), width=2)))
+
+    # ------------------------------------------------------------------------------------------ picking
+    def _on_pick(self, info: dict) -> None:
+        if not self.pick_btn.isChecked() or self.result is None:
+            return
+        uid = info.get("layer")
+        pid = info.get("point_id", -1)
+        if pid is None or pid < 0:
+            return
+        if self.src_layer is not None and uid == self.src_layer.uid:
+            self.pick_source(int(pid))
+        elif self.tgt_layer is not None and uid == self.tgt_layer.uid:
+            self.pick_target(int(pid))
+
+    def pick_source(self, i: int) -> None:
+        self._pending_src = self.result.src_down[i].copy()  # raw source frame, independent of the pose
+        self.window.log(f"picked source keypoint {i}; now pick its match on the target")
+
+    def pick_target(self, j: int) -> None:
+        if self._pending_src is None:
+            self.window.log("pick a source point first", "warning")
+            return
+        pairs = list(self.manual_pairs) + [(self._pending_src, self.result.tgt_down[j].copy())]
+        self._pending_src = None
+        self.window.push(EditPairs(self, pairs, "pick point pair"))
+
+    # ------------------------------------------------------------------------------------------ files
+    def load_gt(self, path: str) -> np.ndarray | None:
+        from engine.io.registration_formats import read_transform
+
+        try:
+            self.gt = read_transform(path)
+        except InputError as e:
+            self.window.error("Ground truth", str(e))
+            return None
+        self.window.log(f"ground truth loaded from {path}; re-run to score")
+        return self.gt
+
+    def _gt_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Ground-truth transform (source → target)")
+        if path:
+            self.load_gt(path)
+
+    def open_pair(self, source_path: str, target_path: str, gt_path: str | None = None):
+        from engine.io import load_layers
+
+        def work(ctx):
+            out = []
+            for k, p in enumerate((source_path, target_path)):
+                ctx.progress(0.5 * k, f"reading {Path(p).name}")
+                clouds = [lay for lay in load_layers(p) if isinstance(lay, PointCloud)]
+                if not clouds:
+                    raise InputError(p, "contains no point cloud")
+                out.append(clouds[0])
+            return out
+
+        def done(clouds) -> None:
+            src, tgt = clouds
+            src.name, tgt.name = f"source: {src.name}", f"target: {tgt.name}"
+            self.window.add_layer(src, replace=True)
+            self.window.add_layer(tgt, replace=True)
+            self.set_pair(src, tgt)
+            if gt_path:
+                self.load_gt(gt_path)
+
+        self.handle = self.window.start_job(Job("Open registration pair", work), on_result=done)
+        return self.handle
+
+    def _open_pair_dialog(self) -> None:
+        s, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Source point cloud")
+        if not s:
+            return
+        t, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Target point cloud")
+        if t:
+            self.open_pair(s, t)
+
+    def export(self, kind: str, path: str, fragments: tuple[int, int, int] = (1, 0, 2)):
+        """kind: transform | log | merged | corr. Runs as a job; files are written atomically by the engine."""
+        from engine.registration import export as ex
+
+        r, T = self.result, self.current_T().copy()
+        if r is None:
+            self.window.error("Export", "Nothing to export: run the registration first.")
+            return None
+        summary = r.summary()
+        summary["exported_stage"] = self.stage
+        if self.stage == "manual" and self.manual_metrics:
+            summary["manual_metrics"] = self.manual_metrics
+        scene = self.window.scene
+        src_layer = scene.get(self.src_combo.currentData() or "")
+        tgt_layer = scene.get(self.tgt_combo.currentData() or "")
+        src_pts = src_layer.points if src_layer is not None else r.src_down
+        tgt_pts = tgt_layer.points if tgt_layer is not None else r.tgt_down
+
+        def work(ctx):
+            ctx.progress(0.1, f"writing {Path(path).name}")
+            if kind == "transform":
+                ex.export_transform(path, T, summary)
+            elif kind == "log":
+                ex.export_log_line(path, T, *fragments)
+            elif kind == "merged":
+                ex.export_merged_cloud(path, src_pts, tgt_pts, T)
+            elif kind == "corr":
+                ex.export_correspondences(path, r, T)
+            else:
+                raise ValueError(kind)
+            ctx.progress(1.0, "written")
+            return path
+
+        self.handle = self.window.start_job(Job(f"Export {kind}", work),
+                                            on_result=lambda p: self.window.log(f"wrote {p}"))
+        return self.handle
+
+    def _export_dialog(self, kind: str) -> None:
+        filters = {"transform": "Transform (*.txt *.json *.npy)", "log": "3DMatch log (*.log)",
+                   "merged": "PLY (*.ply)", "corr": "NumPy archive (*.npz)"}
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export", "", filters[kind])
+        if not path:
+            return
+        frags = (1, 0, 2)
+        if kind == "log":
+            text, ok = QtWidgets.QInputDialog.getText(self.window, "3DMatch .log block",
+                                                      "source fragment, target fragment, number of fragments",
+                                                      text="1 0 2")
+            if not ok:
+                return
+            try:
+                frags = tuple(int(v) for v in text.split())
+                assert len(frags) == 3
+            except (ValueError, AssertionError):
+                self.window.error("Export", "Enter three integers: source target n_fragments")
+                return
+        self.export(kind, path, frags)
+
+    # ------------------------------------------------------------------------------------------ projects
+    def save_annotations(self, project) -> None:
+        if self.T_manual is not None:
+            project.annotations["registration.manual_transform"] = np.asarray(self.T_manual, float)
+        if self.manual_pairs:
+            project.annotations["registration.manual_pairs"] = np.array(
+                [np.r_[p, q] for p, q in self.manual_pairs], float)
+
+    def restore_annotations(self, project) -> None:
+        T = project.annotations.get("registration.manual_transform")
+        pairs = project.annotations.get("registration.manual_pairs")
+        if T is not None:
+            self.T_manual = np.asarray(T, float)
+        if pairs is not None:
+            arr = np.asarray(pairs, float).reshape(-1, 6)
+            self.manual_pairs = [(a[:3], a[3:]) for a in arr]
