@@ -195,7 +195,7 @@ class OccupancyWorkbench(Workbench):
         for name, axis, shown in PLANES:
             col = QtWidgets.QVBoxLayout()
             pw = pg.PlotWidget(title=name)
-            pw.setAspectLocked(True)
+            pw.setAspectLocked(axis == 2)  # side/front slices are 16–32 cells high: stretch them to fill
             img = pg.ImageItem()
             pw.addItem(img)
             pw.scene().sigMouseClicked.connect(lambda ev, a=axis, p=pw: self._on_plane_click(ev, a, p))
@@ -399,7 +399,12 @@ class OccupancyWorkbench(Workbench):
         if self.grid is None:
             return
         for pv in self.plane_views:
-            pv["image"].setImage(self.plane_rgb(pv), levels=(0, 255))
+            rgb = self.plane_rgb(pv)  # (A, B, 3): A horizontal, B vertical
+            shown = rgb.transpose(1, 0, 2) if pg.getConfigOption("imageAxisOrder") == "row-major" else rgb
+            pv["image"].setImage(np.ascontiguousarray(shown), levels=(0, 255))
+            if pv.get("extent") != rgb.shape[:2]:
+                pv["extent"] = rgb.shape[:2]
+                pv["plot"].setRange(xRange=(0, rgb.shape[0]), yRange=(0, rgb.shape[1]), padding=0.02)
 
     def _on_slice(self, axis: int, value: int) -> None:
         self.draw_planes()
