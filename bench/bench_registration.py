@@ -1,0 +1,160 @@
+"""Registration benchmark: our training-free pipeline (torch FPFH + SC²-PCR + ICP) against Open3D's FPFH +
+RANSAC on the real 3DMatch pair and randomly re-posed copies of it, and how SC²-PCR's time and memory grow
+with the number of correspondences. Ratios are measured in one run on one machine.
+
+    .venv/bin/python bench/bench_registration.py [--copies 4] [--device cpu|cuda] [--skip-open3d]
+
+Open3D is used here only (pip install open3d); without it the peer is our own RANSAC estimator over the
+same features. Re-posed copies rotate the source about the sensor origin (so normals still face the
+sensor) and shift it by up to 1 m.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.registration import metrics as M  # noqa: E402
+from engine.registration.kabsch import random_transform  # noqa: E402
+from engine.registration.pipeline import RegistrationParams, register  # noqa: E402
+
+
+def load_pair():
+    d = ROOT.parent / "shared" / "data" / "3dmatch_pair"
+    return np.load(d / "src.npy"), np.load(d / "ref.npy"), np.load(d / "gt.npy")
+
+
+def open3d_fpfh_ransac(src, tgt, iters=100000, conf=0.999):
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+
+    def prep(x):
+        pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(x)).voxel_down_sample(0.05)
+        pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=0.10, max_nn=30))
+        return pc, reg.compute_fpfh_feature(pc, o3d.geometry.KDTreeSearchParamHybrid(radius=0.25, max_nn=100))
+
+    t = time.perf_counter()
+    a, fa = prep(src)
+    b, fb = prep(tgt)
+    res = reg.registration_ransac_based_on_feature_matching(
+        a, b, fa, fb, False, 0.10, reg.TransformationEstimationPointToPoint(False), 4,
+        [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(0.10)],
+        reg.RANSACConvergenceCriteria(iters, conf))
+    return np.asarray(res.transformation), time.perf_counter() - t
+
+
+class PeakRSS:
+    """Peak resident memory above the starting point, polled every 5 ms (torch allocations are invisible
+    to tracemalloc)."""
+
+    def __enter__(self):
+        import psutil
+
+        self.proc = psutil.Process(os.getpid())
+        self.base = self.proc.memory_info().rss
+        self.peak = self.base
+        self.stop = False
+        self.th = threading.Thread(target=self._poll, daemon=True)
+        self.th.start()
+        return self
+
+    def _poll(self):
+        while not self.stop:
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def __exit__(self, *a):
+        self.stop = True
+        self.th.join()
+        self.mib = (self.peak - self.base) / 2 ** 20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--copies", type=int, default=4)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--skip-open3d", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch and OpenMP threads for both (0: defaults)")
+    args = ap.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before open3d is imported
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {args.device}")
+    src, ref, gt = load_pair()
+    rng = np.random.default_rng(args.seed)
+    pairs = [("3dmatch pair", src, gt)]
+    for k in range(args.copies):
+        X = random_transform(rng, 180, 0.0)
+        X[:3, 3] = rng.uniform(-1, 1, 3)
+        pairs.append((f"re-posed #{k + 1}", src @ X[:3, :3].T + X[:3, 3], gt @ np.linalg.inv(X)))
+    have_o3d = False
+    if not args.skip_open3d:
+        try:
+            import open3d  # noqa: F401
+
+            have_o3d = True
+        except Exception as e:  # noqa: BLE001
+            print(f"open3d unavailable ({type(e).__name__}: {e}); peer = our RANSAC on the same features")
+    prm = RegistrationParams.for_preset("3dmatch", device=args.device)
+    register(src[:3000], ref[:3000], prm)  # warm-up (allocator, thread pools, CUDA context)
+    rows = []
+    print(f"\n{'pair':<14} {'ours s':>7} {'RE°':>6} {'TE cm':>6} {'ok':>3} | {'peer s':>7} {'RE°':>6} {'TE cm':>6} {'ok':>3} | ratio")
+    for name, s, g in pairs:
+        t, c = time.perf_counter(), time.process_time()
+        res = register(s, ref, prm, gt=g)
+        ours_t, ours_c = time.perf_counter() - t, time.process_time() - c
+        ore, ote = M.transform_errors(res.transform, g)
+        c = time.process_time()
+        if have_o3d:
+            T, peer_t = open3d_fpfh_ransac(s, ref)
+        else:
+            t = time.perf_counter()
+            r2 = register(s, ref, prm.with_(estimator="ransac", ransac_iterations=50000, icp=False), gt=g)
+            T, peer_t = r2.transform, time.perf_counter() - t
+        peer_c = time.process_time() - c
+        pre, pte = M.transform_errors(T, g)
+        rows.append((ours_t, ore, ote, M.is_success(ore, ote), peer_t, pre, pte, M.is_success(pre, pte), ours_c, peer_c))
+        print(f"{name:<14} {ours_t:7.2f} {ore:6.2f} {ote:6.1f} {'y' if rows[-1][3] else 'n':>3} | "
+              f"{peer_t:7.2f} {pre:6.2f} {pte:6.1f} {'y' if rows[-1][7] else 'n':>3} | {peer_t / ours_t:5.2f}×")
+        print(f"{'':<14} CPU seconds: ours {ours_c:.2f}, peer {peer_c:.2f} (ratio {peer_c / ours_c:.2f}×)")
+        print(f"{'':<14} stages: " + ", ".join(f"{k} {v:.2f}" for k, v in res.stage_times.items()))
+    a = np.array(rows, float)
+    print(f"\nrecall ours {a[:, 3].mean():.2f}, peer {a[:, 7].mean():.2f}; median time ours {np.median(a[:, 0]):.2f} s, "
+          f"peer {np.median(a[:, 4]):.2f} s; speed ratio peer/ours {np.median(a[:, 4]) / np.median(a[:, 0]):.2f}× "
+          f"(CPU time {np.median(a[:, 9]) / np.median(a[:, 8]):.2f}×)")
+
+    # --- scaling with the number of correspondences ----------------------------------------------------
+    from engine.registration.sc2pcr import SC2Params, sc2_pcr
+    from tests.registration.helpers import outlier_correspondences
+
+    print(f"\n{'N':>6} {'SC² s':>7} {'peak MiB':>9} {'RE°':>6} {'TE cm':>6}  (5 % inliers)")
+    for n in (1000, 2000, 4000, 8000):
+        T = random_transform(rng, 180, 2)
+        P, Q, _ = outlier_correspondences(rng, T, n=n, inlier_ratio=0.05)
+        Pt = torch.as_tensor(P, device=args.device)
+        Qt = torch.as_tensor(Q, device=args.device)
+        with PeakRSS() as mem:
+            t = time.perf_counter()
+            r = sc2_pcr(Pt, Qt, SC2Params())
+            dt = time.perf_counter() - t
+        re, te = M.transform_errors(r.transform, T)
+        print(f"{n:6d} {dt:7.2f} {mem.mib:9.0f} {re:6.2f} {te:6.2f}   " +
+              ", ".join(f"{k} {v:.2f}" for k, v in r.timings.items()))
+
+
+if __name__ == "__main__":
+    main()
