@@ -111,13 +111,20 @@ class PoseRun:
                 if q.world is not None and q.world.shape[0] == j:
                     joints[i, k] = q.world
                     conf[i, k] = q.scores if len(q.scores) == j else 1.0
+        from .camera import camera_for_pose
+
+        cams = []
+        for f in self.frames:  # the camera that saw person 0, from its 2-D/3-D correspondence
+            q = next((q for q in f.persons if q.world is not None and q.world.shape[0] == j
+                      and q.keypoints.shape[0] == j), None)
+            cams.append(camera_for_pose(q.world, q.keypoints, f.image_size, q.scores) if q is not None else None)
         js = JOINT_SETS.get(ref.world_joint_set or "")
         sk = Skeleton(name=f"{Path(self.source).name} 3D", source=f"model:{self.model} on {self.source}", joints=joints,
                       confidence=conf, joint_set=ref.world_joint_set or "unknown",
                       joint_names=list(js.names) if js else [], bones=list(js.bones) if js else [], fps=self.fps)
         # MediaPipe world frame: y points down; the 3-D view draws with this up axis
         sk.meta.update({"up_axis": "-y", "units": "m", "file_names": [f.file_name for f in self.frames],
-                        "frames": [f.frame for f in self.frames], "model": self.model})
+                        "frames": [f.frame for f in self.frames], "model": self.model, "cameras": cams})
         return sk
 
     def results(self) -> list[dict]:

@@ -1,0 +1,547 @@
+"""The Pose workbench: run the pose model as a job with results streaming into the views, inspect 2-D
+keypoints over the image and 3-D skeletons, play sequences, compare trajectories, and correct keypoints.
+
+The GUI only draws: estimation, metrics, ATE, exports and the overlay video are engine jobs; edits are
+engine commands on the window's undo stack, saved through `annotation_providers`. One timeline drives both
+the 2-D overlay and every 3-D skeleton layer.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from engine.jobs import Job
+from engine.scene import ImageLayer, Skeleton, Trajectory
+
+from .base import Workbench
+
+SIDE_QT = {"left": (60, 140, 255), "right": (255, 110, 40), "centre": (90, 220, 120)}
+GT_QT = (40, 255, 40)
+
+
+def _sides(sk: Skeleton) -> list[str]:
+    from engine.pose.joints import JOINT_SETS
+
+    js = JOINT_SETS.get(sk.joint_set)
+    return [js.side(j) for j in range(js.n)] if js else ["centre"] * sk.joints.shape[2]
+
+
+class KeypointItem(pg.GraphItem):
+    """One person's joints and bones; joints can be dragged (the edit is pushed as one command on release)."""
+
+    def __init__(self, bench, sk: Skeleton, t: int, p: int, editable: bool):
+        super().__init__()
+        self.bench, self.sk, self.t, self.p, self.editable = bench, sk, t, p, editable
+        self._drag = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        sk, t, p = self.sk, self.t, self.p
+        xy = sk.joints[t, p, :, :2]
+        conf = sk.confidence[t, p] if sk.confidence is not None else np.ones(len(xy))
+        vis = sk.meta.get("visibility")
+        v = vis[t, p] if vis is not None else np.where(conf > 0, 2, 0)
+        shown = v > 0
+        if sk.meta.get("kind") == "gt":
+            brushes = [pg.mkBrush(*GT_QT, 255 if vv == 2 else 110) for vv in v]
+            pen = pg.mkPen(GT_QT + (200,), width=2)
+        elif self.bench.colour_mode == "confidence":
+            from matplotlib import colormaps
+
+            cm = colormaps["RdYlGn"]
+            brushes = [pg.mkBrush(*[int(255 * c) for c in cm(float(np.clip(cc, 0, 1)))[:3]]) for cc in conf]
+            pen = pg.mkPen((230, 230, 230, 200), width=2)
+        else:
+            sides = _sides(sk)
+            brushes = [pg.mkBrush(*SIDE_QT[s]) for s in sides]
+            pen = pg.mkPen((255, 255, 255, 170), width=2)
+        adj = np.array([(a, b) for a, b in sk.bones if shown[a] and shown[b]], int).reshape(-1, 2)
+        sizes = np.where(shown, 9.0, 0.0)
+        self.setData(pos=xy.astype(float), adj=adj, pen=pen, symbolBrush=brushes, size=sizes, pxMode=True,
+                     symbol="o", symbolPen=pg.mkPen("k"))
+
+    def mouseDragEvent(self, ev):
+        if not self.editable or ev.button() != QtCore.Qt.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            pts = self.scatter.pointsAt(ev.buttonDownPos())
+            if len(pts) == 0:
+                ev.ignore()
+                return
+            self._drag = int(pts[0].index())
+            self._drag_offset = self.sk.joints[self.t, self.p, self._drag, :2] - np.array([ev.buttonDownPos().x(), ev.buttonDownPos().y()])
+        elif self._drag is None:
+            ev.ignore()
+            return
+        pos = np.array([ev.pos().x(), ev.pos().y()]) + self._drag_offset
+        if ev.isFinish():
+            j, self._drag = self._drag, None
+            self.bench.move_keypoint(self.sk, self.t, self.p, j, pos)
+        else:  # preview only; the model is changed by the command on release
+            data = self.data["pos"].copy()
+            data[self._drag] = pos
+            self.setData(**{**{k: v for k, v in self.data.items() if k in ("adj", "size", "symbolBrush")},
+                            "pos": data})
+        ev.accept()
+
+
+class PoseWorkbench(Workbench):
+    title = "Pose"
+
+    def install(self, window) -> None:
+        self.window = window
+        self.frame = 0
+        self.colour_mode = "side"
+        self.selected: tuple | None = None          # (layer uid, t, p, j)
+        self.live: dict = {"frames": 0, "t0": 0.0, "last_draw": 0.0}
+        self.min_draw_interval = 0.0
+        self._items: list = []
+        self._handle = None
+        self.model = None
+        m = window.menu("&Pose")
+        self.act_run = m.addAction("Run pose on current image/video", self.run_current)
+        m.addAction("Run pose on file or folder…", self._run_dialog)
+        m.addSeparator()
+        self.act_colour = m.addAction("Colour by confidence", self._toggle_colour)
+        self.act_colour.setCheckable(True)
+        m.addSeparator()
+        m.addAction("Toggle visibility of selected keypoint", self.toggle_visibility)
+        m.addAction("Add person", self.add_person)
+        m.addAction("Delete selected person", self.delete_person)
+        m.addSeparator()
+        m.addAction("Compare trajectories (ATE)", self.compare_trajectories)
+        m.addSeparator()
+        m.addAction("Export COCO keypoints JSON…", lambda: self._export_dialog("coco"))
+        m.addAction("Export 3-D joints NPZ…", lambda: self._export_dialog("npz"))
+        m.addAction("Export overlay video…", lambda: self._export_dialog("video"))
+        self._build_timeline()
+        self._build_ate()
+        window.annotation_providers.append(self)
+        window.view2d.clicked.connect(self._on_click)
+        window.view2d.image_changed.connect(lambda key: self.redraw_2d())
+        window.layer_added.connect(lambda lay: self._on_layer_added(lay))
+
+    # ------------------------------------------------------------------ docks
+    def _build_timeline(self) -> None:
+        w = QtWidgets.QWidget()
+        lay = QtWidgets.QHBoxLayout(w)
+        self.btn_prev = QtWidgets.QToolButton(text="◀")
+        self.btn_play = QtWidgets.QToolButton(text="▶")
+        self.btn_next = QtWidgets.QToolButton(text="▶|")
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.slider.setRange(0, 0)
+        self.lbl_frame = QtWidgets.QLabel("0 / 0")
+        for x in (self.btn_prev, self.btn_play, self.btn_next, self.slider, self.lbl_frame):
+            lay.addWidget(x)
+        self.btn_prev.clicked.connect(lambda: self.step(-1))
+        self.btn_next.clicked.connect(lambda: self.step(1))
+        self.btn_play.clicked.connect(self.toggle_play)
+        self.slider.valueChanged.connect(self.set_frame)
+        self.timer = QtCore.QTimer(w)
+        self.timer.timeout.connect(lambda: self.step(1, wrap=True))
+        self.timeline = w
+        self.dock_timeline = self.window.add_dock(w, "Pose timeline", "bottom")
+
+    def _build_ate(self) -> None:
+        self.ate_plot = pg.PlotWidget()
+        self.ate_plot.setLabel("left", "ATE", units="m")
+        self.ate_plot.setLabel("bottom", "frame")
+        self.ate_curve = self.ate_plot.plot([], [], pen=pg.mkPen((255, 200, 60), width=2))
+        self.dock_ate = self.window.add_dock(self.ate_plot, "Trajectory error", "bottom")
+
+    # ------------------------------------------------------------------ layers
+    def skeletons(self, dims: int | None = None) -> list[Skeleton]:
+        return [s for s in self.window.scene.of_type(Skeleton) if dims is None or s.dims == dims]
+
+    def n_frames(self) -> int:
+        n = [s.joints.shape[0] for s in self.skeletons()]
+        n += [lay.n_frames for lay in self.window.scene.of_type(ImageLayer) if lay.n_frames > 1]
+        return max(n + [1])
+
+    def on_scene_changed(self, scene) -> None:
+        self.frame = 0
+        self._update_range()
+        self.redraw_2d()
+
+    def _on_layer_added(self, lay) -> None:
+        if isinstance(lay, (Skeleton, ImageLayer)):
+            self._update_range()
+            self.redraw_2d()
+
+    def _update_range(self) -> None:
+        n = self.n_frames()
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, n - 1)
+        self.slider.blockSignals(False)
+        self.lbl_frame.setText(f"{self.frame + 1} / {n}")
+
+    def layers_for_image(self, key: str | None) -> list[tuple[Skeleton, int]]:
+        """2-D skeleton layers (and their frame index) that belong to the image shown under `key`."""
+        out = []
+        for s in self.skeletons(2):
+            names = s.meta.get("file_names") or []
+            video = s.meta.get("video")
+            if video and key in (Path(video).name, "pose live", video):
+                out.append((s, min(self.frame, s.joints.shape[0] - 1)))
+            elif key in names:
+                out.append((s, names.index(key)))
+            elif len(self.skeletons(2)) == 1 and not names:
+                out.append((s, min(self.frame, s.joints.shape[0] - 1)))
+        return out
+
+    # ------------------------------------------------------------------ timeline
+    def set_frame(self, t: int) -> None:
+        t = int(np.clip(t, 0, self.n_frames() - 1))
+        self.frame = t
+        if self.slider.value() != t:
+            self.slider.blockSignals(True)
+            self.slider.setValue(t)
+            self.slider.blockSignals(False)
+        self.lbl_frame.setText(f"{t + 1} / {self.n_frames()}")
+        for s in self.skeletons(3):
+            self.window.view3d.scene_renderer.add_layer(s, {"frame": min(t, s.joints.shape[0] - 1)})
+        self._show_video_frame(t)
+        self.redraw_2d()
+        self.window.view3d.render()
+
+    def _show_video_frame(self, t: int) -> None:
+        for lay in self.window.scene.of_type(ImageLayer):
+            if lay.n_frames > 1 and lay.path:
+                from engine.io.image import VideoReader
+
+                if getattr(self, "_vr_path", None) != lay.path:
+                    self._vr = VideoReader(lay.path)
+                    self._vr_path = lay.path
+                preds = [s for s in self.skeletons(2) if s.meta.get("video")]
+                frame = t
+                if preds and preds[0].meta.get("frames"):
+                    fr = preds[0].meta["frames"]
+                    frame = int(fr[min(t, len(fr) - 1)])
+                img = self._vr.read(frame)
+                if img is not None:
+                    self.window.view2d.show_image(img, lay.name)
+                return
+
+    def step(self, d: int, wrap: bool = False) -> None:
+        n = self.n_frames()
+        t = self.frame + d
+        if wrap:
+            t %= n
+        self.set_frame(t)
+
+    def toggle_play(self) -> None:
+        if self.timer.isActive():
+            self.timer.stop()
+            self.btn_play.setText("▶")
+            return
+        fps = max((s.fps for s in self.skeletons() if s.fps > 0), default=10.0)
+        self.timer.start(int(max(1000.0 / min(fps, 60.0), 15)))
+        self.btn_play.setText("⏸")
+
+    # ------------------------------------------------------------------ drawing (2-D)
+    def redraw_2d(self) -> None:
+        v2 = self.window.view2d
+        for it in self._items:
+            v2.plot.removeItem(it)
+        self._items = []
+        pairs = self.layers_for_image(v2.current)
+        for sk, t in pairs:
+            valid = sk.meta.get("valid")
+            for p in range(sk.joints.shape[1]):
+                if valid is not None and not valid[t, p]:
+                    continue
+                it = KeypointItem(self, sk, t, p, editable=True)
+                v2.plot.addItem(it)
+                self._items.append(it)
+        gts = [(s, t) for s, t in pairs if s.meta.get("kind") == "gt"]
+        preds = [(s, t) for s, t in pairs if s.meta.get("kind") != "gt"]
+        if gts and preds:
+            self._draw_errors(gts[0], preds[0])
+
+    def _draw_errors(self, gt_pair, pred_pair) -> None:
+        from engine.pose.evaluate import match_people
+
+        (g, tg), (p, tp) = gt_pair, pred_pair
+        gv = g.meta.get("visibility")[tg]
+        gval = g.meta.get("valid")
+        pval = p.meta.get("valid")
+        gi = [i for i in range(g.joints.shape[1]) if (gval is None or gval[tg, i]) and gv[i].any()]
+        pi = [i for i in range(p.joints.shape[1]) if pval is None or pval[tp, i]]
+        gk = [np.c_[g.joints[tg, i], gv[i]] for i in gi]
+        area = [float(g.meta["area"][tg, i]) if "area" in g.meta else 1000.0 for i in gi]
+        pairs = match_people(gk, area, [p.joints[tp, i] for i in pi])
+        segs = []
+        for a, b, _ in pairs:
+            for j in range(g.joints.shape[2]):
+                if gv[gi[a], j] > 0:
+                    segs += [g.joints[tg, gi[a], j], p.joints[tp, pi[b], j]]
+        if segs:
+            s = np.asarray(segs)
+            line = pg.PlotDataItem(s[:, 0], s[:, 1], connect="pairs", pen=pg.mkPen((255, 40, 200), width=2))
+            self.window.view2d.plot.addItem(line)
+            self._items.append(line)
+
+    def _toggle_colour(self) -> None:
+        self.colour_mode = "confidence" if self.act_colour.isChecked() else "side"
+        self.redraw_2d()
+
+    # ------------------------------------------------------------------ running the model
+    def _load_model(self):
+        if self.model is None:
+            from engine.tasks.pose import load_pose_model
+
+            self.model = load_pose_model(None, self.window.device)
+        return self.model
+
+    def run_current(self):
+        imgs = [lay for lay in self.window.scene.of_type(ImageLayer) if lay.path]
+        cur = self.window.view2d.current
+        lay = next((i for i in imgs if i.name == cur), imgs[0] if imgs else None)
+        if lay is None:
+            self.window.error("No image", "Open an image or a video first.")
+            return None
+        return self.run_on(lay.path)
+
+    def _run_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Run pose on", "",
+                                                        "Images and videos (*.jpg *.jpeg *.png *.bmp *.mp4 *.avi *.mov *.mkv)")
+        if path:
+            self.run_on(path)
+
+    def run_on(self, path, every: int = 1, boxes=None):
+        from engine.errors import InputError
+        from engine.pose.run import make_job
+
+        try:
+            model = self._load_model()
+        except InputError as e:
+            self.window.error("Pose model unavailable", str(e))
+            return None
+        self.live = {"frames": 0, "t0": time.perf_counter(), "last_draw": 0.0, "draw_s": 0.0}
+        self._handle = self.window.start_job(make_job(path, model, every, boxes), on_result=self._on_run_done,
+                                             on_partial=self._on_partial)
+        return self._handle
+
+    def _on_partial(self, fr) -> None:
+        """A finished frame from the worker: show its image and people now (GUI thread, drawing only)."""
+        self.live["frames"] += 1
+        now = time.perf_counter()
+        if now - self.live["last_draw"] < self.min_draw_interval:
+            return
+        t0 = now
+        v2 = self.window.view2d
+        if fr.image is not None:
+            v2.show_image(fr.image, "pose live")
+        for it in self._items:
+            v2.plot.removeItem(it)
+        self._items = []
+        for q in fr.persons:
+            xy = q.coco if q.coco is not None else q.keypoints
+            it = pg.ScatterPlotItem(xy[:, 0], xy[:, 1], size=8, brush=pg.mkBrush(255, 200, 0))
+            v2.plot.addItem(it)
+            self._items.append(it)
+        self.live["last_draw"] = time.perf_counter()
+        self.live["draw_s"] += self.live["last_draw"] - t0
+
+    def _on_run_done(self, run) -> None:
+        self.last_run = run
+        self.live["elapsed"] = time.perf_counter() - self.live["t0"]
+        for sk in run.skeletons():
+            self.window.add_layer(sk)
+        self.window.view2d.remove_image("pose live")
+        self._update_range()
+        self.window.log(f"pose: {len(run.frames)} frame(s), {sum(len(f.persons) for f in run.frames)} person(s)")
+        self.redraw_2d()
+
+    # ------------------------------------------------------------------ selection, inspector, edits
+    def _on_click(self, x: float, y: float) -> None:
+        best, bd = None, 15.0
+        for sk, t in self.layers_for_image(self.window.view2d.current):
+            valid = sk.meta.get("valid")
+            for p in range(sk.joints.shape[1]):
+                if valid is not None and not valid[t, p]:
+                    continue
+                d = np.linalg.norm(sk.joints[t, p, :, :2] - (x, y), axis=1)
+                j = int(np.argmin(d))
+                if d[j] < bd:
+                    best, bd = (sk, t, p, j), d[j]
+        if best is None:
+            self.selected = None
+            return
+        self.select(*best)
+
+    def select(self, sk: Skeleton, t: int, p: int, j: int) -> dict:
+        self.selected = (sk.uid, t, p, j)
+        x, y = sk.joints[t, p, j, :2]
+        info = {"joint": sk.joint_names[j] if j < len(sk.joint_names) else str(j), "person": p, "frame": t,
+                "x, y (px)": f"{x:.1f}, {y:.1f}",
+                "confidence": f"{float(sk.confidence[t, p, j]):.3f}" if sk.confidence is not None else "—"}
+        vis = sk.meta.get("visibility")
+        if vis is not None:
+            info["visibility (COCO v)"] = int(vis[t, p, j])
+        err = self._error_of(sk, t, p, j)
+        if err is not None:
+            info["error vs GT (px)"] = f"{err:.2f}"
+        self.window.inspector.show(f"{sk.name} — keypoint", info)
+        return info
+
+    def _error_of(self, sk, t, p, j):
+        if sk.meta.get("kind") == "gt":
+            return None
+        names = sk.meta.get("file_names") or []
+        key = names[t] if t < len(names) else None
+        gts = [s for s in self.skeletons(2) if s.meta.get("kind") == "gt" and key in (s.meta.get("file_names") or [])]
+        if not gts:
+            return None
+        g = gts[0]
+        tg = g.meta["file_names"].index(key)
+        vis = g.meta["visibility"][tg]
+        d = [np.linalg.norm(g.joints[tg, i, j] - sk.joints[t, p, j]) for i in range(g.joints.shape[1]) if vis[i, j] > 0]
+        return float(min(d)) if d else None
+
+    def _selected_layer(self):
+        if self.selected is None:
+            return None
+        uid, t, p, j = self.selected
+        sk = self.window.scene.get(uid)
+        return (sk, t, p, j) if sk is not None else None
+
+    def _changed(self) -> None:
+        self.window._mark_dirty()
+        self.redraw_2d()
+
+    def move_keypoint(self, sk, t, p, j, xy) -> None:
+        from engine.pose.edit import KeypointEdit
+
+        self.window.push(KeypointEdit(sk, t, p, j, xy=xy, on_change=self._changed))
+        self.select(sk, t, p, j)
+
+    def toggle_visibility(self) -> None:
+        from engine.pose.edit import KeypointEdit
+
+        s = self._selected_layer()
+        if s is None:
+            self.window.error("Nothing selected", "Click a keypoint in the image first.")
+            return
+        sk, t, p, j = s
+        vis = sk.meta.get("visibility")
+        v = int(vis[t, p, j]) if vis is not None else 2
+        self.window.push(KeypointEdit(sk, t, p, j, v={2: 1, 1: 0, 0: 2}[v], on_change=self._changed))
+        self.select(sk, t, p, j)
+
+    def add_person(self, sk: Skeleton | None = None, center=None):
+        from engine.pose.edit import AddPerson, template_person
+
+        pairs = self.layers_for_image(self.window.view2d.current)
+        if sk is None:
+            sk = next((s for s, _ in pairs if s.meta.get("kind") == "gt"), pairs[0][0] if pairs else None)
+        if sk is None:
+            self.window.error("No keypoint layer", "Open COCO keypoints or run the pose model first.")
+            return None
+        t = dict((s.uid, tt) for s, tt in pairs).get(sk.uid, 0)
+        img = self.window.view2d.images.get(self.window.view2d.current)
+        h, w = img.shape[:2] if img is not None else (480, 640)
+        cmd = AddPerson(sk, t, template_person(center or (w / 2, h / 2), 0.6 * h), on_change=self._changed)
+        self.window.push(cmd)
+        return cmd.person
+
+    def delete_person(self) -> None:
+        from engine.pose.edit import DeletePerson
+
+        s = self._selected_layer()
+        if s is None:
+            self.window.error("Nothing selected", "Click a keypoint of the person to delete first.")
+            return
+        sk, t, p, _ = s
+        self.window.push(DeletePerson(sk, t, p, on_change=self._changed))
+        self.selected = None
+
+    # ------------------------------------------------------------------ annotations in projects
+    def save_annotations(self, project) -> None:
+        from engine.pose.edit import annotation_arrays
+
+        for sk in self.skeletons(2):
+            if sk.meta.get("edited"):
+                for k, v in annotation_arrays(sk).items():
+                    project.annotations[f"pose:{sk.name}:{k}"] = v
+
+    def restore_annotations(self, project) -> None:
+        from engine.pose.edit import apply_annotation_arrays
+
+        for sk in self.skeletons(2):
+            keys = {k: f"pose:{sk.name}:{k}" for k in ("joints", "confidence", "visibility", "valid")}
+            if all(v in project.annotations for v in keys.values()):
+                apply_annotation_arrays(sk, {k: project.annotations[v] for k, v in keys.items()})
+        self.redraw_2d()
+
+    # ------------------------------------------------------------------ trajectories
+    def compare_trajectories(self, est: Trajectory | None = None, ref: Trajectory | None = None):
+        trs = self.window.scene.of_type(Trajectory)
+        if est is None or ref is None:
+            if len(trs) < 2:
+                self.window.error("Two trajectories needed", "Open an estimated and a reference trajectory.")
+                return None
+            est, ref = trs[0], trs[1]
+        from engine.pose.metrics import ate
+
+        def work(ctx):
+            ctx.progress(0.1, "aligning")
+            scale = est.meta.get("monocular", False)
+            return ate(est.poses, ref.poses, est.timestamps, ref.timestamps, scale=scale)
+
+        def done(res):
+            est.meta["ate_errors"] = np.full(len(est.poses), np.nan)
+            est.meta["ate_errors"][res.est_index] = res.errors
+            self.ate_curve.setData(res.est_index.astype(float), res.errors)
+            self.last_ate = res
+            aligned = Trajectory(name=f"{est.name} aligned", source=f"ATE alignment of {est.name} to {ref.name}",
+                                 poses=np.array([res.alignment.matrix() @ est.poses[i] for i in res.est_index]),
+                                 timestamps=est.timestamps[res.est_index] if est.timestamps is not None else None)
+            aligned.meta["ate_errors"] = res.errors
+            self.window.add_layer(aligned)
+            self.window.log(f"ATE {est.name} vs {ref.name}: RMSE {res.rmse:.4f} m over {len(res.errors)} poses")
+
+        return self.window.start_job(Job(f"ATE {est.name} vs {ref.name}", work), on_result=done)
+
+    # ------------------------------------------------------------------ exports
+    def _export_dialog(self, kind: str) -> None:
+        filt = {"coco": "COCO JSON (*.json)", "npz": "NumPy NPZ (*.npz)", "video": "Video (*.mp4 *.avi)"}[kind]
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export", "", filt)
+        if path:
+            self.export(kind, path)
+
+    def export(self, kind: str, path: str):
+        from engine.io.coco_keypoints import skeletons_to_gt, skeletons_to_results, write_coco
+
+        w = self.window
+        if kind == "coco":
+            sks = self.skeletons(2)
+            if not sks:
+                w.error("Nothing to export", "No 2-D keypoint layers.")
+                return None
+            gt = [s for s in sks if s.meta.get("kind") == "gt"]
+            data = skeletons_to_gt(gt, gt[0].meta.get("categories")) if gt else skeletons_to_results(sks)
+            return w.start_job(Job(f"Export {Path(path).name}", lambda ctx: write_coco(path, data)))
+        if kind == "npz":
+            from engine.io.h36m import write_joints_npz
+
+            sks = self.skeletons(3)
+            if not sks:
+                w.error("Nothing to export", "No 3-D skeleton layers.")
+                return None
+            return w.start_job(Job(f"Export {Path(path).name}", lambda ctx: write_joints_npz(path, sks[0])))
+        if kind == "video":
+            from engine.pose.overlay import overlay_job
+
+            sk = next((s for s in self.skeletons(2) if s.meta.get("video")), None)
+            if sk is None:
+                w.error("Nothing to export", "Run pose on a video first.")
+                return None
+            return w.start_job(overlay_job(sk.meta["video"], sk, path),
+                               on_result=lambda out: w.log(f"wrote overlay video {out}"))
+        raise ValueError(kind)
