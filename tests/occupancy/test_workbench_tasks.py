@@ -96,3 +96,42 @@ def test_lidar_task_whatif_and_exports(qtbot, window, shared_data, tmp_path):
     assert (tmp_path / "surf.ply").stat().st_size > 1000
     out = wb.export_video(tmp_path / "turn.mp4", n_frames=6, size=(320, 200))
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_adapter_whatif_drop_camera_and_sequence_metrics(qtbot, window, shared_data, tmp_path):
+    from tests.occupancy.test_cli import ADAPTER
+
+    (tmp_path / "ad.py").write_text(ADAPTER)
+    window.set_scene(load(shared_data / NUS))
+    wb = wb_of(window)
+    wait_job(qtbot, wb.run_adapter(str(tmp_path / "ad.py")))
+    assert int((wb.grid.labels == 11).sum()) == 6 and wb.grid.scores is not None
+    wait_job(qtbot, wb.run_adapter(str(tmp_path / "ad.py"), drop_cameras=("CAM_BACK", "CAM_FRONT")))
+    assert int((wb.grid.labels == 11).sum()) == 4  # the model saw two cameras fewer
+    # sequence metrics: one confusion over all frames of the open folder against a GT folder
+    with np.load(shared_data / OCC) as z:
+        sem, cam = z["semantics"], z["mask_camera"]
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    for i in range(3):
+        np.savez(tmp_path / "pred" / f"{i}.npz", semantics=np.roll(sem, i, 0))
+        np.savez(tmp_path / "gt" / f"{i}.npz", semantics=np.roll(sem, i, 0), mask_camera=np.roll(cam, i, 0))
+    window.set_scene(load(tmp_path / "pred"))
+    wait_job(qtbot, wb.sequence_metrics(str(tmp_path / "gt")))
+    assert wb.metrics["n_frames"] == 3 and wb.metrics["miou"] == pytest.approx(100.0)
+
+
+def test_unobserved_translucent(qtbot, window, shared_data):
+    window.set_scene(load(shared_data / OCC))
+    wb = wb_of(window)
+    window.view3d.reset_camera("top")
+    wb.mask_combo.setCurrentText("mask_camera")
+    hidden = window.view3d.screenshot()
+    wb.unobs_combo.setCurrentIndex(1)
+    translucent = window.view3d.screenshot()
+    # unobserved voxels now show faintly over the background: many pixels change, each only a little
+    delta = np.abs(translucent.astype(int) - hidden.astype(int)).max(2)
+    changed = delta > 8
+    assert changed.mean() > 0.01
+    assert np.median(delta[changed]) < 120
+    assert len(window.view3d.scene_renderer.actors[wb.grid.uid]) >= 2
