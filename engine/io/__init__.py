@@ -7,9 +7,7 @@ module with `@register(...)`, without touching this file.
 """
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,7 +31,6 @@ class Reader:
 
 
 _READERS: list[Reader] = []
-_discovered = False
 
 
 def register(name: str, description: str = "", folder: bool = False):
@@ -59,12 +56,13 @@ def register(name: str, description: str = "", folder: bool = False):
 
 
 def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
+    import sys
+
+    from ..plugins import discovered, import_submodules
+
+    pkg = sys.modules[__name__]
+    if not discovered(pkg):
+        import_submodules(pkg)
 
 
 def readers() -> list[Reader]:

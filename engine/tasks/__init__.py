@@ -6,8 +6,6 @@ so that `python main.py --help` and unknown-task errors stay instant.
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,16 +32,17 @@ class Task:
 
 
 _TASKS: dict[str, Task] = {}
-_discovered = False
 
 
 def _discover() -> None:
-    global _discovered
-    if _discovered:
+    import sys
+
+    from ..plugins import discovered, import_submodules
+
+    pkg = sys.modules[__name__]
+    if discovered(pkg):
         return
-    _discovered = True
-    for mod in pkgutil.iter_modules(__path__):
-        m = importlib.import_module(f"{__name__}.{mod.name}")
+    for m in import_submodules(pkg):
         t = getattr(m, "TASK", None)
         if isinstance(t, Task):
             _TASKS[t.name] = t

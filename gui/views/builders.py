@@ -7,8 +7,6 @@ pick function that turns a picked cell/point into inspector information.
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, Callable
 
 from engine.scene import Layer
@@ -17,7 +15,6 @@ BuildFn = Callable[[Layer, dict], list]
 PickFn = Callable[[int, int, tuple], dict]
 
 _BUILDERS: dict[type, BuildFn] = {}
-_discovered = False
 
 
 def register_builder(layer_cls: type):
@@ -29,14 +26,12 @@ def register_builder(layer_cls: type):
 
 
 def _discover() -> None:
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
+    from engine.plugins import discovered, import_submodules
+
     from . import layers
 
-    for mod in pkgutil.iter_modules(layers.__path__):
-        importlib.import_module(f"{layers.__name__}.{mod.name}")
+    if not discovered(layers):
+        import_submodules(layers)
 
 
 def builder_for(layer: Layer) -> BuildFn | None:
