@@ -51,7 +51,9 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int, chunk: int = 2048,
         # On CPU a KD-tree is exact too and ~40x faster than brute force; CUDA keeps the cdist path.
         from scipy.spatial import cKDTree
 
-        d, i = cKDTree(ref.detach().numpy()).query(query.detach().numpy(), k=k, workers=-1)
+        # unbalanced, non-compact build: ~3x faster and the build is the part that holds the GIL
+        tree = cKDTree(ref.detach().numpy(), balanced_tree=False, compact_nodes=False)
+        d, i = tree.query(query.detach().numpy(), k=k, workers=-1)
         d, i = np.asarray(d).reshape(len(query), k), np.asarray(i).reshape(len(query), k)
         if progress is not None:
             progress(1.0, "neighbours")
