@@ -17,4 +17,17 @@ def run_app(paths: list[str], device: str = "auto") -> int:
     win.show()
     win.open_path(paths[0] if paths else demo_scene_path())
     win.offer_recovery()
+    _warm_up_imports()
     return app.exec()
+
+
+def _warm_up_imports() -> None:
+    """Import torch/scipy on a background thread while the user looks at the first scene, so the first
+    job does not pay seconds of import time (which holds the GIL in long chunks and stalls drawing)."""
+    import threading
+
+    def work() -> None:
+        import scipy.spatial  # noqa: F401
+        import torch  # noqa: F401
+
+    threading.Thread(target=work, name="warm-up-imports", daemon=True).start()
