@@ -1,0 +1,164 @@
+"""Small shared pieces of the attribution methods: image loading, blur, map reduction and colouring.
+
+They are kept here (not in each method) so that IG, PoseIG, occlusion and the faithfulness curves use
+exactly the same blur, the same channel reduction and the same display normalisation — otherwise a map
+and its deletion curve could disagree for reasons that have nothing to do with the model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InputError, JobCancelled
+
+Progress = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, message: str = "") -> None:  # noqa: ARG001
+    return None
+
+
+def check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise JobCancelled("cancelled")
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as H×W×3 uint8 RGB; bad files raise InputError naming the file."""
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, "image file does not exist")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise InputError(p, "not a readable image (OpenCV could not decode it)")
+    if img.dtype != np.uint8:
+        img = cv2.normalize(img, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if min(img.shape[:2]) < 8:
+        raise InputError(p, f"image is too small ({img.shape[1]}×{img.shape[0]})")
+    return np.ascontiguousarray(img)
+
+
+def to_tensor(img: np.ndarray, device: str = "cpu"):
+    """H×W×3 uint8/float image → 1×3×H×W float tensor in [0, 1]."""
+    import torch
+
+    x = np.asarray(img)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
+
+
+def resize(img: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize to (width, height); area interpolation when shrinking (no aliasing), linear otherwise."""
+    import cv2
+
+    w, h = size
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    else:
+        interp = cv2.INTER_AREA if (w < img.shape[1] and h < img.shape[0]) else cv2.INTER_LINEAR
+    return cv2.resize(img, (int(w), int(h)), interpolation=interp)
+
+
+def gaussian_kernel(sigma: float, size: int):
+    import torch
+
+    if sigma <= 0:
+        k = torch.zeros(size, dtype=torch.float64)
+        k[size // 2] = 1.0
+        return k
+    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
+    k = torch.exp(-0.5 * (r / sigma) ** 2)
+    return k / k.sum()
+
+
+def gaussian_blur(x, sigma: float, size: int = 31, mode: str = "reflect"):
+    """Depth-wise separable Gaussian blur of an N×C×H×W tensor (σ = 0 returns x unchanged).
+
+    Reflect padding as in PoseIG's path; when the image is smaller than the kernel the padding falls back
+    to replicate (reflect cannot pad more than the image size).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if sigma <= 0:
+        return x
+    k = gaussian_kernel(sigma, size).to(dtype=x.dtype, device=x.device)
+    c = x.shape[1]
+    pad = size // 2
+    m = mode if (mode != "reflect" or min(x.shape[-2:]) > pad) else "replicate"
+    y = F.pad(x, (pad, pad, 0, 0), mode=m)
+    y = F.conv2d(y, k.view(1, 1, 1, size).expand(c, 1, 1, size), groups=c)
+    y = F.pad(y, (0, 0, pad, pad), mode=m)
+    y = F.conv2d(y, k.view(1, 1, size, 1).expand(c, 1, size, 1), groups=c)
+    return y
+
+
+def reduce_channels(attr: np.ndarray, how: str = "sum") -> np.ndarray:
+    """C×H×W (or N×C×H×W) attributions → H×W map: `sum` keeps the sign, `abs` sums magnitudes."""
+    a = np.asarray(attr)
+    axis = -3
+    if how == "sum":
+        return a.sum(axis=axis)
+    if how == "abs":
+        return np.abs(a).sum(axis=axis)
+    raise ValueError(f"unknown channel reduction {how!r}")
+
+
+def normalize_map(m: np.ndarray, signed: bool = False) -> np.ndarray:
+    """For display: signed maps → [-1, 1] by max |value|; unsigned → [0, 1] by max (|·| taken first)."""
+    m = np.asarray(m, dtype=np.float64)
+    if signed:
+        s = np.abs(m).max()
+        return (m / s if s > 0 else m).astype(np.float32)
+    m = np.abs(m)
+    s = m.max()
+    return (m / s if s > 0 else m).astype(np.float32)
+
+
+def colorize(m: np.ndarray, cmap: str = "jet", signed: bool = False) -> np.ndarray:
+    """Map → H×W×3 uint8 colours. Signed maps use a diverging map centred on 0."""
+    from matplotlib import colormaps
+
+    n = normalize_map(m, signed)
+    if signed:
+        cm = colormaps["bwr" if cmap == "jet" else cmap]
+        v = (n + 1.0) / 2.0
+    else:
+        cm = colormaps[cmap]
+        v = n
+    return (cm(v)[..., :3] * 255 + 0.5).astype(np.uint8)
+
+
+def overlay(img: np.ndarray, m: np.ndarray, alpha: float = 0.5, cmap: str = "jet", signed: bool = False) -> np.ndarray:
+    """Blend a map (resized to the image) over an RGB image; `alpha` is the map's opacity."""
+    if m.shape[:2] != img.shape[:2]:
+        m = resize(m.astype(np.float32), (img.shape[1], img.shape[0]))
+    col = colorize(m, cmap, signed).astype(np.float32)
+    base = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255
+    return np.clip((1 - alpha) * base + alpha * col, 0, 255).astype(np.uint8)
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def save_png(path: str | Path, rgb: np.ndarray) -> None:
+    from ..atomic import write_bytes
+
+    write_bytes(path, encode_png(rgb))

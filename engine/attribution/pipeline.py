@@ -1,0 +1,227 @@
+"""One entry point per attribution run, shared by the CLI task and the GUI workbench.
+
+`run_attribution` turns (image, method, target, model) into an `AttributionResult` with the map at the
+image's full resolution, metrics (completeness, AUCs, indices) and curves; `make_job` wraps it as an
+engine Job so the GUI runs exactly the code the CLI runs. Maps are computed at the model's input size
+and resized back, so the faithfulness curves measure the map the model actually produced.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..jobs import Job, JobContext
+
+METHODS = ("ig", "gradcam", "occlusion", "poseig")
+
+
+@dataclass
+class AttributionOptions:
+    steps: int = 64                 # IG path steps (PoseIG: fold)
+    baseline: str = "black"         # black | blurred | path of a user image
+    batch_size: int = 16
+    ig_method: str = "gausslegendre"
+    layer: str | None = None        # Grad-CAM layer
+    window: int = 32                # occlusion
+    stride: int = 16
+    faithfulness: bool = True
+    curve_step: int | None = None   # pixels per deletion/insertion step (None: one row)
+    joints: list[str] | None = None  # PoseIG joints (None: all COCO-17)
+    gt: str | None = None           # COCO keypoint JSON for PoseIG ground truth
+    person: int = 0                 # which annotated person in the image
+    seed: int = 0
+
+
+@dataclass
+class AttributionResult:
+    image: np.ndarray               # H×W×3 uint8 (full resolution)
+    map: np.ndarray                 # H×W float32 (full resolution), signed where the method is signed
+    method: str
+    target: Any
+    target_name: str
+    model: str
+    signed: bool
+    metrics: dict = field(default_factory=dict)
+    topk: list = field(default_factory=list)
+    curves: dict = field(default_factory=dict)      # name -> Curve
+    joint_maps: dict = field(default_factory=dict)  # joint name -> H×W map (PoseIG)
+    indices: dict = field(default_factory=dict)     # {"FI": {joint: v}, "LI": ..., "DI": ...}
+    extra: dict = field(default_factory=dict)
+    source: str = ""
+
+    def metrics_json(self) -> dict:
+        m = {"method": self.method, "model": self.model, "target": self.target, "target_name": self.target_name,
+             "image": self.source, "map_shape": list(self.map.shape)}
+        m.update(self.metrics)
+        if self.topk:
+            m["topk"] = self.topk
+        if self.indices:
+            m.update(self.indices)
+        if self.curves:
+            m["curves"] = {k: c.to_dict() for k, c in self.curves.items()}
+        return m
+
+
+def _full_res(m: np.ndarray, img: np.ndarray) -> np.ndarray:
+    from .common import resize
+
+    if m.shape == img.shape[:2]:
+        return m.astype(np.float32)
+    return resize(m.astype(np.float32), (img.shape[1], img.shape[0])).astype(np.float32)
+
+
+def run_classifier_method(img: np.ndarray, method: str, target=None, model: str | None = None,
+                          opts: AttributionOptions | None = None, device: str = "cpu",
+                          ctx: JobContext | None = None, source: str = "") -> AttributionResult:
+    import torch
+
+    from . import faithfulness as fa
+    from .classifier import load_classifier
+    from .common import reduce_channels
+
+    opts = opts or AttributionOptions()
+    ctx = ctx or JobContext()
+    cancel = ctx.cancel_event
+    with ctx.stage("load model"):
+        ctx.progress(0.0, "loading model")
+        clf = load_classifier(model, device)
+    x = clf.prepare(img)
+    topk = clf.topk(x, 5)
+    t = clf.class_index(target, topk[0]["index"])
+    metrics: dict = {"target_score": float(clf.probabilities(x)[0, t])}
+    work = ctx.sub(0.02, 0.6 if opts.faithfulness else 0.98)
+    t0 = time.perf_counter()
+    with ctx.stage(method):
+        if method == "ig":
+            from .ig import integrated_gradients
+
+            base = opts.baseline
+            if base not in ("black", "blurred"):
+                from .common import load_image
+                base = load_image(base)
+            r = integrated_gradients(clf.module, x, t, base, opts.steps, opts.ig_method, opts.batch_size,
+                                     progress=work, cancel=cancel)
+            m = reduce_channels(r.attributions, "sum")
+            metrics.update(convergence_delta=r.convergence_delta, output_difference=r.output_difference,
+                           f_input=r.f_input, f_baseline=r.f_baseline, relative_error=r.relative_error,
+                           steps=r.steps, baseline=r.baseline, integration=r.method)
+            signed = True
+        elif method == "gradcam":
+            from .gradcam import grad_cam
+
+            work(0.0, "Grad-CAM")
+            r = grad_cam(clf.module, x, t, opts.layer or clf.gradcam_layer)
+            m = r.cam
+            metrics.update(layer=r.layer, logit=r.score)
+            signed = False
+            work(1.0, "Grad-CAM done")
+        elif method == "occlusion":
+            from .occlusion import occlusion
+
+            def score(b):
+                return torch.softmax(clf.module(b), 1)[:, t]
+            r = occlusion(score, x, opts.window, opts.stride, "blur", opts.batch_size, work, cancel)
+            m = r.attributions
+            metrics.update(window=r.window, stride=r.stride, evaluations=r.n_evaluations)
+            signed = True
+        else:
+            raise InputError(None, f"method {method!r} is not for classifiers (use ig, gradcam or occlusion)")
+    metrics["seconds_method"] = time.perf_counter() - t0
+    curves = {}
+    if opts.faithfulness:
+        with ctx.stage("faithfulness"):
+            def score(b):
+                return torch.softmax(clf.module(b), 1)[:, t]
+            # rank by positive evidence: for signed maps, negative pixels argue against the class
+            f = fa.deletion_insertion(score, x, np.asarray(m, np.float64), opts.curve_step, opts.batch_size,
+                                      True, opts.seed, ctx.sub(0.6, 0.98), cancel)
+            metrics.update(f.metrics())
+            curves = {"deletion": f.deletion, "insertion": f.insertion,
+                      "deletion_random": f.deletion_random, "insertion_random": f.insertion_random}
+    ctx.progress(1.0, "done")
+    return AttributionResult(img, _full_res(m, img), method, t, clf.class_name(t), clf.name, signed, metrics,
+                             topk, curves, source=source, extra={"model_input": x[0].permute(1, 2, 0).cpu().numpy(),
+                                                                 "map_model_res": np.asarray(m, np.float32)})
+
+
+def run_attribution(image, method: str, target=None, model: str | None = None,
+                    opts: AttributionOptions | None = None, device: str = "cpu",
+                    ctx: JobContext | None = None) -> AttributionResult:
+    """`image` is a path or an H×W×3 uint8 array. PoseIG goes to the pose model; others to a classifier."""
+    from .common import load_image
+
+    if method not in METHODS:
+        raise InputError(None, f"unknown method {method!r} (use {'|'.join(METHODS)})")
+    source = ""
+    if not isinstance(image, np.ndarray):
+        source = str(image)
+        image = load_image(image)
+    if method == "poseig" or (model or "").startswith("mediapipe"):
+        from .posepipeline import run_pose_method
+
+        return run_pose_method(image, method, target, model, opts or AttributionOptions(), device, ctx, source)
+    return run_classifier_method(image, method, target, model, opts, device, ctx, source)
+
+
+def make_job(image, method: str, target=None, model: str | None = None, opts: AttributionOptions | None = None,
+             device: str = "cpu") -> Job:
+    name = f"Attribution {method}" + (f" → {target}" if target not in (None, "") else "")
+    return Job(name, lambda ctx: run_attribution(image, method, target, model, opts, device, ctx))
+
+
+def export_result(res: AttributionResult, out_dir, alpha: float = 0.5, cmap: str = "jet") -> dict:
+    """Write map.npy, overlay.png, metrics.json (+ per-joint maps, curves CSV, indices CSV) atomically."""
+    import json
+    from pathlib import Path
+
+    from ..atomic import save_npy, write_text
+    from .common import overlay, save_png
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    save_npy(out / "map.npy", res.map.astype(np.float32))
+    files["map"] = str(out / "map.npy")
+    save_png(out / "overlay.png", overlay(res.image, res.map, alpha, cmap, signed=False))
+    files["overlay"] = str(out / "overlay.png")
+    if res.joint_maps:
+        names = list(res.joint_maps)
+        save_npy(out / "joint_maps.npy", np.stack([res.joint_maps[n] for n in names]).astype(np.float32))
+        write_text(out / "joint_names.json", json.dumps(names))
+        files["joint_maps"] = str(out / "joint_maps.npy")
+    if res.curves:
+        rows = ["curve,step,fraction,score"]
+        for k, c in res.curves.items():
+            for i, (fr, s) in enumerate(zip(c.fractions, c.scores)):
+                rows.append(f"{k},{i},{fr:.6f},{s:.8g}")
+        write_text(out / "curves.csv", "\n".join(rows) + "\n")
+        files["curves"] = str(out / "curves.csv")
+    if res.indices:
+        joints = list(next(iter(res.indices.values())).keys())
+        rows = ["joint," + ",".join(res.indices)]
+        for j in joints:
+            rows.append(j + "," + ",".join(f"{res.indices[k].get(j, float('nan')):.6g}" for k in res.indices))
+        write_text(out / "indices.csv", "\n".join(rows) + "\n")
+        files["indices"] = str(out / "indices.csv")
+    write_text(out / "metrics.json", json.dumps(_jsonable(res.metrics_json()), indent=1))
+    files["metrics"] = str(out / "metrics.json")
+    return files
+
+
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        v = float(o)
+        return v if np.isfinite(v) else None
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    return o

@@ -1,0 +1,77 @@
+"""`run attribution IMAGE --method ig|gradcam|occlusion|poseig ...`: explain a prediction headless.
+
+Writes map.npy (full-resolution float map), overlay.png and metrics.json (plus per-joint maps, curves and
+index tables when the method has them) into --out; the GUI workbench runs the same engine pipeline.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+from ..errors import InputError
+from . import Task
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs=1, metavar="IMAGE", help="image file (PNG, JPEG, ...)")
+    p.add_argument("--method", required=True, choices=("ig", "gradcam", "occlusion", "poseig"))
+    p.add_argument("--target", default=None,
+                   help="class index or name (classifiers; default: the top class) or joint name (poseig)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print metrics.json to stdout")
+    p.add_argument("--steps", type=int, default=None, help="IG path steps (default 64) / PoseIG fold (default 50)")
+    p.add_argument("--baseline", default="black", help="IG baseline: black, blurred or an image file")
+    p.add_argument("--batch-size", type=int, default=16, help="path steps / patches per model call")
+    p.add_argument("--layer", default=None, help="Grad-CAM layer (dotted module name)")
+    p.add_argument("--window", type=int, default=32, help="occlusion window (pixels at model input size)")
+    p.add_argument("--stride", type=int, default=16, help="occlusion stride")
+    p.add_argument("--no-faithfulness", action="store_true", help="skip deletion/insertion curves")
+    p.add_argument("--curve-step", type=int, default=None, help="pixels per deletion/insertion step")
+    p.add_argument("--gt", default=None, help="PoseIG: COCO keypoint JSON with the image's ground truth")
+    p.add_argument("--person", type=int, default=0, help="PoseIG: which annotated person (0 = largest)")
+    p.add_argument("--joints", default=None, help="PoseIG: comma-separated joint names (default: COCO-17)")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--cmap", default="jet", help="overlay colour map (matplotlib name)")
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    from ..attribution.pipeline import AttributionOptions, export_result, make_job
+    from ..device import resolve_device
+    from ..jobs import cli_progress, run_sync
+
+    device = resolve_device(getattr(args, "device", "auto"))
+    if args.steps is not None and args.steps < 1:
+        raise InputError(None, "--steps must be ≥ 1")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise InputError(None, "--alpha must be in [0, 1]")
+    from matplotlib import colormaps
+    if args.cmap not in colormaps:
+        raise InputError(None, f"unknown colour map {args.cmap!r}")
+    opts = AttributionOptions(
+        steps=args.steps or (50 if args.method == "poseig" else 64), baseline=args.baseline,
+        batch_size=max(1, args.batch_size), layer=args.layer, window=args.window, stride=args.stride,
+        faithfulness=not args.no_faithfulness, curve_step=args.curve_step, gt=args.gt, person=args.person,
+        joints=[j.strip() for j in args.joints.split(",")] if args.joints else None)
+    bar = cli_progress(f"attribution {args.method}")
+    try:
+        res, ctx = run_sync(make_job(args.inputs[0], args.method, args.target, getattr(args, "model", None), opts,
+                                     device), bar)
+    finally:
+        bar.close()
+    res.metrics["seconds"] = {k: round(v, 4) for k, v in ctx.stage_times.items()}
+    files = export_result(res, args.out, args.alpha, args.cmap)
+    if args.json:
+        print(open(files["metrics"], encoding="utf-8").read())
+    else:
+        m = res.metrics
+        parts = [f"{res.method} → {res.target_name}"]
+        for k in ("convergence_delta", "output_difference", "deletion_auc", "insertion_auc", "deletion_auc_random"):
+            if k in m and m[k] is not None:
+                parts.append(f"{k}={m[k]:.4g}")
+        print(", ".join(parts) + f"; wrote {args.out}")
+    return 0
+
+
+TASK = Task("attribution", "explain a prediction: IG, Grad-CAM, occlusion, PoseIG (maps, indices, AUCs)",
+            _add_run_args, _run_cli)
+
