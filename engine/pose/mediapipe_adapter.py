@@ -122,3 +122,93 @@ class MediaPipePose:
 
 
 __all__ = ["MediaPipePose", "mediapipe_available", "convert"]
+
+
+def _serve(conn) -> None:  # runs in the child process
+    m = MediaPipePose()
+    try:
+        m.load(None, "cpu")
+    except Exception as e:  # report the failure instead of dying silently
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            break
+        if msg[0] == "close":
+            break
+        try:
+            if msg[0] == "video":
+                m.set_video_mode(msg[1])
+                conn.send(("ok", None))
+            else:
+                conn.send(("ok", m.predict_image(msg[1], msg[2])))
+        except Exception as e:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+    m.close()
+
+
+@register_adapter("pose", "mediapipe-process")
+class MediaPipeProcess:
+    """MediaPipe in a child process, for callers that run other Python threads concurrently (the GUI).
+
+    mediapipe 0.10.21's graph threads touch Python reference counts while another Python thread runs
+    (observed: 'Fatal Python error: none_dealloc' after some tens of frames with the Qt event loop busy on
+    the main thread); a process of its own has no other Python thread, so it cannot race. Frames travel
+    through a pipe (≈1 ms for 640×480)."""
+
+    joint_set = "mediapipe33"
+
+    def __init__(self):
+        self._proc = None
+        self._conn = None
+
+    def load(self, spec: str | None = None, device: str = "cpu") -> None:
+        import multiprocessing as mp_
+
+        if not mediapipe_available():
+            MediaPipePose().load()  # raises the InputError with the install hint
+        ctx = mp_.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="mediapipe-pose")
+        self._proc.start()
+        kind, payload = self._conn.recv()
+        if kind != "ready":
+            raise InputError(None, f"pose model process failed: {payload}")
+
+    def _call(self, *msg):
+        self._conn.send(msg)
+        kind, payload = self._conn.recv()
+        if kind == "error":
+            raise RuntimeError(payload)
+        return payload
+
+    def set_video_mode(self, video: bool) -> None:
+        self._call("video", bool(video))
+
+    def predict_image(self, rgb: np.ndarray, boxes: np.ndarray | None = None) -> list[Person]:
+        return self._call("predict", np.ascontiguousarray(rgb), boxes)
+
+    def predict(self, inputs: Any, progress=None, cancel=None) -> list[list[Person]]:
+        imgs = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 4 else [inputs]
+        out = []
+        for i, img in enumerate(imgs):
+            if cancel is not None and cancel.is_set():
+                raise JobCancelled("cancelled")
+            out.append(self.predict_image(img))
+            if progress:
+                progress((i + 1) / len(imgs), f"image {i + 1}/{len(imgs)}")
+        return out
+
+    def close(self) -> None:
+        if self._proc is not None:
+            try:
+                self._conn.send(("close",))
+            except (OSError, BrokenPipeError):
+                pass
+            self._proc.join(5)
+            if self._proc.is_alive():
+                self._proc.terminate()
+            self._proc = None

@@ -207,9 +207,13 @@ def load_boxes(path: str | Path, min_score: float = 0.3) -> dict[Any, np.ndarray
 
 
 def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
-             boxes: dict[Any, np.ndarray] | None = None, keep_images: bool = True) -> PoseRun:
-    """Run `adapter.predict_image` over the input; streams each FrameResult through ctx.emit."""
+             boxes: dict[Any, np.ndarray] | None = None, keep_images: bool = True, sink=None) -> PoseRun:
+    """Run `adapter.predict_image` over the input; streams each FrameResult through ctx.emit, or through
+    `sink` (any callable, e.g. a queue's put) when given — the GUI uses a queue because PySide6 6.12
+    corrupts reference counts when a signal is emitted from a worker thread."""
     import time
+
+    emit = sink or ctx.emit
 
     from ..io.image import VideoReader, read_image
 
@@ -237,7 +241,7 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
             fr = FrameResult(i, i, iid, f.name, (rgb.shape[1], rgb.shape[0]), persons,
                              rgb if keep_images else None, dt)
             run.frames.append(replace(fr, image=None))  # the streamed copy keeps the pixels
-            ctx.emit(fr)
+            emit(fr)
             ctx.progress((i + 1) / len(files), f"{f.name}: {len(persons)} person(s)")
         return run
     vr = VideoReader(files[0])
@@ -261,7 +265,7 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
             fr = FrameResult(k, idx, idx, f"{files[0].name}#{idx}", (rgb.shape[1], rgb.shape[0]), persons,
                              rgb if keep_images else None, dt)
             run.frames.append(replace(fr, image=None))  # the streamed copy keeps the pixels
-            ctx.emit(fr)
+            emit(fr)
             k += 1
             ctx.progress(min(1.0, k / max(run.n_total, 1)), f"frame {idx + 1}/{n or '?'}")
             with ctx.stage("decode"):
@@ -277,5 +281,6 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
     return run
 
 
-def make_job(source: str | Path, adapter, every: int = 1, boxes=None, keep_images: bool = True) -> Job:
-    return Job(f"Pose ({Path(source).name})", lambda ctx: estimate(source, adapter, ctx, every, boxes, keep_images))
+def make_job(source: str | Path, adapter, every: int = 1, boxes=None, keep_images: bool = True, sink=None) -> Job:
+    return Job(f"Pose ({Path(source).name})",
+               lambda ctx: estimate(source, adapter, ctx, every, boxes, keep_images, sink))

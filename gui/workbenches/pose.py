@@ -103,6 +103,14 @@ class PoseWorkbench(Workbench):
         self._items: list = []
         self._handle = None
         self.model = None
+        import queue
+
+        # streamed frames arrive through a queue drained by a GUI timer, not a Qt signal: PySide6 6.12
+        # drains None/True reference counts on every signal emitted from a worker thread
+        self._partials: queue.SimpleQueue = queue.SimpleQueue()
+        self._drain = QtCore.QTimer(window)
+        self._drain.setInterval(15)
+        self._drain.timeout.connect(self._drain_partials)
         m = window.menu("&Pose")
         self.act_run = m.addAction("Run pose on current image/video", self.run_current)
         m.addAction("Run pose on file or folder…", self._run_dialog)
@@ -295,7 +303,9 @@ class PoseWorkbench(Workbench):
         if self.model is None:
             from engine.tasks.pose import load_pose_model
 
-            self.model = load_pose_model(None, self.window.device)
+            # in a child process: mediapipe's graph threads race with the Qt thread on Python refcounts
+            self.model = load_pose_model("mediapipe-process", self.window.device)
+            self.window.destroyed.connect(lambda *_: self.model.close()) if hasattr(self.window, "destroyed") else None
         return self.model
 
     def run_current(self):
@@ -323,13 +333,32 @@ class PoseWorkbench(Workbench):
             self.window.error("Pose model unavailable", str(e))
             return None
         self.live = {"frames": 0, "t0": time.perf_counter(), "last_draw": 0.0, "draw_s": 0.0}
-        self._handle = self.window.start_job(make_job(path, model, every, boxes), on_result=self._on_run_done,
-                                             on_partial=self._on_partial)
+        self._drain.start()
+        self._handle = self.window.start_job(make_job(path, model, every, boxes, sink=self._partials.put),
+                                             on_result=self._on_run_done, on_error=lambda *a: self._drain_partials(True),
+                                             on_cancel=lambda: self._drain_partials(True))
         return self._handle
 
-    def _on_partial(self, fr) -> None:
+    def _drain_partials(self, final: bool = False) -> None:
+        """Show the newest streamed frame (older ones are counted, not drawn: the view keeps up)."""
+        import queue
+
+        latest = None
+        while True:
+            try:
+                latest = self._partials.get_nowait()
+            except queue.Empty:
+                break
+            self.live["frames"] += 1
+        if latest is not None:
+            self._on_partial(latest, count=False)
+        if final:
+            self._drain.stop()
+
+    def _on_partial(self, fr, count: bool = True) -> None:
         """A finished frame from the worker: show its image and people now (GUI thread, drawing only)."""
-        self.live["frames"] += 1
+        if count:
+            self.live["frames"] += 1
         now = time.perf_counter()
         if now - self.live["last_draw"] < self.min_draw_interval:
             return
@@ -349,10 +378,13 @@ class PoseWorkbench(Workbench):
         self.live["draw_s"] += self.live["last_draw"] - t0
 
     def _on_run_done(self, run) -> None:
+        self._drain_partials(True)
         self.last_run = run
         self.live["elapsed"] = time.perf_counter() - self.live["t0"]
         for sk in run.skeletons():
             self.window.add_layer(sk)
+        if self.skeletons(3):
+            self.window.view3d.reset_camera("side")  # look from where the estimated camera stood
         self.window.view2d.remove_image("pose live")
         self._update_range()
         self.window.log(f"pose: {len(run.frames)} frame(s), {sum(len(f.persons) for f in run.frames)} person(s)")
