@@ -91,7 +91,22 @@ def _sniff(p: Path, head: bytes) -> int:
         return 0
     if any(k.encode() + b".npy" in head for k in LABEL_KEYS + tuple(MASK_KEYS)):
         return 100
-    return 40 if p.suffix.lower() == ".npz" else 0
+    return 50 if _single_int_grid(p) else 0
+
+
+def _single_int_grid(p: Path) -> bool:
+    """A submission-style archive: one integer 3-D array under any key (read from the .npy header only)."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = [n for n in z.namelist() if n.endswith(".npy")]
+            if len(names) != 1:
+                return False
+            with z.open(names[0]) as f:
+                version = np.lib.format.read_magic(f)
+                shape, _, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+        return len(shape) == 3 and np.dtype(dtype).kind in "iub"
+    except (zipfile.BadZipFile, ValueError, OSError, KeyError):
+        return False
 
 
 def write_occ3d(path, grid: VoxelGrid, compressed: bool = True, include_masks: bool = True) -> None:
@@ -147,4 +162,4 @@ def _sniff_folder(p: Path, head: bytes) -> int:
     if not files:
         return 0
     with open(files[0], "rb") as f:
-        return 60 if _sniff(files[0], f.read(4096)) >= 40 else 0
+        return 60 if _sniff(files[0], f.read(4096)) >= 50 else 0
