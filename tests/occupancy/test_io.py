@@ -152,3 +152,25 @@ def test_restricted_unpickler_refuses_code(tmp_path):
     p.write_bytes(pickle.dumps({"data_list": [Evil()]}))
     with pytest.raises(InputError, match="not allowed"):
         load(p)
+
+
+def test_manifest_overrides_grid_geometry(shared_data, tmp_path):
+    import json
+    import shutil
+
+    shutil.copy(shared_data / OCC, tmp_path / "labels.npz")
+    (tmp_path / "scene.json").write_text(json.dumps({
+        "scenelens_scene": 1, "name": "custom occ", "frame": "ego",
+        "layers": [{"path": "labels.npz", "name": "occ", "options": {"origin": [-20, -20, -2], "voxel_size": 0.2,
+                                                                    "axis_order": "xyz"}}]}))
+    s = load(tmp_path / "scene.json")
+    g = s.get("occ")
+    assert isinstance(g, VoxelGrid) and g.origin == (-20.0, -20.0, -2.0) and g.voxel_size == (0.2, 0.2, 0.2)
+    assert np.allclose(g.bounds()[1], [20.0, 20.0, 1.2])
+
+
+def test_axis_order_option(shared_data, tmp_path):
+    g = load_layers(shared_data / OCC)[0]
+    np.savez(tmp_path / "zyx.npz", semantics=g.labels.transpose(2, 1, 0))
+    h = load_layers(tmp_path / "zyx.npz", axis_order="zyx")[0]
+    assert h.shape == (200, 200, 16) and np.array_equal(h.labels, g.labels) and h.meta["stored_axis_order"] == "zyx"
