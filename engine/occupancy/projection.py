@@ -53,3 +53,10 @@ def voxels_along_pixel(grid: VoxelGrid, cam: Camera, u: float, v: float, max_ran
         idx = idx[grid.occupied()[tuple(idx.T)]]
     dist = np.linalg.norm(grid.centers(idx) - o, axis=1)
     return idx[np.argsort(dist)]
+
+
+def project_points_by_class(points: np.ndarray, labels: np.ndarray, cam: Camera) -> dict:
+    """LiDAR points (frame coordinates) seen by `cam` with their classes, far → near (painter's order)."""
+    uv, z, ok = project(np.asarray(points, float), cam)
+    sel = np.flatnonzero(ok)[np.argsort(-z[ok], kind="stable")]
+    return {"uv": uv[sel], "depth": z[sel], "labels": np.asarray(labels)[sel], "index": sel}

@@ -94,6 +94,7 @@ class OccupancyWorkbench(Workbench):
         m.addAction("Compute metrics", self.compute_metrics)
         m.addAction("Sequence metrics against a ground-truth folder…", self._sequence_metrics_dialog)
         m.addAction("Project voxels onto cameras", self.project_cameras)
+        m.addAction("Project LiDAR points onto cameras", lambda: self.project_cameras(source="points"))
         m.addSeparator()
         ex = m.addMenu("Export")
         ex.addAction("Grid as Occ3D .npz…", lambda: self._save_dialog("Occ3D grid", "*.npz", self.export_occ3d))
@@ -596,17 +597,33 @@ class OccupancyWorkbench(Workbench):
         rigs = self.window.scene.of_type(CameraRig)
         return rigs[0] if rigs else None
 
-    def project_cameras(self):
+    def project_cameras(self, source: str = "voxels"):
+        """Draw occupied voxel centres (or the LiDAR points) on every camera image, coloured by class."""
         rig, g = self.rig(), self.grid
-        if rig is None or g is None:
-            self.window.log("projection needs a camera rig and a voxel grid in the scene", "warning")
+        pcs = self.window.scene.of_type(PointCloud)
+        if rig is None or (g is None if source == "voxels" else not pcs):
+            self.window.log(f"projection needs a camera rig and {'a voxel grid' if source == 'voxels' else 'a point cloud'}",
+                            "warning")
             return None
-        from engine.occupancy.projection import project_voxels
+        from engine.occupancy.projection import project_points_by_class, project_voxels
+
+        if source == "points":
+            pc = pcs[0]
+            if self.window.scene.meta.get("format") == "nuscenes-info":
+                from engine.io.nuscenes import label_points_from_boxes
+
+                labels = label_points_from_boxes(self.window.scene)
+            else:
+                labels = pc.attributes.get("label", np.zeros(pc.n, np.uint8))
+            self.projection_label_set = pc.label_set or "occ3d"
+        else:
+            self.projection_label_set = g.label_set
 
         def work(ctx):
             out = {}
             for n, cam in enumerate(rig.cameras):
-                out[cam.name] = project_voxels(g, cam)
+                out[cam.name] = (project_voxels(g, cam) if source == "voxels"
+                                 else project_points_by_class(pc.points, labels, cam))
                 ctx.progress((n + 1) / len(rig.cameras), cam.name)
             return out
 
@@ -620,10 +637,10 @@ class OccupancyWorkbench(Workbench):
         v2 = self.window.view2d
         v2.clear_overlays()
         key = v2.current
-        if key not in self.projections or self.grid is None:
+        if key not in self.projections:
             return
         p = self.projections[key]
-        lut = rgb_lut(self.grid.label_set)
+        lut = rgb_lut(getattr(self, "projection_label_set", None) or self.grid.label_set)
         cols = lut[p["labels"]]
         # painter's order (far → near) comes from the engine; size shrinks with depth
         size = np.clip(60.0 / np.maximum(p["depth"], 1.0), 2, 14)

@@ -135,3 +135,18 @@ def test_unobserved_translucent(qtbot, window, shared_data):
     assert changed.mean() > 0.01
     assert np.median(delta[changed]) < 120
     assert len(window.view3d.scene_renderer.actors[wb.grid.uid]) >= 2
+
+
+def test_lidar_points_on_cameras(qtbot, window, shared_data):
+    window.set_scene(load(shared_data / NUS))
+    wb = wb_of(window)
+    wait_job(qtbot, wb.project_cameras(source="points"))
+    p = wb.projections["CAM_FRONT"]
+    assert len(p["uv"]) > 2000 and np.all(np.diff(p["depth"]) <= 1e-9)
+    assert (p["labels"] == 4).any()  # points inside annotated cars keep the car class
+    window.view2d.show_image(wb.rig().cameras[0].image, "CAM_FRONT")
+    before = window.view2d.grab_image()
+    window.view2d.clear_overlays()
+    bare = window.view2d.grab_image()
+    wb._draw_projection()
+    assert np.abs(before.astype(int) - bare.astype(int)).max(2).mean() > 1  # the overlay changes the picture
