@@ -1,0 +1,239 @@
+"""PoseIG / occlusion runs on a pose model: person crop, ground truth, per-joint maps, indices, curves.
+
+Kept apart from `pipeline.py` because pose needs things classifiers do not: a person crop (MediaPipe's
+landmark model sees a 256×256 crop, warped with edge replication as MediaPipe does), ground-truth
+keypoints and a person mask (from a COCO keypoint JSON when given; otherwise the model's own prediction
+on the unperturbed image serves as the reference, so targets then measure stability, not accuracy),
+and mapping the crop-resolution maps back onto the full image.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..jobs import JobContext
+from .mediapipe_torch import COCO17_NAMES, COCO17_TO_BLAZEPOSE
+
+BUILTIN_POSE = "mediapipe-pose"
+
+
+class PoseModel:
+    """A differentiable heatmap pose model: `heatmaps(x) -> N×J×h×w` for x N×3×S×S in [0, 1]."""
+
+    def __init__(self, module, joint_names: list[str], channels: list[int], input_size: int, name: str,
+                 sigmoid: bool):
+        self.module, self.joint_names, self.channels = module, joint_names, channels
+        self.input_size, self.name, self.sigmoid = input_size, name, sigmoid
+
+    def heatmaps(self, x):
+        import torch
+
+        out = self.module(x)
+        h = out["heatmaps"] if isinstance(out, dict) else out
+        h = h[:, self.channels]
+        return torch.sigmoid(h) if self.sigmoid else h
+
+
+def load_pose_model(spec: str | None, device: str) -> PoseModel:
+    """Built-in MediaPipe (torch rebuild) or a user adapter file exposing `torch_module()`/`joint_names`."""
+    if spec in (None, "", BUILTIN_POSE):
+        from .mediapipe_torch import load_pose_landmark_model
+
+        try:
+            m = load_pose_landmark_model(device=device)
+        except FileNotFoundError as e:
+            raise InputError(None, f"built-in pose model unavailable: {e}") from None
+        for p in m.parameters():
+            p.requires_grad_(False)
+        return PoseModel(m, COCO17_NAMES, COCO17_TO_BLAZEPOSE, 256, BUILTIN_POSE, sigmoid=True)
+    from ..adapters import load_adapter_file
+
+    cls = load_adapter_file(spec)
+    inst = cls()
+    inst.load(None, device)
+    if not hasattr(inst, "torch_module"):
+        raise InputError(spec, "pose adapter for attribution needs torch_module() returning heatmaps N×J×h×w")
+    names = list(getattr(inst, "joint_names", COCO17_NAMES))
+    return PoseModel(inst.torch_module(), names, list(range(len(names))), int(getattr(inst, "input_size", 256)),
+                     Path(spec).name, sigmoid=bool(getattr(inst, "heatmap_logits", False)))
+
+
+def crop_transform(bbox, size: int, scale: float = 1.25) -> np.ndarray:
+    """2×3 affine mapping image pixels → a size×size square crop around `bbox` (x, y, w, h) enlarged by `scale`."""
+    x, y, w, h = [float(v) for v in bbox]
+    cx, cy = x + w / 2, y + h / 2
+    side = max(w, h) * scale
+    s = size / side
+    return np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]], np.float64)
+
+
+def warp(img: np.ndarray, A: np.ndarray, size: int, border_replicate: bool = True, nearest: bool = False) -> np.ndarray:
+    import cv2
+
+    return cv2.warpAffine(img, A, (size, size), flags=cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE if border_replicate else cv2.BORDER_CONSTANT)
+
+
+def unwarp(m: np.ndarray, A: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.warpAffine(m.astype(np.float32), A, (out_hw[1], out_hw[0]), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def coco_ground_truth(json_path: str, image_path: str, image_hw: tuple[int, int], person: int = 0) -> dict:
+    """Keypoints (17×3, COCO order), bbox and binary mask of one annotated person of `image_path`."""
+    p = Path(json_path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(p, f"not a readable COCO JSON: {e}") from None
+    if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
+        raise InputError(p, "not a COCO keypoint file (needs 'images' and 'annotations')")
+    name = Path(image_path).name
+    ids = [im["id"] for im in data["images"] if Path(im.get("file_name", "")).name == name]
+    if not ids:
+        raise InputError(p, f"has no image named {name}")
+    anns = [a for a in data["annotations"] if a.get("image_id") == ids[0] and a.get("num_keypoints", 0) > 0
+            and not a.get("iscrowd", 0)]
+    anns.sort(key=lambda a: -a.get("area", 0))
+    if not anns:
+        raise InputError(p, f"has no person with keypoints in {name}")
+    if not 0 <= person < len(anns):
+        raise InputError(p, f"person {person} out of range (the image has {len(anns)})")
+    a = anns[person]
+    kp = np.asarray(a["keypoints"], np.float64).reshape(-1, 3)
+    h, w = image_hw
+    mask = np.zeros((h, w), np.uint8)
+    seg = a.get("segmentation")
+    if seg:
+        from pycocotools import mask as mask_utils
+
+        if isinstance(seg, list):
+            rles = mask_utils.frPyObjects(seg, h, w)
+            mask = mask_utils.decode(mask_utils.merge(rles)).astype(np.uint8)
+        else:
+            mask = mask_utils.decode(seg if not isinstance(seg.get("counts"), list) else
+                                     mask_utils.frPyObjects(seg, h, w)).astype(np.uint8)
+    return {"keypoints": kp, "bbox": a["bbox"], "mask": mask, "annotation_id": a.get("id")}
+
+
+def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: str = "cpu",
+                    ctx: JobContext | None = None, source: str = ""):
+    import torch
+
+    from . import faithfulness as fa
+    from . import poseig as P
+    from .common import to_tensor
+    from .pipeline import AttributionResult
+
+    ctx = ctx or JobContext()
+    cancel = ctx.cancel_event
+    with ctx.stage("load model"):
+        ctx.progress(0.0, "loading pose model")
+        pm = load_pose_model(model, device)
+    H, W = img.shape[:2]
+    S = pm.input_size
+    gt = coco_ground_truth(opts.gt, source or "", (H, W), opts.person) if opts.gt else None
+    bbox = gt["bbox"] if gt else [0, 0, W, H]
+    A = crop_transform(bbox, S)
+    crop = warp(img, A, S)
+    x = to_tensor(crop, device)
+    joints = opts.joints or pm.joint_names
+    unknown = [j for j in joints if j not in pm.joint_names]
+    if unknown:
+        raise InputError(None, f"unknown joint(s) {', '.join(unknown)} (model joints: {', '.join(pm.joint_names)})")
+    sel = [pm.joint_names.index(j) for j in joints]
+    with torch.no_grad():
+        hm0 = pm.heatmaps(x)
+    hh, hw = hm0.shape[-2:]
+    stride = S / hw
+    pred_hm = P.soft_argmax(hm0[:, sel])[0].cpu().numpy()  # heatmap pixels
+    if gt is not None:
+        kp = gt["keypoints"][sel]
+        xy = np.c_[kp[:, :2], np.ones(len(kp))] @ A.T  # crop pixels
+        gt_hm = (xy + 0.5) / stride - 0.5
+        vis = (kp[:, 2] > 0).astype(np.float64)
+        mask_crop = warp(gt["mask"], A, S, border_replicate=False, nearest=True) > 0
+        reference = "ground truth"
+    else:
+        gt_hm = pred_hm.copy()
+        vis = np.ones(len(sel))
+        with torch.no_grad():
+            out = pm.module(x)
+        seg = out.get("segmentation") if isinstance(out, dict) else None
+        mask_crop = (seg[0, 0].cpu().numpy() > 0) if seg is not None else np.zeros((S, S), bool)
+        reference = "model prediction on the unperturbed image"
+    gt_t = torch.as_tensor(gt_hm, dtype=x.dtype, device=x.device)
+
+    def target_fn(b):
+        return P.joint_likelihood(P.soft_argmax(pm.heatmaps(b)[:, sel]), gt_t)
+
+    if target in (None, ""):
+        tj = None
+    elif str(target) in joints:
+        tj = joints.index(str(target))
+    else:
+        raise InputError(None, f"unknown target joint {target!r} (joints: {', '.join(joints)})")
+    metrics: dict = {"reference": reference, "joints": joints, "input_size": S}
+    t0 = time.perf_counter()
+    work = ctx.sub(0.02, 0.8 if opts.faithfulness else 0.98)
+    with ctx.stage(method):
+        if method == "poseig":
+            r = P.poseig(target_fn, x, joints, opts.steps, 19.0, opts.batch_size,
+                         batch_joints=getattr(opts, "batch_joints", False), progress=work, cancel=cancel)
+            crop_maps = {j: r.maps[i] for i, j in enumerate(joints)}
+            metrics.update(fold=r.fold, targets={j: float(v) for j, v in zip(joints, r.targets)})
+        elif method == "occlusion":
+            from .occlusion import occlusion
+
+            crop_maps = {}
+            ids = range(len(joints)) if tj is None else [tj]
+            for n, i in enumerate(ids):
+                sub = ctx.sub(0.02 + 0.78 * n / len(ids), 0.02 + 0.78 * (n + 1) / len(ids))
+                o = occlusion(lambda b, i=i: target_fn(b)[:, i], x, opts.window, opts.stride, "blur", opts.batch_size,
+                              sub, cancel)
+                crop_maps[joints[i]] = np.clip(o.attributions, 0, None)
+            metrics.update(window=opts.window, stride=opts.stride)
+        else:
+            raise InputError(None, f"method {method!r} is not available for pose models (use poseig or occlusion)")
+    metrics["seconds_method"] = time.perf_counter() - t0
+    # indices (on crop-resolution maps, as PoseIG computes them)
+    gt_heat = {j: P.gt_heatmap_at_input(gt_hm[i], (hh, hw), (S, S), 2.0) for i, j in enumerate(joints)}
+    weights = {j: float(vis[i]) for i, j in enumerate(joints)}
+    indices = P.indices_for_maps(crop_maps, mask_crop, {j: gt_heat[j] for j in crop_maps},
+                                 {j: weights[j] for j in crop_maps})
+    epe_px = np.linalg.norm(pred_hm - gt_hm, axis=1) * stride
+    metrics["EPE"] = {j: float(epe_px[i]) for i, j in enumerate(joints)}
+    pred_px = (pred_hm + 0.5) * stride - 0.5
+    gt_px = (gt_hm + 0.5) * stride - 0.5
+    metrics["joint_inversions"] = P.joint_inversions(pred_px, gt_px, joints, vis, 10.0)
+    metrics["predicted_keypoints_crop"] = pred_px.tolist()
+    metrics["reference_keypoints_crop"] = gt_px.tolist()
+    # the main map: the target joint's, else the mean over joints
+    shown = crop_maps[joints[tj]] if tj is not None and joints[tj] in crop_maps else np.mean(list(crop_maps.values()), 0)
+    curves = {}
+    if opts.faithfulness:
+        with ctx.stage("faithfulness"):
+            ti = tj if tj is not None else None
+
+            def score(b):
+                t = target_fn(b)
+                return t[:, ti] if ti is not None else t.mean(1)
+            f = fa.deletion_insertion(score, x, shown.astype(np.float64), opts.curve_step or S * 8, opts.batch_size,
+                                      True, opts.seed, ctx.sub(0.8, 0.98), cancel)
+            metrics.update(f.metrics())
+            curves = {"deletion": f.deletion, "insertion": f.insertion,
+                      "deletion_random": f.deletion_random, "insertion_random": f.insertion_random}
+    full = {j: unwarp(m, A, (H, W)) for j, m in crop_maps.items()}
+    ctx.progress(1.0, "done")
+    res = AttributionResult(img, unwarp(shown, A, (H, W)), method, joints[tj] if tj is not None else "all joints",
+                            joints[tj] if tj is not None else "all joints", pm.name, False, metrics, [], curves, full,
+                            indices, source=source)
+    res.extra.update(crop=crop, crop_maps=crop_maps, crop_transform=A, mask_crop=mask_crop,
+                     pred_keypoints=(np.c_[pred_px, np.ones(len(pred_px))] @ np.linalg.inv(np.r_[A, [[0, 0, 1]]]).T)[:, :2])
+    return res
