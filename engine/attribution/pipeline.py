@@ -225,3 +225,15 @@ def _jsonable(o):
     if isinstance(o, np.ndarray):
         return _jsonable(o.tolist())
     return o
+
+
+def export_all(res: AttributionResult, out_dir, alpha: float = 0.5, cmap: str = "jet") -> dict:
+    """`export_result` plus the one-page HTML report (report.html)."""
+    from pathlib import Path
+
+    from .report import write_report
+
+    files = export_result(res, out_dir, alpha, cmap)
+    write_report(res, Path(out_dir) / "report.html", alpha, cmap)
+    files["report"] = str(Path(out_dir) / "report.html")
+    return files

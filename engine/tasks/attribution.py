@@ -35,7 +35,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    from ..attribution.pipeline import AttributionOptions, export_result, make_job
+    from ..attribution.pipeline import AttributionOptions, export_all, make_job
     from ..device import resolve_device
     from ..jobs import cli_progress, run_sync
 
@@ -59,7 +59,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     res.metrics["seconds"] = {k: round(v, 4) for k, v in ctx.stage_times.items()}
-    files = export_result(res, args.out, args.alpha, args.cmap)
+    files = export_all(res, args.out, args.alpha, args.cmap)
     if args.json:
         print(open(files["metrics"], encoding="utf-8").read())
     else:

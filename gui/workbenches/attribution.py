@@ -1,0 +1,298 @@
+"""The Attribution workbench: run IG / Grad-CAM / occlusion / PoseIG on an image and look at the answer.
+
+All computation is the engine pipeline (`engine.attribution.pipeline`) run through `window.start_job`,
+the same code as `main.py run attribution`; this module only turns results into pictures, tables and
+plots. Re-colouring (colour map, opacity, signed/absolute, layout, which joint) never re-runs the model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from engine.attribution.common import colorize, load_image, overlay
+from engine.attribution.pipeline import AttributionOptions, export_all, make_job
+from engine.scene import ImageLayer
+
+from .base import Workbench
+
+CMAPS = ("jet", "inferno", "viridis", "magma", "turbo", "gray")
+LAYOUTS = ("overlay", "side by side", "joint grid")
+
+
+class AttributionWorkbench(Workbench):
+    title = "Attribution"
+
+    def install(self, window) -> None:
+        self.image: np.ndarray | None = None
+        self.image_source = ""
+        self.result = None
+        self.handle = None
+        self.shown_joint: str | None = None
+        self.curve_step: int | None = None  # pixels per deletion/insertion step (None: RISE, one row)
+        self._build_controls(window)
+        self._build_plots(window)
+        m = window.menu("Attribution")
+        m.addAction("Open image…", self._open_image)
+        m.addAction("Run", self.run)
+        m.addAction("Export…", self._export_dialog)
+        window.view2d.clicked.connect(self._on_click)
+
+    # ----------------------------------------------------------------------------------------- widgets
+    def _build_controls(self, window) -> None:
+        w = QtWidgets.QWidget()
+        f = QtWidgets.QFormLayout(w)
+        self.method = QtWidgets.QComboBox()
+        self.method.addItems(["gradcam", "ig", "occlusion", "poseig"])
+        self.model = QtWidgets.QLineEdit()
+        self.model.setPlaceholderText("built-in (efficientnet-lite0 / mediapipe-pose)")
+        self.target = QtWidgets.QComboBox()
+        self.target.setEditable(True)
+        self.target.setToolTip("class (index or name) or joint; empty = top class / all joints")
+        self.steps = QtWidgets.QSpinBox()
+        self.steps.setRange(1, 1024)
+        self.steps.setValue(32)
+        self.baseline = QtWidgets.QComboBox()
+        self.baseline.addItems(["black", "blurred"])
+        self.baseline.setEditable(True)
+        self.gt = QtWidgets.QLineEdit()
+        self.gt.setPlaceholderText("COCO keypoint JSON (PoseIG ground truth)")
+        self.faith = QtWidgets.QCheckBox("deletion / insertion curves")
+        self.faith.setChecked(True)
+        self.cmap = QtWidgets.QComboBox()
+        self.cmap.addItems(CMAPS)
+        self.opacity = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(50)
+        self.signed = QtWidgets.QCheckBox("signed (else |·|)")
+        self.layout = QtWidgets.QComboBox()
+        self.layout.addItems(LAYOUTS)
+        self.run_btn = QtWidgets.QPushButton("Run")
+        self.run_btn.clicked.connect(self.run)
+        self.cancel_btn = QtWidgets.QPushButton("Cancel")
+        self.cancel_btn.clicked.connect(self.cancel)
+        btns = QtWidgets.QHBoxLayout()
+        btns.addWidget(self.run_btn)
+        btns.addWidget(self.cancel_btn)
+        self.topk = QtWidgets.QListWidget()
+        self.topk.setMaximumHeight(110)
+        self.topk.itemActivated.connect(self._pick_class)
+        self.topk.itemClicked.connect(self._pick_class)
+        for label, wid in (("method", self.method), ("model", self.model), ("target", self.target),
+                           ("steps / fold", self.steps), ("IG baseline", self.baseline), ("PoseIG GT", self.gt)):
+            f.addRow(label, wid)
+        f.addRow(self.faith)
+        f.addRow(btns)
+        for label, wid in (("colour map", self.cmap), ("opacity", self.opacity), ("layout", self.layout)):
+            f.addRow(label, wid)
+        f.addRow(self.signed)
+        f.addRow("top classes", self.topk)
+        for wid in (self.cmap, self.layout):
+            wid.currentIndexChanged.connect(self.redraw)
+        self.opacity.valueChanged.connect(self.redraw)
+        self.signed.toggled.connect(self.redraw)
+        self.controls = w
+        window.add_dock(w, "Attribution", "right")
+
+    def _build_plots(self, window) -> None:
+        w = QtWidgets.QWidget()
+        lay = QtWidgets.QHBoxLayout(w)
+        self.plots = pg.GraphicsLayoutWidget()
+        self.curve_plot = self.plots.addPlot(title="deletion / insertion")
+        self.curve_plot.addLegend(offset=(-5, 5))
+        self.curve_plot.setLabel("bottom", "fraction of pixels")
+        self.bar_plot = self.plots.addPlot(title="indices")
+        lay.addWidget(self.plots, 2)
+        self.table = QtWidgets.QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["joint", "FI", "LI", "DI"])
+        self.table.cellClicked.connect(self._pick_joint_row)
+        lay.addWidget(self.table, 1)
+        self.plot_widget = w
+        window.add_dock(w, "Attribution plots", "bottom")
+
+    # ----------------------------------------------------------------------------------------- input
+    def on_scene_changed(self, scene) -> None:
+        for lay in scene.layers:
+            if isinstance(lay, ImageLayer) and lay.image is not None:
+                self.set_image(np.asarray(lay.image), lay.path or lay.source)
+                return
+
+    def set_image(self, rgb: np.ndarray, source: str = "") -> None:
+        rgb = np.asarray(rgb)
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, 2)
+        self.image = np.ascontiguousarray(rgb[:, :, :3]).astype(np.uint8)
+        self.image_source = source or ""
+        self.result = None
+        self.window.view2d.show_image(self.image, "attribution")
+
+    def _open_image(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Image to explain", "",
+                                                        "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
+        if path:
+            try:
+                self.set_image(load_image(path), path)
+            except Exception as e:
+                self.window.error("Cannot open image", str(e))
+
+    # ----------------------------------------------------------------------------------------- running
+    def options(self) -> AttributionOptions:
+        return AttributionOptions(steps=self.steps.value(), baseline=self.baseline.currentText() or "black",
+                                  faithfulness=self.faith.isChecked(), gt=self.gt.text() or None,
+                                  curve_step=self.curve_step or (256 * 16 if self.method.currentText() == "poseig" else None))
+
+    def run(self, method: str | None = None, target=None):
+        if self.image is None:
+            self.window.log("Attribution: open an image first", "warning")
+            return None
+        if method:
+            self.method.setCurrentText(method)
+        if target is not None:
+            self.target.setCurrentText(str(target))
+        tgt = self.target.currentText().strip() or None
+        image = self.image_source if (self.method.currentText() == "poseig" and self.gt.text()) else self.image
+        job = make_job(image, self.method.currentText(), tgt, self.model.text().strip() or None, self.options(),
+                       getattr(self.window, "device", "cpu"))
+        self.handle = self.window.start_job(job, on_result=self.show_result)
+        return self.handle
+
+    def cancel(self) -> None:
+        if self.handle is not None and hasattr(self.handle, "cancel"):
+            self.handle.cancel()
+
+    # ----------------------------------------------------------------------------------------- showing
+    def show_result(self, res) -> None:
+        self.result = res
+        self.shown_joint = None
+        self.topk.clear()
+        for t in res.topk:
+            it = QtWidgets.QListWidgetItem(f"{t['score']:.3f}  {t['name']}  (#{t['index']})")
+            it.setData(QtCore.Qt.UserRole, t["index"])
+            self.topk.addItem(it)
+        if res.joint_maps:
+            names = list(res.joint_maps)
+            cur = self.target.currentText()
+            self.target.clear()
+            self.target.addItems([""] + names)
+            self.target.setCurrentText(cur)
+        self._fill_indices(res)
+        self._fill_curves(res)
+        self.signed.setChecked(bool(res.signed) and self.signed.isChecked())
+        self.redraw()
+        self.window.inspector.show(f"Attribution: {res.method} → {res.target_name}",
+                                   {k: (round(v, 5) if isinstance(v, float) else v) for k, v in res.metrics.items()
+                                    if isinstance(v, (int, float, str))})
+
+    def current_map(self) -> np.ndarray | None:
+        r = self.result
+        if r is None:
+            return None
+        if self.shown_joint and self.shown_joint in r.joint_maps:
+            return r.joint_maps[self.shown_joint]
+        return r.map
+
+    def composed_image(self) -> np.ndarray | None:
+        """The picture for the current layout (pure presentation of an existing map)."""
+        r = self.result
+        if r is None:
+            return None
+        cmap = self.cmap.currentText()
+        alpha = self.opacity.value() / 100.0
+        signed = self.signed.isChecked() and r.signed
+        m = self.current_map()
+        lay = self.layout.currentText()
+        if lay == "joint grid" and r.joint_maps:
+            tiles = [overlay(r.image, jm, alpha, cmap) for jm in r.joint_maps.values()]
+            cols = int(np.ceil(np.sqrt(len(tiles))))
+            rows = int(np.ceil(len(tiles) / cols))
+            h, w = tiles[0].shape[:2]
+            grid = np.full((rows * h, cols * w, 3), 255, np.uint8)
+            for i, t in enumerate(tiles):
+                grid[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = t
+            return grid
+        ov = overlay(r.image, m, alpha, cmap, signed)
+        if lay == "side by side":
+            return np.concatenate([r.image, colorize(m, cmap, signed), ov], axis=1)
+        return ov
+
+    def redraw(self, *_):
+        img = self.composed_image()
+        if img is not None:
+            self.window.view2d.show_image(img, "attribution")
+
+    def _fill_indices(self, res) -> None:
+        self.bar_plot.clear()
+        self.table.setRowCount(0)
+        if not res.indices:
+            return
+        joints = [j for j in next(iter(res.indices.values())) if j != "mean"] + ["mean"]
+        self.table.setRowCount(len(joints))
+        for r, j in enumerate(joints):
+            self.table.setItem(r, 0, QtWidgets.QTableWidgetItem(j))
+            for c, k in enumerate(("FI", "LI", "DI"), 1):
+                self.table.setItem(r, c, QtWidgets.QTableWidgetItem(f"{res.indices[k].get(j, 0):.3f}"))
+        xs = np.arange(len(joints) - 1)
+        for off, k, col in ((-0.25, "FI", "#1f77b4"), (0.0, "LI", "#2ca02c"), (0.25, "DI", "#d62728")):
+            vals = np.array([res.indices[k][j] for j in joints[:-1]], float)
+            if k == "DI":
+                vals = vals / 10.0  # DI is 0..100; shown /10 to share the axis
+            self.bar_plot.addItem(pg.BarGraphItem(x=xs + off, height=vals, width=0.25, brush=col, name=k))
+        self.bar_plot.getAxis("bottom").setTicks([[(i, j[:8]) for i, j in enumerate(joints[:-1])]])
+
+    def _fill_curves(self, res) -> None:
+        self.curve_plot.clear()
+        colors = {"deletion": "#d62728", "insertion": "#1f77b4", "deletion_random": "#ff9896",
+                  "insertion_random": "#aec7e8"}
+        for k, c in res.curves.items():
+            if c is None:
+                continue
+            pen = pg.mkPen(colors.get(k, "w"), width=2, style=QtCore.Qt.DashLine if "random" in k else QtCore.Qt.SolidLine)
+            self.curve_plot.plot(c.fractions, c.scores, pen=pen, name=f"{k} ({c.auc:.3f})")
+
+    # ----------------------------------------------------------------------------------------- picking
+    def _on_click(self, x: float, y: float) -> None:
+        r = self.result
+        m = self.current_map()
+        if r is None or m is None or self.window.view2d.current != "attribution":
+            return
+        h, w = m.shape
+        tile_w = r.image.shape[1]
+        xi = int(x) % tile_w if self.layout.currentText() == "side by side" else int(x)
+        yi = int(y)
+        if not (0 <= xi < w and 0 <= yi < h):
+            return
+        info = {"pixel": (xi, yi), "value": float(m[yi, xi]), "target": str(self.shown_joint or r.target_name),
+                "method": r.method, "map max": float(np.abs(m).max())}
+        self.last_pick = info
+        self.window.inspector.show("Attribution pixel", info)
+
+    def _pick_class(self, item) -> None:
+        idx = item.data(QtCore.Qt.UserRole)
+        if self.result is not None and idx != self.result.target:
+            self.run(self.result.method if self.result.method != "poseig" else None, idx)
+
+    def _pick_joint_row(self, row: int, _col: int) -> None:
+        it = self.table.item(row, 0)
+        self.select_joint(None if it is None or it.text() == "mean" else it.text())
+
+    def select_joint(self, joint: str | None) -> None:
+        self.shown_joint = joint
+        if self.layout.currentText() == "joint grid":
+            self.layout.setCurrentText("overlay")
+        self.redraw()
+
+    # ----------------------------------------------------------------------------------------- export
+    def export(self, out_dir: str) -> dict:
+        if self.result is None:
+            raise RuntimeError("nothing to export: run an attribution first")
+        files = export_all(self.result, out_dir, self.opacity.value() / 100.0, self.cmap.currentText())
+        self.window.log(f"attribution exported to {out_dir}")
+        return files
+
+    def _export_dialog(self) -> None:
+        d = QtWidgets.QFileDialog.getExistingDirectory(self.window, "Export attribution to folder")
+        if d:
+            try:
+                self.export(d)
+            except Exception as e:
+                self.window.error("Export failed", str(e))
