@@ -83,6 +83,8 @@ def poseig(target_fn: Callable, x, joints: list[str], fold: int = 50, sigma_max:
         pts = path[s:min(s + bs, fold)].detach().requires_grad_(True)
         d = deriv[s:s + bs]
         t = target_fn(pts)  # n×J
+        if t.dim() != 2 or t.shape[1] != J:
+            raise ValueError(f"target_fn gives {tuple(t.shape)}, expected (n, {J}) for {J} joints")
         if batch_joints:
             go = eye[:, None, :].expand(J, len(pts), J)
             (g,) = torch.autograd.grad(t, pts, grad_outputs=go, is_grads_batched=True)  # J×n×C×H×W
