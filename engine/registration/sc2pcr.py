@@ -33,7 +33,8 @@ class SC2Params:
     k1: int = 30
     k2: int = 20
     num_iterations: int = 10
-    max_points: int = 8000
+    max_points: int = 2000
+    cap: str = "best"  # how to keep max_points of N: "best" by `priority` (lowest first), or "random" (seeded)
     refine_iterations: int = 20
     seed: int = 0
     chunk: int = 1024
@@ -123,9 +124,47 @@ def post_refine(T: torch.Tensor, P: torch.Tensor, Q: torch.Tensor, inlier_thresh
     return T, hist
 
 
+def cap_indices(N: int, prm: SC2Params, priority: torch.Tensor | None, device) -> torch.Tensor:
+    """Sorted indices of the correspondences that enter the N×N stage: all when N ≤ max_points; otherwise the
+    max_points with the lowest `priority` (e.g. the descriptor ratio; stable, so ties keep index order) when
+    cap == "best" and a priority is given, else a seeded random subset (CPU generator: same on CUDA)."""
+    if N <= prm.max_points:
+        return torch.arange(N, device=device)
+    if prm.cap not in ("best", "random"):
+        raise ValueError(f"unknown SC² cap {prm.cap!r} (best or random)")
+    if prm.cap == "best" and priority is not None:
+        order = torch.sort(priority.detach().to("cpu", torch.float64), stable=True).indices
+        keep = order[: prm.max_points]
+    else:
+        g = torch.Generator().manual_seed(prm.seed)
+        keep = torch.randperm(N, generator=g)[: prm.max_points]
+    return torch.sort(keep).values.to(device)
+
+
+def count_inliers(hyps: torch.Tensor, P: torch.Tensor, Q: torch.Tensor, tau: float) -> torch.Tensor:
+    """Inlier count of each hypothesis (S×4×4) over all correspondences: #{i : ‖R p_i + t − q_i‖ < τ}.
+
+    ‖Rp + t − q‖² = ‖p‖² + ‖q‖² + ‖t‖² − 2 qᵀRp + 2 (Rᵀt)ᵀp − 2 tᵀq is linear in 17 per-correspondence
+    features, so all S×N residuals are one float64 (N×17)·(17×S) product instead of S×N×3 transforms."""
+    P64, Q64 = P.to(torch.float64), Q.to(torch.float64)
+    R, t = hyps[:, :3, :3].to(torch.float64), hyps[:, :3, 3].to(torch.float64)
+    feats = torch.cat([(Q64[:, :, None] * P64[:, None, :]).reshape(-1, 9), P64, Q64,
+                       (P64.square().sum(1) + Q64.square().sum(1))[:, None]], 1)  # N×16
+    coef = torch.cat([-2 * R.reshape(-1, 9), 2 * (R.transpose(1, 2) @ t[:, :, None])[..., 0], -2 * t], 1)  # S×15
+    out = torch.empty(len(hyps), dtype=torch.int64, device=P.device)
+    tt = t.square().sum(1)
+    hc = max(1, (16 * 1024 * 1024) // max(1, len(P)))
+    for s in range(0, len(hyps), hc):
+        r2 = torch.addmm(feats[:, 15:16], feats[:, :15], coef[s:s + hc].T) + tt[s:s + hc]  # N×hc
+        out[s:s + hc] = (r2 < tau * tau).sum(0)
+    return out
+
+
 def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
-            progress: ProgressFn | None = None) -> SC2Result:
-    """Estimate the source→target transform from correspondences P_i ↔ Q_i (N×3 each, same device)."""
+            progress: ProgressFn | None = None, priority: torch.Tensor | None = None) -> SC2Result:
+    """Estimate the source→target transform from correspondences P_i ↔ Q_i (N×3 each, same device).
+    `priority` (N,), lower = more trustworthy (descriptor ratio or distance), chooses which rows enter the
+    N×N stage when N > max_points; without it the cap draws a seeded random subset."""
     prm = params or SC2Params()
     prog = progress or (lambda f, m="": None)
     dev = P.device
@@ -137,11 +176,7 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
     # a shared offset per cloud keeps float32 distances exact enough far from the origin (KITTI)
     P_all = P_all - P_all.mean(0)
     Q_all = Q_all - Q_all.mean(0)
-    if N_all > prm.max_points:
-        g = torch.Generator().manual_seed(prm.seed)
-        used = torch.sort(torch.randperm(N_all, generator=g)[: prm.max_points]).values.to(dev)
-    else:
-        used = torch.arange(N_all, device=dev)
+    used = cap_indices(N_all, prm, priority, dev)
     Pm, Qm = P_all[used], Q_all[used]
     N = len(Pm)
     d = prm.d_thre
@@ -220,11 +255,7 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
 
     t0 = _lap(tim, 'hypotheses', t0)
     # --- step 10: selection by inlier count over all N --------------------------------------------------------
-    fitness = torch.empty(n_seeds, dtype=torch.float32, device=dev)
-    hc = max(1, (4 * 1024 * 1024) // max(1, N_all))
-    for s in range(0, n_seeds, hc):
-        r2 = (apply(hyps[s:s + hc], P_all[None]) - Q_all[None]).square_().sum(-1)
-        fitness[s:s + hc] = (r2 < prm.inlier_threshold ** 2).sum(-1).to(torch.float32)
+    fitness = count_inliers(hyps, P_all, Q_all, prm.inlier_threshold).to(torch.float32)
     best = int(torch.argmax(fitness))
     T_coarse = hyps[best]
     prog(0.85, "hypothesis selection")

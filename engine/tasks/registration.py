@@ -29,7 +29,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-icp", action="store_true", help="skip the ICP refinement")
     p.add_argument("--icp", choices=["point_to_point", "point_to_plane"], default="point_to_point")
     p.add_argument("--voxel", type=float, help="override the preset's voxel size (m)")
-    p.add_argument("--max-points", type=int, help="cap on correspondences entering the N×N stage (default 8000)")
+    p.add_argument("--max-points", type=int, help="cap on correspondences entering the N×N stage (default 2000)")
+    p.add_argument("--cap", choices=["best", "random"], default="best",
+                   help="which correspondences the cap keeps: best descriptor ratio (default) or a seeded random subset")
     p.add_argument("--mutual", action="store_true", help="keep only mutual nearest-neighbour matches")
     p.add_argument("--seed", type=int, default=0)
 
@@ -54,7 +56,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     src, tgt = (_load_cloud(p) for p in args.inputs)
     gt = read_transform(args.gt) if args.gt else None
     over = {"estimator": args.estimator, "run_baseline": args.baseline, "icp": not args.no_icp,
-            "icp_method": args.icp, "mutual": args.mutual, "seed": args.seed,
+            "icp_method": args.icp, "mutual": args.mutual, "seed": args.seed, "cap": args.cap,
             "device": resolve_device(args.device)}
     if args.voxel is not None:
         if args.voxel <= 0:
