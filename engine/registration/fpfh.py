@@ -20,32 +20,52 @@ from ..geometry import knn
 ProgressFn = Callable[[float, str], None]
 
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise dot of (3×m) component tensors, summed x + y + z in order (as a length-3 reduction)."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def _pair_features_cols(p1: torch.Tensor, n1: torch.Tensor, p2: torch.Tensor,
+                        n2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """ComputePairFeatures on component-major (3×m) inputs → (θ, α, φ, distance), each (m,).
+
+    Component rows keep every operation a contiguous elementwise pass (a trailing length-3 dimension makes
+    torch reduce and cross over tiny strided rows, which dominated the FPFH time)."""
+    dp = p2 - p1
+    dist = torch.sqrt(_dot(dp, dp))
+    safe = torch.where(dist > 0, dist, torch.ones_like(dist))
+    a1 = _dot(n1, dp) / safe
+    a2 = _dot(n2, dp) / safe
+    swap = torch.acos(a1.abs().clamp(max=1)) > torch.acos(a2.abs().clamp(max=1))
+    n1s = torch.where(swap, n2, n1)
+    n2s = torch.where(swap, n1, n2)
+    dps = torch.where(swap, -dp, dp)
+    f2 = torch.where(swap, -a2, a1)
+    v = _cross(dps, n1s)
+    vn = torch.sqrt(_dot(v, v))
+    v = v / torch.where(vn > 0, vn, torch.ones_like(vn))
+    w = _cross(n1s, v)
+    f1 = _dot(v, n2s)
+    f0 = torch.atan2(_dot(w, n2s), _dot(n1s, n2s))
+    bad = (dist == 0) | (vn == 0)
+    zero = torch.zeros_like(dist)
+    return (torch.where(bad, zero, f0), torch.where(bad, zero, f1), torch.where(bad, zero, f2),
+            torch.where(bad, zero, dist))
+
+
 def pair_features(p1: torch.Tensor, n1: torch.Tensor, p2: torch.Tensor, n2: torch.Tensor) -> torch.Tensor:
     """Open3D's ComputePairFeatures for broadcastable (…×3) inputs → (…×4): (θ, α, φ, distance).
 
     The source of the Darboux frame is whichever point's normal makes the smaller angle with the line
     joining them; degenerate pairs (coincident points, normal parallel to the line) give zeros.
     """
-    dp = p2 - p1
-    dist = dp.norm(dim=-1)
-    safe = torch.where(dist > 0, dist, torch.ones_like(dist))
-    a1 = (n1 * dp).sum(-1) / safe
-    a2 = (n2 * dp).sum(-1) / safe
-    swap = torch.acos(a1.abs().clamp(max=1)) > torch.acos(a2.abs().clamp(max=1))
-    s = swap[..., None]
-    n1s = torch.where(s, n2, n1)
-    n2s = torch.where(s, n1, n2)
-    dps = torch.where(s, -dp, dp)
-    f2 = torch.where(swap, -a2, a1)
-    v = torch.linalg.cross(dps, n1s, dim=-1)
-    vn = v.norm(dim=-1)
-    v = v / torch.where(vn > 0, vn, torch.ones_like(vn))[..., None]
-    w = torch.linalg.cross(n1s, v, dim=-1)
-    f1 = (v * n2s).sum(-1)
-    f0 = torch.atan2((w * n2s).sum(-1), (n1s * n2s).sum(-1))
-    out = torch.stack([f0, f1, f2, dist], -1)
-    bad = (dist == 0) | (vn == 0)
-    return torch.where(bad[..., None], torch.zeros_like(out), out)
+    shape = torch.broadcast_shapes(p1.shape, n1.shape, p2.shape, n2.shape)
+    cols = [x.expand(shape).reshape(-1, 3).T for x in (p1, n1, p2, n2)]
+    return torch.stack(_pair_features_cols(*cols), -1).reshape(shape[:-1] + (4,))
 
 
 def _bins(pf: torch.Tensor) -> torch.Tensor:
@@ -95,11 +115,16 @@ def compute_fpfh(points: torch.Tensor, normals: torch.Tensor, radius: float, max
     spfh = torch.zeros(n * 33, dtype=torch.float64, device=P.device)
     m = len(rows)
     n_chunks = max(1, math.ceil(m / chunk))
+    PT, NT = P.T.contiguous(), Nn.T.contiguous()  # 3×n: gathers give component-major 3×m blocks
     for c, s in enumerate(range(0, m, chunk)):
         r, j = rows[s:s + chunk], nb[s:s + chunk]
-        bins = _bins(pair_features(P[r], Nn[r], P[j], Nn[j]))  # c×3
-        flat = (r[:, None] * 33 + bins).reshape(-1)
-        spfh.index_add_(0, flat, inc[r].repeat_interleave(3))
+        f0, f1, f2, _ = _pair_features_cols(PT[:, r], NT[:, r], PT[:, j], NT[:, j])
+        # the same floor expressions as _bins (11·(θ+π)/(2π), 11·(x+1)·0.5), one 1-D pass each
+        base = r * 33
+        flat = torch.cat([base + torch.floor(11 * (f0 + math.pi) / (2 * math.pi)).clamp_(0, 10).to(torch.int64),
+                          base + 11 + torch.floor(11 * (f1 + 1.0) * 0.5).clamp_(0, 10).to(torch.int64),
+                          base + 22 + torch.floor(11 * (f2 + 1.0) * 0.5).clamp_(0, 10).to(torch.int64)])
+        spfh.index_add_(0, flat, inc[r].repeat(3))
         if progress is not None:
             progress(0.8 * (c + 1) / n_chunks, "SPFH")
     spfh = spfh.view(n, 33)
