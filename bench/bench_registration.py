@@ -149,7 +149,7 @@ def main() -> None:
         Qt = torch.as_tensor(Q, device=args.device)
         with PeakRSS() as mem:
             t = time.perf_counter()
-            r = sc2_pcr(Pt, Qt, SC2Params())
+            r = sc2_pcr(Pt, Qt, SC2Params(max_points=n))  # uncapped: the growth itself
             dt = time.perf_counter() - t
         re, te = M.transform_errors(r.transform, T)
         print(f"{n:6d} {dt:7.2f} {mem.mib:9.0f} {re:6.2f} {te:6.2f}   " +

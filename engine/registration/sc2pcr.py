@@ -4,10 +4,12 @@ post-refinement — a training-free estimator that survives >95 % outlier corres
 
 Why this shape: the reference implementation holds ~6 dense N×N float matrices at once (1.5 GB at
 N = 8000) and hard-codes CUDA. Here the N×N matrices are built row-chunk by row-chunk and only three are
-kept (soft S1 and tight-hard Ht as float32, hard H as bool), N is capped at `max_points` by a seeded random
-subset (the reference keeps the first rows, which after voxel ordering would be a spatial slab), and all
-steps are plain torch on whatever device the inputs live on. Parameters and their defaults are the
-released configs (spec §3.1); every intermediate the workbench shows is returned.
+kept (soft S1 and tight-hard Ht as float32, hard H as bool), N is capped at `max_points` (default 2000, the
+spec's CPU recommendation; SC² is O(0.2·N³)) keeping the rows with the best descriptor ratio, or a seeded
+random subset (the reference keeps the first rows, which after voxel ordering would be a spatial slab);
+hypotheses are still scored and post-refined on all N. All steps are plain torch on whatever device the
+inputs live on. Other parameters are the released configs (spec §3.1); every intermediate the workbench
+shows is returned.
 """
 from __future__ import annotations
 
