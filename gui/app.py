@@ -28,6 +28,10 @@ def _warm_up_imports() -> None:
 
     def work() -> None:
         import scipy.spatial  # noqa: F401
-        import torch  # noqa: F401
+        import torch
+
+        from engine.device import worker_threads
+
+        torch.set_num_threads(worker_threads())  # leave a core for drawing on small machines
 
     threading.Thread(target=work, name="warm-up-imports", daemon=True).start()

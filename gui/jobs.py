@@ -38,14 +38,12 @@ class _Worker(QtCore.QObject):
 
     @QtCore.Slot()
     def run(self) -> None:
-        from engine.device import worker_threads
+        import sys
 
-        try:
-            import torch
+        if "torch" in sys.modules:  # never trigger a cold torch import here: it holds the GIL for seconds
+            from engine.device import worker_threads
 
-            torch.set_num_threads(worker_threads())
-        except ImportError:
-            pass
+            sys.modules["torch"].set_num_threads(worker_threads())
         try:
             result = self.job.run(self.ctx)
         except JobCancelled:
@@ -65,6 +63,7 @@ class JobHandle(QtCore.QObject):
     """One running job: signals for the jobs panel, `cancel()`, and `wait()` for tests."""
 
     progress = QtCore.Signal(float, str)
+    partial = QtCore.Signal(object)  # re-emitted on the GUI thread
     done = QtCore.Signal(str)  # 'finished' | 'failed' | 'cancelled'
 
     def __init__(self, job: Job, parent=None):
@@ -81,6 +80,9 @@ class JobHandle(QtCore.QObject):
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.progress.connect(self.progress)
+        # A plain Python callable connected straight to the worker's signal would run in the worker thread;
+        # a slot of this GUI-thread object makes the connection queued, so partial results reach the GUI thread.
+        self.worker.partial.connect(self._partial)
         self.worker.finished.connect(self._finished)
         self.worker.failed.connect(self._failed)
         self.worker.cancelled.connect(self._cancelled)
@@ -99,6 +101,10 @@ class JobHandle(QtCore.QObject):
     def cancel(self) -> None:
         if self._ctx:
             self._ctx[0].cancel()
+
+    @QtCore.Slot(object)
+    def _partial(self, item) -> None:
+        self.partial.emit(item)
 
     def _finished(self, result, stages) -> None:
         self.result, self.stage_times, self.state = result, stages, "finished"
@@ -129,7 +135,7 @@ class JobRunner(QtCore.QObject):
               on_error: Callable | None = None, on_cancel: Callable | None = None) -> JobHandle:
         h = JobHandle(job, self)
         if on_partial is not None:
-            h.worker.partial.connect(on_partial)
+            h.partial.connect(on_partial)
 
         def done(state: str) -> None:
             h.thread.wait()
