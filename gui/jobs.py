@@ -43,7 +43,9 @@ class _Worker(QtCore.QObject):
         if "torch" in sys.modules:  # never trigger a cold torch import here: it holds the GIL for seconds
             from engine.device import worker_threads
 
-            sys.modules["torch"].set_num_threads(worker_threads())
+            torch, n = sys.modules["torch"], worker_threads()
+            if torch.get_num_threads() != n:  # resizing the pool is slow and holds the GIL: do it once
+                torch.set_num_threads(n)
         try:
             result = self.job.run(self.ctx)
         except JobCancelled:
