@@ -8,14 +8,13 @@ is an InputError the user can act on. BlazePose is single-person: for several pe
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
 
 import numpy as np
 
 from ..adapters import register_adapter
-from ..errors import InputError, JobCancelled
+from ..errors import InputError
 from .joints import convert
-from .types import Person
+from .types import PerImagePredictor, Person
 
 
 def mediapipe_available() -> bool:
@@ -27,7 +26,7 @@ def mediapipe_available() -> bool:
 
 
 @register_adapter("pose", "mediapipe")
-class MediaPipePose:
+class MediaPipePose(PerImagePredictor):
     """`predict(images)` → per image a list of `Person` (MediaPipe-33 keypoints, COCO-17 view, world joints)."""
 
     joint_set = "mediapipe33"
@@ -109,17 +108,6 @@ class MediaPipePose:
             out.append(p.with_coco())
         return out
 
-    def predict(self, inputs: Any, progress: Callable[[float, str], None] | None = None, cancel=None) -> list[list[Person]]:
-        imgs = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 4 else [inputs]
-        out = []
-        for i, img in enumerate(imgs):
-            if cancel is not None and cancel.is_set():
-                raise JobCancelled("cancelled")
-            out.append(self.predict_image(img))
-            if progress:
-                progress((i + 1) / len(imgs), f"image {i + 1}/{len(imgs)}")
-        return out
-
 
 __all__ = ["MediaPipePose", "mediapipe_available", "convert"]
 
@@ -151,7 +139,7 @@ def _serve(conn) -> None:  # runs in the child process
 
 
 @register_adapter("pose", "mediapipe-process")
-class MediaPipeProcess:
+class MediaPipeProcess(PerImagePredictor):
     """MediaPipe in a child process, for callers that run other Python threads concurrently (the GUI).
 
     mediapipe 0.10.21's graph threads touch Python reference counts while another Python thread runs
@@ -191,16 +179,6 @@ class MediaPipeProcess:
     def predict_image(self, rgb: np.ndarray, boxes: np.ndarray | None = None) -> list[Person]:
         return self._call("predict", np.ascontiguousarray(rgb), boxes)
 
-    def predict(self, inputs: Any, progress=None, cancel=None) -> list[list[Person]]:
-        imgs = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 4 else [inputs]
-        out = []
-        for i, img in enumerate(imgs):
-            if cancel is not None and cancel.is_set():
-                raise JobCancelled("cancelled")
-            out.append(self.predict_image(img))
-            if progress:
-                progress((i + 1) / len(imgs), f"image {i + 1}/{len(imgs)}")
-        return out
 
     def close(self) -> None:
         if self._proc is not None:

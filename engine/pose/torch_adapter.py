@@ -15,17 +15,15 @@ Outputs accepted:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import numpy as np
 
 from ..adapters import register_adapter
-from ..errors import InputError, JobCancelled
-from .types import Person
+from ..errors import InputError
+from .types import PerImagePredictor, Person
 
 
 @register_adapter("pose", "torchscript")
-class TorchKeypointAdapter:
+class TorchKeypointAdapter(PerImagePredictor):
     output = "heatmaps"
     joint_set = "coco17"
     input_size: tuple[int, int] = (256, 192)
@@ -151,15 +149,4 @@ class TorchKeypointAdapter:
             kp, c = self._run_crop(rgb[y0:y1, x0:x1])
             p = Person(kp + (x0, y0), c, self.joint_set, box_hint=np.array([x, y, bw, bh]))
             out.append(p.with_coco() if self.joint_set in ("coco17", "mediapipe33") else p)
-        return out
-
-    def predict(self, inputs: Any, progress: Callable[[float, str], None] | None = None, cancel=None) -> list[list[Person]]:
-        imgs = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 4 else [inputs]
-        out = []
-        for i, img in enumerate(imgs):
-            if cancel is not None and cancel.is_set():
-                raise JobCancelled("cancelled")
-            out.append(self.predict_image(img))
-            if progress:
-                progress((i + 1) / len(imgs), f"image {i + 1}/{len(imgs)}")
         return out

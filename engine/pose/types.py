@@ -41,3 +41,21 @@ class Person:
         pts = kp[sel] if sel.any() else kp
         lo, hi = pts.min(0), pts.max(0)
         return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+
+
+class PerImagePredictor:
+    """The adapter protocol's `predict` for pose models that work one image at a time: a subclass provides
+    `predict_image(rgb) -> list[Person]`; this loops over a batch with progress and cancel."""
+
+    def predict(self, inputs, progress=None, cancel=None) -> list[list[Person]]:
+        from ..errors import JobCancelled
+
+        imgs = list(inputs) if not isinstance(inputs, np.ndarray) or inputs.ndim == 4 else [inputs]
+        out = []
+        for i, img in enumerate(imgs):
+            if cancel is not None and cancel.is_set():
+                raise JobCancelled("cancelled")
+            out.append(self.predict_image(img))
+            if progress:
+                progress((i + 1) / len(imgs), f"image {i + 1}/{len(imgs)}")
+        return out
