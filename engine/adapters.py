@@ -85,11 +85,15 @@ def get_adapter(task: str, model: str | None, device: str, default: str | None =
             names = ", ".join(n for _, n in reg) or "none"
             raise InputError(None, f"unknown model {model!r} for task {task!r} (built-in: {names}; or a .py adapter file)")
         cls, spec = reg[(task, model)], None
-    inst = cls()
+    return load_instance(cls(), spec, device, model)
+
+
+def load_instance(adapter: Any, spec: str | None, device: str, label: str) -> Any:
+    """Call `adapter.load(spec, device)`, turning any failure into an InputError naming `label`."""
     try:
-        inst.load(spec, device)
+        adapter.load(spec, device)
     except InputError:
         raise
     except Exception as e:
-        raise InputError(model, f"model failed to load: {type(e).__name__}: {e}") from None
-    return inst
+        raise InputError(label, f"model failed to load: {type(e).__name__}: {e}") from None
+    return adapter

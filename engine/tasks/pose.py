@@ -21,19 +21,13 @@ TORCH_EXT = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 def load_pose_model(model: str | None, device: str, output: str = "heatmaps", joint_set: str = "coco17",
                     input_size: tuple[int, int] | None = None):
     """The built-in MediaPipe model, a TorchScript keypoint file, or a user adapter .py file."""
-    from ..adapters import get_adapter
+    from ..adapters import get_adapter, load_instance
 
     if model and model.lower().endswith(TORCH_EXT):
         from ..pose.torch_adapter import TorchKeypointAdapter
 
         ad = TorchKeypointAdapter(output=output, joint_set=joint_set, input_size=input_size)
-        try:
-            ad.load(model, device)
-        except InputError:
-            raise
-        except Exception as e:
-            raise InputError(model, f"model failed to load: {type(e).__name__}: {e}") from None
-        return ad
+        return load_instance(ad, model, device, model)
     import engine.pose  # noqa: F401  (registers the built-in adapters)
 
     return get_adapter("pose", model, device, default="mediapipe")
