@@ -303,9 +303,9 @@ class PoseWorkbench(Workbench):
         if self.model is None:
             from engine.tasks.pose import load_pose_model
 
-            # in a child process: mediapipe's graph threads race with the Qt thread on Python refcounts
-            self.model = load_pose_model("mediapipe-process", self.window.device)
-            self.window.destroyed.connect(lambda *_: self.model.close()) if hasattr(self.window, "destroyed") else None
+            # in-process on the job's worker thread: the 'none_dealloc' aborts that once forced a child process
+            # were PySide6 6.12.0's refcount bug (pinned away in pyproject), not MediaPipe's graph threads
+            self.model = load_pose_model("mediapipe", self.window.device)
         return self.model
 
     def run_current(self):
