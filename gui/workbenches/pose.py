@@ -513,12 +513,16 @@ class PoseWorkbench(Workbench):
 
     # ------------------------------------------------------------------ trajectories
     def compare_trajectories(self, est: Trajectory | None = None, ref: Trajectory | None = None):
-        trs = self.window.scene.of_type(Trajectory)
+        trs = [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
         if est is None or ref is None:
             if len(trs) < 2:
                 self.window.error("Two trajectories needed", "Open an estimated and a reference trajectory.")
                 return None
             est, ref = trs[0], trs[1]
+            if len(trs) > 2:  # more than a pair loaded: let the user say which is which
+                est, ref = self._pick_trajectories(trs)
+                if est is None:
+                    return None
         from engine.pose.metrics import ate
 
         def work(ctx):
@@ -539,6 +543,17 @@ class PoseWorkbench(Workbench):
             self.window.log(f"ATE {est.name} vs {ref.name}: RMSE {res.rmse:.4f} m over {len(res.errors)} poses")
 
         return self.window.start_job(Job(f"ATE {est.name} vs {ref.name}", work), on_result=done)
+
+    def _pick_trajectories(self, trs: list[Trajectory]):
+        names = [t.name for t in trs]
+        e, ok = QtWidgets.QInputDialog.getItem(self.window, "ATE", "Estimated trajectory:", names, 0, False)
+        if not ok:
+            return None, None
+        rest = [n for n in names if n != e]
+        r, ok = QtWidgets.QInputDialog.getItem(self.window, "ATE", "Reference trajectory:", rest, 0, False)
+        if not ok:
+            return None, None
+        return trs[names.index(e)], trs[names.index(r)]
 
     # ------------------------------------------------------------------ exports
     def _export_dialog(self, kind: str) -> None:

@@ -125,6 +125,28 @@ def test_trajectories_ate_curve(window, qtbot, tmp_path):
     assert colourful_fraction(img) > 0.002
 
 
+def test_ate_picker_with_three_trajectories(window, qtbot, monkeypatch):
+    """With more than two trajectories loaded, the user names the estimate and the reference."""
+    from PySide6 import QtWidgets
+
+    n = 30
+    t = np.linspace(0, 3, n)
+    base = np.tile(np.eye(4), (n, 1, 1))
+    base[:, :3, 3] = np.c_[t, np.sin(t), 0 * t]
+    far = base.copy()
+    far[:, :3, 3] *= 3.0  # a differently shaped path: large ATE against the others
+    near = base.copy()
+    near[:, :3, 3] += [5, 0, 0]  # the same shape, shifted: ATE ~0 after alignment
+    for name, poses in (("far", far), ("ref", base), ("near", near)):
+        window.add_layer(Trajectory(name=name, poses=poses, timestamps=t))
+    answers = iter(["near", "ref"])
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", lambda *a, **k: (next(answers), True))
+    wb = _bench(window)
+    wait_job(qtbot, wb.compare_trajectories())
+    _x, y = wb.ate_curve.getData()
+    assert len(y) == n and float(np.max(y)) < 1e-6  # 'near' vs 'ref' was compared, not the first two layers
+
+
 def test_video_streaming_and_overlay_export(window, qtbot, shared_data, tmp_path):
     pytest.importorskip("mediapipe")
     import cv2
