@@ -44,8 +44,12 @@ def voxel_downsample(points: torch.Tensor, voxel: float, extra: torch.Tensor | N
 
 
 def knn(query: torch.Tensor, ref: torch.Tensor, k: int, chunk: int = 2048,
-        progress: ProgressFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k nearest neighbours of each query point in `ref`: (squared distances Q×k, indices Q×k)."""
+        progress: ProgressFn | None = None, radius: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k nearest neighbours of each query point in `ref`: (squared distances Q×k, indices Q×k).
+
+    With `radius`, neighbours farther than it may be reported as missing (squared distance inf, index of
+    the row's nearest neighbour) — callers that mask by radius anyway get the same result, and the KD-tree
+    prunes its search (≈1.3× faster for FPFH's 100-NN / 0.25 m query)."""
     k = min(k, len(ref))
     if query.device.type == "cpu":
         # On CPU a KD-tree is exact too and ~40x faster than brute force; CUDA keeps the cdist path.
@@ -53,8 +57,14 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int, chunk: int = 2048,
 
         # unbalanced, non-compact build: ~3x faster and the build is the part that holds the GIL
         tree = cKDTree(ref.detach().numpy(), balanced_tree=False, compact_nodes=False)
-        d, i = tree.query(query.detach().numpy(), k=k, workers=-1)
+        bound = np.inf if radius is None else float(radius) * (1 + 1e-9)
+        d, i = tree.query(query.detach().numpy(), k=k, workers=-1, distance_upper_bound=bound)
         d, i = np.asarray(d).reshape(len(query), k), np.asarray(i).reshape(len(query), k)
+        if radius is not None:
+            miss = i >= len(ref)
+            if miss.any():
+                i = np.where(miss, i[:, :1], i)  # column 0 is never missing when the query lies in ref
+                i[i >= len(ref)] = 0  # a query with nothing within the radius: any valid index, distance inf
         if progress is not None:
             progress(1.0, "neighbours")
         return torch.as_tensor(d * d, dtype=query.dtype), torch.as_tensor(i, dtype=torch.int64)
@@ -78,7 +88,7 @@ def estimate_normals(points: torch.Tensor, k: int = 30, radius: float | None = N
                      viewpoint: torch.Tensor | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
     """Unit normals from the smallest eigenvector of each point's neighbourhood covariance (hybrid kNN/radius,
     as Open3D's KDTreeSearchParamHybrid). Normals are flipped to face `viewpoint` (default: the origin)."""
-    sq, idx = knn(points, points, k, progress=progress)
+    sq, idx = knn(points, points, k, progress=progress, radius=radius)
     nb = points[idx]  # N×k×3
     w = torch.ones_like(sq) if radius is None else radius_neighbors_mask(sq, radius).to(points.dtype)
     w[:, 0] = 1.0  # the point itself always counts

@@ -57,6 +57,52 @@ def _pair_features_cols(p1: torch.Tensor, n1: torch.Tensor, p2: torch.Tensor,
             torch.where(bad, zero, dist))
 
 
+def _bins_exact(p1, n1, p2, n2) -> torch.Tensor:
+    """(3×m) int64 histogram bins from the float64 reference computation."""
+    f0, f1, f2, _ = _pair_features_cols(p1, n1, p2, n2)
+    return torch.stack([torch.floor(11 * (f0 + math.pi) / (2 * math.pi)), torch.floor(11 * (f1 + 1.0) * 0.5),
+                        torch.floor(11 * (f2 + 1.0) * 0.5)]).clamp_(0, 10).to(torch.int64)
+
+
+# float32 pair features agree with float64 to ~1e-5 in the scaled angle (inputs are float32 keypoints);
+# anything within _EDGE of a bin edge, a near-tie in the Darboux source choice or a near-degenerate frame
+# is recomputed in float64, so the bins are exactly the float64 (= Open3D double) ones at ~half the cost.
+_EDGE = 1e-3
+
+
+def _bins_fast(P32, N32, P64, N64, r: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """Bins of the pairs (r[i], j[i]) → (3×m) int64: float32 pass, float64 re-check of the doubtful few."""
+    p1, n1, p2, n2 = P32[:, r], N32[:, r], P32[:, j], N32[:, j]
+    dp = p2 - p1
+    dist = torch.sqrt(_dot(dp, dp))
+    safe = torch.where(dist > 0, dist, torch.ones_like(dist))
+    a1 = _dot(n1, dp) / safe
+    a2 = _dot(n2, dp) / safe
+    b1, b2 = a1.abs().clamp(max=1), a2.abs().clamp(max=1)
+    swap = b1 < b2  # acos is decreasing: acos|a1| > acos|a2|  ⇔  |a1| < |a2| (ties re-checked below)
+    n1s = torch.where(swap, n2, n1)
+    n2s = torch.where(swap, n1, n2)
+    dps = torch.where(swap, -dp, dp)
+    f2 = torch.where(swap, -a2, a1)
+    v = _cross(dps, n1s)
+    vn = torch.sqrt(_dot(v, v))
+    v = v / torch.where(vn > 0, vn, torch.ones_like(vn))
+    w = _cross(n1s, v)
+    s1 = 11 * (_dot(v, n2s) + 1.0) * 0.5
+    s0 = 11 * (torch.atan2(_dot(w, n2s), _dot(n1s, n2s)) + math.pi) / (2 * math.pi)
+    s2 = 11 * (f2 + 1.0) * 0.5
+    s = torch.stack([s0, s1, s2])
+    out = torch.floor(s)
+    doubt = ((s - out).clamp(max=0.5) < _EDGE).any(0) | ((out + 1 - s) < _EDGE).any(0)
+    doubt |= ((b1 - b2).abs() < _EDGE) | (vn < 1e-2) | (dist < 1e-5)
+    out = out.clamp_(0, 10).to(torch.int64)
+    k = doubt.nonzero().squeeze(1)
+    if len(k):
+        rk, jk = r[k], j[k]
+        out[:, k] = _bins_exact(P64[:, rk], N64[:, rk], P64[:, jk], N64[:, jk])
+    return out
+
+
 def pair_features(p1: torch.Tensor, n1: torch.Tensor, p2: torch.Tensor, n2: torch.Tensor) -> torch.Tensor:
     """Open3D's ComputePairFeatures for broadcastable (…×3) inputs → (…×4): (θ, α, φ, distance).
 
@@ -83,7 +129,7 @@ def neighbourhoods(points: torch.Tensor, radius: float, max_nn: int) -> tuple[to
 
     Returns (indices N×K, squared distances N×K, valid mask N×K, self excluded); K = max_nn.
     """
-    sq, idx = knn(points, points, max_nn)
+    sq, idx = knn(points, points, max_nn, radius=radius)
     sq, idx = sq.to(points.device), idx.to(points.device)
     me = torch.arange(len(points), device=points.device)[:, None]
     valid = (sq <= radius * radius) & (idx != me)
@@ -94,12 +140,13 @@ def neighbourhoods(points: torch.Tensor, radius: float, max_nn: int) -> tuple[to
 
 
 def compute_fpfh(points: torch.Tensor, normals: torch.Tensor, radius: float, max_nn: int = 100,
-                 chunk: int = 262144, progress: ProgressFn | None = None) -> torch.Tensor:
+                 chunk: int = 262144, progress: ProgressFn | None = None, exact_fast: bool = True) -> torch.Tensor:
     """33-d FPFH of every point (N×33, float32, histograms summing to 100 per angle plus the SPFH term).
 
     Work is over the flat list of valid (point, neighbour) pairs, `chunk` pairs at a time; the FPFH
-    neighbour sum is one sparse (CSR) × dense product. Computation is in float64 (bins are floors of
-    angles; float64 keeps CPU and CUDA on the same bin).
+    neighbour sum is one sparse (CSR) × dense product. Bins are those of a float64 computation (floors of
+    angles; float64 keeps CPU and CUDA on the same bin): with `exact_fast` the pair features run in float32
+    and only pairs near a bin edge or a tie are recomputed in float64, which gives identical bins.
     """
     P = points.to(torch.float64)
     Nn = normals.to(torch.float64)
@@ -116,14 +163,12 @@ def compute_fpfh(points: torch.Tensor, normals: torch.Tensor, radius: float, max
     m = len(rows)
     n_chunks = max(1, math.ceil(m / chunk))
     PT, NT = P.T.contiguous(), Nn.T.contiguous()  # 3×n: gathers give component-major 3×m blocks
+    PT32, NT32 = PT.float(), NT.float()
+    offs = torch.tensor([[0], [11], [22]], device=P.device)
     for c, s in enumerate(range(0, m, chunk)):
         r, j = rows[s:s + chunk], nb[s:s + chunk]
-        f0, f1, f2, _ = _pair_features_cols(PT[:, r], NT[:, r], PT[:, j], NT[:, j])
-        # the same floor expressions as _bins (11·(θ+π)/(2π), 11·(x+1)·0.5), one 1-D pass each
-        base = r * 33
-        flat = torch.cat([base + torch.floor(11 * (f0 + math.pi) / (2 * math.pi)).clamp_(0, 10).to(torch.int64),
-                          base + 11 + torch.floor(11 * (f1 + 1.0) * 0.5).clamp_(0, 10).to(torch.int64),
-                          base + 22 + torch.floor(11 * (f2 + 1.0) * 0.5).clamp_(0, 10).to(torch.int64)])
+        b = _bins_fast(PT32, NT32, PT, NT, r, j) if exact_fast else _bins_exact(PT[:, r], NT[:, r], PT[:, j], NT[:, j])
+        flat = (b + offs + r * 33).reshape(-1)
         spfh.index_add_(0, flat, inc[r].repeat(3))
         if progress is not None:
             progress(0.8 * (c + 1) / n_chunks, "SPFH")

@@ -113,3 +113,32 @@ def test_fpfh_matches_open3d_when_available():
         pc, o3d.geometry.KDTreeSearchParamHybrid(radius=0.25, max_nn=20)).data).T
     got = compute_fpfh(torch.as_tensor(P), torch.as_tensor(N), 0.25, 20).numpy()
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-3)
+
+
+def test_float32_fast_path_gives_the_float64_bins_exactly(shared_data):
+    """The float32 pass with float64 re-checks near bin edges must not change a single histogram count."""
+    from engine.geometry import estimate_normals, voxel_downsample
+
+    rng = np.random.default_rng(3)
+    src = np.load(shared_data / "3dmatch_pair" / "src.npy")
+    R = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    for x in (src, src @ R.T + 0.3):
+        c, _, _ = voxel_downsample(torch.as_tensor(x), 0.05)
+        c = c.float()
+        n = estimate_normals(c, k=30, radius=0.1)
+        fast = compute_fpfh(c, n, 0.25, 100)
+        exact = compute_fpfh(c, n, 0.25, 100, exact_fast=False)
+        assert torch.equal(fast, exact)
+
+
+def test_knn_radius_bound_matches_masked_full_query():
+    from engine.geometry import knn
+
+    rng = np.random.default_rng(4)
+    P = torch.as_tensor(rng.uniform(0, 1, (800, 3)))
+    sq_full, idx_full = knn(P, P, 20)
+    sq_b, idx_b = knn(P, P, 20, radius=0.08)
+    inside = sq_full <= 0.08 ** 2
+    assert torch.equal(sq_b <= 0.08 ** 2, inside)
+    assert torch.equal(idx_b[inside], idx_full[inside])
+    assert torch.isinf(sq_b[~inside]).all() and (idx_b < len(P)).all()
