@@ -1,0 +1,103 @@
+"""3D attribution in a real window: pick a LiDAR point, explain a voxel on the demo scene, check the pixels of
+the 3D render (coloured attribution voxels) and of the camera grid (heatmap on the camera that sees it)."""
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import wait_job
+
+ROOT = Path(__file__).resolve().parents[2]
+CAR_VOXEL = (51, 79, 4)  # a voxel of the car behind-left of the ego vehicle (seen by CAM_BACK only)
+OUT = Path("/tmp/scenelens_voxel_gui")
+
+
+def wb_of(window):
+    return next(b for b in window.workbenches if type(b).__name__ == "Attribution3DWorkbench")
+
+
+def saturated(img, sat=90):
+    img = img.astype(np.int16)
+    return (img.max(2) - img.min(2)) > sat
+
+
+def test_pick_explain_paint_and_camera_grid(window, qtbot):
+    import engine.io as eio
+    from engine.scene import AttributionMap, PointCloud
+
+    OUT.mkdir(exist_ok=True)
+    window.set_scene(eio.load(ROOT / "assets" / "demo" / "scene.json"))
+    window.resize(1600, 1000)
+    qtbot.wait(50)
+    wb = wb_of(window)
+    pc = window.scene.of_type(PointCloud)[0]
+    # --- pick a real LiDAR point of the car in the 3D view → the workbench's voxel is the one holding it
+    grid = wb.reference_grid()
+    car = np.flatnonzero((pc.attributes["label"] == 4) & np.all(grid.index_of(pc.points) == CAR_VOXEL, axis=1))
+    assert len(car)
+    p = pc.points[car[0]]
+    v3 = window.view3d
+    cam = v3.renderer.GetActiveCamera()
+    loc = v3.scene_renderer.to_local(grid.centers(np.array([CAR_VOXEL]))[0])
+    cam.SetFocalPoint(*loc)
+    cam.SetPosition(*(loc + np.array([-6.0, -9.0, 7.0])))
+    cam.SetViewUp(0, 0, 1)
+    v3.renderer.ResetCameraClippingRange()
+    v3.render()
+    x, y = v3.world_to_display(p)
+    info = v3.pick_display(int(round(x)), int(round(y)))
+    assert info is not None and info["layer"] == pc.uid
+    assert wb.voxel == tuple(int(a) for a in grid.index_of(np.asarray(info["position"])))
+    # --- explain the car voxel (few steps: the test checks the flow and the pictures, not convergence)
+    before = v3.screenshot(str(OUT / "before.png"))
+    wb.steps.setValue(16)
+    h = wb.explain(CAR_VOXEL)
+    wait_job(qtbot, h, 120000)
+    res = wb.result
+    assert res is not None and res.voxel == CAR_VOXEL and res.predicted_name == "car"
+    assert "car" in window.inspector.title.text() and window.inspector.info["predicted"] == "car"
+    maps = [lay for lay in window.scene.layers if isinstance(lay, AttributionMap)]
+    assert len(maps) == 7 and maps[0].on_layer == res.grid.uid
+    # (i) the 3D view now shows saturated red/blue voxels around the picked one
+    after = v3.screenshot(str(OUT / "after.png"))
+    changed = np.abs(after.astype(int) - before.astype(int)).max(2) > 40
+    assert changed.sum() > 500, changed.sum()
+    new_sat = saturated(after) & changed
+    assert new_sat.sum() > 0.3 * changed.sum()
+    # the red/blue colours are the diverging map's: both channels extremes present among the new pixels
+    a = after[new_sat].astype(int)
+    assert ((a[:, 0] - a[:, 2]) > 60).sum() > 50  # red (for the class)
+    # hiding the attribution layer removes them again
+    window.set_layer_visible(wb.voxel_layer.uid, False)
+    hidden = v3.screenshot()
+    assert (np.abs(hidden.astype(int) - before.astype(int)).max(2) > 40).sum() < 0.1 * changed.sum()
+    window.set_layer_visible(wb.voxel_layer.uid, True)
+    # (ii) camera grid: CAM_BACK has the heat map around the projection, the others are dimmed
+    qtbot.wait(100)
+    grid_img = wb.camera_grid.grab_image()
+    wb.camera_grid.graphics.grab().save(str(OUT / "cameras.png"))
+    from engine.attribution.common import save_png
+
+    save_png(OUT / "cam_back_overlay.png", wb.camera_grid.tiles["CAM_BACK"]["rgb"])
+    tiles = wb.camera_grid.tiles
+    assert set(tiles) == set(res.camera_names)
+    scale = grid_img.shape[1] / wb.camera_grid.graphics.width()
+
+    def tile_pixels(name):
+        r = tiles[name]["image"].sceneBoundingRect()  # where the image is drawn in the tile
+        x0, y0 = int(r.left() * scale) + 2, int(r.top() * scale) + 2
+        x1, y1 = int(r.right() * scale) - 2, int(r.bottom() * scale) - 2
+        return grid_img[y0:y1, x0:x1]
+
+    back = tile_pixels("CAM_BACK")
+    front = tile_pixels("CAM_FRONT")
+    assert back.size and front.size
+    assert back.mean() > 1.8 * front.mean()  # the not-seeing camera is drawn dimmed
+    assert saturated(back, 120).sum() > 20   # heat-map colours on the seeing camera
+    assert not res.camera_visible["CAM_FRONT"] and "not visible" in tiles["CAM_FRONT"]["label"].text
+    # (iii) pick an attribution voxel: the inspector gets its score
+    d = maps[0]
+    nz = np.argwhere(np.abs(d.scores) > 0.1 * np.abs(d.scores).max())
+    from gui.views.layers.attribution import voxel_score_info
+
+    info = voxel_score_info(d, tuple(nz[0]))
+    assert info["score"] == float(d.scores[tuple(nz[0])])
