@@ -85,10 +85,17 @@ def radius_neighbors_mask(sqdist: torch.Tensor, radius: float) -> torch.Tensor:
 
 
 def estimate_normals(points: torch.Tensor, k: int = 30, radius: float | None = None,
-                     viewpoint: torch.Tensor | None = None, progress: ProgressFn | None = None) -> torch.Tensor:
+                     viewpoint: torch.Tensor | None = None, progress: ProgressFn | None = None,
+                     neighbours: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Unit normals from the smallest eigenvector of each point's neighbourhood covariance (hybrid kNN/radius,
-    as Open3D's KDTreeSearchParamHybrid). Normals are flipped to face `viewpoint` (default: the origin)."""
-    sq, idx = knn(points, points, k, progress=progress, radius=radius)
+    as Open3D's KDTreeSearchParamHybrid). Normals are flipped to face `viewpoint` (default: the origin).
+
+    `neighbours` = (squared distances, indices) of a sorted self-kNN query with ≥ k columns (e.g. the one
+    FPFH needs anyway): its first k columns are this query, so the KD-tree is searched once per cloud."""
+    if neighbours is not None:
+        sq, idx = neighbours[0][:, :k].to(points.device), neighbours[1][:, :k].to(points.device)
+    else:
+        sq, idx = knn(points, points, k, progress=progress, radius=radius)
     nb = points[idx]  # N×k×3
     w = torch.ones_like(sq) if radius is None else radius_neighbors_mask(sq, radius).to(points.dtype)
     w[:, 0] = 1.0  # the point itself always counts

@@ -148,16 +148,23 @@ def _as_points(x, name: str) -> np.ndarray:
 def preprocess(points: np.ndarray, prm: RegistrationParams, progress=None):
     """Stage 1+2 for one cloud: keypoints (voxel centroids), normals (hybrid 2v/30, facing the sensor origin)
     and 33-d FPFH. Returns torch tensors on prm.device."""
-    from ..geometry import as_tensor, estimate_normals, voxel_downsample
+    import torch
+
+    from ..geometry import as_tensor, estimate_normals, knn, voxel_downsample
     from .fpfh import compute_fpfh
 
-    pts = as_tensor(points, prm.device, dtype=__import__("torch").float64)
+    pts = as_tensor(points, prm.device, dtype=torch.float64)
     cent, _, _ = voxel_downsample(pts, prm.voxel)
-    cent = cent.to(__import__("torch").float32)
-    nrm = estimate_normals(cent, k=prm.normal_max_nn, radius=prm.normal_radius)
+    cent = cent.to(torch.float32)
+    # one sorted self-kNN serves both hybrid searches (normals: its first 30 columns, FPFH: 100)
+    nbrs = None
+    if prm.normal_max_nn <= prm.fpfh_max_nn and prm.normal_radius <= prm.fpfh_radius:
+        c64 = cent.to(torch.float64)
+        nbrs = knn(c64, c64, prm.fpfh_max_nn, radius=prm.fpfh_radius)
+    nrm = estimate_normals(cent, k=prm.normal_max_nn, radius=prm.normal_radius, neighbours=nbrs)
     if progress:
         progress(0.3, "normals")
-    feat = compute_fpfh(cent, nrm, prm.fpfh_radius, prm.fpfh_max_nn,
+    feat = compute_fpfh(cent, nrm, prm.fpfh_radius, prm.fpfh_max_nn, neighbours=nbrs,
                         progress=(lambda f, m="": progress(0.3 + 0.7 * f, m)) if progress else None)
     return cent, nrm, feat
 
