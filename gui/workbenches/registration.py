@@ -20,6 +20,7 @@ from engine.scene import CorrespondenceSet, PointCloud
 from engine.undo import Command
 
 from .base import Workbench
+from .registration_explain import AlignmentExplainer
 
 SRC_RGB = (255, 140, 0)
 TGT_RGB = (40, 140, 255)
@@ -80,6 +81,7 @@ class RegistrationWorkbench(Workbench):
         self._anim.setInterval(30)
         self._anim.timeout.connect(self._anim_step)
         self._anim_t = 0.0
+        self.explainer = AlignmentExplainer(self)  # "Explain alignment": cell-ablation attribution
 
     # ------------------------------------------------------------------------------------------ install
     def install(self, window) -> None:
@@ -88,6 +90,7 @@ class RegistrationWorkbench(Workbench):
         m.addAction("Open source and target…", self._open_pair_dialog)
         m.addAction("Load ground truth (4×4)…", self._gt_dialog)
         m.addAction("Run registration", self.run)
+        m.addAction("Explain alignment", self.explainer.run)
         m.addSeparator()
         m.addAction("Export transform (txt/json/npy)…", lambda: self._export_dialog("transform"))
         m.addAction("Export 3DMatch .log block…", lambda: self._export_dialog("log"))
@@ -96,6 +99,7 @@ class RegistrationWorkbench(Workbench):
         self.dock = window.add_dock(self._build_panel(), "Registration", "right")
         self.plots_dock = window.add_dock(self._build_plots(), "Registration plots", "bottom")
         window.view3d.picked.connect(self._on_pick)
+        window.view3d.picked.connect(self.explainer.on_pick)
         if hasattr(window, "layer_added"):
             window.layer_added.connect(lambda _l: self._refresh_choices())
         window.annotation_providers.append(self)
@@ -193,6 +197,7 @@ class RegistrationWorkbench(Workbench):
         self.metrics_label.setTextFormat(QtCore.Qt.RichText)
         self.metrics_label.setWordWrap(True)
         form.addRow(self.metrics_label)
+        form.addRow(self.explainer.build())
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(w)
@@ -215,6 +220,7 @@ class RegistrationWorkbench(Workbench):
         self.result = None
         self.src_layer = self.tgt_layer = self.corr_layer = self.pairs_layer = None
         self.manual_pairs, self.T_manual, self.stage = [], None, "initial"
+        self.explainer.clear()
         self._refresh_choices()
 
     def _clouds(self) -> list[PointCloud]:
@@ -266,6 +272,7 @@ class RegistrationWorkbench(Workbench):
 
     def show_result(self, res) -> None:
         self.result = res
+        self.explainer.clear()
         self.icp_history = res.icp_history
         self.T_manual, self.manual_residual, self.manual_metrics = None, None, None
         k = len(res.top_seeds)
@@ -425,18 +432,23 @@ class RegistrationWorkbench(Workbench):
         else:
             attrs["rgb"] = np.tile(np.array(SRC_RGB, np.uint8), (len(pts), 1))
             style["color_by"] = "rgb"
+        ex_src = self.explainer.colours("source", len(pts))
+        if ex_src is not None and T_override is None:
+            attrs, style["color_by"], style["point_size"] = {"rgb": ex_src}, "rgb", 4.5
+        tgt_rgb = self.explainer.colours("target", len(r.tgt_down))
+        tgt_rgb = np.tile(np.array(TGT_RGB, np.uint8), (len(r.tgt_down), 1)) if tgt_rgb is None else tgt_rgb
         if self.src_layer is None:
             self.src_layer = PointCloud(name=PREFIX + "source", source="job:registration", points=pts, attributes=attrs)
             self.tgt_layer = PointCloud(name=PREFIX + "target", source="job:registration", points=r.tgt_down,
-                                        attributes={"rgb": np.tile(np.array(TGT_RGB, np.uint8), (len(r.tgt_down), 1))})
+                                        attributes={"rgb": tgt_rgb})
             self.window.add_layer(self.tgt_layer)
             self.window.add_layer(self.src_layer)
         else:
             self.src_layer.points = np.ascontiguousarray(pts)
             self.src_layer.attributes = attrs
             self.tgt_layer.points = np.ascontiguousarray(r.tgt_down)
-            self.tgt_layer.attributes = {"rgb": np.tile(np.array(TGT_RGB, np.uint8), (len(r.tgt_down), 1))}
-        self.window.refresh_layer(self.tgt_layer, {"color_by": "rgb", "point_size": 3.0})
+            self.tgt_layer.attributes = {"rgb": tgt_rgb}
+        self.window.refresh_layer(self.tgt_layer, {"color_by": "rgb", "point_size": 4.5 if self.explainer.active("target") else 3.0})
         self.window.refresh_layer(self.src_layer, style)
         self._draw_corr(T, render=False)
         self._draw_manual_pairs(T, render=False)
