@@ -76,7 +76,7 @@ def parse_voxel(spec, grid: VoxelGrid) -> tuple[int, int, int]:
         vals, metric = [float(v) for v in spec], False
     if len(vals) != 3:
         raise InputError(None, f"voxel {spec!r} needs three values")
-    idx = grid.index_of(np.array(vals))[0] if metric else np.array([int(round(v)) for v in vals])
+    idx = grid.index_of(np.array(vals)[None])[0] if metric else np.array([int(round(v)) for v in vals])
     idx = np.asarray(idx).reshape(3)
     if np.any(idx < 0) or np.any(idx >= np.asarray(grid.shape)):
         raise InputError(None, f"voxel {tuple(int(v) for v in idx)} is outside the grid {grid.shape}")
@@ -184,7 +184,7 @@ def _occupancy_attribution(f, occ, target: int, opts: VoxelExplainOptions, progr
         a = (g * occ)[0].cpu().numpy()
         with torch.no_grad():
             fb = float(f(torch.zeros_like(occ))[0, target])
-        fx = float(out)
+        fx = float(out.detach())
         return a.astype(np.float32), {"method": "gxi", "f_input": fx, "f_baseline": fb,
                                       "output_difference": fx - fb, "sum": float(a.sum())}
     r = integrated_gradients(f, occ, target, "black", opts.occ_steps, "gausslegendre", 16, progress=progress,
