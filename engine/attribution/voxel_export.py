@@ -60,6 +60,7 @@ def export_voxel_explanation(res, out_dir, alpha: float = 0.85, signed: bool = T
     files: dict = {"cameras": {}}
     for name in res.camera_names:
         key = _safe(name.lower())
+        key = key[4:] if key.startswith("cam_") else key  # CAM_BACK → cam_back_map.npy
         save_npy(out / f"cam_{key}_map.npy", res.camera_maps[name].astype(np.float32))
         png = out / f"cam_{key}_overlay.png"
         save_png(png, heat_overlay(res.images[name], res.camera_maps[name], alpha, signed,

@@ -13,8 +13,9 @@ from . import Task
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs=1, metavar="IMAGE", help="image file (PNG, JPEG, ...)")
-    p.add_argument("--method", required=True, choices=("ig", "gradcam", "occlusion", "poseig"))
+    p.add_argument("inputs", nargs=1, metavar="IMAGE", help="image file (PNG, JPEG, ...), or a scene with --voxel")
+    p.add_argument("--method", default=None, choices=("ig", "gradcam", "occlusion", "poseig"),
+                   help="image attribution method (required unless --voxel)")
     p.add_argument("--target", default=None,
                    help="class index or name (classifiers; default: the top class) or joint name (poseig)")
     p.add_argument("--out", required=True, help="output folder")
@@ -32,6 +33,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--joints", default=None, help="PoseIG: comma-separated joint names (default: COCO-17)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--cmap", default="jet", help="overlay colour map (matplotlib name)")
+    from ..attribution.voxel_cli import add_voxel_args
+
+    add_voxel_args(p)
 
 
 def _run_cli(args: argparse.Namespace) -> int:
@@ -40,6 +44,12 @@ def _run_cli(args: argparse.Namespace) -> int:
     from ..jobs import cli_progress, run_sync
 
     device = resolve_device(getattr(args, "device", "auto"))
+    if getattr(args, "voxel", None):
+        from ..attribution.voxel_cli import run_voxel_cli
+
+        return run_voxel_cli(args, device)
+    if args.method is None:
+        raise InputError(None, "--method is required (or --voxel i,j,k with a scene)")
     if args.steps is not None and args.steps < 1:
         raise InputError(None, "--steps must be ≥ 1")
     if not 0.0 <= args.alpha <= 1.0:

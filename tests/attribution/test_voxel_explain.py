@@ -215,3 +215,38 @@ def test_user_voxel_model(tmp_path, scene, inputs):
     m = res.metrics["occupancy"]
     assert m["relative_error"] < 0.01
     assert res.camera_names == [] and len(res.layers) == 1
+
+
+def test_cli_voxel(tmp_path, capsys, torch_threads):
+    """`run attribution SCENE --voxel` writes the per-camera maps + overlays, the voxel map and metrics."""
+    import argparse
+    import json
+
+    import cv2
+
+    from engine.errors import InputError
+    from engine.tasks.attribution import TASK
+
+    def cli(argv):
+        p = argparse.ArgumentParser()
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--model", default=None)
+        TASK.add_run_args(p)
+        return TASK.run_cli(p.parse_args(argv))
+
+    scene = str(ROOT / "assets" / "demo" / "scene.json")
+    out = tmp_path / "v"
+    assert cli([scene, "--voxel", "51,79,4", "--steps", "4", "--occ-steps", "8", "--out", str(out), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["voxel"] == [51, 79, 4] and m["predicted"] == "car" and m["camera_visible"]["CAM_BACK"]
+    for cam in ("front", "front_right", "front_left", "back", "back_left", "back_right"):
+        mp = np.load(out / f"cam_{cam}_map.npy")
+        assert mp.shape == (450, 800) and mp.dtype == np.float32
+        assert (np.abs(mp).sum() > 0) == (cam == "back")
+        assert cv2.imread(str(out / f"cam_{cam}_overlay.png")).shape == (450, 800, 3)
+    vm = np.load(out / "voxel_map.npy")
+    assert vm.shape == (200, 200, 16) and np.count_nonzero(vm) == m["voxel_map_nonzero"] > 0
+    with pytest.raises(InputError, match="outside the grid"):
+        cli([scene, "--voxel", "0,0,99", "--out", str(out)])
+    with pytest.raises(InputError, match="--method"):
+        cli([scene, "--out", str(out)])
