@@ -101,3 +101,42 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot):
 
     info = voxel_score_info(d, tuple(nz[0]))
     assert info["score"] == float(d.scores[tuple(nz[0])])
+
+
+def test_builder_point_and_voxel_maps_threshold_and_colours():
+    """The builder draws per-point maps at the cloud's points and hides near-zero scores; signed maps use
+    the diverging colours (red > 0, blue < 0), absolute maps the sequential ones."""
+    from vtk.util import numpy_support as ns
+
+    from engine.scene import AttributionMap, PointCloud
+    from gui.views.layers.attribution import build_attribution
+
+    rng = np.random.default_rng(0)
+    pc = PointCloud(name="pc", points=rng.normal(size=(100, 3)))
+    s = np.zeros(100)
+    s[:10] = np.linspace(1, 2, 10)
+    s[10:15] = -1.5
+    s[15:20] = 0.01  # below 2 % of max: hidden
+    m = AttributionMap(name="pts", scores=s, on_layer=pc.uid, method="ig")
+    (actor,) = build_attribution(m, {"on_layer": pc})
+    assert actor._sl_shown == 15
+    pd = actor.GetMapper().GetInput()
+    xyz = ns.vtk_to_numpy(pd.GetPoints().GetData())
+    cols = ns.vtk_to_numpy(pd.GetPointData().GetScalars()).astype(int)
+    d = np.linalg.norm(pc.points[:15, None] - xyz[None], axis=2)
+    assert len(xyz) == 15 and np.all(d.min(1) < 1e-5)  # drawn exactly at the 15 shown points
+    red = cols[:, 0] - cols[:, 2] > 60
+    blue = cols[:, 2] - cols[:, 0] > 60
+    assert red.sum() == 10 and blue.sum() == 5
+    # without geometry nothing is drawn (no guessing); with meta points it is
+    assert build_attribution(AttributionMap(name="x", scores=s), {}) == []
+    assert len(build_attribution(AttributionMap(name="x", scores=s, meta={"points": pc.points}), {})) == 1
+    # a voxel map with absolute colours and the picked-voxel outline
+    v = np.zeros((6, 6, 6))
+    v[2, 2, 2], v[3, 2, 2] = 1.0, -0.5
+    vm = AttributionMap(name="vox", scores=v, meta={"origin": (0, 0, 0), "voxel_size": (0.4, 0.4, 0.4),
+                                                     "picked": [2, 2, 2]})
+    actors = build_attribution(vm, {"absolute": True})
+    assert len(actors) == 2 and actors[0]._sl_shown == 2
+    info = actors[0]._sl_pick(0, 0, (0.4 * 3.5, 0.4 * 2.5, 0.4 * 3.0 - 1e-3))
+    assert info["voxel (i, j, k)"] == "3, 2, 2" and info["score"] == -0.5
