@@ -8,7 +8,6 @@ from tests.conftest import wait_job
 
 ROOT = Path(__file__).resolve().parents[2]
 CAR_VOXEL = (51, 79, 4)  # a voxel of the car behind-left of the ego vehicle (seen by CAM_BACK only)
-OUT = Path("/tmp/scenelens_voxel_gui")
 
 
 def wb_of(window):
@@ -20,11 +19,11 @@ def saturated(img, sat=90):
     return (img.max(2) - img.min(2)) > sat
 
 
-def test_pick_explain_paint_and_camera_grid(window, qtbot):
+def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
     import engine.io as eio
     from engine.scene import AttributionMap, PointCloud
 
-    OUT.mkdir(exist_ok=True)
+    OUT = tmp_path  # screenshots land here for a look
     window.set_scene(eio.load(ROOT / "assets" / "demo" / "scene.json"))
     window.resize(1600, 1000)
     qtbot.wait(50)
