@@ -21,6 +21,7 @@ from engine.undo import Command
 
 from .base import Workbench
 from .registration_explain import AlignmentExplainer
+from .registration_gizmo import PoseGizmo
 
 SRC_RGB = (255, 140, 0)
 TGT_RGB = (40, 140, 255)
@@ -82,6 +83,7 @@ class RegistrationWorkbench(Workbench):
         self._anim.timeout.connect(self._anim_step)
         self._anim_t = 0.0
         self.explainer = AlignmentExplainer(self)  # "Explain alignment": cell-ablation attribution
+        self.gizmo = PoseGizmo(self)  # in-view rotate/translate of the source
 
     # ------------------------------------------------------------------------------------------ install
     def install(self, window) -> None:
@@ -188,6 +190,12 @@ class RegistrationWorkbench(Workbench):
                     b.clicked.connect(lambda _c=False, k=kind, a=axis, s=sign: self.nudge(k, a, s))
                     hb.addWidget(b)
                 g.addLayout(hb, r, c)
+        self.gizmo_box = QtWidgets.QCheckBox("Move source in the view (gizmo)")
+        self.gizmo_box.setToolTip("Drag a face of the box to translate the source, the box to rotate it; "
+                                  "each release is one undoable pose edit")
+        self.gizmo_box.toggled.connect(lambda on: self.gizmo_box.setChecked(False)
+                                       if not self.gizmo.set_enabled(on) and on else None)
+        g.addWidget(self.gizmo_box, 5, 0, 1, 3)
         icp_btn = QtWidgets.QPushButton("ICP from current pose")
         icp_btn.clicked.connect(self.icp_from_current)
         g.addWidget(icp_btn, 4, 0, 1, 3)
@@ -221,6 +229,7 @@ class RegistrationWorkbench(Workbench):
         self.src_layer = self.tgt_layer = self.corr_layer = self.pairs_layer = None
         self.manual_pairs, self.T_manual, self.stage = [], None, "initial"
         self.explainer.clear()
+        self.gizmo_box.setChecked(False)
         self._refresh_choices()
 
     def _clouds(self) -> list[PointCloud]:
@@ -289,6 +298,7 @@ class RegistrationWorkbench(Workbench):
         self.window.log(f"registration: {len(res.corr):,} correspondences, {int(res.inlier.sum()):,} inliers; {times}")
         self._draw(reset_camera=True)
         self._update_plots()
+        self.gizmo.sync()
 
     # ------------------------------------------------------------------------------------------ poses
     def current_T(self) -> np.ndarray:
@@ -310,6 +320,7 @@ class RegistrationWorkbench(Workbench):
             self.stage_combo.blockSignals(False)
         self._draw()
         self._update_plots()
+        self.gizmo.sync()
 
     def _apply_pose_state(self, stage: str, T: np.ndarray | None) -> None:
         self.T_manual = None if T is None else np.asarray(T, float).copy()
