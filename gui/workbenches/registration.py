@@ -590,16 +590,52 @@ class RegistrationWorkbench(Workbench):
         self.window.push(EditPairs(self, pairs, "pick point pair"))
 
     # ------------------------------------------------------------------------------------------ files
-    def load_gt(self, path: str) -> np.ndarray | None:
-        from engine.io.registration_formats import read_transform
+    def load_gt(self, path: str, pair: tuple[int, int] | None = None) -> np.ndarray | None:
+        """A 4×4 transform file, or a 3DMatch gt.log: then the (source, target) fragment pair is taken from
+        `pair`, else from the clouds' file names (cloud_bin_12.ply → 12), else the user picks it."""
+        from engine.io import detect
+        from engine.io.registration_formats import gt_pair, read_gt_log, read_transform
 
         try:
+            if detect(Path(path)).name == "3dmatch-gt-log":
+                entries = read_gt_log(path)
+                pair = pair or self._fragments_of_pair(entries) or self._ask_pair(entries)
+                if pair is None:
+                    return None
+                try:
+                    self.gt = gt_pair(entries, *pair)
+                except KeyError as e:
+                    raise InputError(path, str(e).strip("'\"")) from None
+                self.window.log(f"ground truth {pair[0]} → {pair[1]} from {path} (gt.log direction applied)")
+                return self.gt
             self.gt = read_transform(path)
         except InputError as e:
             self.window.error("Ground truth", str(e))
             return None
         self.window.log(f"ground truth loaded from {path}; re-run to score")
         return self.gt
+
+    def _fragments_of_pair(self, entries) -> tuple[int, int] | None:
+        import re
+
+        scene = self.window.scene
+        ids = []
+        for combo in (self.src_combo, self.tgt_combo):
+            lay = scene.get(combo.currentData() or "")
+            m = re.search(r"(\d+)(?!.*\d)", Path(str(lay.source or lay.name)).stem) if lay is not None else None
+            ids.append(int(m.group(1)) if m else None)
+        if None in ids:
+            return None
+        a, b = ids
+        return (a, b) if (a, b) in entries or (b, a) in entries else None
+
+    def _ask_pair(self, entries) -> tuple[int, int] | None:
+        items = [f"{j} → {i}" for i, j in entries]  # block "i j": M maps fragment j into fragment i
+        item, ok = QtWidgets.QInputDialog.getItem(self.window, "gt.log", "Source → target fragments:", items, 0, False)
+        if not ok:
+            return None
+        j, i = (int(v) for v in item.split(" → "))
+        return j, i
 
     def _gt_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Ground-truth transform (source → target)")
