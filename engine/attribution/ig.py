@@ -60,9 +60,11 @@ def make_baseline(x, kind: str | object = "black", sigma: float | None = None, u
 
             u = np.asarray(user)
             b = to_tensor(resize(u, (x.shape[-1], x.shape[-2])), str(x.device))
-        if b.dim() == 3:
+        if b.dim() == x.dim() - 1:
             b = b[None]
         if b.shape != x.shape:
+            if x.dim() != 4:
+                raise ValueError(f"baseline shape {tuple(b.shape)} does not match the input {tuple(x.shape)}")
             b = torch.nn.functional.interpolate(b, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return b.to(x.dtype).to(x.device)
     raise ValueError(f"unknown baseline {kind!r} (use one of {', '.join(BASELINES)})")
@@ -81,15 +83,17 @@ def _select(out, target):
 def integrated_gradients(forward: Callable, x, target: int | None = None, baseline="black", steps: int = 50,
                          method: str = "gausslegendre", batch_size: int = 16, blur_sigma: float | None = None,
                          progress: Progress = no_progress, cancel=None) -> IGResult:
-    """IG of `forward(x)[:, target]` w.r.t. `x` (1×C×H×W) along the straight path from the baseline.
+    """IG of `forward(x)[:, target]` w.r.t. `x` along the straight path from the baseline.
 
-    `batch_size` path points share one forward/backward pass (1 = one step at a time, the naive loop).
+    `x` is one sample with a leading batch axis of 1: an image 1×C×H×W, a cloud 1×N×C, a grid 1×C×X×Y×Z
+    (the named baselines other than a user tensor are for images). `batch_size` path points share one
+    forward/backward pass (1 = one step at a time, the naive loop).
     """
     import torch
     from captum.attr._utils.approximation_methods import approximation_parameters
 
-    if x.dim() != 4 or x.shape[0] != 1:
-        raise ValueError("x must be 1×C×H×W")
+    if x.dim() < 2 or x.shape[0] != 1:
+        raise ValueError("x must hold one sample with a leading batch axis of 1")
     steps = int(steps)
     if steps < 1:
         raise ValueError("steps must be ≥ 1")
@@ -104,11 +108,11 @@ def integrated_gradients(forward: Callable, x, target: int | None = None, baseli
     done = 0
     for s in range(0, steps, bs):
         check_cancel(cancel)
-        aa = a[s:s + bs].view(-1, 1, 1, 1)
+        aa = a[s:s + bs].view(-1, *([1] * (x.dim() - 1)))
         pts = (xb + aa * diff).detach().requires_grad_(True)
         out = _select(forward(pts), target)
         (g,) = torch.autograd.grad(out.sum(), pts)
-        total += (g * w[s:s + bs].view(-1, 1, 1, 1)).sum(0, keepdim=True)
+        total += (g * w[s:s + bs].view_as(aa)).sum(0, keepdim=True)
         done += len(aa)
         progress(done / steps, f"IG step {done}/{steps}")
     attr = (diff * total)[0]

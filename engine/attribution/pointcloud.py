@@ -153,9 +153,6 @@ def attribute_points(model, x, target, method: str = "ig", baseline: str = "cent
                      batch_size: int = 8, layout: str = "NC", progress=None, cancel=None) -> PointAttribution:
     """Attribution of `model`'s target score to each point of x (N×C array or 1×N×C tensor)."""
     import torch
-    from captum.attr._utils.approximation_methods import approximation_parameters
-
-    from .common import check_cancel
 
     if method not in METHODS:
         raise InputError(None, f"unknown method {method!r} (use {' or '.join(METHODS)})")
@@ -167,29 +164,20 @@ def attribute_points(model, x, target, method: str = "ig", baseline: str = "cent
     n = x.shape[1]
     f = _scalar_fn(model, target, layout, n)
     xb = make_baseline(x, baseline)
-    diff = (x - xb).detach()
     if method == "gradxinput":
         pts = x.detach().clone().requires_grad_(True)
         (g,) = torch.autograd.grad(f(pts).sum(), pts)
-        attr, used = diff * g, 1
+        attr, used = (x - xb).detach() * g, 1
         prog(1.0, "gradient × input")
+        with torch.no_grad():
+            fx, fb = (float(v) for v in f(torch.cat([x, xb])))
+        attr = attr[0].detach().cpu().numpy()
     else:
-        step_sizes, alphas = approximation_parameters("gausslegendre")
-        w = torch.tensor(step_sizes(int(steps)), dtype=x.dtype)
-        a = torch.tensor(alphas(int(steps)), dtype=x.dtype)
-        total = torch.zeros_like(x)
-        bs = max(1, int(batch_size))
-        for s in range(0, int(steps), bs):
-            check_cancel(cancel)
-            aa = a[s:s + bs].view(-1, 1, 1)
-            pts = (xb + aa * diff).detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(f(pts).sum(), pts)
-            total += (g * w[s:s + bs].view(-1, 1, 1)).sum(0, keepdim=True)
-            prog(min(1.0, (s + len(aa)) / steps), f"IG step {min(steps, s + len(aa))}/{steps}")
-        attr, used = diff * total, int(steps)
-    with torch.no_grad():
-        fx, fb = (float(v) for v in f(torch.cat([x, xb])))
-    pc = attr[0].detach().cpu().numpy().astype(np.float64)
+        from .ig import integrated_gradients
+
+        r = integrated_gradients(f, x, None, xb, int(steps), "gausslegendre", batch_size, progress=prog, cancel=cancel)
+        attr, used, fx, fb = r.attributions, int(steps), r.f_input, r.f_baseline
+    pc = np.asarray(attr, np.float64)
     signed = pc.sum(1)
     return PointAttribution(signed.astype(np.float32), np.linalg.norm(pc, axis=1).astype(np.float32),
                             pc.astype(np.float32), fx, fb, float(signed.sum() - (fx - fb)), method, baseline,
