@@ -50,11 +50,9 @@ def load_pose_model(spec: str | None, device: str) -> PoseModel:
         for p in m.parameters():
             p.requires_grad_(False)
         return PoseModel(m, COCO17_NAMES, COCO17_TO_BLAZEPOSE, 256, BUILTIN_POSE, sigmoid=True)
-    from ..adapters import load_adapter_file
+    from ..adapters import load_adapter_file, load_instance
 
-    cls = load_adapter_file(spec)
-    inst = cls()
-    inst.load(None, device)
+    inst = load_instance(load_adapter_file(spec)(), None, device, spec)
     if not hasattr(inst, "torch_module"):
         raise InputError(spec, "pose adapter for attribution needs torch_module() returning heatmaps N×J×h×w")
     names = list(getattr(inst, "joint_names", COCO17_NAMES))
