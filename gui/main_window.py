@@ -28,6 +28,22 @@ from .undo import EngineCommand
 from .views.view2d import View2D
 from .views.view3d import View3D
 
+_GUI_THREAD_GC = None
+
+
+def collect_garbage_on_gui_thread() -> None:
+    """Run Python's cyclic GC only on the GUI thread (pyqtgraph's GarbageCollector: automatic GC off, a GUI
+    timer collects). Otherwise a collection triggered inside a job's worker thread can destroy a Qt wrapper
+    there (e.g. of a closed dialog or a removed plot item): its ~QObject takes a Qt lock and waits for the GIL
+    while the GUI thread holds the GIL and waits for that lock — a hard freeze, reproduced with a closed
+    window followed by a job that imports scipy."""
+    global _GUI_THREAD_GC
+    if _GUI_THREAD_GC is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _GUI_THREAD_GC = GarbageCollector(interval=0.5)
+
+
 AREAS = {"left": QtCore.Qt.LeftDockWidgetArea, "right": QtCore.Qt.RightDockWidgetArea,
          "bottom": QtCore.Qt.BottomDockWidgetArea, "top": QtCore.Qt.TopDockWidgetArea}
 AUTOSAVE_MS = 60_000
@@ -39,6 +55,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, device: str = "auto", autosave_ms: int = AUTOSAVE_MS):
         super().__init__()
+        collect_garbage_on_gui_thread()
         self.setWindowTitle("SceneLens")
         self.setAcceptDrops(True)
         self.settings = Settings()
@@ -497,6 +514,22 @@ class MainWindow(QtWidgets.QMainWindow):
             self.settings.save()
         except OSError as e:
             self.log(f"cannot save settings: {e}", "warning")
+
+    def showEvent(self, e: QtGui.QShowEvent) -> None:
+        super().showEvent(e)
+        QtCore.QTimer.singleShot(0, self, self.hide_stale_tab_bars)  # context: dropped if the window goes
+
+    def hide_stale_tab_bars(self) -> list[QtWidgets.QTabBar]:
+        """Qt 6.11 leaves a second, visible copy of a dock tab bar when a new tab group is made while another
+        group exists (reproduced with a bare QMainWindow) — it floats over the inspector. The copy stops
+        updating, so its tabs are a strict prefix of the live bar's: hide those."""
+        bars = [b for b in self.findChildren(QtWidgets.QTabBar) if b.parent() is self and b.isVisible()]
+        tabs = {b: [b.tabText(i) for i in range(b.count())] for b in bars}
+        stale = [b for b in bars if any(o is not b and len(tabs[o]) > len(tabs[b]) and tabs[o][:len(tabs[b])] == tabs[b]
+                                        for o in bars)]
+        for b in stale:
+            b.hide()
+        return stale
 
     def closeEvent(self, e: QtGui.QCloseEvent) -> None:
         self.autosave_timer.stop()
