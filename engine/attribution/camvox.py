@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..occupancy.projection import camera_size, project
 from ..scene import Camera, CameraRig, PointCloud, Scene, VoxelGrid
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "attribution"
@@ -58,25 +59,10 @@ def project_centres(centres: np.ndarray, cameras: list[Camera]) -> tuple[np.ndar
     """(uv N×V×2, valid N×V): pinhole projection of frame points; valid = in front (z > 0.1 m) and inside."""
     uvs, oks = [], []
     for cam in cameras:
-        T = np.linalg.inv(np.asarray(cam.cam_to_frame, float))
-        pc = centres @ T[:3, :3].T + T[:3, 3]
-        z = pc[:, 2]
-        uvw = pc @ np.asarray(cam.K, float).T
-        with np.errstate(divide="ignore", invalid="ignore"):
-            uv = uvw[:, :2] / uvw[:, 2:3]
-        w, h = camera_size(cam)
-        ok = (z > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+        uv, _z, ok = project(centres, cam)
         uvs.append(np.where(ok[:, None], uv, -1.0))
         oks.append(ok)
     return np.stack(uvs).astype(np.float32), np.stack(oks)
-
-
-def camera_size(cam: Camera) -> tuple[int, int]:
-    if cam.size:
-        return int(cam.size[0]), int(cam.size[1])
-    if cam.image is not None:
-        return int(cam.image.shape[1]), int(cam.image.shape[0])
-    raise InputError(None, f"camera {cam.name} has neither an image nor a size")
 
 
 def make_query(grid: VoxelGrid, index: np.ndarray, cameras: list[Camera]) -> VoxelQuery:

@@ -120,8 +120,6 @@ def load_classifier(spec: str | None = None, device: str = "cpu") -> ImageClassi
     A user's file must map N×3×H×W images in [0, 1] to logits; a JSON list of class names next to it
     (same stem, `.classes.json`) is used when present.
     """
-    import torch
-
     spec = spec or BUILTIN
     key = (spec, device)
     if key in _CACHE:
@@ -130,19 +128,10 @@ def load_classifier(spec: str | None = None, device: str = "cpu") -> ImageClassi
         clf = ImageClassifier(_build_lite0().to(device), BUILTIN, (224, 224), imagenet_class_names(),
                               "feature_map", device)
     else:
+        from .common import load_user_module
+
         p = Path(spec)
-        if not p.is_file():
-            raise InputError(p, f"model file does not exist (built-in classifier: {BUILTIN})")
-        try:
-            module = torch.jit.load(str(p), map_location=device)
-        except Exception:
-            try:
-                module = torch.load(str(p), map_location=device, weights_only=False)
-            except Exception as e:
-                raise InputError(p, f"not a TorchScript or torch.save'd module: {type(e).__name__}") from None
-        if not callable(module):
-            raise InputError(p, "file holds no callable module (a state_dict alone cannot be run)")
-        module.eval()
+        module = load_user_module(p, device, freeze=False, hint=f"built-in classifier: {BUILTIN}")
         names: list[str] = []
         side = p.with_suffix(".classes.json")
         if side.is_file():

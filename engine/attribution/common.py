@@ -49,6 +49,31 @@ def load_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def load_user_module(path: str | Path, device: str = "cpu", freeze: bool = True, hint: str = ""):
+    """A user's model file: TorchScript, else a `torch.save`d nn.Module (in eval mode, parameters frozen
+    unless `freeze` is False). A bare state_dict cannot run and is refused; every failure is an InputError
+    naming the file (`hint` is appended to the "does not exist" message)."""
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(p, f"model file does not exist{f' ({hint})' if hint else ''}")
+    try:
+        module = torch.jit.load(str(p), map_location=device)
+    except Exception:
+        try:
+            module = torch.load(str(p), map_location=device, weights_only=False)
+        except Exception as e:
+            raise InputError(p, f"not a TorchScript or torch.save'd module: {type(e).__name__}") from None
+    if not callable(module) or isinstance(module, dict):
+        raise InputError(p, "file holds no callable module (a state_dict alone cannot be run)")
+    module.eval()
+    if freeze:
+        for prm in getattr(module, "parameters", lambda: [])():
+            prm.requires_grad_(False)
+    return module
+
+
 def to_tensor(img: np.ndarray, device: str = "cpu"):
     """H×W×3 uint8/float image → 1×3×H×W float tensor in [0, 1]."""
     import torch

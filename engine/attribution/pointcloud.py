@@ -58,26 +58,10 @@ class PointAttribution:
 
 
 def load_point_model(path: str | Path, device: str = "cpu"):
-    """A TorchScript file or a `torch.save`d nn.Module (as user classifiers are loaded elsewhere); a bare
-    state_dict cannot run and is refused."""
-    import torch
+    """A TorchScript file or a `torch.save`d nn.Module, loaded as user classifiers are."""
+    from .common import load_user_module
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "model file does not exist")
-    try:
-        module = torch.jit.load(str(p), map_location=device)
-    except Exception:
-        try:
-            module = torch.load(str(p), map_location=device, weights_only=False)
-        except Exception as e:
-            raise InputError(p, f"not a TorchScript or torch.save'd module: {type(e).__name__}") from None
-    if not callable(module) or isinstance(module, dict):
-        raise InputError(p, "file holds no callable module (a state_dict alone cannot be run)")
-    module.eval()
-    for prm in getattr(module, "parameters", lambda: [])():
-        prm.requires_grad_(False)
-    return module
+    return load_user_module(path, device)
 
 
 def cloud_tensor(layer_or_points, channels: tuple[str, ...] = (), name: str = "point cloud"):

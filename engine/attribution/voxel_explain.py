@@ -253,24 +253,9 @@ def _class_grid(shape, idx, cls) -> np.ndarray:
 # ------------------------------------------------------------------------------------------ user models
 def load_voxel_model(path: str | Path, device: str = "cpu"):
     """A user's voxel model: TorchScript or a torch.save'd nn.Module mapping 1×C×X×Y×Z → 1×K×X×Y×Z logits."""
-    import torch
+    from .common import load_user_module
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "model file does not exist")
-    try:
-        m = torch.jit.load(str(p), map_location=device)
-    except Exception:
-        try:
-            m = torch.load(str(p), map_location=device, weights_only=False)
-        except Exception as e:
-            raise InputError(p, f"not a TorchScript or torch.save'd module: {type(e).__name__}") from None
-    if not callable(m) or isinstance(m, dict):
-        raise InputError(p, "file holds no callable module (a state_dict alone cannot be run)")
-    m.eval()
-    for prm in getattr(m, "parameters", lambda: [])():
-        prm.requires_grad_(False)
-    return m
+    return load_user_module(path, device)
 
 
 def explain_user_voxel_model(module, grid_input: np.ndarray, grid: VoxelGrid, voxel, target=None,

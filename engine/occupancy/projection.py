@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..scene import Camera, VoxelGrid
+
+
+def camera_size(cam: Camera) -> tuple[int, int]:
+    """(width, height) of a camera's image: its declared size, else its image's; an InputError if neither."""
+    if cam.size:
+        return int(cam.size[0]), int(cam.size[1])
+    if cam.image is not None:
+        return int(cam.image.shape[1]), int(cam.image.shape[0])
+    raise InputError(None, f"camera {cam.name} has neither an image nor a size")
 
 
 def project(points: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -15,7 +25,7 @@ def project(points: np.ndarray, cam: Camera) -> tuple[np.ndarray, np.ndarray, np
     uvw = pc @ np.asarray(cam.K, float).T
     with np.errstate(divide="ignore", invalid="ignore"):
         uv = uvw[:, :2] / uvw[:, 2:3]
-    w, h = cam.size if cam.size else (cam.image.shape[1], cam.image.shape[0])
+    w, h = camera_size(cam)
     ok = (z > 0.1) & (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
     return uv, z, ok
 
