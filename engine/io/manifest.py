@@ -125,3 +125,31 @@ def write_manifest(path: str | Path, name: str, layers: list[dict], frames: list
     if frames:
         d["frames"] = frames
     write_text(path, json.dumps(d, indent=1))
+
+
+MANIFEST_NAMES = ("scene.json", "scene.slscene.json")
+
+
+def manifest_in_folder(folder: Path) -> Path | None:
+    """The scene manifest a folder holds (`scene.json`), so a scene folder opens like its manifest."""
+    for name in MANIFEST_NAMES:
+        p = Path(folder) / name
+        try:
+            if p.is_file() and KEY.encode() in p.read_bytes()[:4096]:
+                return p
+        except OSError:
+            return None
+    return None
+
+
+@register("manifest folder", "folder holding a SceneLens scene manifest (scene.json)", folder=True)
+def load_manifest_folder(path: Path, **opts) -> Scene:
+    m = manifest_in_folder(path)
+    if m is None:
+        raise InputError(path, "folder holds no scene.json manifest")
+    return load_manifest(m, **opts)
+
+
+@load_manifest_folder.sniffer
+def _sniff_manifest_folder(p: Path, head: bytes) -> int:
+    return 100 if manifest_in_folder(p) is not None else 0
