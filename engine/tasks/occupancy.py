@@ -68,46 +68,56 @@ def read_kitti_tr(path: str | Path) -> np.ndarray:
     raise InputError(path, "no 'Tr:' line (velodyne → cam0)")
 
 
+def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int | None = None, drop_classes=()):
+    """One loaded scene as a voxelisation Scan: its first point cloud, per-point labels (nuScenes boxes,
+    a `label` attribute or the unlabelled class), the ego pose of nuScenes info files and the sensor origin.
+    Shared by the CLI, the GUI and the Python API, so all three voxelise the same points the same way."""
+    from ..occupancy.voxelize import Scan
+    from ..scene import PointCloud
+
+    pc = next((lay for lay in scene.layers if isinstance(lay, PointCloud)), None)
+    if pc is None:
+        raise InputError(scene.path, "holds no point cloud")
+    origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
+    pose = None
+    if scene.meta.get("format") == "nuscenes-info":
+        from ..io.nuscenes import label_points_from_boxes
+
+        labels = label_points_from_boxes(scene).astype(np.int64)
+        label_set = "occ3d"
+        pose = np.asarray(scene.meta["ego2global"], float)
+    elif "label" in pc.attributes:
+        labels = pc.attributes["label"].astype(np.int64)
+        label_set = pc.label_set
+    else:
+        default = 0 if grid_label_set == "occ3d" else 255
+        labels = np.full(pc.n, default if unlabeled_class is None else unlabeled_class, np.int64)
+        label_set = grid_label_set
+    if label_set != grid_label_set:
+        raise InputError(scene.path, f"point labels are {label_set} classes but the grid uses {grid_label_set}; "
+                                     f"pick --grid {label_set}")
+    keep = ~np.isin(labels, np.asarray(list(drop_classes), np.int64))
+    return Scan(pc.points[keep], labels[keep], pose, origin, name)
+
+
 def scans_from_inputs(inputs: list[str], grid_label_set: str, poses: np.ndarray | None = None,
                       unlabeled_class: int | None = None):
     """Load each input as (Scan, scene-or-None); labels must be in the grid's label set."""
     from ..io import load
-    from ..occupancy.voxelize import Scan
-    from ..scene import PointCloud
 
     scans, scenes = [], []
     for i, inp in enumerate(inputs):
         scene = load(inp)
-        pc = next((lay for lay in scene.layers if isinstance(lay, PointCloud)), None)
-        if pc is None:
-            raise InputError(inp, "holds no point cloud")
-        origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
-        pose = None
-        if scene.meta.get("format") == "nuscenes-info":
-            from ..io.nuscenes import label_points_from_boxes
-
-            labels = label_points_from_boxes(scene).astype(np.int64)
-            label_set = "occ3d"
-            pose = np.asarray(scene.meta["ego2global"], float)
-        elif "label" in pc.attributes:
-            labels = pc.attributes["label"].astype(np.int64)
-            label_set = pc.label_set
-        else:
-            default = 0 if grid_label_set == "occ3d" else 255
-            labels = np.full(pc.n, default if unlabeled_class is None else unlabeled_class, np.int64)
-            label_set = grid_label_set
-        if label_set != grid_label_set:
-            raise InputError(inp, f"point labels are {label_set} classes but the grid uses {grid_label_set}; "
-                                  f"pick --grid {label_set}")
+        scan = scan_from_scene(scene, grid_label_set, Path(inp).name, unlabeled_class)
         if poses is not None:
             m = re.fullmatch(r"\d+", Path(inp).stem.split(".")[0])
             if len(poses) == len(inputs):
-                pose = poses[i]
+                scan.pose = poses[i]
             elif m and int(m.group(0)) < len(poses):
-                pose = poses[int(m.group(0))]
+                scan.pose = poses[int(m.group(0))]
             else:
                 raise InputError(inp, f"no pose for this scan ({len(poses)} poses for {len(inputs)} scans)")
-        scans.append(Scan(pc.points, labels, pose, origin, Path(inp).name))
+        scans.append(scan)
         scenes.append(scene)
     return scans, scenes
 
