@@ -61,8 +61,10 @@ class KeypointItem(pg.GraphItem):
             pen = pg.mkPen((255, 255, 255, 170), width=2)
         adj = np.array([(a, b) for a, b in sk.bones if shown[a] and shown[b]], int).reshape(-1, 2)
         sizes = np.where(shown, 9.0, 0.0)
-        self.setData(pos=xy.astype(float), adj=adj, pen=pen, symbolBrush=brushes, size=sizes, pxMode=True,
-                     symbol="o", symbolPen=pg.mkPen("k"))
+        # keep our own copy of what was drawn: pyqtgraph 0.14 made GraphItem.data a method
+        self._drawn = dict(pos=xy.astype(float), adj=adj, pen=pen, symbolBrush=brushes, size=sizes, pxMode=True,
+                           symbol="o", symbolPen=pg.mkPen("k"))
+        self.setData(**self._drawn)
 
     def mouseDragEvent(self, ev):
         if not self.editable or ev.button() != QtCore.Qt.LeftButton:
@@ -83,10 +85,9 @@ class KeypointItem(pg.GraphItem):
             j, self._drag = self._drag, None
             self.bench.move_keypoint(self.sk, self.t, self.p, j, pos)
         else:  # preview only; the model is changed by the command on release
-            data = self.data["pos"].copy()
+            data = self._drawn["pos"].copy()
             data[self._drag] = pos
-            self.setData(**{**{k: v for k, v in self.data.items() if k in ("adj", "size", "symbolBrush")},
-                            "pos": data})
+            self.setData(**{**self._drawn, "pos": data})
         ev.accept()
 
 
