@@ -75,7 +75,14 @@ class CameraGrid(QtWidgets.QWidget):
         self.setMouseTracking(True)
         self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent, True)
         self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Expanding)
-        self.setFocusPolicy(QtCore.Qt.ClickFocus)
+        self.setFocusPolicy(QtCore.Qt.StrongFocus)
+        # while the user drags the window edge, tiles are drawn with a fast (unsmoothed) scale; the smooth,
+        # cached pixmaps are made once the size has been still for a moment
+        self._resizing = False
+        self._settle = QtCore.QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(150)
+        self._settle.timeout.connect(self._settled)
 
     # ---- content -------------------------------------------------------------------------------------------
     def set_cameras(self, items: list[tuple[str, np.ndarray]]) -> None:
@@ -159,7 +166,8 @@ class CameraGrid(QtWidgets.QWidget):
     def _fit(cell: QtCore.QRect, size: QtCore.QSize) -> QtCore.QRect:
         iw, ih = max(1, size.width()), max(1, size.height())
         s = min(cell.width() / iw, cell.height() / ih)
-        w, h = max(1, int(iw * s)), max(1, int(ih * s))
+        w = max(1, min(cell.width(), round(iw * s)))
+        h = max(1, min(cell.height(), round(ih * s)))
         return QtCore.QRect(cell.x() + (cell.width() - w) // 2, cell.y() + (cell.height() - h) // 2, w, h)
 
     def cell_rect(self, name: str) -> QtCore.QRect:
@@ -185,6 +193,16 @@ class CameraGrid(QtWidgets.QWidget):
         return QtCore.QSize(960, 380)
 
     # ---- drawing -------------------------------------------------------------------------------------------
+    def resizeEvent(self, e: QtGui.QResizeEvent) -> None:
+        if e.oldSize().isValid() and e.oldSize() != e.size() and self._tiles:
+            self._resizing = True
+            self._settle.start()
+        super().resizeEvent(e)
+
+    def _settled(self) -> None:
+        self._resizing = False
+        self.update()
+
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:
         p = QtGui.QPainter(self)
         p.fillRect(self.rect(), _BACKGROUND)
@@ -202,10 +220,15 @@ class CameraGrid(QtWidgets.QWidget):
                 continue
             p.fillRect(cell, _CELL)
             r = self._fit(cell, tile.image_size())
-            p.drawPixmap(r.topLeft(), tile.scaled(r.size()))
-            ov = tile.scaled_overlay(r.size())
-            if ov is not None:
-                p.drawPixmap(r.topLeft(), ov)
+            if self._resizing:
+                p.drawPixmap(r, tile.pixmap)
+                if tile.overlay is not None:
+                    p.drawPixmap(r, tile.overlay)
+            else:
+                p.drawPixmap(r.topLeft(), tile.scaled(r.size()))
+                ov = tile.scaled_overlay(r.size())
+                if ov is not None:
+                    p.drawPixmap(r.topLeft(), ov)
             # name label: a dark band at the image's top-left corner
             label = fm.elidedText(tile.name, QtCore.Qt.ElideRight, max(10, r.width() - 12))
             lw, lh = fm.horizontalAdvance(label) + 10, fm.height() + 4
@@ -223,7 +246,10 @@ class CameraGrid(QtWidgets.QWidget):
                 p.drawRect(r.adjusted(0, 0, -1, -1))
 
     def grab_image(self) -> np.ndarray:
-        """The widget as drawn now, as an H×W×3 uint8 RGB array."""
+        """The widget as drawn now (smooth tiles, even mid-resize), as an H×W×3 uint8 RGB array."""
+        if self._resizing:
+            self._settle.stop()
+            self._resizing = False
         img = self.grab().toImage().convertToFormat(QtGui.QImage.Format_RGB888)
         w, h, bpl = img.width(), img.height(), img.bytesPerLine()
         buf = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
@@ -247,6 +273,26 @@ class CameraGrid(QtWidgets.QWidget):
         if name is not None:
             self.camera_activated.emit(name)
         e.accept()
+
+    def keyPressEvent(self, e: QtGui.QKeyEvent) -> None:
+        """Arrow keys move the selection (emitting `camera_clicked`); Enter emits `camera_activated`."""
+        n, cols = len(self._tiles), self.columns()
+        step = {QtCore.Qt.Key_Left: -1, QtCore.Qt.Key_Right: 1,
+                QtCore.Qt.Key_Up: -cols, QtCore.Qt.Key_Down: cols}.get(e.key())
+        if n and step is not None:
+            i = self.names().index(self._selected) if self._selected is not None else 0
+            j = i + step if self._selected is not None else 0
+            if 0 <= j < n:
+                self._selected = self._tiles[j].name
+                self.update()
+                self.camera_clicked.emit(self._selected)
+            e.accept()
+            return
+        if n and self._selected is not None and e.key() in (QtCore.Qt.Key_Return, QtCore.Qt.Key_Enter):
+            self.camera_activated.emit(self._selected)
+            e.accept()
+            return
+        super().keyPressEvent(e)
 
     def mouseMoveEvent(self, e: QtGui.QMouseEvent) -> None:
         name = self.camera_at(e.position().toPoint())

@@ -64,6 +64,27 @@ def test_real_clicks_emit_the_camera_under_the_mouse(grid, qtbot):
     assert sig.args == [NUSCENES[2]]
 
 
+def test_keyboard_moves_the_selection_and_enter_activates(grid, qtbot):
+    qtbot.mouseClick(grid, QtCore.Qt.LeftButton, pos=grid.tile_rect(NUSCENES[0]).center())
+    clicked, activated = [], []
+    grid.camera_clicked.connect(clicked.append)
+    grid.camera_activated.connect(activated.append)
+    for key in (QtCore.Qt.Key_Right, QtCore.Qt.Key_Down, QtCore.Qt.Key_Down, QtCore.Qt.Key_Left, QtCore.Qt.Key_Up):
+        qtbot.keyClick(grid, key)
+    assert clicked == [NUSCENES[1], NUSCENES[4], NUSCENES[3], NUSCENES[0]]  # the 2nd Down hits the edge
+    qtbot.keyClick(grid, QtCore.Qt.Key_Return)
+    assert activated == [NUSCENES[0]] and grid.selected() == NUSCENES[0]
+
+
+def test_tiles_are_smooth_after_a_resize_settles(grid, qtbot):
+    grid.resize(700, 300)
+    assert grid._resizing  # fast, unsmoothed scaling while the size changes
+    qtbot.waitUntil(lambda: not grid._resizing, timeout=2000)
+    r = grid.tile_rect(NUSCENES[2])
+    assert r.width() == (700 - 4 * 4) // 3
+    assert tuple(grid.grab_image()[r.center().y() + 10, r.center().x()]) == COLOURS[2]
+
+
 def test_click_between_rows_of_letterboxed_tiles_hits_nothing_outside_cells(qtbot):
     g = CameraGrid()
     qtbot.addWidget(g)
