@@ -109,6 +109,7 @@ class WelcomePanel(QtWidgets.QWidget):
                                                QtWidgets.QStyle.SP_MediaPlay)
         # the demo is what a first-time user wants: the one accented (default) button
         self.demo_button.setDefault(True)
+        self.demo_button.setIcon(self._white(self.style().standardIcon(QtWidgets.QStyle.SP_MediaPlay)))
         self.demo_button.setStyleSheet(
             "QPushButton { text-align: left; padding-left: 10px; color: white; font-weight: bold;"
             " background: #2f6fd0; border: 1px solid #2559a8; border-radius: 3px; }"
@@ -143,6 +144,16 @@ class WelcomePanel(QtWidgets.QWidget):
         cols.addLayout(recent, 1)
         self.recent_buttons: list[_RecentButton] = []
 
+    @staticmethod
+    def _white(icon: QtGui.QIcon) -> QtGui.QIcon:
+        """The icon's shape in white (for the accented button)."""
+        pm = icon.pixmap(40, 40)
+        p = QtGui.QPainter(pm)
+        p.setCompositionMode(QtGui.QPainter.CompositionMode_SourceIn)
+        p.fillRect(pm.rect(), QtGui.QColor("white"))
+        p.end()
+        return QtGui.QIcon(pm)
+
     def _heading(self, text: str) -> QtWidgets.QLabel:
         h = QtWidgets.QLabel(text)
         f = h.font()
@@ -167,6 +178,7 @@ class WelcomePanel(QtWidgets.QWidget):
         """Show these paths (most recent first; at most 10). Paths that no longer exist are shown disabled."""
         for b in self.recent_buttons:
             self._recent_box.removeWidget(b)
+            b.hide()  # now: deleteLater waits for the event loop, and a grab before that would still draw it
             b.deleteLater()
         self.recent_buttons = []
         for path in list(paths)[:_MAX_RECENT]:

@@ -48,7 +48,9 @@ def test_recent_entries_open_on_click_and_missing_ones_are_disabled(panel, qtbot
     panel.set_recent([str(b)] * 30)
     qtbot.wait(20)
     assert len(panel.recent_buttons) == 10
+    old = panel.recent_buttons
     panel.set_recent([])
+    assert not any(b.isVisible() for b in old)  # gone at once, not only when deleteLater runs
     qtbot.wait(20)
     assert panel.recent_buttons == [] and panel.no_recent.isVisible()
 
