@@ -37,14 +37,21 @@ COCO17_NAMES = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_
 COCO17_TO_BLAZEPOSE = [BLAZEPOSE_NAMES.index(n) for n in COCO17_NAMES]
 
 
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "pose"
+
+
 def bundled_model_path(name: str = "pose_landmark_full.tflite") -> Path:
-    """Path of a .tflite inside the installed mediapipe package (found without importing mediapipe)."""
+    """Path of a MediaPipe .tflite: the copy shipped in assets/pose/ (Apache-2.0, see its NOTICE), else the
+    one inside an installed mediapipe package (found without importing mediapipe)."""
     import importlib.util
 
+    if (ASSETS / name).is_file():
+        return ASSETS / name
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the mediapipe package is not installed")
-    p = Path(list(spec.submodule_search_locations)[0]) / "modules" / "pose_landmark" / name
+    sub = "pose_detection" if name.startswith("pose_detection") else "pose_landmark"
+    p = Path(list(spec.submodule_search_locations)[0]) / "modules" / sub / name
     if not p.is_file():
         raise FileNotFoundError(f"{p} is missing from the mediapipe package")
     return p
@@ -71,8 +78,13 @@ def _activation(code: int):
     raise NotImplementedError(f"fused activation {code} is not supported")
 
 
-def build_module(graph: TFLiteGraph):
-    """A torch `nn.Module` executing `graph` (constants as buffers, so `.to(device)` moves them)."""
+def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None):
+    """A torch `nn.Module` executing `graph` (constants as buffers, so `.to(device)` moves them).
+
+    `output_names` renames graph outputs (default: the landmark model's `OUTPUTS`). Besides the landmark
+    model's operators this runs the person detector's DENSIFY (constants are densified by the reader),
+    DEPTH_TO_SPACE, CONCATENATION and RESHAPE to any rank (batch kept as the first axis)."""
+    names_map = OUTPUTS if output_names is None else output_names
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -92,9 +104,9 @@ def build_module(graph: TFLiteGraph):
             for k, op in enumerate(graph.operators):
                 ins, out = op.inputs, op.outputs[0]
                 o = op.options
-                if op.op == "DEQUANTIZE":
+                if op.op in ("DEQUANTIZE", "DENSIFY"):
                     if const(ins[0]) is None:
-                        raise NotImplementedError("DEQUANTIZE of an activation")
+                        raise NotImplementedError(f"{op.op} of an activation")
                     const_alias[out] = const_alias.get(ins[0], ins[0])
                     continue
                 if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
@@ -149,9 +161,21 @@ def build_module(graph: TFLiteGraph):
                     nchw.add(out)
                 elif op.op == "RESHAPE":
                     shape = graph.tensors[out].shape
-                    if len(shape) != 2:
-                        raise NotImplementedError("RESHAPE to a non-2-D shape")
-                    self.plan.append(("flatten", k, ins[0], out, ins[0] in nchw))
+                    self.plan.append(("reshape", k, ins[0], out, (ins[0] in nchw, tuple(shape[1:]))))
+                elif op.op == "DEPTH_TO_SPACE":
+                    self.plan.append(("d2s", k, ins[0], out, int(o["block_size"])))
+                    nchw.add(out)
+                elif op.op == "CONCATENATION":
+                    if any(const(i) is not None for i in ins):
+                        raise NotImplementedError("CONCATENATION with a constant")
+                    is4 = [i in nchw for i in ins]
+                    if any(is4) and not all(is4):
+                        raise NotImplementedError("CONCATENATION of mixed layouts")
+                    axis = o["axis"] % len(graph.tensors[out].shape)
+                    if all(is4):
+                        axis = (0, 2, 3, 1)[axis]  # NHWC axis → NCHW axis
+                        nchw.add(out)
+                    self.plan.append(("concat", k, list(ins), out, (axis, _activation(o["activation"]))))
                 elif op.op == "LOGISTIC":
                     self.plan.append(("sigmoid", k, ins[0], out, None))
                     if ins[0] in nchw:
@@ -160,7 +184,7 @@ def build_module(graph: TFLiteGraph):
                     raise NotImplementedError(f"TFLite operator {op.op} is not supported")
             self.input_id = graph.inputs[0]
             self.output_ids = list(graph.outputs)
-            self.output_names = [OUTPUTS.get(graph.tensors[i].name, graph.tensors[i].name) for i in graph.outputs]
+            self.output_names = [names_map.get(graph.tensors[i].name, graph.tensors[i].name) for i in graph.outputs]
 
         def forward(self, x):
             """x: N×3×H×W in [0, 1] → dict of outputs (4-D outputs stay N×C×H×W)."""
@@ -189,9 +213,17 @@ def build_module(graph: TFLiteGraph):
                     v[out] = p["act"](y) if p["act"] else y
                 elif kind == "resize":
                     v[out] = F.interpolate(v[a], size=p, mode="bilinear", align_corners=False)
-                elif kind == "flatten":
+                elif kind == "reshape":
                     t = v[a]
-                    v[out] = (t.permute(0, 2, 3, 1) if p else t).reshape(t.shape[0], -1)  # NHWC element order
+                    v[out] = (t.permute(0, 2, 3, 1) if p[0] else t).reshape(t.shape[0], *p[1])  # NHWC element order
+                elif kind == "d2s":  # TensorFlow DEPTH_TO_SPACE (DCR): channel = (i·b + j)·C + c
+                    t = v[a]
+                    n, c, h, w = t.shape
+                    v[out] = t.reshape(n, p, p, c // (p * p), h, w).permute(0, 3, 4, 1, 5, 2).reshape(
+                        n, c // (p * p), h * p, w * p)
+                elif kind == "concat":
+                    y = torch.cat([v[i] for i in a], dim=p[0])
+                    v[out] = p[1](y) if p[1] else y
                 elif kind == "sigmoid":
                     v[out] = torch.sigmoid(v[a])
             return {n: v[i] for n, i in zip(self.output_names, self.output_ids)}
@@ -213,7 +245,8 @@ def load_pose_landmark_model(path: str | os.PathLike | None = None, device: str 
     return _MODULES[key]
 
 
-def reference_outputs(images_uint8: np.ndarray, path: str | os.PathLike | None = None) -> list[dict]:
+def reference_outputs(images_uint8: np.ndarray, path: str | os.PathLike | None = None,
+                      float_range: tuple[float, float] = (0.0, 1.0)) -> list[dict]:
     """Run the original .tflite through mediapipe's own InferenceCalculator (TFLite + XNNPACK).
 
     images_uint8: N×256×256×3 RGB. Returns per image a dict with the same keys as the torch module, in
@@ -234,7 +267,7 @@ def reference_outputs(images_uint8: np.ndarray, path: str | os.PathLike | None =
 input_stream: "image"
 node {{ calculator: "ImageToTensorCalculator" input_stream: "IMAGE:image" output_stream: "TENSORS:in"
   options {{ [mediapipe.ImageToTensorCalculatorOptions.ext] {{ output_tensor_width: {w} output_tensor_height: {h}
-    keep_aspect_ratio: false output_tensor_float_range {{ min: 0.0 max: 1.0 }} }} }} }}
+    keep_aspect_ratio: false output_tensor_float_range {{ min: {float_range[0]} max: {float_range[1]} }} }} }} }}
 node {{ calculator: "InferenceCalculator" input_stream: "TENSORS:in" output_stream: "TENSORS:out"
   options {{ [mediapipe.InferenceCalculatorOptions.ext] {{ model_path: "{p}" delegate {{ xnnpack {{}} }} }} }} }}
 node {{ calculator: "SplitTensorVectorCalculator" input_stream: "out"

@@ -125,6 +125,49 @@ def _options(op: str, t: _Table | None) -> dict:
     return {}
 
 
+def _densify(values: np.ndarray, shape: list[int], sp: _Table, name: str) -> np.ndarray:
+    """Dense array of a sparse constant (SparsityParameters: traversal_order 0, block_map 1, dim_metadata 2).
+
+    Supports what TFLite's converter writes for pruned conv weights: dimensions in storage order, no block
+    map, every dimension DENSE except trailing SPARSE_CSR ones (DimensionMetadata: format 0, dense_size 1,
+    array_segments_type 2, array_segments 3, array_indices_type 4, array_indices 5; index vectors are
+    Int32Vector / Uint16Vector / Uint8Vector tables holding `values` in slot 0).
+    """
+    import flatbuffers.number_types as N
+
+    order = sp.vector_numpy(0, np.int32).tolist()
+    if sp.vector_len(1) or order != list(range(len(shape))):
+        raise ValueError(f"tensor {name!r}: block-sparse or reordered sparse constants are not supported")
+    index_dtype = {1: np.int32, 2: np.uint16, 3: np.uint8}
+
+    def index_vector(dm: _Table, type_slot: int, slot: int) -> np.ndarray:
+        kind = dm.scalar(type_slot, N.Uint8Flags)
+        vec = dm.union(slot)
+        if kind not in index_dtype or vec is None:
+            raise ValueError(f"tensor {name!r}: sparse index vector type {kind} is not supported")
+        return vec.vector_numpy(0, index_dtype[kind]).astype(np.int64)
+
+    # positions: flat index over the dims processed so far, for each stored value (or each dense row)
+    pos = np.zeros(1, np.int64)
+    for d in range(sp.vector_len(2)):
+        dm = sp.table_at(2, d)
+        size = shape[d]
+        if dm.scalar(0, N.Int8Flags) == 0:  # DENSE
+            pos = (pos[:, None] * size + np.arange(size)[None, :]).reshape(-1)
+        else:  # SPARSE_CSR: segments over the parent positions, column indices per stored value
+            seg = index_vector(dm, 2, 3)
+            idx = index_vector(dm, 4, 5)
+            if len(seg) != len(pos) + 1 or seg[-1] != len(idx):
+                raise ValueError(f"tensor {name!r}: sparse segments do not match its shape")
+            parent = np.repeat(pos, np.diff(seg))
+            pos = parent * size + idx
+    if len(pos) != len(values):
+        raise ValueError(f"tensor {name!r}: {len(values)} stored values for {len(pos)} sparse positions")
+    dense = np.zeros(int(np.prod(shape)), values.dtype)
+    dense[pos] = values
+    return dense
+
+
 def read_tflite(data: bytes) -> TFLiteGraph:
     """Parse a .tflite model's first subgraph: tensors (with constants), operators and their options."""
     import flatbuffers
@@ -158,6 +201,9 @@ def read_tflite(data: bytes) -> TFLiteGraph:
             if dtype is None:
                 raise ValueError(f"tensor {tt.string(3)!r} has unsupported type {ttype}")
             arr = np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
+            sparsity = tt.union(6)  # Tensor.sparsity: stored compressed, densified here (the DENSIFY op's job)
+            if sparsity is not None:
+                arr = _densify(arr, shape, sparsity, tt.string(3))
             arr = arr.reshape(shape) if shape else arr
         tensors.append(TFTensor(tt.string(3), shape, dtype, arr))
     ops = []

@@ -19,6 +19,9 @@ class Person:
     coco: np.ndarray | None = None        # 17×2 pixels
     coco_scores: np.ndarray | None = None
     box_hint: np.ndarray | None = None    # the detection box the person came from, if any
+    detection_score: float | None = None  # the person detector's score, when a detector found them
+    presence: float | None = None         # the landmark model's person-presence score
+    track_id: int | None = None           # identity across video frames (engine.pose.tracking)
 
     def with_coco(self) -> "Person":
         """Fill the COCO-17 view (mapped from the model's joint set)."""

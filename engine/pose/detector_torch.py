@@ -1,0 +1,417 @@
+"""BlazePose on torch alone: MediaPipe's person detector + landmark model, with MediaPipe's own pre- and
+post-processing, for one or several people per image.
+
+The two networks are the `.tflite` files shipped in assets/pose/ (Apache-2.0, see NOTICE there), executed
+by the TFLite → torch rebuild in `engine.attribution.mediapipe_torch` (device-agnostic: `.to(device)`).
+What MediaPipe does around them is re-implemented here from its calculator graphs
+(pose_detection_cpu, pose_detection_to_roi, pose_landmark_by_roi, pose_landmarks_to_roi):
+
+1. detector input: the whole image letterboxed into 224×224 (zero border), values in [-1, 1];
+2. 2254 SSD anchors (5 layers, strides 8/16/32/32/32, fixed size), boxes and 4 keypoints decoded
+   against them (scale 224), score = sigmoid(clip(raw, ±100)) ≥ 0.5;
+3. weighted non-maximum suppression (IoU > 0.3 merges, score-weighted average of boxes and keypoints),
+   then the letterbox removed;
+4. each detection → a rotated square ROI: centre = keypoint 0 (mid-hip), side = 2·|kp1 − kp0| · 1.25,
+   rotation so that kp0→kp1 points up;
+5. landmark input: the ROI warped to 256×256 (perspective warp of the rotated rectangle's corners,
+   bilinear, edge replication) in [0, 1]; 39 landmarks decoded (visibility/presence = sigmoid),
+   refined by the 64×64 heatmaps (9×9 sigmoid-weighted mean where the peak ≥ 0.5), projected back
+   through the ROI; world landmarks rotated by the ROI angle; person kept if presence ≥ 0.5.
+
+MediaPipe's legacy solution keeps only the best detection; here every detection above the threshold
+gets its own landmarks (as the Tasks API's PoseLandmarker does with `num_poses`). In video mode the next
+frame's ROI of each person comes from its auxiliary landmarks 33/34 (pose_landmarks_to_roi) and the
+detector runs again only when someone was lost or every `redetect_every` frames.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..adapters import register_adapter
+from ..errors import InputError
+from .types import PerImagePredictor, Person
+
+DETECTOR_FILE = "pose_detection.tflite"
+LANDMARK_FILE = "pose_landmark_full.tflite"
+DET_SIZE = 224
+LM_SIZE = 256
+N_LANDMARKS = 39
+N_POSE = 33
+
+
+def ssd_anchors(size: int = DET_SIZE, strides=(8, 16, 32, 32, 32), per_layer: int = 2) -> np.ndarray:
+    """Anchor centres (N×2, normalised x, y) as SsdAnchorsCalculator makes them for the pose detector
+    (fixed_anchor_size: only centres matter; aspect ratio 1 plus the interpolated scale = 2 per layer)."""
+    out = []
+    layer = 0
+    while layer < len(strides):
+        last = layer
+        while last < len(strides) and strides[last] == strides[layer]:
+            last += 1
+        n_per_cell = per_layer * (last - layer)
+        fm = int(math.ceil(size / strides[layer]))
+        ys, xs = np.meshgrid((np.arange(fm) + 0.5) / fm, (np.arange(fm) + 0.5) / fm, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], 1)
+        out.append(np.repeat(cells, n_per_cell, axis=0))
+        layer = last
+    return np.concatenate(out).astype(np.float32)
+
+
+@dataclass
+class Detection:
+    score: float
+    box: np.ndarray        # xmin, ymin, w, h (normalised image coordinates)
+    keypoints: np.ndarray  # 4×2 normalised (0 mid-hip, 1 "scale" point above the head, 2, 3)
+
+
+@dataclass
+class Roi:
+    x: float  # centre, normalised
+    y: float
+    w: float  # size, normalised (square in pixels)
+    h: float
+    rotation: float  # radians
+
+    def pixels(self, W: int, H: int) -> tuple[float, float, float, float, float]:
+        return self.x * W, self.y * H, self.w * W, self.h * H, self.rotation
+
+    def box_px(self, W: int, H: int) -> np.ndarray:
+        """Axis-aligned x, y, w, h (pixels) around the rotated square."""
+        cx, cy, w, h, r = self.pixels(W, H)
+        c, s = abs(math.cos(r)), abs(math.sin(r))
+        bw, bh = w * c + h * s, w * s + h * c
+        return np.array([cx - bw / 2, cy - bh / 2, bw, bh])
+
+
+def _normalize_radians(a: float) -> float:
+    return a - 2 * math.pi * math.floor((a + math.pi) / (2 * math.pi))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ax1, ay1, ax2, ay2 = a[0], a[1], a[0] + a[2], a[1] + a[3]
+    bx1, by1, bx2, by2 = b[0], b[1], b[0] + b[2], b[1] + b[3]
+    iw, ih = min(ax2, bx2) - max(ax1, bx1), min(ay2, by2) - max(ay1, by1)
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def weighted_nms(scores: np.ndarray, boxes: np.ndarray, kps: np.ndarray, threshold: float = 0.3,
+                 max_detections: int = -1) -> list[Detection]:
+    """MediaPipe's WEIGHTED non-maximum suppression (IoU): each kept detection is the score-weighted mean
+    of the candidates overlapping the best remaining one by more than `threshold` (its score stays)."""
+    order = list(np.argsort(-scores, kind="stable"))
+    out: list[Detection] = []
+    while order:
+        top = order[0]
+        cand, rest = [], []
+        for i in order:
+            (cand if _iou(boxes[i], boxes[top]) > threshold else rest).append(i)
+        w = scores[cand].astype(np.float64)
+        tot = w.sum()
+        b = boxes[cand].astype(np.float64)
+        x1 = (b[:, 0] * w).sum() / tot
+        y1 = (b[:, 1] * w).sum() / tot
+        x2 = ((b[:, 0] + b[:, 2]) * w).sum() / tot
+        y2 = ((b[:, 1] + b[:, 3]) * w).sum() / tot
+        k = (kps[cand].astype(np.float64) * w[:, None, None]).sum(0) / tot
+        out.append(Detection(float(scores[top]), np.array([x1, y1, x2 - x1, y2 - y1]), k))
+        if max_detections > 0 and len(out) >= max_detections:
+            break
+        if len(rest) == len(order):
+            break
+        order = rest
+    return out
+
+
+def alignment_roi(p0: np.ndarray, p1: np.ndarray, W: int, H: int, scale: float = 1.25,
+                  target_deg: float = 90.0) -> Roi:
+    """AlignmentPointsRectsCalculator + RectTransformationCalculator(scale 1.25, square_long): a square
+    centred on p0 with side 2·|p1 − p0| (pixels), rotated so that p0→p1 points along `target_deg`."""
+    x0, y0 = p0[0] * W, p0[1] * H
+    x1, y1 = p1[0] * W, p1[1] * H
+    size = math.sqrt((x1 - x0) ** 2 + (y1 - y0) ** 2) * 2.0
+    rot = _normalize_radians(math.radians(target_deg) - math.atan2(-(y1 - y0), x1 - x0))
+    long_side = max(size, size)  # square_long on an already square (in pixels) box
+    return Roi(float(p0[0]), float(p0[1]), long_side / W * scale, long_side / H * scale, rot)
+
+
+def _rotated_rect_matrix(cx: float, cy: float, w: float, h: float, rot: float, out_w: int, out_h: int):
+    """The 3×3 projection ImageToTensorCalculator (OpenCV path) builds: cv::boxPoints of the rotated
+    rectangle → the output tensor's corners (bottom-left, top-left, top-right, bottom-right)."""
+    import cv2
+
+    src = cv2.boxPoints(((cx, cy), (w, h), rot * 180.0 / math.pi)).astype(np.float32)
+    dst = np.array([[0, out_h], [0, 0], [out_w, 0], [out_w, out_h]], np.float32)
+    return cv2.getPerspectiveTransform(src, dst)
+
+
+def letterbox_input(rgb: np.ndarray, size: int = DET_SIZE) -> tuple[np.ndarray, tuple[float, float]]:
+    """The detector's input (size×size×3 uint8, zero border) and the letterbox (horizontal, vertical)
+    padding as fractions of the tensor, as ImageToTensorCalculator's keep_aspect_ratio computes them."""
+    import cv2
+
+    H, W = rgb.shape[:2]
+    roi_w, roi_h = float(W), float(H)
+    ratio = roi_h / roi_w
+    if 1.0 > ratio:
+        pad_v, pad_h = (1.0 - ratio) / 2.0, 0.0
+        roi_h = roi_w
+    else:
+        pad_h, pad_v = (1.0 - 1.0 / ratio) / 2.0, 0.0
+        roi_w = roi_h
+    M = _rotated_rect_matrix(W / 2.0, H / 2.0, roi_w, roi_h, 0.0, size, size)
+    img = cv2.warpPerspective(rgb, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=(0, 0, 0))
+    return img, (pad_h, pad_v)
+
+
+def roi_crop(rgb: np.ndarray, roi: Roi, size: int = LM_SIZE) -> np.ndarray:
+    """The landmark model's input: the rotated ROI warped to size×size (bilinear, edge replication)."""
+    import cv2
+
+    H, W = rgb.shape[:2]
+    M = _rotated_rect_matrix(*roi.pixels(W, H), size, size)
+    return cv2.warpPerspective(rgb, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def refine_from_heatmaps(xy: np.ndarray, heat: np.ndarray, kernel: int = 9, min_conf: float = 0.5) -> np.ndarray:
+    """RefineLandmarksFromHeatmapCalculator: xy (J×2, normalised crop coordinates), heat (J×h×w logits).
+    Where the sigmoid peak in the kernel window around a landmark reaches `min_conf`, the landmark moves to
+    the window's sigmoid-weighted mean cell (col / w, row / h). MediaPipe's bounds test checks the column
+    twice and never the row; kept, so that results match."""
+    J, h, w = heat.shape
+    out = xy.copy()
+    off = (kernel - 1) // 2
+    for j in range(J):
+        c, r = int(xy[j, 0] * w), int(xy[j, 1] * h)  # C++ int(): truncation toward zero
+        if c < 0 or c >= w or r < 0 or c >= h:
+            continue
+        c0, c1 = max(0, c - off), min(w, c + off + 1)
+        r0, r1 = max(0, r - off), min(h, r + off + 1)
+        if r1 <= r0 or c1 <= c0:
+            continue
+        win = heat[j, r0:r1, c0:c1].astype(np.float32)
+        conf = 1.0 / (1.0 + np.exp(-win))
+        s = float(conf.sum())
+        if conf.max() >= min_conf and s > 0:
+            rows, cols = np.mgrid[r0:r1, c0:c1]
+            out[j, 0] = float((cols * conf).sum()) / w / s
+            out[j, 1] = float((rows * conf).sum()) / h / s
+    return out
+
+
+class BlazePoseTorch:
+    """Detector + landmark model on one torch device, with MediaPipe's processing around them."""
+
+    def __init__(self, device: str = "cpu", min_detection_confidence: float = 0.5,
+                 min_presence: float = 0.5, max_people: int = 0, nms_threshold: float = 0.3):
+        from ..attribution.mediapipe_torch import build_module, bundled_model_path, load_pose_landmark_model
+        from ..attribution.tflite_reader import read_tflite
+
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.min_detection_confidence = min_detection_confidence
+        self.min_presence = min_presence
+        self.max_people = max_people
+        self.nms_threshold = nms_threshold
+        try:
+            det_path = bundled_model_path(DETECTOR_FILE)
+            lm_path = bundled_model_path(LANDMARK_FILE)
+        except FileNotFoundError as e:
+            raise InputError(None, f"built-in pose model files missing: {e}") from None
+        self.detector = build_module(read_tflite(det_path.read_bytes()),
+                                     {"Identity": "boxes", "Identity_1": "scores"}).eval().to(device)
+        self.landmarker = load_pose_landmark_model(lm_path, device)
+        for m in (self.detector, self.landmarker):
+            for p in m.parameters():
+                p.requires_grad_(False)
+        self.anchors = ssd_anchors()
+
+    # ------------------------------------------------------------------ detection
+    def detect(self, rgb: np.ndarray) -> list[Detection]:
+        """Person detections (normalised image coordinates), best first."""
+        torch = self.torch
+        img, (ph, pv) = letterbox_input(rgb)
+        x = torch.from_numpy(img).to(self.device).permute(2, 0, 1)[None].float() * (2.0 / 255.0) - 1.0
+        with torch.no_grad():
+            out = self.detector(x)
+        raw = out["boxes"][0].float().cpu().numpy()
+        logit = out["scores"][0, :, 0].float().cpu().numpy()
+        score = (1.0 / (1.0 + np.exp(-np.clip(logit.astype(np.float64), -100.0, 100.0)))).astype(np.float32)
+        keep = np.nonzero(score >= self.min_detection_confidence)[0]
+        if not len(keep):
+            return []
+        raw, score, a = raw[keep], score[keep], self.anchors[keep]
+        s = float(DET_SIZE)
+        cx = raw[:, 0] / s + a[:, 0]
+        cy = raw[:, 1] / s + a[:, 1]
+        w, h = raw[:, 2] / s, raw[:, 3] / s
+        boxes = np.stack([cx - w / 2, cy - h / 2, w, h], 1)
+        kps = raw[:, 4:12].reshape(-1, 4, 2) / s + a[:, None, :]
+        dets = weighted_nms(score, boxes, kps, self.nms_threshold)
+        # remove the letterbox
+        sx, sy = 1.0 - 2 * ph, 1.0 - 2 * pv
+        for d in dets:
+            d.box = np.array([(d.box[0] - ph) / sx, (d.box[1] - pv) / sy, d.box[2] / sx, d.box[3] / sy])
+            d.keypoints = (d.keypoints - (ph, pv)) / (sx, sy)
+        if self.max_people > 0:
+            dets = dets[: self.max_people]
+        return dets
+
+    def roi_from_detection(self, d: Detection, W: int, H: int) -> Roi:
+        return alignment_roi(d.keypoints[0], d.keypoints[1], W, H)
+
+    # ------------------------------------------------------------------ landmarks
+    def landmarks(self, rgb: np.ndarray, rois: list[Roi]) -> list[dict]:
+        """Per ROI: 'keypoints' 39×2 px, 'z' 39, 'visibility' 39, 'presence_lm' 39, 'world' 39×3 m,
+        'presence' (person), 'roi'. One batched forward pass for all ROIs."""
+        torch = self.torch
+        if not rois:
+            return []
+        H, W = rgb.shape[:2]
+        crops = np.stack([roi_crop(rgb, r) for r in rois])
+        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        with torch.no_grad():
+            out = self.landmarker(x)
+        lm = out["landmarks"].float().cpu().numpy().reshape(len(rois), N_LANDMARKS, 5)
+        heat = out["heatmaps"].float().cpu().numpy()  # N×39×64×64
+        world = out["world_landmarks"].float().cpu().numpy().reshape(len(rois), N_LANDMARKS, 3)
+        pres = out["presence"].float().cpu().numpy().reshape(len(rois))
+        res = []
+        for i, r in enumerate(rois):
+            xy = lm[i, :, :2] / LM_SIZE
+            xy = refine_from_heatmaps(xy, heat[i])
+            z = lm[i, :, 2] / LM_SIZE
+            vis = 1.0 / (1.0 + np.exp(-lm[i, :, 3]))
+            prs = 1.0 / (1.0 + np.exp(-lm[i, :, 4]))
+            c, s = math.cos(r.rotation), math.sin(r.rotation)
+            dx, dy = xy[:, 0] - 0.5, xy[:, 1] - 0.5
+            nx = (c * dx - s * dy) * r.w + r.x
+            ny = (s * dx + c * dy) * r.h + r.y
+            wx, wy = world[i, :, 0], world[i, :, 1]
+            wl = np.stack([c * wx - s * wy, s * wx + c * wy, world[i, :, 2]], 1)
+            res.append({"keypoints": np.stack([nx * W, ny * H], 1), "z": z * r.w, "visibility": vis,
+                        "presence_lm": prs, "world": wl, "presence": float(pres[i]), "roi": r})
+        return res
+
+    def next_roi(self, lm: dict, W: int, H: int) -> Roi:
+        """pose_landmarks_to_roi: the next frame's ROI from the auxiliary landmarks 33 (centre) and 34."""
+        k = lm["keypoints"]
+        return alignment_roi(k[33] / (W, H), k[34] / (W, H), W, H)
+
+    def people(self, rgb: np.ndarray, rois: list[Roi] | None = None,
+               scores: list[float] | None = None) -> list[tuple[dict, float]]:
+        """(landmarks, detection score) for every person present; detects when `rois` is None."""
+        H, W = rgb.shape[:2]
+        if rois is None:
+            dets = self.detect(rgb)
+            rois = [self.roi_from_detection(d, W, H) for d in dets]
+            scores = [d.score for d in dets]
+        lms = self.landmarks(rgb, rois)
+        scores = scores if scores is not None else [1.0] * len(lms)
+        return [(lm, s) for lm, s in zip(lms, scores) if lm["presence"] >= self.min_presence]
+
+
+def to_person(lm: dict, det_score: float) -> Person:
+    p = Person(lm["keypoints"][:N_POSE].astype(float), np.clip(lm["visibility"][:N_POSE], 0, 1).astype(float),
+               "mediapipe33", world=lm["world"][:N_POSE].astype(float), world_joint_set="mediapipe33")
+    p.detection_score = float(det_score)
+    p.presence = float(lm["presence"])
+    return p.with_coco()
+
+
+@register_adapter("pose", "blazepose")
+class BlazePoseAdapter(PerImagePredictor):
+    """The built-in pose model: BlazePose (full) detector + landmarks on torch, several people per image.
+
+    `predict_image(rgb)` → one `Person` per detected person (MediaPipe-33 keypoints in pixels, COCO-17
+    view, world joints in metres). With `boxes` (N×4 x, y, w, h) the detector is skipped and each box
+    becomes an upright square ROI. Video mode (`set_video_mode(True)`) follows each person's ROI from its
+    previous landmarks, as MediaPipe does, and re-runs the detector every `redetect_every` frames or when
+    someone was lost.
+    """
+
+    joint_set = "mediapipe33"
+    world_joint_set = "mediapipe33"
+    world_axes = "x-right y-down z-forward (camera-aligned, origin mid-hips)"
+
+    def __init__(self, min_detection_confidence: float = 0.5, max_people: int = 0, redetect_every: int = 8):
+        self.min_detection_confidence = min_detection_confidence
+        self.max_people = max_people
+        self.redetect_every = redetect_every
+        self.pipe: BlazePoseTorch | None = None
+        self._video = False
+        self._tracked: list[tuple[Roi, float]] = []
+        self._since_detect = 0
+        self._lock = threading.Lock()
+
+    def load(self, spec: str | None = None, device: str = "cpu") -> None:
+        self.pipe = BlazePoseTorch(device, self.min_detection_confidence, max_people=self.max_people)
+        self.device = device
+
+    def set_video_mode(self, video: bool) -> None:
+        self._video = video
+        self._tracked = []
+        self._since_detect = 0
+
+    def close(self) -> None:
+        self._tracked = []
+
+    def _frame(self, rgb: np.ndarray) -> list[tuple[dict, float]]:
+        pipe = self.pipe
+        H, W = rgb.shape[:2]
+        if not self._video:
+            return pipe.people(rgb)
+        found: list[tuple[dict, float]] = []
+        if self._tracked:
+            found = pipe.people(rgb, [r for r, _ in self._tracked], [s for _, s in self._tracked])
+        lost = len(found) < len(self._tracked)
+        self._since_detect += 1
+        if not self._tracked or lost or self._since_detect >= self.redetect_every:
+            self._since_detect = 0
+            dets = pipe.detect(rgb)
+            boxes = [lm["roi"].box_px(W, H) for lm, _ in found]
+            new = []
+            for d in dets:
+                r = pipe.roi_from_detection(d, W, H)
+                b = r.box_px(W, H)
+                if all(_iou(b, o) < 0.3 for o in boxes):
+                    new.append((r, d.score))
+                    boxes.append(b)
+            if new:
+                found += pipe.people(rgb, [r for r, _ in new], [s for _, s in new])
+            if self.max_people > 0:
+                found = found[: self.max_people]
+        self._tracked = [(pipe.next_roi(lm, W, H), s) for lm, s in found]
+        return found
+
+    def predict_image(self, rgb: np.ndarray, boxes: np.ndarray | None = None) -> list[Person]:
+        if self.pipe is None:
+            raise RuntimeError("adapter not loaded")
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[..., None], 3, axis=2)
+        rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+        H, W = rgb.shape[:2]
+        with self._lock:
+            if boxes is not None and len(boxes):
+                rois = []
+                for x, y, bw, bh in np.asarray(boxes, float):
+                    side = max(bw, bh) * 1.25
+                    rois.append(Roi((x + bw / 2) / W, (y + bh / 2) / H, side / W, side / H, 0.0))
+                out = []
+                for lm, b in zip(self.pipe.landmarks(rgb, rois), np.asarray(boxes, float)):
+                    if lm["presence"] >= self.pipe.min_presence:
+                        p = to_person(lm, 1.0)
+                        p.box_hint = b
+                        out.append(p)
+                return out
+            return [to_person(lm, s) for lm, s in self._frame(rgb)]
