@@ -244,8 +244,8 @@ def _run_cli(args: argparse.Namespace) -> int:
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pred", required=True, help="prediction file or folder")
-    p.add_argument("--gt", required=True, help="ground-truth file or folder (matching names / sample tokens)")
+    p.add_argument("--pred", default=None, help="prediction file or folder")
+    p.add_argument("--gt", default=None, help="ground-truth file or folder (matching names / sample tokens)")
     p.add_argument("--mask", default=None, choices=["camera", "lidar", "none"],
                    help="Occ3D visibility mask (default camera for occ3d, none otherwise)")
     p.add_argument("--labels", default="occ3d", choices=["occ3d", "semantickitti", "surroundocc"],
@@ -253,6 +253,9 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-frame", action="store_true", help="also list each frame's mIoU")
     p.add_argument("--json", action="store_true", help="print JSON (keys miou, iou_geometry, per_class)")
     p.add_argument("--csv", default=None, help="also write per-class IoU as CSV")
+    from ..occupancy.dataset import add_dataset_eval_args
+
+    add_dataset_eval_args(p)  # --dataset, --out, --workers, --ray-address, --no-resume
 
 
 def _eval_cli(args: argparse.Namespace) -> int:
@@ -262,15 +265,23 @@ def _eval_cli(args: argparse.Namespace) -> int:
     from ..occupancy.metrics import to_jsonable
 
     mask = args.mask or ("camera" if args.labels == "occ3d" else "none")
-    pairs = match_pairs(args.pred, args.gt)
-    bar = cli_progress("eval")
-    res, _ = run_sync(Job("eval", lambda ctx: evaluate(pairs, args.labels, mask, ctx, per_frame=args.per_frame)), bar)
-    bar.close()
+    if args.dataset:
+        from ..occupancy.dataset import eval_dataset_cli
+
+        res = eval_dataset_cli(args, mask)
+    else:
+        if args.pred is None or args.gt is None:
+            raise InputError(None, "give --pred and --gt (files or folders), or --dataset ROOT")
+        pairs = match_pairs(args.pred, args.gt)
+        bar = cli_progress("eval")
+        res, _ = run_sync(Job("eval", lambda ctx: evaluate(pairs, args.labels, mask, ctx, per_frame=args.per_frame)),
+                          bar)
+        bar.close()
     if args.csv:
         write_metrics_csv(args.csv, res)
     if args.json:
         print(json.dumps(to_jsonable(res)))
-        return 0
+        return 1 if res.get("failed") else 0
     print(f"{res['protocol']} metrics over {res['n_frames']} frame(s), mask={mask}")
     for name, v in res["per_class"].items():
         print(f"  {name:<22s} {'   nan' if v is None else f'{v:6.2f}'}")
@@ -278,7 +289,7 @@ def _eval_cli(args: argparse.Namespace) -> int:
     print(f"geometry IoU  {res['iou_geometry']:.2f}")
     if "precision" in res:
         print(f"precision     {res['precision']:.2f}\nrecall        {res['recall']:.2f}")
-    return 0
+    return 1 if res.get("failed") else 0  # --dataset: metrics over the frames that scored; failures on stderr
 
 
 TASK = Task("occupancy", "LiDAR → semantic occupancy (majority vote, ray-cast visibility) and occupancy metrics",
