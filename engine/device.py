@@ -23,12 +23,14 @@ def resolve_device(choice: str | None = "auto") -> str:
 
 
 def describe(device: str) -> str:
-    """Short human label for the status bar, e.g. 'CUDA: NVIDIA H100' or 'CPU (2 threads)'."""
-    import torch
-
+    """Short human label for the status bar, e.g. 'CUDA: NVIDIA H100' or 'CPU (1 job thread)' — the threads
+    jobs really use (worker_threads), not the GUI thread's torch setting."""
     if device == "cuda":
+        import torch
+
         return f"CUDA: {torch.cuda.get_device_name(0)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = worker_threads()
+    return f"CPU ({n} job thread{'s' if n != 1 else ''})"
 
 
 def worker_threads() -> int:

@@ -22,13 +22,22 @@ def _new_id() -> str:
 
 @dataclass(eq=False)
 class Layer:
-    """Base class. `name` is what the scene browser shows; `source` says file, model or job."""
+    """Base class. `name` is what the scene browser shows; `source` says file, model or job in one line.
+
+    `transform` (4×4) places the layer's own coordinates in the scene frame (identity unless moved, e.g. a
+    registration source); `style` holds how views draw it (colour mode, point size, opacity...) so a project
+    restores the look; `provenance` says where it came from in a machine-readable form
+    (`{"kind": "file", "path": ...}` or `{"kind": "job", "task": ..., "job": ..., "params": {...}}`).
+    """
 
     name: str
     source: str = ""
     visible: bool = True
     meta: dict[str, Any] = field(default_factory=dict)
     uid: str = field(default_factory=_new_id)
+    transform: np.ndarray = field(default_factory=lambda: np.eye(4))
+    style: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     kind = "layer"
 

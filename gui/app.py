@@ -1,24 +1,111 @@
-"""Starts the Qt application and the main window (on the demo scene when no path is given)."""
+"""Starts the Qt application and the main window: on the given paths, on a Session handed over by the Python
+API (`scenelens.show`), or on the built-in demo scene.
+
+`SCENELENS_AUTOSHOT=PNG` (used by the launch tests and scripts/screenshots.py) writes a screenshot of the
+whole window once the first scene is shown and its views have drawn, then quits: the real program, as a user
+starts it, checked by its pixels. `SCENELENS_WORKSPACE=NAME` picks the workspace for that shot.
+"""
 from __future__ import annotations
 
+import os
 import sys
 
 
-def run_app(paths: list[str], device: str = "auto") -> int:
+def _app():
     from PySide6 import QtWidgets
 
     import pyqtgraph  # noqa: F401  (pyqtgraph must see the Qt binding before the app exists)
 
-    from .main_window import MainWindow, demo_scene_path
-
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("SceneLens")
+    return app
+
+
+def _window(device: str | None, size=None):
+    from .main_window import MainWindow
+
     win = MainWindow(device=device)
-    win.show()
-    win.open_path(paths[0] if paths else demo_scene_path())
+    geo = os.environ.get("SCENELENS_WINDOW_SIZE")
+    if geo:
+        w, h = (int(v) for v in geo.lower().split("x"))
+        win.resize(w, h)
+    elif size:
+        win.resize(*size)
+    return win
+
+
+def run_app(paths: list[str], device: str | None = None) -> int:
+    from .main_window import demo_scene_path
+
+    app = _app()
+    win = _window(device)
+    if os.environ.get("SCENELENS_WINDOW_SIZE"):
+        win.show()
+    else:
+        win.showMaximized() if _small_screen(app) else win.show()
+    if len(paths) == 2:
+        h = win.open_path(paths[0], paths[1])
+    else:
+        h = win.open_path(paths[0] if paths else demo_scene_path())
+    _autoshot(win, h)
     win.offer_recovery()
     _warm_up_imports()
     return app.exec()
+
+
+def show_session(session=None, device: str = "auto", size=None):
+    """The window on an existing Session (its scene, layers and edits), blocking until closed."""
+    app = _app()
+    win = _window(device if device != "auto" else None, size)
+    win.show()
+    if session is not None:
+        win.session.device = win.device
+        session.device = win.device
+        win.set_scene(session.scene, workspace=session.workspace if session.workspace != "Viewer" else None)
+        win.session.annotations.update(session.annotations)
+    _autoshot(win, None)
+    app.exec()
+    return win.session
+
+
+def _small_screen(app) -> bool:
+    scr = app.primaryScreen()
+    if scr is None:
+        return False
+    g = scr.availableGeometry()
+    return g.width() <= 1440 or g.height() <= 900
+
+
+def _autoshot(win, handle) -> None:
+    out = os.environ.get("SCENELENS_AUTOSHOT")
+    if not out:
+        return
+    from PySide6 import QtCore
+
+    ws = os.environ.get("SCENELENS_WORKSPACE")
+
+    def shoot() -> None:
+        if ws:
+            win.set_workspace(ws)
+        QtCore.QTimer.singleShot(600, win, write)
+
+    def write() -> None:
+        from engine.io.image import write_image
+
+        win.view3d.render()
+        QtCore.QCoreApplication.processEvents()
+        write_image(out, win.window_image())
+        print(f"wrote {out} ({win.width()}x{win.height()}, workspace {win.workspace})", flush=True)
+        QtCore.QTimer.singleShot(0, win, win.close)
+
+    def failed(*_a) -> None:
+        print("autoshot: opening failed", file=sys.stderr, flush=True)
+        QtCore.QTimer.singleShot(0, win, win.close)
+
+    if handle is None:
+        QtCore.QTimer.singleShot(300, win, shoot)
+    else:
+        handle.done.connect(lambda state: QtCore.QTimer.singleShot(300, win, shoot) if state == "finished" else failed())
 
 
 def _warm_up_imports() -> None:

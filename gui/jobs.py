@@ -2,7 +2,7 @@
 
 The worker never touches widgets: progress, partial results, results and errors cross to the GUI thread as
 queued signals. Progress is throttled (≤ 30 updates/s) so a chatty job cannot flood the event loop.
-`shutdown()` cancels and joins every thread, so closing the window mid-job is clean.
+`shutdown()` cancels every job and waits for it; a thread is never terminated.
 """
 from __future__ import annotations
 
@@ -160,11 +160,12 @@ class JobRunner(QtCore.QObject):
     def running(self) -> list[JobHandle]:
         return [h for h in self.handles if h.state == "running"]
 
-    def shutdown(self, timeout_ms: int = 10000) -> None:
-        """Cancel every job and join its thread (used when the window closes)."""
+    def shutdown(self, timeout_ms: int = 10000) -> list[JobHandle]:
+        """Cancel every job and wait up to `timeout_ms` for their threads; returns the ones still running.
+        Never terminate(): a job stops at its next cancel point (the window waits for it and says so)."""
         for h in list(self.handles):
             h.cancel()
+        deadline = time.monotonic() + timeout_ms / 1000
         for h in list(self.handles):
-            if not h.thread.wait(timeout_ms):
-                h.thread.terminate()
-                h.thread.wait()
+            h.thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
+        return [h for h in self.handles if h.thread.isRunning()]

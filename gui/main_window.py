@@ -13,10 +13,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine import __version__
 from engine.device import describe, resolve_device
-from engine.errors import InputError
+from engine.errors import InputError, SceneLensError
 from engine.jobs import Job
-from engine.project import Project, discard_recovery, has_recovery, load_project, recovery_path, save_project, write_recovery
+from engine.project import Project, RecoveryStore, load_project
 from engine.scene import CameraRig, ImageLayer, Layer, Scene
+from engine.session import WORKSPACES, Pick, Session, load_scene_of, suggest_workspace
 
 from .jobs import JobRunner
 from .panels.inspector import Inspector
@@ -46,97 +47,184 @@ def collect_garbage_on_gui_thread() -> None:
 
 AREAS = {"left": QtCore.Qt.LeftDockWidgetArea, "right": QtCore.Qt.RightDockWidgetArea,
          "bottom": QtCore.Qt.BottomDockWidgetArea, "top": QtCore.Qt.TopDockWidgetArea}
-AUTOSAVE_MS = 60_000
+NUSCENES_GRID = ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT")
+AUTOSAVE_DEBOUNCE_MS = 1500  # quiet time after an edit before autosave
+AUTOSAVE_MAX_DELAY_S = 4.0  # ... but never later than this after the first unsaved edit (goal: within 5 s)
+# Common docks each workspace shows besides its own workbenches' docks (Blender/napari-style layouts).
+WORKSPACE_COMMON = {
+    "Viewer": ("Scene", "Inspector", "Cameras", "Jobs", "Log"),
+    "Occupancy": ("Scene", "Inspector", "Cameras", "Jobs", "Log"),
+    "Registration": ("Scene", "Inspector", "Jobs", "Log"),
+    "Pose": ("Scene", "Inspector", "Image", "Jobs", "Log"),
+    "Attribution": ("Scene", "Inspector", "Image", "Jobs", "Log"),
+}
 
 
 class MainWindow(QtWidgets.QMainWindow):
     scene_changed = QtCore.Signal(object)
     layer_added = QtCore.Signal(object)
+    workspace_changed = QtCore.Signal(str)
 
-    def __init__(self, device: str = "auto", autosave_ms: int = AUTOSAVE_MS):
+    def __init__(self, device: str | None = None, autosave_ms: int = AUTOSAVE_DEBOUNCE_MS):
         super().__init__()
         collect_garbage_on_gui_thread()
         self.setWindowTitle("SceneLens")
         self.setAcceptDrops(True)
         self.settings = Settings()
-        self.device_choice = device or self.settings.get("device", "auto")
+        self.device_choice = device or self.settings.get("device") or "auto"
         try:
             self.device = resolve_device(self.device_choice)
-        except InputError:
-            self.device = "cpu"
-        self.scene = Scene()
+        except InputError as e:
+            self.device, self._device_warning = "cpu", f"{e}; using the CPU"
+        self.session = Session(device=self.device)
         self.project_path: str | None = None
         self.annotation_providers: list = []
-        self.last_dialog: QtWidgets.QMessageBox | None = None
+        self.last_dialog = None
         self._dirty_annotations = False
+        self._first_unsaved: float | None = None
+        self.recovery = RecoveryStore()
+        self._closing = False
+        self._installing_workspace: str | None = None
+        self.workspace_docks: dict[str, list[QtWidgets.QDockWidget]] = {w: [] for w in WORKSPACES}
+        self.common_docks: dict[str, QtWidgets.QDockWidget] = {}
+        self.pick_handlers: list[tuple[str | None, object]] = []
+        self.click_handlers: list[tuple[str | None, object]] = []
 
         self.runner = JobRunner(self)
         self.undo_stack = QtGui.QUndoStack(self)
         self.undo_stack.indexChanged.connect(lambda _i: self._mark_dirty())
+        self.session.set_undo_backend(lambda cmd: self.undo_stack.push(EngineCommand(cmd)))
+
+        from .panels.notifications import NotificationArea
+        from .panels.welcome import WelcomePanel
+        from .views.camera_grid import CameraGrid
 
         self.view3d = View3D(self)
-        self.setCentralWidget(self.view3d)
+        self.welcome = WelcomePanel()
+        self.welcome.open_file.connect(self._open_dialog)
+        self.welcome.open_folder.connect(self._open_folder_dialog)
+        self.welcome.open_demo.connect(lambda: self.open_path(demo_scene_path()))
+        self.welcome.open_recent.connect(self.open_path)
+        self.central = QtWidgets.QStackedWidget()
+        self.central.addWidget(self.view3d)
+        self.central.addWidget(self.welcome)
+        self.setCentralWidget(self.central)
+        self.notifications = NotificationArea(self)
         self.view2d = View2D()
+        self.camera_grid = CameraGrid()
+        self.camera_grid.camera_clicked.connect(self.enlarge_camera)
         self.browser = SceneBrowser()
         self.inspector = Inspector()
         self.jobs_panel = JobsPanel(self.runner)
         self.log_panel = LogPanel()
         self.setDockNestingEnabled(True)
-        self.dock_browser = self.add_dock(self.browser, "Scene", "left", tabify=False)
+        # Left column: Scene, Inspector, Jobs|Log (the left area owns both left corners, so the bottom area
+        # — cameras, timelines, plots — spans the width beside it). Right: the image view and panels.
+        self.setCorner(QtCore.Qt.BottomLeftCorner, QtCore.Qt.LeftDockWidgetArea)
+        self.setCorner(QtCore.Qt.TopLeftCorner, QtCore.Qt.LeftDockWidgetArea)
+        self.dock_browser = self.add_dock(self.browser, "Scene", "left", tabify=False, scroll=False)
         self.dock_inspector = self.add_dock(self.inspector, "Inspector", "left", tabify=False)
-        self.dock_2d = self.add_dock(self.view2d, "Image", "right", tabify=False)
-        self.dock_jobs = self.add_dock(self.jobs_panel, "Jobs", "bottom", tabify=False)
-        self.dock_log = self.add_dock(self.log_panel, "Log", "bottom", tabify=False)
+        self.dock_jobs = self.add_dock(self.jobs_panel, "Jobs", "left", tabify=False, scroll=False)
+        self.dock_log = self.add_dock(self.log_panel, "Log", "left", tabify=False, scroll=False)
         self.tabifyDockWidget(self.dock_jobs, self.dock_log)
+        self.dock_cameras = self.add_dock(self.camera_grid, "Cameras", "bottom", tabify=False)
+        self.dock_2d = self.add_dock(self.view2d, "Image", "right", tabify=False)
+        self._tab_docks[("bottom", None)] = self.dock_cameras
+        for d in (self.dock_browser, self.dock_inspector, self.dock_cameras, self.dock_2d, self.dock_jobs, self.dock_log):
+            self.common_docks[d.windowTitle()] = d
         self.dock_jobs.raise_()
 
         self.browser.visibility_changed.connect(self.set_layer_visible)
         self.view3d.picked.connect(self._on_pick)
+        self.view2d.clicked.connect(self._on_click2d)
 
         self.device_label = QtWidgets.QLabel()
         self.statusBar().addPermanentWidget(self.device_label)
+        self.statusBar().setSizeGripEnabled(True)
         self._update_device_label()
         self._menus: dict[str, QtWidgets.QMenu] = {}
         self._build_menus()
+        self._build_workspace_bar()
 
         from .workbenches import discover
 
         self.workbenches = []
         for cls in discover():
             wb = cls(self)
+            self._installing_workspace = getattr(cls, "workspace", None)
             try:
                 wb.install(self)
             except Exception as e:  # one broken workbench must not take the app down
                 self.log(f"workbench {cls.__name__} failed to install: {e}", "error")
                 continue
+            finally:
+                self._installing_workspace = None
             self.workbenches.append(wb)
         self.dock_jobs.raise_()
 
         self.autosave_timer = QtCore.QTimer(self)
+        self.autosave_timer.setSingleShot(True)
+        self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
-        self.autosave_timer.start(autosave_ms)
-        self.resize(1500, 920)
-        self.resizeDocks([self.dock_jobs], [170], QtCore.Qt.Vertical)
-        self.resizeDocks([self.dock_browser, self.dock_2d], [300, 480], QtCore.Qt.Horizontal)
+        self.session.on("edited", lambda _p: self._mark_dirty())
+        self.resize(1280, 760)
+        self._initial_sizes()
         self._restore_layout()
+        self.set_workspace(self.session.workspace, force=True)
+        self._update_central()
+        if getattr(self, "_device_warning", None):
+            self.log(self._device_warning, "warning")
+
+    def _initial_sizes(self) -> None:
+        h, w = max(self.height(), 600), max(self.width(), 800)
+        self.resizeDocks([self.dock_browser, self.dock_2d], [min(300, w // 5), w // 3], QtCore.Qt.Horizontal)
+        self.resizeDocks([self.dock_cameras], [int(h * 0.5)], QtCore.Qt.Vertical)
+        self.resizeDocks([self.dock_browser, self.dock_inspector, self.dock_jobs], [h // 4, h // 3, h // 4],
+                         QtCore.Qt.Vertical)
+
+
+    @property
+    def scene(self) -> Scene:
+        return self.session.scene
+
+    @scene.setter
+    def scene(self, scene: Scene) -> None:
+        self.session.scene = scene
 
     # ------------------------------------------------------------------------------------------ plumbing
     def add_dock(self, widget: QtWidgets.QWidget, title: str, area: str = "right",
-                 tabify: bool = True) -> QtWidgets.QDockWidget:
-        """Add a movable dock. Workbench docks are tabbed with the previous one in the same area (bottom:
-        with Jobs/Log) so four workbenches do not squeeze the 3D view."""
+                 tabify: bool = True, scroll: bool | None = None) -> QtWidgets.QDockWidget:
+        """Add a movable dock. A dock added while a workbench installs belongs to that workbench's workspace
+        (shown only there). Panels (left/right) scroll rather than impose their minimum size on the window,
+        so the window fits 1280×720; workbench docks in one area are tabbed together."""
         dock = QtWidgets.QDockWidget(title, self)
         dock.setObjectName(f"dock_{title.lower().replace(' ', '_')}")
-        dock.setWidget(widget)
+        if scroll is None:
+            scroll = area in ("left", "right") and not isinstance(widget, (View2D, QtWidgets.QAbstractScrollArea))
+        if scroll:
+            sa = QtWidgets.QScrollArea()
+            sa.setWidgetResizable(True)
+            sa.setFrameShape(QtWidgets.QFrame.NoFrame)
+            sa.setWidget(widget)
+            dock.setWidget(sa)
+        else:
+            dock.setWidget(widget)
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable
                          | QtWidgets.QDockWidget.DockWidgetClosable)
         self.addDockWidget(AREAS[area], dock)
+        ws = self._installing_workspace
         tab_docks = self.__dict__.setdefault("_tab_docks", {})
         if tabify:
-            anchor = tab_docks.get(area) or (self.dock_log if area == "bottom" and hasattr(self, "dock_log") else None)
+            key = (area, ws)
+            anchor = tab_docks.get(key) or tab_docks.get((area, None))
             if anchor is not None:
                 self.tabifyDockWidget(anchor, dock)
-            tab_docks[area] = dock
+            tab_docks[key] = dock
+        if ws in self.workspace_docks:
+            self.workspace_docks[ws].append(dock)
+        elif hasattr(self, "workspace_docks") and tabify:  # a tool without a workspace: shown everywhere
+            for lst in self.workspace_docks.values():
+                lst.append(dock)
         if hasattr(self, "_view_menu"):
             self._view_menu.addAction(dock.toggleViewAction())
         return dock
@@ -153,20 +241,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self._menus[key] = m
         return self._menus[key]
 
-    def log(self, message: str, level: str = "info") -> None:
+    def log(self, message: str, level: str = "info", details: str | None = None) -> None:
+        """Every message goes to the log; warnings and errors also pop up as a non-modal notification."""
         self.log_panel.log(message, level)
         if level != "info":
-            self.statusBar().showMessage(message, 8000)
+            self.statusBar().showMessage(message[:200], 8000)
+            self.last_dialog = self.notifications.notify(message, level, details)
 
-    def error(self, title: str, message: str) -> QtWidgets.QMessageBox:
-        """A non-blocking error dialog (the app stays usable) plus a log entry."""
+    def error(self, title: str, message: str):
+        """A failure the user must see but that blocks nothing: a notification (kept in the log)."""
         self.log(f"{title}: {message}", "error")
-        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Critical, title, message, QtWidgets.QMessageBox.Ok, self)
-        box.setModal(False)
-        box.setAttribute(QtCore.Qt.WA_DeleteOnClose, False)
-        box.show()
-        self.last_dialog = box
-        return box
+        return self.last_dialog
 
     def start_job(self, job: Job, on_result=None, on_partial=None, on_error=None, on_cancel=None):
         """Run an engine job on a worker thread; result/partial callbacks run on the GUI thread."""
@@ -174,7 +259,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def failed(msg: str, details: str) -> None:
             if details:
-                self.log(details, "error")
+                self.log_panel.log(details, "error")
             if on_error is not None:
                 on_error(msg, details)
             self.error(f"{job.name} failed", msg)
@@ -187,8 +272,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 except Exception as e:  # showing a result must not crash the window
                     import traceback
 
-                    self.log(traceback.format_exc(), "error")
-                    self.error(f"{job.name}: cannot show result", f"{type(e).__name__}: {e}")
+                    self.log_panel.log(traceback.format_exc(), "error")
+                    self.error(f"{job.name}: cannot show the result", _one_line(e))
 
         def cancelled() -> None:
             self.log(f"cancelled: {job.name}", "warning")
@@ -198,28 +283,132 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.runner.start(job, finished, on_partial, failed, cancelled)
 
     def push(self, command) -> None:
-        self.undo_stack.push(EngineCommand(command))
+        self.session.push(command)
 
     def _mark_dirty(self) -> None:
+        """An unsaved change: autosave after a quiet moment, and never later than AUTOSAVE_MAX_DELAY_S."""
+        import time
+
         self._dirty_annotations = True
+        now = time.monotonic()
+        if self._first_unsaved is None:
+            self._first_unsaved = now
+        if now - self._first_unsaved >= AUTOSAVE_MAX_DELAY_S:
+            QtCore.QTimer.singleShot(0, self, self.autosave)
+        else:
+            self.autosave_timer.start()
+
+    # ------------------------------------------------------------------------------------------ workspaces
+    def _build_workspace_bar(self) -> None:
+        bar = QtWidgets.QToolBar("Workspaces", self)
+        bar.setObjectName("toolbar_workspaces")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(QtCore.Qt.ToolButtonTextOnly)
+        self.addToolBar(QtCore.Qt.TopToolBarArea, bar)
+        group = QtGui.QActionGroup(self)
+        group.setExclusive(True)
+        self.workspace_actions: dict[str, QtGui.QAction] = {}
+        m = self.menu("&Workspace")
+        for i, name in enumerate(WORKSPACES):
+            a = QtGui.QAction(name, self)
+            a.setCheckable(True)
+            a.setShortcut(QtGui.QKeySequence(f"Ctrl+{i + 1}"))
+            a.setToolTip(f"{name} workspace (Ctrl+{i + 1})")
+            a.triggered.connect(lambda _c=False, n=name: self.set_workspace(n))
+            group.addAction(a)
+            bar.addAction(a)
+            m.addAction(a)
+            self.workspace_actions[name] = a
+        self.workspace_bar = bar
+
+    def set_workspace(self, name: str, force: bool = False) -> None:
+        """Show the common docks of workspace `name` and its workbenches' docks; hide every other dock."""
+        if name not in WORKSPACES:
+            raise InputError(None, f"unknown workspace {name!r}")
+        if name == getattr(self, "workspace", None) and not force:
+            return
+        self.workspace = name
+        self.session.workspace = name
+        wanted = {self.common_docks[t] for t in WORKSPACE_COMMON[name]} | set(self.workspace_docks[name])
+        all_docks = set(self.common_docks.values()) | {d for lst in self.workspace_docks.values() for d in lst}
+        self.setUpdatesEnabled(False)
+        try:
+            for d in all_docks - wanted:
+                d.hide()
+            for d in wanted:
+                d.show()
+            own = self.workspace_docks[name]
+            for d in own:  # bring the workbench's own tabs to the front
+                d.raise_()
+            if not own or all(self.dockWidgetArea(d) != QtCore.Qt.BottomDockWidgetArea for d in own):
+                self.dock_jobs.raise_()
+        finally:
+            self.setUpdatesEnabled(True)
+        self.workspace_actions[name].setChecked(True)
+        QtCore.QTimer.singleShot(0, self, self.hide_stale_tab_bars)
+        self.session.emit("workspace", name)
+        self.workspace_changed.emit(name)
+
+    def connect_pick(self, workbench, fn) -> None:
+        """Deliver 3D picks to `fn` only while `workbench`'s workspace is active (its tool is in use)."""
+        self.pick_handlers.append((getattr(workbench, "workspace", None), fn))
+
+    def connect_click(self, workbench, fn) -> None:
+        """Deliver 2D image clicks (x, y) to `fn` only while `workbench`'s workspace is active."""
+        self.click_handlers.append((getattr(workbench, "workspace", None), fn))
+
+    def _dispatch(self, handlers, *args) -> None:
+        for ws, fn in list(handlers):
+            if ws is None or ws == self.workspace:
+                try:
+                    fn(*args)
+                except Exception as e:  # one tool's bug must not break picking for the others
+                    import traceback
+
+                    self.log_panel.log(traceback.format_exc(), "error")
+                    self.error("Pick failed", _one_line(e))
 
     # ------------------------------------------------------------------------------------------ scene
-    def set_scene(self, scene: Scene) -> None:
-        self.scene = scene
+    def set_scene(self, scene: Scene, workspace: str | None = None) -> None:
+        self.session.set_scene(scene)
         self.undo_stack.clear()
         self.view2d.clear()
         self.view3d.set_scene(scene)
         for lay in scene.layers:
             self._show_2d(lay)
+        self._update_camera_grid()
         self.browser.set_scene(scene)
-        self.setWindowTitle(f"SceneLens — {scene.name}")
-        self.statusBar().showMessage(f"{scene.name}: {len(scene)} layer(s)", 5000)
+        self.setWindowTitle(f"SceneLens — {_elide(scene.name)}")
+        self.statusBar().showMessage(f"{_elide(scene.name)}: {len(scene)} layer(s)", 5000)
         for wb in self.workbenches:
             try:
                 wb.on_scene_changed(scene)
             except Exception as e:
-                self.log(f"{wb.title}: {type(e).__name__}: {e}", "error")
+                self.log(f"{wb.title}: {_one_line(e)}", "error")
+        self._update_central()
+        self.set_workspace(workspace or suggest_workspace(scene))
         self.scene_changed.emit(scene)
+
+    def _update_central(self) -> None:
+        self.central.setCurrentWidget(self.view3d if len(self.scene) else self.welcome)
+        if not len(self.scene):
+            self.welcome.set_recent(self.settings.recent)
+
+    def _update_camera_grid(self) -> None:
+        items = [(cam.name, cam.image) for rig in self.scene.of_type(CameraRig) for cam in rig.cameras
+                 if cam.image is not None]
+        order = {n: i for i, n in enumerate(NUSCENES_GRID)}
+        if items and all(n.upper() in order for n, _ in items):  # the rig as the car sees it: front row, back row
+            items.sort(key=lambda it: order[it[0].upper()])
+        self.camera_grid.set_cameras(items)
+        self.dock_cameras.setWindowTitle(f"Cameras ({len(items)})" if items else "Cameras")
+
+    def enlarge_camera(self, name: str) -> None:
+        """A camera tile was clicked: show it full size in the image view (with the workbenches' overlays)."""
+        if name in self.view2d.images:
+            self.view2d.show_image(self.view2d.images[name], name)
+        self.dock_2d.show()
+        self.dock_2d.raise_()
 
     def _show_2d(self, lay: Layer) -> None:
         if isinstance(lay, ImageLayer) and lay.image is not None:
@@ -234,10 +423,13 @@ class MainWindow(QtWidgets.QMainWindow):
         old = next((lay for lay in self.scene.layers if lay.name == layer.name), None) if replace else None
         if old is not None:
             self.view3d.scene_renderer.remove_layer(old.uid)
-        (self.scene.replace if replace else self.scene.add)(layer)
+        self.session.add_layer(layer, replace=replace)
         self.view3d.add_layer(layer)
         self._show_2d(layer)
+        if isinstance(layer, CameraRig):
+            self._update_camera_grid()
         self.browser.set_scene(self.scene)
+        self._update_central()
         self.layer_added.emit(layer)
         return layer
 
@@ -245,9 +437,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view3d.add_layer(layer, style)
 
     def remove_layer(self, uid: str) -> None:
-        self.scene.remove(uid)
+        self.session.remove_layer(uid)
         self.view3d.remove_layer(uid)
         self.browser.set_scene(self.scene)
+        self._update_central()
 
     def set_layer_visible(self, uid: str, visible: bool) -> None:
         self.view3d.set_visible(uid, visible)
@@ -258,20 +451,31 @@ class MainWindow(QtWidgets.QMainWindow):
             self.browser._updating = False
 
     def _on_pick(self, info: dict) -> None:
+        """A 3D pick: typed into a Pick for the session (selection) and the inspector, then handed to the
+        active workspace's tools only."""
         lay = self.scene.get(info["layer"])
         details = info.get("details") or {"position": "%.3f, %.3f, %.3f" % info["position"]}
-        self.inspector.show(f"{lay.name if lay else 'layer'} — picked", details)
+        kind = info.get("kind") or ("voxel" if info.get("voxel") is not None else "point")
+        index = info.get("voxel") if kind == "voxel" else info.get("point_id")
+        self.session.select(Pick(layer=info["layer"], kind=kind, index=index, position=tuple(info["position"]),
+                                 value=info.get("value"), details=dict(details)))
+        self.inspector.show(f"{_elide(lay.name) if lay else 'layer'} — picked", details)
+        self._dispatch(self.pick_handlers, info)
+
+    def _on_click2d(self, x: float, y: float) -> None:
+        self._dispatch(self.click_handlers, x, y)
 
     # ------------------------------------------------------------------------------------------ files
-    def open_path(self, path: str | os.PathLike):
-        """Open a scene file/folder or a project (.slproj) in a background job; returns the job handle."""
+    def open_path(self, path: str | os.PathLike, target: str | os.PathLike | None = None):
+        """Open a scene file/folder or a project (.slproj) in a background job; returns the job handle.
+        With `target`, `path` and `target` open as a registration pair (source, target)."""
         path = str(path)
+        if target is not None:
+            reg = next((wb for wb in self.workbenches if hasattr(wb, "open_pair")), None)
+            if reg is not None:
+                return reg.open_pair(path, str(target))
         if path.endswith(".slproj"):
-            try:
-                return self.open_project(path)
-            except InputError as e:
-                self.error("Cannot open project", str(e))
-                return None
+            return self.open_project(path)
         from engine.io import load
 
         def work(ctx):
@@ -302,27 +506,37 @@ class MainWindow(QtWidgets.QMainWindow):
             e.acceptProposedAction()
 
     def dropEvent(self, e: QtGui.QDropEvent) -> None:
-        for url in e.mimeData().urls():
-            if url.isLocalFile():
-                self.open_path(url.toLocalFile())
-                break
+        paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if len(paths) == 2 and not any(p.endswith(".slproj") for p in paths):
+            self.open_path(paths[0], paths[1])
+        elif paths:
+            self.open_path(paths[0])
 
     # ------------------------------------------------------------------------------------------ projects
     def current_project(self) -> Project:
-        proj = Project(scene_path=self.scene.path, frame_index=int(self.scene.meta.get("frame_index", 0)),
-                       visibility={lay.name: lay.visible for lay in self.scene.layers})
         cam = self.view3d.renderer.GetActiveCamera()
-        proj.view = {"position": list(cam.GetPosition()), "focal_point": list(cam.GetFocalPoint()),
-                     "view_up": list(cam.GetViewUp())}
+        self.session.view = {"position": list(cam.GetPosition()), "focal_point": list(cam.GetFocalPoint()),
+                             "view_up": list(cam.GetViewUp())}
+        self.session.workspace = self.workspace
+        proj = self.session.to_project()
         for p in self.annotation_providers:
             p.save_annotations(proj)
         return proj
 
     def save_project(self, path: str) -> None:
-        save_project(path, self.current_project())
+        from engine.project import save_project
+
+        try:
+            save_project(path, self.current_project())
+        except (OSError, InputError) as e:
+            self.error("Cannot save the project", f"{path}: {getattr(e, 'strerror', None) or e}")
+            return
         self.project_path = path
+        self.session.project_path = path
         self.undo_stack.setClean()
         self._dirty_annotations = False
+        self._first_unsaved = None
+        self.recovery.discard_own()
         self.log(f"saved project {path}")
 
     def _save_project_dialog(self, save_as: bool = False) -> None:
@@ -336,69 +550,103 @@ class MainWindow(QtWidgets.QMainWindow):
         self.save_project(path)
 
     def open_project(self, path: str, wait: bool = False):
-        proj = load_project(path)
+        try:
+            proj = load_project(path)
+        except InputError as e:
+            self.error("Cannot open the project", str(e))
+            return None
         return self.apply_project(proj, path)
 
-    def apply_project(self, proj: Project, path: str | None = None):
-        if not proj.scene_path:
-            raise InputError(path, "project has no scene")
-        from engine.io import load
-
+    def apply_project(self, proj: Project, path: str | None = None, unsaved: bool = False):
+        """Load the project's scene in a job, then lay its layers, view, workspace and annotations over it.
+        `unsaved`: restored work (a recovery file) stays marked unsaved until the user saves it."""
         def done(scene: Scene) -> None:
-            self.set_scene(scene)
-            for lay in scene.layers:
-                if lay.name in proj.visibility:
+            self.set_scene(scene, workspace=proj.workspace if proj.workspace in WORKSPACES else None)
+            self.session.apply_project(proj, scene)
+            self.view3d.set_scene(self.scene)
+            self.browser.set_scene(self.scene)
+            self._update_camera_grid()
+            for lay in self.scene.layers:
+                if lay.name in proj.visibility and not proj.layers:
                     self.set_layer_visible(lay.uid, bool(proj.visibility[lay.name]))
+            for wb in self.workbenches:
+                try:
+                    wb.on_scene_changed(self.scene)
+                except Exception as e:
+                    self.log(f"{wb.title}: {_one_line(e)}", "error")
             for p in self.annotation_providers:
-                p.restore_annotations(proj)
+                try:
+                    p.restore_annotations(proj)
+                except Exception as e:  # a workbench's saved state it cannot read must not lose the rest
+                    self.log(f"cannot restore {getattr(p, 'title', 'annotations')}: {_one_line(e)}", "warning")
             if proj.view:
-                cam = self.view3d.renderer.GetActiveCamera()
-                cam.SetPosition(*proj.view["position"])
-                cam.SetFocalPoint(*proj.view["focal_point"])
-                cam.SetViewUp(*proj.view["view_up"])
-                self.view3d.renderer.ResetCameraClippingRange()
+                try:
+                    cam = self.view3d.renderer.GetActiveCamera()
+                    cam.SetPosition(*proj.view["position"])
+                    cam.SetFocalPoint(*proj.view["focal_point"])
+                    cam.SetViewUp(*proj.view["view_up"])
+                    self.view3d.renderer.ResetCameraClippingRange()
+                except (KeyError, TypeError):
+                    self.log("the project's saved view is unreadable; using the default view", "warning")
                 self.view3d.render()
             self.project_path = path
-            self.log(f"opened project {path}")
+            self.session.project_path = path
+            if unsaved:
+                self._mark_dirty()
+            self.log(f"opened project {path or '(recovered work)'}")
 
-        return self.start_job(Job(f"Open project {Path(path or '').name}", lambda ctx: load(proj.scene_path)),
-                              on_result=done)
+        return self.start_job(Job(f"Open project {Path(path or 'recovered').name}",
+                                  lambda ctx: load_scene_of(proj, path)), on_result=done)
 
     def autosave(self) -> Path | None:
-        """Write the recovery file when there are unsaved edits."""
-        if not (self._dirty_annotations or not self.undo_stack.isClean()) or not self.scene.path:
+        """Write this instance's recovery file when there are unsaved edits (atomic, debounced by the caller)."""
+        self.autosave_timer.stop()
+        if not (self._dirty_annotations or not self.undo_stack.isClean()) or not len(self.scene):
             return None
         try:
-            p = write_recovery(self.current_project())
-        except OSError as e:
-            self.log(f"autosave failed: {e}", "warning")
+            p = self.recovery.write(self.current_project())
+        except (OSError, InputError, SceneLensError, TypeError, ValueError) as e:
+            self.log(f"autosave failed: {_one_line(e)}", "warning")
             return None
         self._dirty_annotations = False
+        self._first_unsaved = None
         self.log(f"autosaved to {p}")
         return p
 
     def offer_recovery(self) -> bool:
-        """After a crash, ask whether to restore the autosaved work (non-blocking dialog)."""
-        if not has_recovery():
+        """After a crash, offer the autosaved work of instances that are no longer running (never a live one's)."""
+        orphans = self.recovery.orphans()
+        if not orphans:
             return False
         box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Question, "Recover unsaved work?",
-                                    f"SceneLens found autosaved work from a session that did not close cleanly:\n"
-                                    f"{recovery_path()}\n\nRestore it?",
+                                    "SceneLens found autosaved work from a session that did not close cleanly:\n"
+                                    f"{orphans[0]}\n\nRestore it?",
                                     QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.No, self)
         box.setModal(False)
-        box.buttonClicked.connect(lambda b: self.restore_recovery() if box.buttonRole(b) == QtWidgets.QMessageBox.YesRole
-                                  else discard_recovery())
+        box.buttonClicked.connect(lambda b: self.restore_recovery(orphans[0]) if box.buttonRole(b) == QtWidgets.QMessageBox.YesRole
+                                  else [self.recovery.discard(o) for o in orphans])
         box.show()
-        self.last_dialog = box
+        self.recovery_box = box
         return True
 
-    def restore_recovery(self):
+    def restore_recovery(self, path: Path | None = None):
+        path = path or next(iter(self.recovery.orphans()), None)
+        if path is None:
+            return None
         try:
-            proj = load_project(recovery_path())
+            proj = load_project(path)
         except InputError as e:
             self.error("Recovery file unreadable", str(e))
             return None
-        return self.apply_project(proj, None)
+        h = self.apply_project(proj, None, unsaved=True)
+
+        def adopt(state: str) -> None:  # our own recovery file now holds the work: the orphan can go
+            if state == "finished" and self.autosave() is not None:
+                self.recovery.discard(path)
+
+        if h is not None:
+            h.done.connect(adopt)
+        return h
 
     # ------------------------------------------------------------------------------------------ exports
     def export_view_screenshot(self, path: str) -> None:
@@ -517,6 +765,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def showEvent(self, e: QtGui.QShowEvent) -> None:
         super().showEvent(e)
+        if not getattr(self, "_sized_once", False) and not self.settings.get("window_state"):
+            self._sized_once = True  # first show without a saved layout: split the space by the real size
+            QtCore.QTimer.singleShot(0, self, self._initial_sizes)
         QtCore.QTimer.singleShot(0, self, self.hide_stale_tab_bars)  # context: dropped if the window goes
 
     def hide_stale_tab_bars(self) -> list[QtWidgets.QTabBar]:
@@ -532,15 +783,56 @@ class MainWindow(QtWidgets.QMainWindow):
         return stale
 
     def closeEvent(self, e: QtGui.QCloseEvent) -> None:
+        """Cancel every job and close once all have stopped at their next cancel point — never terminate() a
+        thread (that can leave locks held and files half-written). Meanwhile say what is still stopping."""
+        running = [h for h in self.runner.handles if h.state == "running" or h.thread.isRunning()]
+        if running:
+            for h in running:
+                h.cancel()
+            e.ignore()
+            names = ", ".join(_elide(h.name, 60) for h in running)
+            self.statusBar().showMessage(f"Closing — waiting for {len(running)} job(s) to stop: {names}")
+            if not self._closing:
+                self._closing = True
+                self.log(f"closing: waiting for {names} to stop", "warning")
+                self._close_poll = QtCore.QTimer(self)
+                self._close_poll.setInterval(20)
+                self._close_poll.timeout.connect(self._close_when_idle)
+                self._close_poll.start()
+            return
+        if getattr(self, "_close_poll", None) is not None:
+            self._close_poll.stop()
         self.autosave_timer.stop()
-        self.runner.shutdown()
         self.save_layout()
         if self._dirty_annotations or not self.undo_stack.isClean():
             self.autosave()  # unsaved edits stay recoverable even after a clean close
         else:
-            discard_recovery()
+            self.recovery.discard_own()
+        self.recovery.close()
         self.view3d.close_view()
+        self.notifications.clear() if hasattr(self.notifications, "clear") else None
         super().closeEvent(e)
+
+    def _close_when_idle(self) -> None:
+        if any(h.thread.isRunning() for h in self.runner.handles):
+            return
+        QtCore.QCoreApplication.processEvents()  # let the jobs' done callbacks run first
+        self._close_poll.stop()
+        self.close()
+
+
+def _one_line(e: BaseException) -> str:
+    """An exception as one readable line for a notification (the traceback goes to the log only)."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if isinstance(e, (InputError, SceneLensError)):
+        return _elide(msg, 300)
+    return _elide(f"{type(e).__name__}: {msg}" if msg else type(e).__name__, 300)
+
+
+def _elide(text: str, n: int = 120) -> str:
+    """Long strings (a 50 MB scene name) never reach X11 whole."""
+    text = str(text)
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def demo_scene_path() -> str:

@@ -65,12 +65,30 @@ class SceneRenderer:
         st_b = dict(st)
         st_b["origin"] = self.origin
         actors = build_actors(layer, st_b)
+        M = self._user_matrix(layer)
         for a in actors:
             a.SetVisibility(layer.visible)
+            if M is not None and hasattr(a, "SetUserMatrix"):
+                a.SetUserMatrix(M)
             self.renderer.AddViewProp(a)
         self.actors[layer.uid] = actors
         self.layers[layer.uid] = layer
         return actors
+
+    def _user_matrix(self, layer: Layer):
+        """The layer's own 4×4 transform in the view's local frame (actors are built around `origin`)."""
+        T = np.asarray(getattr(layer, "transform", None) if getattr(layer, "transform", None) is not None
+                       else np.eye(4), float)
+        if T.shape != (4, 4) or np.allclose(T, np.eye(4)):
+            return None
+        o = np.eye(4)
+        o[:3, 3] = self.origin if self.origin is not None else 0.0
+        M = np.linalg.inv(o) @ T @ o
+        m = vtk.vtkMatrix4x4()
+        for i in range(4):
+            for j in range(4):
+                m.SetElement(i, j, float(M[i, j]))
+        return m
 
     def remove_layer(self, uid: str) -> None:
         for a in self.actors.pop(uid, []):

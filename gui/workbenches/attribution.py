@@ -22,6 +22,7 @@ LAYOUTS = ("overlay", "side by side", "joint grid")
 
 class AttributionWorkbench(Workbench):
     title = "Attribution"
+    workspace = "Attribution"
 
     def install(self, window) -> None:
         self.image: np.ndarray | None = None
@@ -36,7 +37,7 @@ class AttributionWorkbench(Workbench):
         m.addAction("Open image…", self._open_image)
         m.addAction("Run", self.run)
         m.addAction("Export…", self._export_dialog)
-        window.view2d.clicked.connect(self._on_click)
+        window.connect_click(self, self._on_click)
 
     # ----------------------------------------------------------------------------------------- widgets
     def _build_controls(self, window) -> None:

@@ -71,6 +71,7 @@ class CameraGrid(QtWidgets.QWidget):
 
 class Attribution3DWorkbench(Workbench):
     title = "Attribution 3D"
+    workspace = "Attribution"
 
     def install(self, window) -> None:
         self.window = window
@@ -86,7 +87,7 @@ class Attribution3DWorkbench(Workbench):
         m.addAction("3D: predict voxels (CamVox)", self.predict)
         m.addAction("3D: explain picked voxel", self.explain)
         m.addAction("3D: export voxel explanation…", self._export_dialog)
-        window.view3d.picked.connect(self._on_pick)
+        window.connect_pick(self, self._on_pick)
 
     # ----------------------------------------------------------------------------------------- widgets
     def _build_panel(self, window) -> None:

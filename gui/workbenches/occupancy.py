@@ -49,6 +49,7 @@ class PaintCommand(Command):
 
 class OccupancyWorkbench(Workbench):
     title = "Occupancy"
+    workspace = "Occupancy"
 
     # ------------------------------------------------------------------------------------------- setup
     def install(self, window) -> None:
@@ -70,8 +71,8 @@ class OccupancyWorkbench(Workbench):
         self._build_menu()
         self._build_panel()
         self._build_planes()
-        window.view3d.picked.connect(self._on_pick3d)
-        window.view2d.clicked.connect(self._on_image_click)
+        window.connect_pick(self, self._on_pick3d)
+        window.connect_click(self, self._on_image_click)
         window.view2d.image_changed.connect(lambda key: self._draw_projection())
         window.layer_added.connect(self._on_layer_added)
         window.annotation_providers.append(self)

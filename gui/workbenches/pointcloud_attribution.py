@@ -19,6 +19,7 @@ from .base import Workbench
 
 class PointCloudAttributionWorkbench(Workbench):
     title = "Point-cloud attribution"
+    workspace = "Attribution"
 
     def __init__(self, window):
         super().__init__(window)

@@ -93,6 +93,7 @@ class KeypointItem(pg.GraphItem):
 
 class PoseWorkbench(Workbench):
     title = "Pose"
+    workspace = "Pose"
 
     def install(self, window) -> None:
         self.window = window
@@ -131,7 +132,7 @@ class PoseWorkbench(Workbench):
         self._build_timeline()
         self._build_ate()
         window.annotation_providers.append(self)
-        window.view2d.clicked.connect(self._on_click)
+        window.connect_click(self, self._on_click)
         window.view2d.image_changed.connect(lambda key: self.redraw_2d())
         window.layer_added.connect(lambda lay: self._on_layer_added(lay))
 

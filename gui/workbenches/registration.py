@@ -63,6 +63,7 @@ class EditPairs(Command):
 
 class RegistrationWorkbench(Workbench):
     title = "Registration"
+    workspace = "Registration"
 
     def __init__(self, window):
         super().__init__(window)
@@ -100,8 +101,8 @@ class RegistrationWorkbench(Workbench):
         m.addAction("Export correspondences (NPZ)…", lambda: self._export_dialog("corr"))
         self.dock = window.add_dock(self._build_panel(), "Registration", "right")
         self.plots_dock = window.add_dock(self._build_plots(), "Registration plots", "bottom")
-        window.view3d.picked.connect(self._on_pick)
-        window.view3d.picked.connect(self.explainer.on_pick)
+        window.connect_pick(self, self._on_pick)
+        window.connect_pick(self, self.explainer.on_pick)
         if hasattr(window, "layer_added"):
             window.layer_added.connect(lambda _l: self._refresh_choices())
         window.annotation_providers.append(self)
