@@ -119,3 +119,39 @@ def test_plain_widget_parent_without_status_bar(qtbot):
     qtbot.wait(20)
     g = t.geometry()
     assert w.rect().contains(g) and g.bottom() == 300 - 10 - 1 and g.right() == 500 - 10 - 1
+
+
+def test_toasts_are_on_screen_above_the_native_vtk_view(qtbot):
+    """The 3D view is a native (OpenGL) child window; toasts must show over it on the real screen, not only
+    in QWidget.grab() (which paints widgets itself)."""
+    import numpy as np
+
+    from gui.views.view3d import View3D, offscreen_platform
+
+    if offscreen_platform():
+        pytest.skip("needs a real (virtual) X display")
+    QtGui.QCursor.setPos(0, 0)
+    w = QtWidgets.QMainWindow()
+    view = View3D()
+    w.setCentralWidget(view)
+    w.statusBar().showMessage("Ready")
+    qtbot.addWidget(w)
+    view.renderer.SetBackground(1.0, 0.0, 0.0)
+    view.renderer.GradientBackgroundOff()
+    w.resize(900, 600)
+    w.show()
+    qtbot.waitExposed(w)
+    area = NotificationArea(w)
+    toast = area.notify("over the 3D view", "info", timeout_s=None)
+    qtbot.wait(100)
+    view.window.Render()  # the GL window redraws after the toast appeared
+    qtbot.wait(200)
+    shot = w.screen().grabWindow(w.winId()).toImage().convertToFormat(QtGui.QImage.Format_RGB888)
+    arr = np.frombuffer(shot.constBits(), np.uint8, count=shot.bytesPerLine() * shot.height())
+    arr = arr.reshape(shot.height(), shot.bytesPerLine())[:, : shot.width() * 3].reshape(shot.height(), -1, 3)
+    g = toast.geometry()
+    inside = arr[g.center().y(), g.x() + 60].astype(int)
+    outside = arr[g.y() - 40, g.x() + 60].astype(int)
+    assert outside[0] > 200 and outside[1] < 40, outside  # the red VTK background
+    assert inside.min() > 200, inside  # the toast's light background, drawn over it
+    w.close()
