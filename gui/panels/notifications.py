@@ -54,7 +54,8 @@ class Toast(QtWidgets.QFrame):
         if level not in LEVELS:
             raise ValueError(f"notification level must be one of {LEVELS}, got {level!r}")
         self.level = level
-        self.message = elide(str(message), max_chars)  # what is shown (the caller logs the full text)
+        message = message if isinstance(message, str) else str(message)  # e.g. an exception
+        self.message = elide(message, max_chars)  # what is shown (the caller logs the full text)
         self.full_length = len(message)
         self.details = None if details is None else elide(str(details), _MAX_DETAILS, max_lines=400)
         self.timeout_s = timeout_s

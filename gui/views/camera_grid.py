@@ -46,17 +46,24 @@ class _Tile:
     def image_size(self) -> QtCore.QSize:
         return self.pixmap.size()
 
-    def scaled(self, size: QtCore.QSize) -> QtGui.QPixmap:
-        if self._scaled is None or self._scaled.size() != size:
-            self._scaled = self.pixmap.scaled(size, QtCore.Qt.IgnoreAspectRatio, QtCore.Qt.SmoothTransformation)
+    @staticmethod
+    def _rescale(src: QtGui.QPixmap, cached: QtGui.QPixmap | None, size: QtCore.QSize, dpr: float):
+        """`src` smoothly scaled to `size` logical pixels (× the screen's pixel ratio), reusing `cached`."""
+        device = QtCore.QSize(max(1, round(size.width() * dpr)), max(1, round(size.height() * dpr)))
+        if cached is not None and cached.size() == device:
+            return cached
+        out = src.scaled(device, QtCore.Qt.IgnoreAspectRatio, QtCore.Qt.SmoothTransformation)
+        out.setDevicePixelRatio(dpr)
+        return out
+
+    def scaled(self, size: QtCore.QSize, dpr: float = 1.0) -> QtGui.QPixmap:
+        self._scaled = self._rescale(self.pixmap, self._scaled, size, dpr)
         return self._scaled
 
-    def scaled_overlay(self, size: QtCore.QSize) -> QtGui.QPixmap | None:
+    def scaled_overlay(self, size: QtCore.QSize, dpr: float = 1.0) -> QtGui.QPixmap | None:
         if self.overlay is None:
             return None
-        if self._scaled_overlay is None or self._scaled_overlay.size() != size:
-            self._scaled_overlay = self.overlay.scaled(size, QtCore.Qt.IgnoreAspectRatio,
-                                                       QtCore.Qt.SmoothTransformation)
+        self._scaled_overlay = self._rescale(self.overlay, self._scaled_overlay, size, dpr)
         return self._scaled_overlay
 
 
@@ -86,7 +93,8 @@ class CameraGrid(QtWidgets.QWidget):
 
     # ---- content -------------------------------------------------------------------------------------------
     def set_cameras(self, items: list[tuple[str, np.ndarray]]) -> None:
-        """Show these cameras, in this order (row by row). Names must be unique."""
+        """Show these cameras, in this order (row by row); replaces all tiles and their overlays.
+        Names must be unique; images are H×W×3 RGB uint8 (H×W grey and H×W×4 RGBA are accepted too)."""
         names = [n for n, _ in items]
         if len(set(names)) != len(names):
             raise ValueError(f"camera names must be unique, got {names}")
@@ -215,6 +223,7 @@ class CameraGrid(QtWidgets.QWidget):
         p.setFont(font)
         fm = QtGui.QFontMetrics(font)
         clip = event.rect()
+        dpr = self.devicePixelRatioF()
         for tile, cell in zip(self._tiles, self._cells()):
             if not cell.intersects(clip):
                 continue
@@ -225,8 +234,8 @@ class CameraGrid(QtWidgets.QWidget):
                 if tile.overlay is not None:
                     p.drawPixmap(r, tile.overlay)
             else:
-                p.drawPixmap(r.topLeft(), tile.scaled(r.size()))
-                ov = tile.scaled_overlay(r.size())
+                p.drawPixmap(r.topLeft(), tile.scaled(r.size(), dpr))
+                ov = tile.scaled_overlay(r.size(), dpr)
                 if ov is not None:
                     p.drawPixmap(r.topLeft(), ov)
             # name label: a dark band at the image's top-left corner

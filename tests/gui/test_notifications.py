@@ -60,6 +60,8 @@ def test_info_and_warning_hide_themselves_errors_stay(win, qtbot):
     assert area.toasts() == []
     kept = area.notify("no timeout", "info", timeout_s=None)
     assert not kept.is_auto_hiding()
+    exc = area.notify(ValueError("bad header in x.pcd"), "error")
+    assert exc.label.text() == "bad header in x.pcd"
 
 
 def test_at_most_four_visible_the_oldest_goes(win, qtbot):
