@@ -62,6 +62,9 @@ def _task_parser(verb: str, task_name: str) -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu or cuda")
         p.add_argument("--model", default=None,
                        help="built-in model name, or a path to an adapter .py (Python code: it runs with your rights)")
+        p.add_argument("--trust-model", action="store_true",
+                       help="allow a pickled model file (a whole torch.save'd module) to be unpickled: that can run "
+                            "any code, so only for files you trust (TorchScript, .safetensors and weights never need it)")
         task.add_run_args(p)
     else:
         task.add_eval_args(p)
@@ -85,6 +88,13 @@ def _run_or_eval(verb: str, argv: list[str]) -> int:
     name = argv[0]
     p = _task_parser(verb, name)
     args = p.parse_args(argv[1:])
+    if getattr(args, "trust_model", False) and getattr(args, "model", None):
+        from pathlib import Path
+
+        from engine.trust import trust_model_file
+
+        if Path(args.model).is_file() and not args.model.endswith(".py"):
+            trust_model_file(args.model)
     from engine.tasks import get_task
 
     t = get_task(name, verb)

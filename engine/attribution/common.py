@@ -49,24 +49,22 @@ def load_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
-def load_user_module(path: str | Path, device: str = "cpu", freeze: bool = True, hint: str = ""):
-    """A user's model file: TorchScript, else a `torch.save`d nn.Module (in eval mode, parameters frozen
-    unless `freeze` is False). A bare state_dict cannot run and is refused; every failure is an InputError
-    naming the file (`hint` is appended to the "does not exist" message)."""
-    import torch
+def load_user_module(path: str | Path, device: str = "cpu", freeze: bool = True, hint: str = "",
+                     trust: bool | None = None):
+    """A user's model file: TorchScript, or a whole `torch.save`d nn.Module only when the user trusted the file
+    (`trust`, `--trust-model`, or `engine.trust.trust_model_file`), since unpickling it can run any code. The
+    module comes back in eval mode, parameters frozen unless `freeze` is False. Weights alone (a state_dict or
+    .safetensors) cannot run and are refused; every failure is an InputError naming the file (`hint` is appended
+    to the "does not exist" message)."""
+    from ..trust import load_model_file
 
     p = Path(path)
     if not p.is_file():
         raise InputError(p, f"model file does not exist{f' ({hint})' if hint else ''}")
-    try:
-        module = torch.jit.load(str(p), map_location=device)
-    except Exception:
-        try:
-            module = torch.load(str(p), map_location=device, weights_only=False)
-        except Exception as e:
-            raise InputError(p, f"not a TorchScript or torch.save'd module: {type(e).__name__}") from None
+    module = load_model_file(p, device, trust)
     if not callable(module) or isinstance(module, dict):
-        raise InputError(p, "file holds no callable module (a state_dict alone cannot be run)")
+        raise InputError(p, "file holds weights but no runnable module (a state_dict or .safetensors alone cannot "
+                            "be run): save it as TorchScript, or write an adapter .py that builds the model")
     module.eval()
     if freeze:
         for prm in getattr(module, "parameters", lambda: [])():
