@@ -51,7 +51,12 @@ def read_occ_npz(path: Path, **opts) -> VoxelGrid:
         raise InputError(path, f"array {key!r} has dtype {labels.dtype}; class ids must be integers")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise InputError(path, f"array {key!r} has class ids outside 0..255")
-    spec = with_overrides(preset(opts.get("grid", "occ3d")), opts)
+    geom = _stored_geometry(arrays, path)
+    base = preset(opts.get("grid") or geom.pop("grid", None) or "occ3d")
+    geom.pop("grid", None)
+    if not any(opts.get(k) is not None for k in ("origin", "voxel_size", "shape", "grid")):
+        base = with_overrides(base, geom)  # a grid this program saved reads back with its own geometry
+    spec = with_overrides(base, opts)
     stored = tuple(labels.shape[spec.axis_order.index(a)] for a in "xyz") if spec.axis_order != "xyz" else labels.shape
     if tuple(stored) != tuple(spec.shape):
         if any(opts.get(k) is not None for k in ("origin", "voxel_size")):
@@ -60,6 +65,8 @@ def read_occ_npz(path: Path, **opts) -> VoxelGrid:
         else:
             raise InputError(path, f"grid shape {labels.shape} does not match the {spec.name} grid {spec.shape}; "
                                    "give origin and voxel_size (scene manifest options) for a custom grid")
+    if "grid_shape" in arrays and tuple(int(v) for v in arrays["grid_shape"]) != tuple(stored):
+        raise InputError(path, f"stored grid_shape {tuple(arrays['grid_shape'])} differs from the labels' {stored}")
     masks = {}
     for k, name in MASK_KEYS.items():
         if k in arrays:
@@ -109,9 +116,47 @@ def _single_int_grid(p: Path) -> bool:
         return False
 
 
-def write_occ3d(path, grid: VoxelGrid, compressed: bool = True, include_masks: bool = True) -> None:
-    """Write `semantics` (+ masks as uint8 0/1, + scores) in the Occ3D layout, atomically."""
+GEOMETRY_KEYS = ("grid_origin", "grid_voxel_size", "grid_shape", "grid_axis_order", "grid_frame", "grid_label_set",
+                 "grid_free_label", "grid_name")
+
+
+def _stored_geometry(arrays: dict, path) -> dict:
+    """Grid geometry saved beside the labels by `write_occ3d` (absent in Occ3D's own files)."""
+    g: dict = {}
+    try:
+        if "grid_origin" in arrays:
+            g["origin"] = [float(v) for v in np.asarray(arrays["grid_origin"], float).reshape(3)]
+        if "grid_voxel_size" in arrays:
+            g["voxel_size"] = [float(v) for v in np.asarray(arrays["grid_voxel_size"], float).reshape(3)]
+        for k in ("axis_order", "frame", "label_set", "name"):
+            if f"grid_{k}" in arrays:
+                g["grid" if k == "name" else k] = str(arrays[f"grid_{k}"])
+        if "grid_free_label" in arrays:
+            g["free_label"] = int(arrays["grid_free_label"])
+        if "grid_shape" in arrays:
+            g["shape"] = [int(v) for v in np.asarray(arrays["grid_shape"]).reshape(3)]
+    except (ValueError, TypeError) as e:
+        raise InputError(path, f"unreadable grid geometry keys ({e})") from None
+    if g.get("grid") not in (None, "occ3d", "semantickitti", "surroundocc"):
+        g.pop("grid")
+    return g
+
+
+def write_occ3d(path, grid: VoxelGrid, compressed: bool = True, include_masks: bool = True,
+                geometry: bool = True) -> None:
+    """Write `semantics` (+ masks as uint8 0/1, + scores) in the Occ3D layout, atomically.
+
+    With `geometry`, the grid's origin, voxel size, shape, stored axis order, frame, label set and free label
+    go beside the arrays (`grid_*` keys, ignored by Occ3D tools), so any grid reads back as itself."""
     arrays = {"semantics": np.ascontiguousarray(grid.labels.astype(np.uint8))}
+    if geometry:
+        arrays.update({"grid_origin": np.asarray(grid.origin, np.float64),
+                       "grid_voxel_size": np.asarray(grid.voxel_size, np.float64),
+                       "grid_shape": np.asarray(grid.shape, np.int64),
+                       "grid_axis_order": np.asarray("xyz"), "grid_frame": np.asarray(grid.frame or "ego"),
+                       "grid_label_set": np.asarray(grid.label_set or "occ3d"),
+                       "grid_free_label": np.asarray(grid.free_label if grid.free_label is not None else 255),
+                       "grid_name": np.asarray(str(grid.meta.get("grid", "custom")))})
     if include_masks:
         for k in ("mask_lidar", "mask_camera"):
             if k in grid.masks:

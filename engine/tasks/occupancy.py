@@ -68,7 +68,8 @@ def read_kitti_tr(path: str | Path) -> np.ndarray:
     raise InputError(path, "no 'Tr:' line (velodyne → cam0)")
 
 
-def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int | None = None, drop_classes=()):
+def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int | None = None, drop_classes=(),
+                    warn=None, need_points: bool = True):
     """One loaded scene as a voxelisation Scan: its first point cloud, per-point labels (nuScenes boxes,
     a `label` attribute or the unlabelled class), the ego pose of nuScenes info files and the sensor origin.
     Shared by the CLI, the GUI and the Python API, so all three voxelise the same points the same way."""
@@ -77,7 +78,10 @@ def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int 
 
     pc = next((lay for lay in scene.layers if isinstance(lay, PointCloud)), None)
     if pc is None:
-        raise InputError(scene.path, "holds no point cloud")
+        if need_points:
+            raise InputError(scene.path, "holds no point cloud (LiDAR occupancy needs points; a camera model "
+                                         "given with --model takes camera-only scenes)")
+        return Scan(np.zeros((0, 3)), np.zeros(0, np.int64), None, np.zeros(3), name)
     origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
     pose = None
     if scene.meta.get("format") == "nuscenes-info":
@@ -90,8 +94,12 @@ def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int 
         labels = pc.attributes["label"].astype(np.int64)
         label_set = pc.label_set
     else:
-        default = 0 if grid_label_set == "occ3d" else 255
-        labels = np.full(pc.n, default if unlabeled_class is None else unlabeled_class, np.int64)
+        # unlabelled points never become a class silently: ignore (255) and a warning with the count
+        if unlabeled_class is None and warn is not None:
+            hint = " (an N×4 .npy of x, y, z, label: add --label-column 3)" if str(scene.path).endswith(".npy") else ""
+            warn(f"{scene.path}: {pc.n:,} points have no labels; their voxels are 255 (ignore: occupied, class "
+                 f"unknown){hint}; give --unlabeled-class C to assign a class")
+        labels = np.full(pc.n, 255 if unlabeled_class is None else unlabeled_class, np.int64)
         label_set = grid_label_set
     if label_set != grid_label_set:
         raise InputError(scene.path, f"point labels are {label_set} classes but the grid uses {grid_label_set}; "
@@ -101,14 +109,20 @@ def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int 
 
 
 def scans_from_inputs(inputs: list[str], grid_label_set: str, poses: np.ndarray | None = None,
-                      unlabeled_class: int | None = None):
-    """Load each input as (Scan, scene-or-None); labels must be in the grid's label set."""
+                      unlabeled_class: int | None = None, label_column: int | None = None, warn=None,
+                      need_points: bool = True):
+    """Load each input as (Scan, scene-or-None); labels must be in the grid's label set.
+
+    `label_column` takes the labels from that column of an `.npy` array (N×4 x, y, z, label)."""
     from ..io import load
 
     scans, scenes = [], []
     for i, inp in enumerate(inputs):
         scene = load(inp)
-        scan = scan_from_scene(scene, grid_label_set, Path(inp).name, unlabeled_class)
+        if label_column is not None:
+            _labels_from_column(scene, inp, label_column, grid_label_set)
+        scan = scan_from_scene(scene, grid_label_set, Path(inp).name, unlabeled_class, warn=warn,
+                               need_points=need_points)
         if poses is not None:
             m = re.fullmatch(r"\d+", Path(inp).stem.split(".")[0])
             if len(poses) == len(inputs):
@@ -120,6 +134,22 @@ def scans_from_inputs(inputs: list[str], grid_label_set: str, poses: np.ndarray 
         scans.append(scan)
         scenes.append(scene)
     return scans, scenes
+
+
+def _labels_from_column(scene, inp, column: int, label_set: str) -> None:
+    from ..scene import PointCloud
+
+    if Path(inp).suffix != ".npy":
+        raise InputError(inp, "--label-column applies to .npy point arrays")
+    arr = np.load(inp, allow_pickle=False)
+    if not 3 <= column < arr.shape[1]:
+        raise InputError(inp, f"--label-column {column}: the array has {arr.shape[1]} columns (0-2 are x, y, z)")
+    col = arr[:, column]
+    if not np.all(col == np.round(col)) or col.min(initial=0) < 0 or col.max(initial=0) > 255:
+        raise InputError(inp, f"column {column} does not hold class ids (whole numbers 0..255)")
+    pc = next(lay for lay in scene.layers if isinstance(lay, PointCloud))
+    pc.attributes["label"] = col.astype(np.int64)
+    pc.label_set = label_set
 
 
 # --------------------------------------------------------------------------------------------- adapter
@@ -188,38 +218,134 @@ def make_run_job(scans, spec, current=None, visibility=True, device="cpu", adapt
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", help="labelled LiDAR scans (SemanticKITTI .bin + .label) or nuScenes info .pkl")
-    p.add_argument("--out", required=True, help="output grid: .npz (Occ3D layout) or .label (SemanticKITTI voxels)")
+    p.add_argument("inputs", nargs="+",
+                   help="a sequence (SurroundOcc own-data folder with pc/ pc_seman/ bbox/ calib/ pose/, "
+                        "a SemanticKITTI sequence folder with poses.txt, or an mmdetection3d nuScenes info .pkl), "
+                        "or labelled LiDAR scans (SemanticKITTI .bin + .label, .ply/.npy with labels)")
+    p.add_argument("--out", required=True,
+                   help="output grid: .npz (Occ3D semantics/mask_lidar/mask_camera), .label (SemanticKITTI voxels "
+                        "+ .invalid) or .npy (SurroundOcc occupied-voxel list)")
     p.add_argument("--grid", default=None, choices=["occ3d", "semantickitti", "surroundocc"],
-                   help="target grid (default: semantickitti for KITTI scans, occ3d for nuScenes)")
+                   help="target grid (default: from the input: occ3d for nuScenes, surroundocc for the SurroundOcc "
+                        "layout, semantickitti for KITTI)")
     p.add_argument("--origin", type=float, nargs=3, default=None, help="custom grid origin (m)")
     p.add_argument("--voxel-size", type=float, default=None, help="custom voxel size (m)")
     p.add_argument("--shape", type=int, nargs=3, default=None, help="custom grid shape")
     p.add_argument("--poses", default=None, help="poses file (KITTI poses.txt, 16 floats/line, or T×4×4 .npy)")
     p.add_argument("--calib", default=None, help="KITTI calib.txt: convert cam0 poses to velodyne poses")
-    p.add_argument("--current", type=int, default=None, help="index of the current scan (default: last)")
+    p.add_argument("--current", "--keyframe", dest="current", type=int, default=None,
+                   help="index of the keyframe / current scan (default: last scan; first frame of a sequence)")
     p.add_argument("--no-visibility", action="store_true", help="skip the ray-cast LiDAR visibility mask")
-    p.add_argument("--unlabeled-class", type=int, default=None, help="class for points of unlabelled scans")
+    p.add_argument("--no-camera-mask", action="store_true", help="sequences: skip the camera visibility mask")
+    p.add_argument("--densify", action="store_true",
+                   help="sequences: close one-voxel holes of the surface (never into ray-observed free space)")
+    p.add_argument("--ego-box", type=float, nargs=6, default=None, metavar=("XMIN", "YMIN", "ZMIN", "XMAX", "YMAX", "ZMAX"),
+                   help="sequences: the ego vehicle's box in its ego frame (points inside are removed)")
+    p.add_argument("--ground-layer", type=int, default=0,
+                   help="sequences, Occ3D grid: layer k that holds the ground (ego z = 0); 0 as in the Occ3D "
+                        "release; -1 keeps the metric range [-1, 5.4] m")
+    p.add_argument("--unlabeled-class", type=int, default=None, help="class for unlabelled points (default: 255 ignore, with a warning)")
+    p.add_argument("--label-column", type=int, default=None, help=".npy scans: column holding the class id (e.g. 3)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def write_grid(out: Path, g) -> list[Path]:
+    """Write a grid in the format the file name asks for; returns the files written."""
+    from ..io.occ3d import write_occ3d
+    from ..io.semantickitti_voxels import write_ssc
+    from ..io.surroundocc import write_surroundocc
+
+    out = Path(out)
+    if out.suffix == ".label":
+        if "invalid" not in g.masks and "mask_lidar" in g.masks:
+            g.masks["invalid"] = ~g.masks["mask_lidar"]  # unobserved voxels are not evaluated (SSC .invalid)
+        return write_ssc(out, g)
+    if out.suffix == ".npz":
+        write_occ3d(out, g)
+        return [out]
+    if out.suffix == ".npy":
+        write_surroundocc(out, g)
+        return [out]
+    raise InputError(out, "output must end in .npz (Occ3D layout), .label (SemanticKITTI voxels) or .npy (SurroundOcc list)")
+
+
+def _warn(msg: str) -> None:
+    import sys
+
+    print(f"warning: {msg}", file=sys.stderr)
+
+
+def make_sequence_job(seq, spec, keyframe, **kw) -> Job:
+    from ..occupancy.sequence import build_ground_truth
+
+    return Job(f"Occupancy ground truth ({len(seq.frames)} frames)",
+               lambda ctx: build_ground_truth(seq, spec, keyframe, ctx=ctx, **kw))
+
+
+def _run_sequence(args, seq) -> int:
+    from ..device import resolve_device
+    from ..jobs import cli_progress, run_sync
+    from ..occupancy.grids import preset, with_overrides
+    from ..occupancy.sequence import occ3d_ground_spec
+
+    grid = args.grid or {"surroundocc": "surroundocc", "semantickitti": "semantickitti"}.get(seq.layout, "occ3d")
+    spec = with_overrides(preset(grid), {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
+    if grid == "occ3d" and args.origin is None and args.ground_layer >= 0:
+        spec = occ3d_ground_spec(spec, args.ground_layer)
+    if spec.label_set != seq.label_set:
+        raise InputError(seq.source, f"the sequence has {seq.label_set} labels; --grid {grid} uses {spec.label_set}")
+    device = resolve_device(args.device)
+    key = 0 if args.current is None else args.current
+    warnings: list[str] = []
+
+    def warn(m):
+        warnings.append(m)
+        _warn(m)
+
+    bar = cli_progress("ground truth")
+    g, ctx = run_sync(make_sequence_job(seq, spec, key, ego_box=args.ego_box, densify=args.densify,
+                                        unlabeled_class=args.unlabeled_class,
+                                        camera_mask=not args.no_camera_mask, device=device, warn=warn), bar)
+    bar.close()
+    files = write_grid(Path(args.out), g)
+    occ = g.occupied()
+    summary = {"grid": spec.name, "layout": seq.layout, "shape": list(spec.shape), "origin": list(spec.origin),
+               "voxel_size": list(spec.voxel_size), "frames": len(seq.frames), "keyframe": key,
+               "occupied": int(occ.sum()), **{k: int(g.masks[k].sum()) for k in ("mask_lidar", "mask_camera") if k in g.masks},
+               "ego_points_removed": g.meta["ego_points_removed"], "unlabeled_points": g.meta["unlabeled_points"],
+               "instances": g.meta["instances"],
+               "class_counts": {int(c): int(n) for c, n in zip(*np.unique(g.labels[occ], return_counts=True))},
+               "warnings": warnings, "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()},
+               "device": device, "out": [str(f) for f in files]}
+    print(json.dumps(summary) if args.json else
+          f"{summary['occupied']:,} occupied voxels in a {'×'.join(map(str, spec.shape))} {spec.name} grid from "
+          f"{len(seq.frames)} frame(s) ({seq.layout}), keyframe {key}; wrote {', '.join(summary['out'])}")
+    return 0
 
 
 def _run_cli(args: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from ..io.occ3d import write_occ3d
-    from ..io.semantickitti_voxels import write_ssc
     from ..jobs import cli_progress, run_sync
     from ..occupancy.grids import preset, with_overrides
 
+    use_model = getattr(args, "model", None) and args.model != "lidar"
+    if len(args.inputs) == 1 and not use_model and args.poses is None:
+        from ..occupancy.sequence import detect_sequence
+
+        seq = detect_sequence(args.inputs[0])
+        if seq is not None:
+            return _run_sequence(args, seq)
     first = Path(args.inputs[0])
     grid = args.grid or ("occ3d" if first.suffix == ".pkl" or str(first).endswith(".pcd.bin") else "semantickitti")
     spec = with_overrides(preset(grid), {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
     poses = read_poses(args.poses, args.calib) if args.poses else None
-    scans, scenes = scans_from_inputs(args.inputs, spec.label_set, poses, args.unlabeled_class)
+    scans, scenes = scans_from_inputs(args.inputs, spec.label_set, poses, args.unlabeled_class,
+                                      args.label_column, warn=_warn, need_points=not use_model)
     if args.current is not None and not 0 <= args.current < len(scans):
         raise InputError(None, f"--current {args.current} out of range (0..{len(scans) - 1})")
     device = resolve_device(args.device)
     adapter = None
-    if getattr(args, "model", None) and args.model != "lidar":
+    if use_model:
         from ..adapters import get_adapter
 
         adapter = get_adapter("occupancy", args.model, device)
@@ -227,17 +353,13 @@ def _run_cli(args: argparse.Namespace) -> int:
     g, ctx = run_sync(make_run_job(scans, spec, args.current, not args.no_visibility, device, adapter, scenes), bar)
     bar.close()
     out = Path(args.out)
-    if out.suffix == ".label":
-        write_ssc(out, g)
-    elif out.suffix == ".npz":
-        write_occ3d(out, g)
-    else:
-        raise InputError(out, "output must end in .npz (Occ3D layout) or .label (SemanticKITTI voxels)")
+    files = write_grid(out, g)
     occ = g.occupied()
     summary = {"grid": spec.name, "shape": list(spec.shape), "scans": len(scans), "occupied": int(occ.sum()),
                "observed": int(g.masks["mask_lidar"].sum()) if "mask_lidar" in g.masks else None,
                "class_counts": {int(c): int(n) for c, n in zip(*np.unique(g.labels[occ], return_counts=True))},
-               "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()}, "device": device, "out": str(out)}
+               "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()}, "device": device,
+               "out": str(out), "files": [str(f) for f in files]}
     print(json.dumps(summary) if args.json else
           f"{summary['occupied']:,} occupied voxels in a {'×'.join(map(str, spec.shape))} {spec.name} grid, wrote {out}")
     return 0
