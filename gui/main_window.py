@@ -775,6 +775,9 @@ class MainWindow(QtWidgets.QMainWindow):
         group exists (reproduced with a bare QMainWindow) — it floats over the inspector. The copy stops
         updating, so its tabs are a strict prefix of the live bar's: hide those."""
         bars = [b for b in self.findChildren(QtWidgets.QTabBar) if b.parent() is self and b.isVisible()]
+        for b in [b for b in bars if b.count() == 0]:  # a group whose docks the workspace hid
+            b.hide()
+        bars = [b for b in bars if b.count()]
         tabs = {b: [b.tabText(i) for i in range(b.count())] for b in bars}
         stale = [b for b in bars if any(o is not b and len(tabs[o]) > len(tabs[b]) and tabs[o][:len(tabs[b])] == tabs[b]
                                         for o in bars)]

@@ -24,13 +24,21 @@ def test_undo_redo():
 
 
 def test_project_roundtrip(tmp_path):
-    p = Project(scene_path="/x/scene.json", frame_index=3, visibility={"a": False},
+    scene = tmp_path / "a" / "data" / "scene.json"
+    scene.parent.mkdir(parents=True)
+    scene.write_text("{}")
+    p = Project(scene_path=str(scene), frame_index=3, visibility={"a": False},
                 annotations={"labels": np.arange(12, dtype=np.uint8).reshape(3, 4), "note": {"k": [1, 2]}})
-    save_project(tmp_path / "p.slproj", p)
-    q = load_project(tmp_path / "p.slproj")
-    assert q.scene_path == "/x/scene.json" and q.frame_index == 3 and q.visibility == {"a": False}
+    save_project(tmp_path / "a" / "p.slproj", p)
+    (tmp_path / "a").rename(tmp_path / "moved")  # the scene path is relative to the project file
+    q = load_project(tmp_path / "moved" / "p.slproj")
+    assert q.scene_path == str((tmp_path / "moved" / "data" / "scene.json").resolve())
+    assert q.frame_index == 3 and q.visibility == {"a": False}
     np.testing.assert_array_equal(q.annotations["labels"], p.annotations["labels"])
     assert q.annotations["note"] == {"k": [1, 2]}
+    (tmp_path / "moved" / "data" / "scene.json").unlink()
+    with pytest.raises(InputError, match="scene.json is missing"):
+        load_project(tmp_path / "moved" / "p.slproj")
     (tmp_path / "bad.slproj").write_bytes(b"not a zip")
     with pytest.raises(InputError, match="bad.slproj"):
         load_project(tmp_path / "bad.slproj")
