@@ -9,7 +9,7 @@ discretisation is from exact.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -28,6 +28,9 @@ class IGResult:
     steps: int
     method: str
     baseline: str
+    tolerance: float | None = None  # the completeness tolerance the steps were doubled for (None: fixed steps)
+    converged: bool = True          # False: the step cap was reached with the gap still above the tolerance
+    tried: list = field(default_factory=list)  # [(steps, relative error)] of every round
 
     @property
     def output_difference(self) -> float:
@@ -35,8 +38,20 @@ class IGResult:
 
     @property
     def relative_error(self) -> float:
+        """|Σ IG − ΔF| / |ΔF|; NaN when the output does not change between baseline and input (ΔF = 0),
+        where a relative gap means nothing (e.g. a voxel no camera sees)."""
         d = self.output_difference
-        return abs(self.convergence_delta) / abs(d) if d != 0 else float("inf")
+        return abs(self.convergence_delta) / abs(d) if d != 0 else float("nan")
+
+
+def format_gap(rel: float | None) -> str:
+    """The completeness gap for people: "0.42 %", or why there is none."""
+    if rel is None or not np.isfinite(rel):
+        return "n/a (the output does not change along the path)"
+    return f"{100 * rel:.2f} %"
+
+
+MAX_STEPS = 1024
 
 
 def make_baseline(x, kind: str | object = "black", sigma: float | None = None, user=None):
@@ -80,31 +95,15 @@ def _select(out, target):
     return out[:, target]
 
 
-def integrated_gradients(forward: Callable, x, target: int | None = None, baseline="black", steps: int = 50,
-                         method: str = "gausslegendre", batch_size: int = 16, blur_sigma: float | None = None,
-                         progress: Progress = no_progress, cancel=None) -> IGResult:
-    """IG of `forward(x)[:, target]` w.r.t. `x` along the straight path from the baseline.
-
-    `x` is one sample with a leading batch axis of 1: an image 1×C×H×W, a cloud 1×N×C, a grid 1×C×X×Y×Z
-    (the named baselines other than a user tensor are for images). `batch_size` path points share one
-    forward/backward pass (1 = one step at a time, the naive loop).
-    """
+def _ig_once(forward, x, xb, target, steps, method, bs, progress, cancel, label):
     import torch
     from captum.attr._utils.approximation_methods import approximation_parameters
 
-    if x.dim() < 2 or x.shape[0] != 1:
-        raise ValueError("x must hold one sample with a leading batch axis of 1")
-    steps = int(steps)
-    if steps < 1:
-        raise ValueError("steps must be ≥ 1")
-    bname = baseline if isinstance(baseline, str) else "user"
-    xb = make_baseline(x, baseline, blur_sigma)
     step_sizes, alphas = approximation_parameters(method)
     w = torch.tensor(step_sizes(steps), dtype=x.dtype, device=x.device)
     a = torch.tensor(alphas(steps), dtype=x.dtype, device=x.device)
     diff = (x - xb).detach()
     total = torch.zeros_like(x)
-    bs = max(1, int(batch_size))
     done = 0
     for s in range(0, steps, bs):
         check_cancel(cancel)
@@ -114,13 +113,49 @@ def integrated_gradients(forward: Callable, x, target: int | None = None, baseli
         (g,) = torch.autograd.grad(out.sum(), pts)
         total += (g * w[s:s + bs].view_as(aa)).sum(0, keepdim=True)
         done += len(aa)
-        progress(done / steps, f"IG step {done}/{steps}")
-    attr = (diff * total)[0]
+        progress(done / steps, f"IG{label} step {done}/{steps}")
+    return (diff * total)[0]
+
+
+def integrated_gradients(forward: Callable, x, target: int | None = None, baseline="black", steps: int = 50,
+                         method: str = "gausslegendre", batch_size: int = 16, blur_sigma: float | None = None,
+                         progress: Progress = no_progress, cancel=None, tol: float | None = None,
+                         max_steps: int | None = None) -> IGResult:
+    """IG of `forward(x)[:, target]` w.r.t. `x` along the straight path from the baseline.
+
+    `x` is one sample with a leading batch axis of 1: an image 1×C×H×W, a cloud 1×N×C, a grid 1×C×X×Y×Z
+    (the named baselines other than a user tensor are for images). `batch_size` path points share one
+    forward/backward pass (1 = one step at a time, the naive loop).
+    Completeness by construction: with `tol` (e.g. 0.01) the number of steps doubles from `steps` until
+    |Σ IG − ΔF| / |ΔF| ≤ tol or the next round would pass `max_steps` (default 1024); the result says
+    whether it converged and lists every round. Without `tol` exactly `steps` steps are used.
+    """
+    import torch
+
+    if x.dim() < 2 or x.shape[0] != 1:
+        raise ValueError("x must hold one sample with a leading batch axis of 1")
+    steps = int(steps)
+    if steps < 1:
+        raise ValueError("steps must be ≥ 1")
+    cap = max(steps, int(max_steps if max_steps is not None else MAX_STEPS))
+    bname = baseline if isinstance(baseline, str) else "user"
+    xb = make_baseline(x, baseline, blur_sigma)
     with torch.no_grad():
         f = _select(forward(torch.cat([x, xb])), target)
     fx, fb = float(f[0]), float(f[1])
-    delta = float(attr.sum()) - (fx - fb)
-    return IGResult(attr.detach().cpu().numpy(), fx, fb, delta, steps, method, bname)
+    bs = max(1, int(batch_size))
+    tried = []
+    while True:
+        label = f" ({steps} steps)" if tried else ""
+        attr = _ig_once(forward, x, xb, target, steps, method, bs, progress, cancel, label)
+        delta = float(attr.sum()) - (fx - fb)
+        rel = abs(delta) / abs(fx - fb) if fx != fb else float("nan")
+        tried.append((steps, rel))
+        if tol is None or not np.isfinite(rel) or rel <= tol or steps * 2 > cap:
+            break
+        steps *= 2
+    converged = tol is None or (np.isfinite(rel) and rel <= tol) or (not np.isfinite(rel) and delta == 0.0)
+    return IGResult(attr.detach().cpu().numpy(), fx, fb, delta, steps, method, bname, tol, bool(converged), tried)
 
 
 def captum_ig(forward: Callable, x, target: int | None = None, baseline="black", steps: int = 50,

@@ -21,7 +21,9 @@ METHODS = ("ig", "gradcam", "occlusion", "poseig")
 
 @dataclass
 class AttributionOptions:
-    steps: int = 64                 # IG path steps (PoseIG: fold)
+    steps: int = 64                 # IG path steps (PoseIG: fold) — the first round when `tol` is set
+    tol: float | None = 0.01        # completeness tolerance |Σ IG − ΔF| / |ΔF|: steps double until met (None: fixed)
+    max_steps: int | None = None    # cap on the doubling (None: 1024 for IG, 8 × fold for PoseIG)
     baseline: str = "black"         # black | blurred | path of a user image
     batch_size: int = 16
     ig_method: str = "gausslegendre"
@@ -66,6 +68,16 @@ class AttributionResult:
         return m
 
 
+def ig_warning(r) -> str | None:
+    """The line a user must see when IG stopped at its step cap above the tolerance (None when fine)."""
+    if r.converged or r.tolerance is None:
+        return None
+    from .ig import format_gap
+
+    return (f"completeness gap {format_gap(r.relative_error)} is above the {100 * r.tolerance:.2f} % tolerance at "
+            f"the step cap ({r.steps} steps): the map does not sum to the output change; raise --max-steps")
+
+
 def _full_res(m: np.ndarray, img: np.ndarray) -> np.ndarray:
     from .common import resize
 
@@ -104,11 +116,15 @@ def run_classifier_method(img: np.ndarray, method: str, target=None, model: str 
                 from .common import load_image
                 base = load_image(base)
             r = integrated_gradients(clf.module, x, t, base, opts.steps, opts.ig_method, opts.batch_size,
-                                     progress=work, cancel=cancel)
+                                     progress=work, cancel=cancel, tol=opts.tol, max_steps=opts.max_steps)
             m = reduce_channels(r.attributions, "sum")
             metrics.update(convergence_delta=r.convergence_delta, output_difference=r.output_difference,
                            f_input=r.f_input, f_baseline=r.f_baseline, relative_error=r.relative_error,
-                           steps=r.steps, baseline=r.baseline, integration=r.method)
+                           steps=r.steps, baseline=r.baseline, integration=r.method, tolerance=r.tolerance,
+                           converged=r.converged, steps_tried=r.tried)
+            warn = ig_warning(r)
+            if warn:
+                metrics.setdefault("warnings", []).append(warn)
             signed = True
         elif method == "gradcam":
             from .gradcam import grad_cam

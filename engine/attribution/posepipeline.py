@@ -21,13 +21,59 @@ from .mediapipe_torch import COCO17_NAMES, COCO17_TO_BLAZEPOSE
 BUILTIN_POSE = "mediapipe-pose"
 
 
+def mediapipe_keypoints(out: dict, kernel: int = 7, min_confidence: float = 0.5, size: int = 256):
+    """MediaPipe's own landmark decode, in torch: N×39×2 (x, y) in crop pixels, and which were refined.
+
+    As `PoseLandmarkByRoiCpu` decodes the landmark model (TensorsToLandmarksCalculator, then
+    RefineLandmarksFromHeatmapCalculator with kernel_size 7, min_confidence_to_refine 0.5): the regressed
+    (x, y) of `Identity`; where the sigmoid of the 64×64 heatmap reaches ≥ 0.5 in the kernel×kernel window
+    around the regressed point (centre cell = truncated x·64/256), the point is replaced by the sigmoid-
+    weighted mean of the window's cell indices (×256/64, no half-pixel shift, as mediapipe writes it). The
+    window is chosen from the regressed point (piecewise constant, like the calculator's integer
+    indexing); the weighted mean and the regressed coordinates carry the gradients.
+    """
+    import torch
+
+    lm = out["landmarks"]
+    n = lm.shape[0]
+    lm = lm.reshape(n, -1, 5)[:, :, :2]
+    hm = out["heatmaps"]
+    _, J, h, w = hm.shape
+    off = (kernel - 1) // 2
+    with torch.no_grad():
+        cc = torch.trunc(lm[..., 0] / size * w)
+        cr = torch.trunc(lm[..., 1] / size * h)
+        # the calculator's bounds test checks the column twice and never the row's upper bound (kept as is)
+        inside = (cc >= 0) & (cc < w) & (cr >= 0) & (cc < h)
+        cols = torch.arange(w, dtype=hm.dtype, device=hm.device)
+        rows = torch.arange(h, dtype=hm.dtype, device=hm.device)
+        mc = ((cols >= cc[..., None] - off) & (cols <= cc[..., None] + off)).to(hm.dtype)
+        mr = ((rows >= cr[..., None] - off) & (rows <= cr[..., None] + off)).to(hm.dtype)
+        window = mr[..., :, None] * mc[..., None, :]
+    conf = torch.sigmoid(hm) * window
+    s = conf.sum((-1, -2))
+    refined = inside & (conf.amax((-1, -2)) >= min_confidence) & (s > 0)
+    sd = s.clamp_min(1e-12)
+    xr = (conf * cols).sum((-1, -2)) / sd * (size / w)
+    yr = (conf * rows[:, None]).sum((-1, -2)) / sd * (size / h)
+    return torch.where(refined[..., None], torch.stack([xr, yr], -1), lm), refined
+
+
 class PoseModel:
-    """A differentiable heatmap pose model: `heatmaps(x) -> N×J×h×w` for x N×3×S×S in [0, 1]."""
+    """A differentiable pose model on N×3×S×S crops in [0, 1].
+
+    `keypoints(x) -> N×J×2` (crop pixels) is the model's own decode: MediaPipe's regressed landmarks with
+    its heatmap refinement for the built-in model; an adapter's `decode_keypoints(output)` when it has
+    one; otherwise (a plain heatmap adapter) the soft-argmax (β = 10) of the heatmaps, PoseIG's convention
+    for heatmap models, which is the only differentiable read-out such a model offers. `decoder` names
+    which one is used (it goes into the metrics).
+    """
 
     def __init__(self, module, joint_names: list[str], channels: list[int], input_size: int, name: str,
-                 sigmoid: bool):
+                 sigmoid: bool, decode=None, decoder: str = "soft-argmax of the heatmaps (β = 10)"):
         self.module, self.joint_names, self.channels = module, joint_names, channels
         self.input_size, self.name, self.sigmoid = input_size, name, sigmoid
+        self._decode, self.decoder = decode, decoder
 
     def heatmaps(self, x):
         import torch
@@ -37,9 +83,20 @@ class PoseModel:
         h = h[:, self.channels]
         return torch.sigmoid(h) if self.sigmoid else h
 
+    def keypoints(self, x):
+        """N×J×2 keypoints in crop pixels, as the model itself decodes them (see the class docstring)."""
+        from . import poseig as P
+
+        if self._decode is not None:
+            return self._decode(self.module(x))[:, self.channels]
+        hm = self.heatmaps(x)
+        stride = self.input_size / hm.shape[-1]
+        return (P.soft_argmax(hm) + 0.5) * stride - 0.5
+
 
 def load_pose_model(spec: str | None, device: str) -> PoseModel:
-    """Built-in MediaPipe (torch rebuild) or a user adapter file exposing `torch_module()`/`joint_names`."""
+    """Built-in MediaPipe (torch rebuild) or a user adapter file exposing `torch_module()`/`joint_names`
+    (and optionally `decode_keypoints(output) -> N×J×2` crop pixels, its own differentiable decode)."""
     if spec in (None, "", BUILTIN_POSE):
         from .mediapipe_torch import load_pose_landmark_model
 
@@ -49,15 +106,19 @@ def load_pose_model(spec: str | None, device: str) -> PoseModel:
             raise InputError(None, f"built-in pose model unavailable: {e}") from None
         for p in m.parameters():
             p.requires_grad_(False)
-        return PoseModel(m, COCO17_NAMES, COCO17_TO_BLAZEPOSE, 256, BUILTIN_POSE, sigmoid=True)
+        return PoseModel(m, COCO17_NAMES, COCO17_TO_BLAZEPOSE, 256, BUILTIN_POSE, sigmoid=True,
+                         decode=lambda out: mediapipe_keypoints(out)[0],
+                         decoder="MediaPipe landmarks (regressed, refined on the heatmap, kernel 7)")
     from ..adapters import load_adapter_file, load_instance
 
     inst = load_instance(load_adapter_file(spec)(), None, device, spec)
     if not hasattr(inst, "torch_module"):
         raise InputError(spec, "pose adapter for attribution needs torch_module() returning heatmaps N×J×h×w")
     names = list(getattr(inst, "joint_names", COCO17_NAMES))
+    dec = getattr(inst, "decode_keypoints", None)
     return PoseModel(inst.torch_module(), names, list(range(len(names))), int(getattr(inst, "input_size", 256)),
-                     Path(spec).name, sigmoid=bool(getattr(inst, "heatmap_logits", False)))
+                     Path(spec).name, sigmoid=bool(getattr(inst, "heatmap_logits", False)), decode=dec,
+                     **({"decoder": "the adapter's decode_keypoints"} if dec is not None else {}))
 
 
 def crop_transform(bbox, size: int, scale: float = 1.25) -> np.ndarray:
@@ -147,29 +208,28 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
         raise InputError(None, f"unknown joint(s) {', '.join(unknown)} (model joints: {', '.join(pm.joint_names)})")
     sel = [pm.joint_names.index(j) for j in joints]
     with torch.no_grad():
-        hm0 = pm.heatmaps(x)
-    hh, hw = hm0.shape[-2:]
-    stride = S / hw
-    pred_hm = P.soft_argmax(hm0[:, sel])[0].cpu().numpy()  # heatmap pixels
+        out0 = pm.module(x)
+        pred_px = pm.keypoints(x)[0, sel].cpu().numpy().astype(np.float64)  # the model's own keypoints, crop px
+    hm_out = out0.get("heatmaps") if isinstance(out0, dict) else out0
+    hw = int(hm_out.shape[-1]) if getattr(hm_out, "dim", lambda: 0)() == 4 else S // 4
+    stride = S / hw  # PoseIG measures distances in heatmap pixels (crop pixels / stride)
     if gt is not None:
         kp = gt["keypoints"][sel]
-        xy = np.c_[kp[:, :2], np.ones(len(kp))] @ A.T  # crop pixels
-        gt_hm = (xy + 0.5) / stride - 0.5
+        gt_px = np.c_[kp[:, :2], np.ones(len(kp))] @ A.T  # crop pixels
         vis = (kp[:, 2] > 0).astype(np.float64)
         mask_crop = warp(gt["mask"], A, S, border_replicate=False, nearest=True) > 0
         reference = "ground truth"
     else:
-        gt_hm = pred_hm.copy()
+        gt_px = pred_px.copy()
         vis = np.ones(len(sel))
-        with torch.no_grad():
-            out = pm.module(x)
-        seg = out.get("segmentation") if isinstance(out, dict) else None
+        seg = out0.get("segmentation") if isinstance(out0, dict) else None
         mask_crop = (seg[0, 0].cpu().numpy() > 0) if seg is not None else np.zeros((S, S), bool)
         reference = "model prediction on the unperturbed image"
-    gt_t = torch.as_tensor(gt_hm, dtype=x.dtype, device=x.device)
+    gt_t = torch.as_tensor(gt_px / stride, dtype=x.dtype, device=x.device)
 
     def target_fn(b):
-        return P.joint_likelihood(P.soft_argmax(pm.heatmaps(b)[:, sel]), gt_t)
+        """target_j = exp(−0.3·‖k̂_j − k_j‖) with k̂ the model's decoded keypoints, in heatmap pixels."""
+        return P.joint_likelihood(pm.keypoints(b)[:, sel] / stride, gt_t)
 
     if target in (None, ""):
         tj = None
@@ -183,9 +243,19 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
     with ctx.stage(method):
         if method == "poseig":
             r = P.poseig(target_fn, x, joints, opts.steps, 19.0, opts.batch_size,
-                         batch_joints=getattr(opts, "batch_joints", False), progress=work, cancel=cancel)
+                         batch_joints=getattr(opts, "batch_joints", False), progress=work, cancel=cancel,
+                         tol=opts.tol, max_fold=opts.max_steps)
             crop_maps = {j: r.maps[i] for i, j in enumerate(joints)}
-            metrics.update(fold=r.fold, targets={j: float(v) for j, v in zip(joints, r.targets)})
+            metrics.update(fold=r.fold, targets={j: float(v) for j, v in zip(joints, r.targets)},
+                           targets_start={j: float(v) for j, v in zip(joints, r.targets_start)},
+                           completeness_gap={j: float(v) for j, v in zip(joints, r.gaps)},
+                           relative_gap_per_joint={j: float(v) for j, v in zip(joints, r.relative_gaps)},
+                           relative_error=r.max_relative_gap, steps=r.fold, steps_tried=r.tried,
+                           tolerance=r.tolerance, converged=r.converged)
+            if not r.converged:
+                metrics.setdefault("warnings", []).append(
+                    f"completeness gap {r.max_relative_gap:.1%} is above the {r.tolerance:.1%} tolerance at the "
+                    f"fold cap {r.fold}: raise --max-steps (or accept a looser --tol)")
         elif method == "occlusion":
             from .occlusion import occlusion
 
@@ -201,14 +271,14 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
             raise InputError(None, f"method {method!r} is not available for pose models (use poseig or occlusion)")
     metrics["seconds_method"] = time.perf_counter() - t0
     # indices (on crop-resolution maps, as PoseIG computes them)
-    gt_heat = {j: P.gt_heatmap_at_input(gt_hm[i], (hh, hw), (S, S), 2.0) for i, j in enumerate(joints)}
+    gt_hm = (gt_px + 0.5) / stride - 0.5  # heatmap-cell coordinates of the reference keypoints
+    gt_heat = {j: P.gt_heatmap_at_input(gt_hm[i], (hw, hw), (S, S), 2.0) for i, j in enumerate(joints)}
     weights = {j: float(vis[i]) for i, j in enumerate(joints)}
     indices = P.indices_for_maps(crop_maps, mask_crop, {j: gt_heat[j] for j in crop_maps},
                                  {j: weights[j] for j in crop_maps})
-    epe_px = np.linalg.norm(pred_hm - gt_hm, axis=1) * stride
+    epe_px = np.linalg.norm(pred_px - gt_px, axis=1)
     metrics["EPE"] = {j: float(epe_px[i]) for i, j in enumerate(joints)}
-    pred_px = (pred_hm + 0.5) * stride - 0.5
-    gt_px = (gt_hm + 0.5) * stride - 0.5
+    metrics["keypoint_decode"] = pm.decoder
     metrics["joint_inversions"] = P.joint_inversions(pred_px, gt_px, joints, vis, 10.0)
     metrics["predicted_keypoints_crop"] = pred_px.tolist()
     metrics["reference_keypoints_crop"] = gt_px.tolist()

@@ -6,6 +6,7 @@ index tables when the method has them) into --out; the GUI workbench runs the sa
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 from ..errors import InputError
@@ -21,6 +22,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print metrics.json to stdout")
     p.add_argument("--steps", type=int, default=None, help="IG path steps (default 64) / PoseIG fold (default 50)")
+    p.add_argument("--tol", type=float, default=0.01,
+                   help="completeness tolerance |Σ IG − ΔF| / |ΔF|: the steps double until it is met (default 0.01 "
+                        "= 1 %%; 0 = fixed --steps)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="cap on the doubling (default 1024 IG steps; PoseIG 8 × the fold); a warning says when hit")
     p.add_argument("--baseline", default="black", help="IG baseline: black, blurred or an image file")
     p.add_argument("--batch-size", type=int, default=16, help="path steps / patches per model call")
     p.add_argument("--layer", default=None, help="Grad-CAM layer (dotted module name)")
@@ -52,6 +58,10 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise InputError(None, "--method is required (or --voxel i,j,k with a scene)")
     if args.steps is not None and args.steps < 1:
         raise InputError(None, "--steps must be ≥ 1")
+    if args.tol < 0:
+        raise InputError(None, "--tol must be ≥ 0")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise InputError(None, "--max-steps must be ≥ 1")
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(None, "--alpha must be in [0, 1]")
     from matplotlib import colormaps
@@ -59,6 +69,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise InputError(None, f"unknown colour map {args.cmap!r}")
     opts = AttributionOptions(
         steps=args.steps or (50 if args.method == "poseig" else 64), baseline=args.baseline,
+        tol=args.tol or None, max_steps=args.max_steps,
         batch_size=max(1, args.batch_size), layer=args.layer, window=args.window, stride=args.stride,
         faithfulness=not args.no_faithfulness, curve_step=args.curve_step, gt=args.gt, person=args.person,
         joints=[j.strip() for j in args.joints.split(",")] if args.joints else None)
@@ -75,10 +86,18 @@ def _run_cli(args: argparse.Namespace) -> int:
     else:
         m = res.metrics
         parts = [f"{res.method} → {res.target_name}"]
+        if res.method in ("ig", "poseig") and "relative_error" in m:
+            from ..attribution.ig import format_gap
+
+            tol = m.get("tolerance")
+            parts.append(f"completeness gap {format_gap(m['relative_error'])} at {m.get('steps')} steps"
+                         + (f" (tolerance {100 * tol:.2f} %)" if tol else " (fixed steps)"))
         for k in ("convergence_delta", "output_difference", "deletion_auc", "insertion_auc", "deletion_auc_random"):
             if k in m and m[k] is not None:
                 parts.append(f"{k}={m[k]:.4g}")
         print(", ".join(parts) + f"; wrote {args.out}")
+    for w in res.metrics.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 

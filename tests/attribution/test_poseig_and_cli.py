@@ -87,10 +87,10 @@ def test_cli_gradcam_and_ig_on_cat(tmp_path, capsys, torch_threads):
     assert mp.shape == (300, 451) and mp.dtype == np.float32
     ov = cv2.imread(str(tmp_path / "gc" / "overlay.png"))
     assert ov.shape == (300, 451, 3)
-    rc = cli([str(img), "--method", "ig", "--target", "tabby", "--steps", "8", "--no-faithfulness",
+    rc = cli([str(img), "--method", "ig", "--target", "tabby", "--steps", "8", "--tol", "0", "--no-faithfulness",
               "--out", str(tmp_path / "ig"), "--json"])
     m = json.loads(capsys.readouterr().out)
-    assert m["target"] == 281 and m["baseline"] == "black"
+    assert m["target"] == 281 and m["baseline"] == "black" and m["steps"] == 8 and m["tolerance"] is None
     assert abs(m["convergence_delta"]) < abs(m["output_difference"])  # 8 steps: coarse, but not meaningless
     assert m["output_difference"] == pytest.approx(m["f_input"] - m["f_baseline"])
 
