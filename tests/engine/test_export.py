@@ -1,0 +1,134 @@
+"""`export`: scenes and projects as Rerun recordings read back with rerun-sdk, voxel grids as meshes read back
+with trimesh, bad input exit 2."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "assets" / "demo" / "scene.json"
+OCC = "occ3d_nuscenes_sample/labels.npz"
+
+rr = pytest.importorskip("rerun")
+
+
+def cli(*args, timeout=240):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def static_table(path: Path, contents: str):
+    rec = rr.dataframe.load_recording(str(path))
+    return rec, rec.view(index="frame", contents=contents).select_static().read_all()
+
+
+def column(table, entity: str, component: str):
+    name = f"{entity}:{component}"
+    assert name in table.column_names, (name, table.column_names)
+    return table[name][0].values
+
+
+def test_demo_scene_to_rrd_reads_back(tmp_path):
+    from engine.io import load
+    from engine.scene import CameraRig, PointCloud
+
+    scene = load(DEMO)
+    pc = scene.of_type(PointCloud)[0]
+    cams = scene.of_type(CameraRig)[0].cameras if scene.of_type(CameraRig) else []
+    out = tmp_path / "demo.rrd"
+    r = cli("export", DEMO, "--to", out, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert out.stat().st_size == summary["bytes"] > 100_000
+    rec, t = static_table(out, "/world/**")
+    paths = {c.entity_path for c in rec.schema().component_columns()}
+    ent = "/world/points/LIDAR_TOP_ego_frame"
+    xyz = np.asarray(column(t, ent, "Position3D").values).reshape(-1, 3)
+    assert xyz.shape == (pc.n, 3) and np.allclose(xyz, pc.points, atol=1e-4)
+    assert len(column(t, ent, "ClassId")) == pc.n  # per-point classes under the occ3d annotation context
+    cam_paths = sorted(p for p in paths if p.startswith("/world/cameras/"))
+    assert len(cam_paths) == len(cams) == 6
+    for c in cams:
+        e = f"/world/cameras/{c.name}"
+        K = np.asarray(column(t, e, "PinholeProjection").values).reshape(3, 3).T  # stored column-major
+        assert np.allclose(K, c.K, atol=1e-3)
+        blob = np.asarray(column(t, e, "Blob").values)
+        assert blob.size == Path(c.image_path).stat().st_size  # the JPEG's own bytes
+        tr = np.asarray(column(t, e, "Translation3D").values)
+        assert np.allclose(tr, np.asarray(c.cam_to_frame)[:3, 3], atol=1e-5)
+
+
+def test_grid_skeleton_trajectory_correspondences_rrd(tmp_path):
+    from engine.interop import write_rrd
+    from engine.scene import CorrespondenceSet, PointCloud, Scene, Skeleton, Trajectory, VoxelGrid
+
+    lab = np.full((6, 5, 4), 17, np.uint8)
+    lab[1:3, 2, 0] = 4
+    lab[5, 4, 3] = 11
+    grid = VoxelGrid(name="grid", labels=lab, origin=(-1.0, 2.0, 0.5), voxel_size=(0.5, 0.5, 0.25), label_set="occ3d",
+                     free_label=17)
+    rng = np.random.default_rng(0)
+    a = PointCloud(name="src", points=rng.normal(size=(30, 3)))
+    b = PointCloud(name="tgt", points=rng.normal(size=(30, 3)))
+    b.transform = np.eye(4)
+    b.transform[:3, 3] = (10, 0, 0)
+    corr = CorrespondenceSet(name="matches", source_layer=a.uid, target_layer=b.uid,
+                             pairs=np.stack([np.arange(10), np.arange(10) + 5], 1), inlier=np.arange(10) % 2 == 0)
+    joints = rng.normal(size=(4, 1, 17, 3))
+    sk = Skeleton(name="pose3d", joints=joints, bones=[(0, 1), (1, 2)], joint_set="coco17")
+    P = np.tile(np.eye(4), (5, 1, 1))
+    P[:, 0, 3] = np.arange(5)
+    traj = Trajectory(name="ego path", poses=P, timestamps=np.arange(5) * 0.1)
+    out = tmp_path / "s.rrd"
+    logged = write_rrd(Scene("synthetic", [grid, a, b, corr, sk, traj]), out)
+    assert logged["world/voxels/grid"] == "Boxes3D (3 voxels)" and "skipped" not in " ".join(logged.values())
+    rec, t = static_table(out, "/world/**")
+    centers = np.asarray(column(t, "/world/voxels/grid", "PoseTranslation3D").values).reshape(-1, 3)
+    want = grid.centers(np.argwhere(grid.occupied()))
+    assert np.allclose(np.sort(centers, 0), np.sort(want, 0))
+    assert sorted(column(t, "/world/voxels/grid", "ClassId").tolist()) == [4, 4, 11]
+    seg = np.asarray(column(t, "/world/correspondences/matches", "LineStrip3D").values.values).reshape(-1, 2, 3)
+    assert np.allclose(seg[:, 1], b.points[5:15] + (10, 0, 0), atol=1e-5)  # target layer's transform applied
+    # frames on a timeline: one skeleton frame and one pose per step
+    frames = rec.view(index="frame", contents="/world/skeletons/**").select().read_all()
+    assert sorted(frames["frame"].to_pylist()) == [0, 1, 2, 3]
+    poses = rec.view(index="time", contents="/world/trajectories/**").select().read_all()
+    assert poses.num_rows == 5
+
+
+def test_voxel_grid_to_mesh_ply_and_glb(shared_data, tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    from engine.io import load_layers
+
+    grid = load_layers(shared_data / OCC)[0]
+    lo, hi = grid.bounds()
+    for ext in ("ply", "glb"):
+        out = tmp_path / f"grid.{ext}"
+        r = cli("export", shared_data / OCC, "--to", out, "--json")
+        assert r.returncode == 0, r.stderr
+        n = json.loads(r.stdout)["triangles"]
+        m = trimesh.load(out, force="mesh", process=False)
+        assert len(m.faces) == n > 1000
+        assert np.all(m.bounds[0] >= lo - 1e-4) and np.all(m.bounds[1] <= hi + 1e-4)
+        colours = {tuple(c) for c in np.asarray(m.visual.vertex_colors)[:, :3].tolist()}
+        assert len(colours) > 3  # class colours survived
+
+
+def test_project_exports_and_bad_input_exit_2(tmp_path):
+    from engine.session import Session
+
+    proj = tmp_path / "demo.slproj"
+    Session.open(DEMO).save(proj)
+    r = cli("export", proj, "--to", tmp_path / "p.rrd")
+    assert r.returncode == 0 and "wrote" in r.stdout, r.stderr
+    r = cli("export", DEMO, "--to", tmp_path / "x.xyz")
+    assert r.returncode == 2 and "x.xyz" in r.stderr and "Traceback" not in r.stderr
+    r = cli("export", DEMO, "--to", tmp_path / "m.glb")
+    assert r.returncode == 2 and "no voxel grid" in r.stderr
+    r = cli("export", tmp_path / "missing.json", "--to", tmp_path / "m.rrd")
+    assert r.returncode == 2 and "missing.json" in r.stderr
