@@ -223,9 +223,12 @@ def _visibility(sk: Skeleton) -> np.ndarray:
 def _kp_list(sk: Skeleton, i: int, j: int) -> tuple[list[float], np.ndarray]:
     v = _visibility(sk)[i, j]
     xy = sk.joints[i, j, :, :2]
+    pred = sk.meta.get("kind") == "pred"
     out = []
     for k in range(len(v)):
-        if v[k] > 0:
+        # ground truth: v = 0 means "not labelled" (x = y = 0); a prediction keeps its x, y with v = 0 when
+        # the joint lies outside the image (COCOeval scores x, y and ignores a result's v)
+        if v[k] > 0 or (pred and (xy[k, 0] != 0 or xy[k, 1] != 0)):
             out += [round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2), int(v[k])]
         else:
             out += [0, 0, 0]
@@ -279,14 +282,20 @@ def skeletons_to_results(skeletons: list[Skeleton]) -> list[dict]:
         score = sk.meta.get("score")
         frames = sk.meta.get("frames")
         world = sk.meta.get("world")
+        track_ids = sk.meta.get("track_ids")
+        bbox = sk.meta.get("bbox")
         for i, j in _records(sk):
             kp, v = _kp_list(sk, i, j)
-            if not np.any(v > 0):  # a prediction without keypoints is no prediction
+            if not np.any(v > 0) and not np.any(sk.joints[i, j]):  # a prediction without keypoints is none
                 continue
             conf = sk.confidence[i, j] if sk.confidence is not None else np.ones(sk.joints.shape[2])
             r = {"image_id": _image_id(sk, i), "category_id": 1, "keypoints": kp,
                  "score": round(float(score[i, j]) if score is not None else float(np.mean(conf)), 5),
                  "keypoint_scores": [round(float(c), 4) for c in conf]}
+            if bbox is not None:
+                r["bbox"] = [round(float(v), 2) for v in bbox[i, j]]
+            if track_ids:  # PoseTrack style: image_id = frame index, one track_id per person
+                r["track_id"] = int(track_ids[j])
             if i < len(names):
                 r["file_name"] = names[i]
             if sk.meta.get("video"):

@@ -379,19 +379,20 @@ class BlazePoseAdapter(PerImagePredictor):
         if not self._tracked or lost or self._since_detect >= self.redetect_every:
             self._since_detect = 0
             dets = pipe.detect(rgb)
-            boxes = [lm["roi"].box_px(W, H) for lm, _ in found]
+            # a detection is someone already followed when its mid-hip point lies close to a followed
+            # person's hip centre (landmark 33), relative to that person's ROI size
+            centres = [(lm["keypoints"][33], lm["roi"].w * W) for lm, _ in found]
             new = []
             for d in dets:
                 r = pipe.roi_from_detection(d, W, H)
-                b = r.box_px(W, H)
-                if all(_iou(b, o) < 0.3 for o in boxes):
+                c = d.keypoints[0] * (W, H)
+                if all(np.hypot(*(c - o)) > 0.15 * side for o, side in centres):
                     new.append((r, d.score))
-                    boxes.append(b)
+                    centres.append((c, r.w * W))
             if new:
                 found += pipe.people(rgb, [r for r, _ in new], [s for _, s in new])
             if self.max_people > 0:
                 found = found[: self.max_people]
-        self._tracked = [(pipe.next_roi(lm, W, H), s) for lm, s in found]
         return found
 
     def predict_image(self, rgb: np.ndarray, boxes: np.ndarray | None = None) -> list[Person]:
@@ -414,4 +415,20 @@ class BlazePoseAdapter(PerImagePredictor):
                         p.box_hint = b
                         out.append(p)
                 return out
-            return [to_person(lm, s) for lm, s in self._frame(rgb)]
+            from .tracking import dedupe
+
+            found = self._frame(rgb)
+            people = [to_person(lm, s) for lm, s in found]
+            # two ROIs that converged on one person (the one behind gets pulled onto the one in front) give
+            # one person: keep the better-centred view, i.e. the higher presence × mean visibility
+            kept = dedupe(sorted(people, key=lambda p: -(p.presence or 0.0) * p.score))
+            kept.sort(key=lambda p: next(i for i, q in enumerate(people) if q is p))
+            if self._video:
+                self._tracked = [(self.pipe.next_roi(lm, W, H), s) for (lm, s), p in zip(found, people) if any(p is q for q in kept)]
+            return kept
+
+
+@register_adapter("pose", "mediapipe")
+class MediaPipeNameAdapter(BlazePoseAdapter):
+    """The same torch pipeline under the name projects and scripts used when the built-in model ran on
+    the mediapipe package (which is no longer needed)."""

@@ -1,9 +1,9 @@
-"""The built-in 2-D + 3-D pose estimator: MediaPipe's legacy BlazePose solution (model_complexity=1).
+"""MediaPipe's own legacy BlazePose solution (model_complexity=1), as the reference the built-in torch
+pipeline (engine/pose/detector_torch.py, model "blazepose") is measured against.
 
-Chosen because its weights ship inside the `mediapipe==0.10.21` wheel and load offline. The import is
-deferred to `load()` so the rest of SceneLens works without the package; asking for this model without it
-is an InputError the user can act on. BlazePose is single-person: for several people pass person boxes
-(e.g. a COCO detection file) and each box crop is estimated separately (top-down).
+Not a dependency: it loads only when the optional `mediapipe==0.10.21` package is installed (model name
+"mediapipe-tflite"; bench/bench_pose.py and scripts/make_pose_reference.py use it). It is single-person:
+for several people pass person boxes and each box crop is estimated separately (top-down).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def mediapipe_available() -> bool:
     return True
 
 
-@register_adapter("pose", "mediapipe")
+@register_adapter("pose", "mediapipe-tflite")
 class MediaPipePose(PerImagePredictor):
     """`predict(images)` → per image a list of `Person` (MediaPipe-33 keypoints, COCO-17 view, world joints)."""
 
@@ -45,8 +45,9 @@ class MediaPipePose(PerImagePredictor):
         try:
             import mediapipe as mp  # noqa: F401
         except Exception as e:
-            raise InputError(None, "the built-in pose model needs the 'mediapipe' package (pip install "
-                                   f"mediapipe==0.10.21 --no-deps): {type(e).__name__}: {e}") from None
+            raise InputError(None, "model 'mediapipe-tflite' needs the optional 'mediapipe' package (pip install "
+                                   "mediapipe==0.10.21 --no-deps); the built-in 'blazepose' model does not: "
+                                   f"{type(e).__name__}: {e}") from None
         self._mp = mp
         self._make(video=False)
 

@@ -58,9 +58,26 @@ class PoseRun:
             out.append(w)
         return out
 
+    def track_ids(self, frames: list[FrameResult] | None = None) -> list[int]:
+        """The track IDs in these frames, in order of first appearance ([] when nothing was tracked)."""
+        ids: list[int] = []
+        for f in self.frames if frames is None else frames:
+            for q in f.persons:
+                if q.track_id is not None and q.track_id not in ids:
+                    ids.append(q.track_id)
+        return ids
+
+    def _slots(self, frames: list[FrameResult]) -> tuple[int, list[list[int]], list[int]]:
+        """Person slots: one per track when tracked (slot = the track's index), else frame order."""
+        ids = self.track_ids(frames)
+        if ids and all(q.track_id is not None for f in frames for q in f.persons):
+            return len(ids), [[ids.index(q.track_id) for q in f.persons] for f in frames], ids
+        p = max([len(f.persons) for f in frames] + [0])
+        return p, [list(range(len(f.persons))) for f in frames], []
+
     def _layer2d(self, frames: list[FrameResult]) -> Skeleton:
         t = len(frames)
-        p = max([len(f.persons) for f in frames] + [0])
+        p, slots, ids = self._slots(frames)
         joints = np.zeros((t, p, 17, 2))
         conf = np.zeros((t, p, 17))
         vis = np.zeros((t, p, 17), np.int8)
@@ -71,11 +88,14 @@ class PoseRun:
         world = np.zeros((t, p, wj, 3)) if wj else None
         wset = next((q.world_joint_set for f in frames for q in f.persons if q.world is not None), None)
         for i, f in enumerate(frames):
-            for j, q in enumerate(f.persons):
+            w_img, h_img = f.image_size
+            for q, j in zip(f.persons, slots[i]):
                 if q.coco is None:
                     q.with_coco()
                 joints[i, j], conf[i, j] = q.coco, q.coco_scores
-                vis[i, j] = np.where(q.coco_scores >= 0.5, 2, 1)
+                inside = ((q.coco[:, 0] >= 0) & (q.coco[:, 0] < w_img) & (q.coco[:, 1] >= 0) & (q.coco[:, 1] < h_img))
+                # COCO visibility: 2 visible, 1 labelled but hidden, 0 not in the image
+                vis[i, j] = np.where(~inside, 0, np.where(q.coco_scores >= 0.5, 2, 1))
                 valid[i, j] = True
                 bbox[i, j] = q.bbox(0.5)
                 score[i, j] = q.score
@@ -92,6 +112,8 @@ class PoseRun:
                         "model": self.model})
         if self.kind == "video":
             sk.meta["video"] = self.source
+        if ids:
+            sk.meta["track_ids"] = list(ids)
         if world is not None:
             sk.meta["world"] = world
             sk.meta["world_joint_set"] = wset
@@ -102,12 +124,12 @@ class PoseRun:
         if ref is None:
             return None
         t = len(self.frames)
-        p = max(len(f.persons) for f in self.frames)
+        p, slots, ids = self._slots(self.frames)
         j = ref.world.shape[0]
         joints = np.zeros((t, p, j, 3))
         conf = np.zeros((t, p, j))
         for i, f in enumerate(self.frames):
-            for k, q in enumerate(f.persons):
+            for q, k in zip(f.persons, slots[i]):
                 if q.world is not None and q.world.shape[0] == j:
                     joints[i, k] = q.world
                     conf[i, k] = q.scores if len(q.scores) == j else 1.0
@@ -125,6 +147,8 @@ class PoseRun:
         # MediaPipe world frame: y points down; the 3-D view draws with this up axis
         sk.meta.update({"up_axis": "-y", "units": "m", "file_names": [f.file_name for f in self.frames],
                         "frames": [f.frame for f in self.frames], "model": self.model, "cameras": cams})
+        if ids:
+            sk.meta["track_ids"] = list(ids)
         return sk
 
     def results(self) -> list[dict]:
@@ -135,7 +159,7 @@ class PoseRun:
     def arrays(self) -> dict[str, np.ndarray]:
         """Everything numeric, for the sibling NPZ (world landmarks with their joint set named)."""
         t = len(self.frames)
-        p = max([len(f.persons) for f in self.frames] + [0])
+        p, slots, ids = self._slots(self.frames)
         ref = next((q for f in self.frames for q in f.persons), None)
         jn = ref.keypoints.shape[0] if ref is not None else 0
         jw = ref.world.shape[0] if ref is not None and ref.world is not None else 0
@@ -144,7 +168,7 @@ class PoseRun:
         world = np.zeros((t, p, jw, 3))
         valid = np.zeros((t, p), bool)
         for i, f in enumerate(self.frames):
-            for k, q in enumerate(f.persons):
+            for q, k in zip(f.persons, slots[i]):
                 valid[i, k] = True
                 native[i, k, :, :2], native[i, k, :, 2] = q.keypoints, q.scores
                 coco[i, k, :, :2], coco[i, k, :, 2] = q.coco, q.coco_scores
@@ -154,7 +178,8 @@ class PoseRun:
                 "keypoints": native, "joint_set": np.array(ref.joint_set if ref else ""), "keypoints_coco17": coco,
                 "valid": valid, "image_ids": np.array([f.image_id for f in self.frames], np.int64),
                 "frames": np.array([f.frame for f in self.frames], np.int64),
-                "file_names": np.array([f.file_name for f in self.frames]), "units": np.array("m")}
+                "file_names": np.array([f.file_name for f in self.frames]), "units": np.array("m"),
+                "track_ids": np.array(ids, np.int64)}
 
 
 # ------------------------------------------------------------------------------------------ inputs
@@ -207,10 +232,12 @@ def load_boxes(path: str | Path, min_score: float = 0.3) -> dict[Any, np.ndarray
 
 
 def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
-             boxes: dict[Any, np.ndarray] | None = None, keep_images: bool = True, sink=None) -> PoseRun:
+             boxes: dict[Any, np.ndarray] | None = None, keep_images: bool = True, sink=None,
+             track: bool = True) -> PoseRun:
     """Run `adapter.predict_image` over the input; streams each FrameResult through ctx.emit, or through
     `sink` (any callable, e.g. a queue's put) when given — the GUI uses a queue because PySide6 6.12
-    corrupts reference counts when a signal is emitted from a worker thread."""
+    corrupts reference counts when a signal is emitted from a worker thread. Video frames get track IDs
+    (engine.pose.tracking) unless `track` is False."""
     import time
 
     emit = sink or ctx.emit
@@ -244,6 +271,9 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
             emit(fr)
             ctx.progress((i + 1) / len(files), f"{f.name}: {len(persons)} person(s)")
         return run
+    from .tracking import PoseTracker
+
+    tracker = PoseTracker() if track else None
     vr = VideoReader(files[0])
     try:
         run.fps = vr.fps / every if vr.fps else 0.0
@@ -262,6 +292,9 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
                 t0 = time.perf_counter()
                 persons = adapter.predict_image(rgb, b) if b is None or len(b) else []
                 dt = time.perf_counter() - t0
+            if tracker is not None:
+                with ctx.stage("track"):
+                    tracker.update(idx, persons, rgb)
             fr = FrameResult(k, idx, idx, f"{files[0].name}#{idx}", (rgb.shape[1], rgb.shape[0]), persons,
                              rgb if keep_images else None, dt)
             run.frames.append(replace(fr, image=None))  # the streamed copy keeps the pixels
@@ -281,6 +314,7 @@ def estimate(source: str | Path, adapter, ctx: JobContext, every: int = 1,
     return run
 
 
-def make_job(source: str | Path, adapter, every: int = 1, boxes=None, keep_images: bool = True, sink=None) -> Job:
+def make_job(source: str | Path, adapter, every: int = 1, boxes=None, keep_images: bool = True, sink=None,
+             track: bool = True) -> Job:
     return Job(f"Pose ({Path(source).name})",
-               lambda ctx: estimate(source, adapter, ctx, every, boxes, keep_images, sink))
+               lambda ctx: estimate(source, adapter, ctx, every, boxes, keep_images, sink, track))

@@ -20,7 +20,7 @@ TORCH_EXT = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 
 def load_pose_model(model: str | None, device: str, output: str = "heatmaps", joint_set: str = "coco17",
                     input_size: tuple[int, int] | None = None):
-    """The built-in MediaPipe model, a TorchScript keypoint file, or a user adapter .py file."""
+    """The built-in BlazePose model (torch), a TorchScript keypoint file, or a user adapter .py file."""
     from ..adapters import get_adapter, load_instance
 
     if model and model.lower().endswith(TORCH_EXT):
@@ -30,7 +30,7 @@ def load_pose_model(model: str | None, device: str, output: str = "heatmaps", jo
         return load_instance(ad, model, device, model)
     import engine.pose  # noqa: F401  (registers the built-in adapters)
 
-    return get_adapter("pose", model, device, default="mediapipe")
+    return get_adapter("pose", model, device, default="blazepose")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
@@ -43,6 +43,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="TorchScript models: what the network returns")
     p.add_argument("--joint-set", default="coco17", help="TorchScript models: joint order of the output")
     p.add_argument("--input-size", help="TorchScript models: HxW network input, e.g. 256x192")
+    p.add_argument("--no-track", action="store_true",
+                   help="video: do not link people across frames (default: track IDs, PoseTrack-style output)")
+    p.add_argument("--max-people", type=int, default=0, help="built-in model: at most N people per frame (0 = all)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
@@ -66,11 +69,15 @@ def _run_cli(args: argparse.Namespace) -> int:
         except ValueError:
             raise InputError(None, f"--input-size must look like 256x192, got {args.input_size!r}") from None
     device = resolve_device(args.device)
+    if args.max_people < 0:
+        raise InputError(None, "--max-people must be ≥ 0")
     model = load_pose_model(args.model, device, args.model_output, args.joint_set, size)
+    if args.max_people and getattr(model, "pipe", None) is not None:
+        model.max_people = model.pipe.max_people = args.max_people
     boxes = load_boxes(args.boxes, args.box_score) if args.boxes else None
     bar = cli_progress("pose")
     try:
-        run, ctx = run_sync(make_job(src, model, args.every, boxes, keep_images=False), bar)
+        run, ctx = run_sync(make_job(src, model, args.every, boxes, keep_images=False, track=not args.no_track), bar)
     finally:
         bar.close()
         if hasattr(model, "close"):
@@ -84,7 +91,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     summary = {"input": str(src), "kind": run.kind, "frames": len(run.frames), "people": n_people,
                "model": run.model, "device": device, "out": str(out), "npz": str(npz),
                "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()},
-               "model_fps": round(len(run.frames) / model_s, 2) if model_s > 0 else None}
+               "model_fps": round(len(run.frames) / model_s, 2) if model_s > 0 else None,
+               "tracks": run.track_ids()}
     if args.json:
         print(json.dumps(summary))
     else:
@@ -150,5 +158,6 @@ def _eval_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-TASK = Task("pose", "2-D/3-D human pose estimation (MediaPipe or your torch model) and COCO keypoint evaluation",
+TASK = Task("pose", "2-D/3-D multi-person pose estimation and tracking (BlazePose on torch or your torch model) "
+            "and COCO keypoint evaluation",
             _add_run_args, _run_cli, _add_eval_args, _eval_cli)
