@@ -1,4 +1,8 @@
-"""Point-cloud readers and writers: PLY (plyfile), PCD (ascii/binary), NPY, KITTI/SemanticKITTI and nuScenes `.bin`.
+"""Point-cloud readers and writers: PLY (plyfile), PCD (ascii/binary, and binary_compressed through pypcd4),
+LAS/LAZ (laspy, read), NPY, KITTI/SemanticKITTI and nuScenes `.bin`.
+
+The PLY and PCD writers store coordinates as float32 when that is lossless (clouds read from float32 files)
+and as float64 otherwise, so a georeferenced point such as (500000.123, 5000000.456) comes back exactly.
 
 Raw `.bin` scans have no header, so the column count (4 for KITTI, 5 for nuScenes) is decided from the
 name, the byte count and, when both fit, from the content (nuScenes' 5th column is an integer ring index).
@@ -54,11 +58,21 @@ def _sniff_ply(p: Path, head: bytes) -> int:
     return 100 if head.startswith(b"ply") else 0
 
 
+def coord_dtype(points: np.ndarray) -> str:
+    """'f4' when float32 holds every coordinate exactly, else 'f8' (the writers never round coordinates)."""
+    p = np.asarray(points)
+    if p.dtype == np.float32 or p.size == 0:
+        return "f4"
+    with np.errstate(over="ignore", invalid="ignore"):
+        return "f4" if np.array_equal(p.astype(np.float32).astype(p.dtype), p, equal_nan=True) else "f8"
+
+
 def write_ply(path, cloud: PointCloud, binary: bool = True) -> None:
-    """Write xyz (+rgb, normal, intensity, label) as PLY, atomically."""
+    """Write xyz (+rgb, normal, intensity, label) as PLY, atomically; float64 xyz when float32 would round."""
     from plyfile import PlyData, PlyElement
 
-    fields = [("x", "f4"), ("y", "f4"), ("z", "f4")]
+    c = coord_dtype(cloud.points)
+    fields = [("x", c), ("y", c), ("z", c)]
     cols = [cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]]
     a = cloud.attributes
     if "rgb" in a:
@@ -138,8 +152,10 @@ def load_pcd(path: Path, **opts) -> list[PointCloud]:
         if len(raw) - pos < need:
             raise InputError(path, f"PCD binary data truncated: {len(raw) - pos} bytes for {n} points × {dtype.itemsize}")
         data = np.frombuffer(raw, dtype, count=n, offset=pos)
+    elif mode == "binary_compressed":  # LZF, as PCL and Open3D write by default
+        data = _read_compressed_pcd(path, raw, pos, dtype, n)
     else:
-        raise InputError(path, f"PCD DATA {mode!r} is not supported (ascii and binary are; re-save uncompressed)")
+        raise InputError(path, f"PCD DATA {mode!r} is not supported (ascii, binary and binary_compressed are)")
     if not {"x", "y", "z"} <= set(dtype.names):
         raise InputError(path, f"PCD lacks x/y/z fields ({', '.join(fields)})")
     pts = np.stack([data["x"], data["y"], data["z"]], 1).astype(np.float64)
@@ -164,6 +180,34 @@ def load_pcd(path: Path, **opts) -> list[PointCloud]:
                        label_set=opts.get("label_set"))]
 
 
+def _read_compressed_pcd(path: Path, raw: bytes, pos: int, dtype: np.dtype, n: int) -> np.ndarray:
+    import io
+    import struct
+
+    from pypcd4 import PointCloud as PcdCloud
+
+    # check the two sizes before decompressing, so a corrupt file cannot make LZF allocate gigabytes
+    if len(raw) - pos < 8:
+        raise InputError(path, "PCD binary_compressed data truncated (no size words)")
+    packed, unpacked = struct.unpack_from("<II", raw, pos)
+    if unpacked != n * dtype.itemsize:
+        raise InputError(path, f"PCD binary_compressed holds {unpacked:,} bytes uncompressed; the header's {n:,} "
+                               f"points × {dtype.itemsize} bytes need {n * dtype.itemsize:,}")
+    if packed > len(raw) - pos - 8:
+        raise InputError(path, f"PCD binary_compressed data truncated: {len(raw) - pos - 8:,} of {packed:,} bytes")
+    try:
+        pc = PcdCloud.from_fileobj(io.BytesIO(raw))
+        data = pc.pc_data
+    except Exception as e:  # noqa: BLE001 - pypcd4 raises plain ValueError/struct/LZF errors on corrupt data
+        raise InputError(path, f"PCD binary_compressed data unreadable ({type(e).__name__}: {e})") from None
+    if len(data) != n:
+        raise InputError(path, f"PCD header says {n} points, compressed data holds {len(data)}")
+    out = np.empty(n, dtype)
+    for mine, theirs in zip(dtype.names, data.dtype.names):
+        out[mine] = data[theirs]
+    return out
+
+
 @load_pcd.sniffer
 def _sniff_pcd(p: Path, head: bytes) -> int:
     txt = head[:1024].decode("ascii", "replace")
@@ -172,32 +216,87 @@ def _sniff_pcd(p: Path, head: bytes) -> int:
     return 10 if p.suffix.lower() == ".pcd" else 0
 
 
-def write_pcd(path, cloud: PointCloud, binary: bool = True) -> None:
-    """Write x y z (+intensity, label) as PCD v0.7, atomically."""
-    names, cols = ["x", "y", "z"], [cloud.points[:, i].astype(np.float32) for i in range(3)]
+def write_pcd(path, cloud: PointCloud, binary: bool = True, compressed: bool = False) -> None:
+    """Write x y z (+rgb, normals, intensity, label) as PCD v0.7, atomically: binary (default), binary_compressed
+    (LZF, through pypcd4) or ascii. Colour is PCL's packed `rgb` float; xyz is float64 when float32 would round."""
+    c = np.dtype(coord_dtype(cloud.points))
+    a = cloud.attributes
+    names, cols = ["x", "y", "z"], [np.asarray(cloud.points[:, i], c) for i in range(3)]
+    if "rgb" in a and a["rgb"].ndim == 2:
+        rgb = np.asarray(a["rgb"][:, :3], np.uint32)
+        packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+        names.append("rgb")
+        cols.append(packed.view(np.float32) if binary else packed)  # ascii: the same bits as an unsigned int
+    if "normal" in a and a["normal"].ndim == 2:
+        names += ["normal_x", "normal_y", "normal_z"]
+        cols += [np.asarray(a["normal"][:, i], np.float32) for i in range(3)]
     for k in ("intensity", "label"):
-        if k in cloud.attributes and cloud.attributes[k].ndim == 1:
+        if k in a and a[k].ndim == 1:
             names.append(k)
-            cols.append(cloud.attributes[k].astype(np.float32 if k == "intensity" else np.uint32))
-    dtype = np.dtype([(nm, c.dtype) for nm, c in zip(names, cols)])
-    arr = np.empty(cloud.n, dtype)
-    for nm, c in zip(names, cols):
-        arr[nm] = c
-    kinds = ["F" if c.dtype.kind == "f" else "U" for c in cols]
+            cols.append(a[k].astype(np.float32 if k == "intensity" else np.uint32))
+    if binary:
+        from pypcd4 import Encoding
+        from pypcd4 import PointCloud as PcdCloud
+
+        pc = PcdCloud.from_points(cols, names, [col.dtype for col in cols])
+        with atomic_open(path, "wb") as f:
+            pc.save(f, encoding=Encoding.BINARY_COMPRESSED if compressed else Encoding.BINARY)
+        return
+    kinds = ["F" if col.dtype.kind == "f" else ("I" if col.dtype.kind == "i" else "U") for col in cols]
     header = (
         "# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\n"
-        f"FIELDS {' '.join(names)}\nSIZE {' '.join(str(c.dtype.itemsize) for c in cols)}\n"
+        f"FIELDS {' '.join(names)}\nSIZE {' '.join(str(col.dtype.itemsize) for col in cols)}\n"
         f"TYPE {' '.join(kinds)}\nCOUNT {' '.join('1' for _ in cols)}\n"
-        f"WIDTH {cloud.n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {cloud.n}\n"
-        f"DATA {'binary' if binary else 'ascii'}\n"
+        f"WIDTH {cloud.n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {cloud.n}\nDATA ascii\n"
     )
+    text = [" ".join(repr(float(v)) if col.dtype.kind == "f" else str(int(v)) for v, col in zip(row, cols))
+            for row in zip(*cols)]
     with atomic_open(path, "wb") as f:
         f.write(header.encode())
-        if binary:
-            f.write(arr.tobytes())
-        else:
-            for row in arr:
-                f.write((" ".join(repr(float(v)) if isinstance(v, np.floating) else str(v) for v in row) + "\n").encode())
+        f.write(("\n".join(text) + ("\n" if text else "")).encode())
+
+
+# ----------------------------------------------------------------------------------------------- LAS
+
+
+@register("las", "LAS / LAZ point cloud (laspy)")
+def load_las(path: Path, **opts) -> list[PointCloud]:
+    """Scaled float64 coordinates, intensity, ASPRS classification, return numbers, GPS time and RGB (8-bit)."""
+    import laspy
+
+    try:
+        las = laspy.read(str(path))
+    except (laspy.errors.LaspyException, ValueError, OSError, EOFError) as e:
+        raise InputError(path, f"unreadable LAS/LAZ ({type(e).__name__}: {e})") from None
+    pts = np.stack([np.asarray(las.x, np.float64), np.asarray(las.y, np.float64), np.asarray(las.z, np.float64)], 1)
+    dims = set(las.point_format.dimension_names)
+    attrs: dict[str, np.ndarray] = {}
+    if "intensity" in dims:
+        attrs["intensity"] = np.asarray(las.intensity, np.float32)
+    if "classification" in dims:
+        attrs["classification"] = np.asarray(las.classification, np.uint8)
+    for k in ("return_number", "number_of_returns"):
+        if k in dims:
+            attrs[k] = np.asarray(las[k], np.uint8)
+    if "gps_time" in dims:
+        attrs["gps_time"] = np.asarray(las.gps_time, np.float64)
+    if {"red", "green", "blue"} <= dims:
+        rgb = np.stack([np.asarray(las.red), np.asarray(las.green), np.asarray(las.blue)], 1).astype(np.uint32)
+        attrs["rgb"] = (rgb >> 8 if rgb.max(initial=0) > 255 else rgb).astype(np.uint8)  # LAS stores 16-bit colour
+    pc = PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs, label_set=opts.get("label_set"))
+    pc.meta["format"] = "laz" if path.suffix.lower() == ".laz" else "las"
+    try:
+        crs = las.header.parse_crs()  # needs pyproj; optional
+    except Exception:  # noqa: BLE001 - a missing pyproj or an odd VLR only loses the CRS note
+        crs = None
+    if crs is not None:
+        pc.meta["crs"] = str(crs)
+    return [pc]
+
+
+@load_las.sniffer
+def _sniff_las(p: Path, head: bytes) -> int:
+    return 100 if head.startswith(b"LASF") else 0
 
 
 # ----------------------------------------------------------------------------------------------- NPY
