@@ -78,10 +78,18 @@ def gt_options(proto: str) -> dict:
 
 
 def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "camera",
-             ctx: JobContext | None = None, workers: int = 2, per_frame: bool = False) -> dict:
-    """Accumulate one confusion matrix over all pairs and return the protocol's metrics (percent)."""
+             ctx: JobContext | None = None, workers: int = 2, per_frame: bool = False,
+             fscore: bool = False, rayiou: bool = False, ray_origins=None) -> dict:
+    """Accumulate one confusion matrix over all pairs and return the protocol's metrics (percent);
+    optionally the challenge F-score and SparseOcc's RayIoU (engine.occupancy.raymetrics)."""
+    from .metrics import protocol
+    from .raymetrics import FScore, RayIoU
+
     ctx = ctx or JobContext()
     conf = Confusion(proto)
+    pr = protocol(proto)
+    fs = FScore(void=(pr.free, 255)) if fscore else None
+    ray = RayIoU(pr.n_classes, pr.free) if rayiou else None
     frames = []
     pred_opts = {"role": "prediction", "masks": (), **gt_options(proto)}
     gt_opts = {"role": "gt", **gt_options(proto)}
@@ -107,8 +115,13 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(pool.submit(read, nxt))
+            check_label_set(pg, gg, proto)
             m = eval_mask(gg, mask, proto)
             h = conf.add(pg.labels, gg.labels, m, where=pg.source)
+            if fs is not None:
+                fs.add(pg.labels, gg.labels, m, gg.origin, gg.voxel_size)
+            if ray is not None:
+                ray.add(pg.labels, gg.labels, ray_origins_for(gg, ray_origins), _iso(gg), gg.origin)
             if per_frame:
                 from .metrics import metrics_from_hist
 
@@ -119,13 +132,53 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
     res = conf.result()
     res["mask"] = mask
     res["hist"] = conf.hist
+    if fs is not None:
+        res.update(fs.result())
+    if ray is not None:
+        from ..labels import get_label_set
+
+        res.update(ray.result(get_label_set(protocol(proto).label_set).names))
     if per_frame:
         res["frames"] = frames
     return res
 
 
+def _iso(g: VoxelGrid) -> float:
+    vs = np.asarray(g.voxel_size, float)
+    if not np.allclose(vs, vs[0]):
+        raise InputError(g.source or g.name, f"RayIoU needs cubic voxels, the grid has {tuple(vs)}")
+    return float(vs[0])
+
+
+def ray_origins_for(gt: VoxelGrid, origins=None) -> np.ndarray:
+    """Ray origins for RayIoU: given ones (K×3, grid frame), the grid's stored `ray_origins`, or the frame's own
+    LiDAR: nuScenes LIDAR_TOP in the ego frame for ego grids, the sensor (0, 0, 0) for LiDAR-frame grids."""
+    from .raymetrics import NUSCENES_LIDAR_ORIGIN_EGO
+
+    if origins is not None:
+        return np.asarray(origins, float).reshape(-1, 3)
+    if "ray_origins" in gt.meta:
+        return np.asarray(gt.meta["ray_origins"], float).reshape(-1, 3)
+    return np.asarray([NUSCENES_LIDAR_ORIGIN_EGO if (gt.frame or "ego") == "ego" else (0.0, 0.0, 0.0)], float)
+
+
+def check_label_set(pred: VoxelGrid, gt: VoxelGrid, proto: str) -> None:
+    """Refuse a protocol whose class table does not fit the files (e.g. --labels semantickitti on Occ3D)."""
+    from .metrics import protocol
+
+    want = protocol(proto).label_set
+    for g, role in ((gt, "ground truth"), (pred, "prediction")):
+        if g.label_set and g.label_set != want:
+            raise InputError(g.source or g.name, f"{role} holds {g.label_set} classes but --labels {proto} "
+                                                 f"scores {want} classes; pick --labels "
+                                                 f"{'semantickitti' if g.label_set == 'semantickitti' else 'occ3d'}")
+    if pred.shape != gt.shape:
+        raise InputError(pred.source or pred.name, f"prediction grid {pred.shape} differs from ground truth {gt.shape}")
+
+
 def evaluate_grids(pred: VoxelGrid, gt: VoxelGrid, proto: str, mask: str = "camera") -> dict:
     """Metrics for one in-memory pair (the GUI's IoU table)."""
+    check_label_set(pred, gt, proto)
     conf = Confusion(proto)
     conf.add(pred.labels, gt.labels, eval_mask(gt, mask, proto), where=pred.source or pred.name)
     res = conf.result()

@@ -373,6 +373,9 @@ def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", default="occ3d", choices=["occ3d", "semantickitti", "surroundocc"],
                    help="metric protocol and class table")
     p.add_argument("--per-frame", action="store_true", help="also list each frame's mIoU")
+    p.add_argument("--fscore", action="store_true", help="also the Occ3D challenge F-score (0.4 m, KD-tree both ways)")
+    p.add_argument("--rayiou", action="store_true",
+                   help="also SparseOcc's RayIoU@1/2/4 m (rays from the frame's LiDAR origin)")
     p.add_argument("--json", action="store_true", help="print JSON (keys miou, iou_geometry, per_class)")
     p.add_argument("--csv", default=None, help="also write per-class IoU as CSV")
     from ..occupancy.dataset import add_dataset_eval_args
@@ -396,7 +399,8 @@ def _eval_cli(args: argparse.Namespace) -> int:
             raise InputError(None, "give --pred and --gt (files or folders), or --dataset ROOT")
         pairs = match_pairs(args.pred, args.gt)
         bar = cli_progress("eval")
-        res, _ = run_sync(Job("eval", lambda ctx: evaluate(pairs, args.labels, mask, ctx, per_frame=args.per_frame)),
+        res, _ = run_sync(Job("eval", lambda ctx: evaluate(pairs, args.labels, mask, ctx, per_frame=args.per_frame,
+                                                             fscore=args.fscore, rayiou=args.rayiou)),
                           bar)
         bar.close()
     if args.csv:
@@ -411,6 +415,16 @@ def _eval_cli(args: argparse.Namespace) -> int:
     print(f"geometry IoU  {res['iou_geometry']:.2f}")
     if "precision" in res:
         print(f"precision     {res['precision']:.2f}\nrecall        {res['recall']:.2f}")
+    if res.get("fscore") is not None:
+        print(f"F-score       {res['fscore']:.2f}  (accuracy {res['fscore_accuracy']:.2f}, "
+              f"completeness {res['fscore_completeness']:.2f})")
+    if res.get("rayiou") is not None:
+        print(f"RayIoU        {res['rayiou']:.2f}  (@1 m {res['rayiou@1']:.2f}, @2 m {res['rayiou@2']:.2f}, "
+              f"@4 m {res['rayiou@4']:.2f})")
+    if res.get("frames"):
+        print("per frame:")
+        for fr in res["frames"]:
+            print(f"  {Path(fr['pred']).name:<40s} mIoU {fr['miou']:6.2f}  geometry IoU {fr['iou_geometry']:6.2f}")
     return 1 if res.get("failed") else 0  # --dataset: metrics over the frames that scored; failures on stderr
 
 

@@ -494,7 +494,8 @@ class OccupancyWorkbench(Workbench):
         if self.diff_check.isChecked() and self.gt is not None:
             from engine.occupancy.metrics import diff_codes
 
-            self.codes = diff_codes(self.grid.labels, self.gt.labels, self.gt.free_label or 17)
+            self.codes = diff_codes(self.grid.labels, self.gt.labels,
+                                    17 if self.gt.free_label is None else self.gt.free_label)  # 0 is a label
         self.redraw()
 
     def _on_pick3d(self, info: dict) -> None:
