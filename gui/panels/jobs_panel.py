@@ -8,18 +8,26 @@ class JobRow(QtWidgets.QWidget):
     def __init__(self, handle, parent=None):
         super().__init__(parent)
         self.handle = handle
-        lay = QtWidgets.QHBoxLayout(self)
+        # two lines (name above, progress + Cancel below) so a row fits a 220 px side column
+        lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 2, 4, 2)
-        self.label = QtWidgets.QLabel(handle.name)
-        self.label.setMinimumWidth(160)
+        lay.setSpacing(1)
+        name = handle.name if len(handle.name) <= 120 else handle.name[:119] + "…"
+        self.label = QtWidgets.QLabel(name)
+        self.label.setToolTip(name)
+        self.label.setMinimumWidth(40)
+        self.label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         self.bar = QtWidgets.QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setFormat("%p%")
+        self.bar.setMinimumWidth(60)
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.clicked.connect(handle.cancel)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.bar, 1)
+        row.addWidget(self.cancel_button)
         lay.addWidget(self.label)
-        lay.addWidget(self.bar, 1)
-        lay.addWidget(self.cancel_button)
+        lay.addLayout(row)
         handle.progress.connect(self._progress)
         handle.done.connect(self._done)
 

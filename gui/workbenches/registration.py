@@ -657,10 +657,15 @@ class RegistrationWorkbench(Workbench):
             return out
 
         def done(clouds) -> None:
+            from engine.scene import Scene
+
             src, tgt = clouds
             src.name, tgt.name = f"source: {src.name}", f"target: {tgt.name}"
-            self.window.add_layer(src, replace=True)
-            self.window.add_layer(tgt, replace=True)
+            # a scene of its own, remembered by its two files: autosave and projects can come back to it
+            scene = Scene(name=f"{Path(source_path).name} → {Path(target_path).name}", layers=[src, tgt])
+            scene.meta["format"] = "registration pair"
+            self.window.set_scene(scene, workspace="Registration")
+            self.window.session.pair_paths = [str(Path(source_path).resolve()), str(Path(target_path).resolve())]
             self.set_pair(src, tgt)
             if gt_path:
                 self.load_gt(gt_path)
