@@ -43,6 +43,15 @@ def builtin_adapters(task: str | None = None) -> dict[tuple[str, str], type]:
     from . import tasks as _tasks  # importing the task modules registers their adapters
 
     _tasks.tasks()
+    from .plugins import entry_point_plugins, mark_failed
+
+    for rec in entry_point_plugins("models"):  # installed plug-ins: a module using register_adapter, or a class
+        if rec.state != "loaded" or not isinstance(rec.obj, type) or rec.obj in _REGISTRY.values():
+            continue
+        if not isinstance(getattr(rec.obj, "task", None), str):
+            mark_failed(rec, f"{rec.target} has no `task` attribute naming the task it serves")
+        else:
+            register_adapter(rec.obj.task, rec.name)(rec.obj)
     return {k: v for k, v in _REGISTRY.items() if task is None or k[0] == task}
 
 

@@ -34,4 +34,8 @@ def commands() -> dict[str, Command]:
             c = getattr(m, "COMMAND", None)
             if isinstance(c, Command):
                 _COMMANDS[c.name] = c
+        from ..plugins import loaded_objects
+
+        for _, c in loaded_objects("commands", "COMMAND", Command):  # installed plug-ins (entry points)
+            _COMMANDS.setdefault(c.name, c)
     return dict(_COMMANDS)

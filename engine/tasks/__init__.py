@@ -46,6 +46,10 @@ def _discover() -> None:
         t = getattr(m, "TASK", None)
         if isinstance(t, Task):
             _TASKS[t.name] = t
+    from ..plugins import loaded_objects
+
+    for _, t in loaded_objects("tasks", "TASK", Task):  # installed plug-ins (entry points)
+        _TASKS.setdefault(t.name, t)
 
 
 def tasks() -> dict[str, Task]:
