@@ -95,13 +95,39 @@ def _select(out, target):
     return out[:, target]
 
 
+QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+
+
+def quadrature(method: str, n: int) -> tuple[list[float], list[float]]:
+    """(step sizes, alphas in [0, 1]) of the path integral, defined exactly as captum's IntegratedGradients
+    defines its `method`s (captum keeps these helpers private, so they are restated here)."""
+    import torch
+
+    if method == "gausslegendre":
+        if n < 1:
+            raise ValueError("the number of steps must be ≥ 1")
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        return (0.5 * weights).tolist(), (0.5 * (1 + nodes)).tolist()
+    if method not in QUADRATURES:
+        raise ValueError(f"unknown integration method {method!r} (use one of {', '.join(QUADRATURES)})")
+    if n < 2:
+        raise ValueError("Riemann integration needs at least 2 steps")
+    kind = method.split("_")[1]
+    w = [1 / n] * n
+    if kind == "trapezoid":
+        w[0] /= 2
+        w[-1] /= 2
+    lo, hi = {"trapezoid": (0, 1), "left": (0, 1 - 1 / n), "middle": (1 / (2 * n), 1 - 1 / (2 * n)),
+              "right": (1 / n, 1)}[kind]
+    return w, torch.linspace(lo, hi, n).tolist()
+
+
 def _ig_once(forward, x, xb, target, steps, method, bs, progress, cancel, label):
     import torch
-    from captum.attr._utils.approximation_methods import approximation_parameters
 
-    step_sizes, alphas = approximation_parameters(method)
-    w = torch.tensor(step_sizes(steps), dtype=x.dtype, device=x.device)
-    a = torch.tensor(alphas(steps), dtype=x.dtype, device=x.device)
+    step_sizes, alphas = quadrature(method, steps)
+    w = torch.tensor(step_sizes, dtype=x.dtype, device=x.device)
+    a = torch.tensor(alphas, dtype=x.dtype, device=x.device)
     diff = (x - xb).detach()
     total = torch.zeros_like(x)
     done = 0
