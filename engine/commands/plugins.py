@@ -11,7 +11,7 @@ from . import Command
 def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.add_argument("--check", action="store_true", help="exit 1 if a plug-in failed to load")
-    p.add_argument("--no-gui", action="store_true", help="skip the workbench group (it imports Qt)")
+    p.add_argument("--no-gui", action="store_true", help="do not import the workbench plug-ins (they import Qt)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -27,13 +27,7 @@ def _run(args: argparse.Namespace) -> int:
     builtin_adapters()
     commands()
     if not args.no_gui:
-        try:
-            from gui.workbenches import plugin_workbenches
-
-            plugin_workbenches()
-        except ImportError as e:  # a headless install without Qt: list the entries, unloaded
-            for rec in entry_point_plugins("workbenches"):
-                rec.error = rec.error or f"not loaded: the GUI cannot be imported ({e})"
+        entry_point_plugins("workbenches")  # imported here; the window checks they hold Workbench classes
     recs = records()
     if args.json:
         print(json.dumps([r.as_dict() for r in recs], indent=1))
