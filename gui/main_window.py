@@ -329,7 +329,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.workspace = name
         self.session.workspace = name
-        wanted = {self.common_docks[t] for t in WORKSPACE_COMMON[name]} | set(self.workspace_docks[name])
+        common = [t for t in WORKSPACE_COMMON[name] if t != "Cameras" or self.camera_grid.names()]
+        wanted = {self.common_docks[t] for t in common} | set(self.workspace_docks[name])
         all_docks = set(self.common_docks.values()) | {d for lst in self.workspace_docks.values() for d in lst}
         self.setUpdatesEnabled(False)
         try:
@@ -338,7 +339,7 @@ class MainWindow(QtWidgets.QMainWindow):
             for d in wanted:
                 d.show()
             own = self.workspace_docks[name]
-            for d in own:  # bring the workbench's own tabs to the front
+            for d in reversed(own):  # bring the workbench's own tabs to the front, its first one on top
                 d.raise_()
             if not own or all(self.dockWidgetArea(d) != QtCore.Qt.BottomDockWidgetArea for d in own):
                 self.dock_jobs.raise_()
@@ -400,8 +401,11 @@ class MainWindow(QtWidgets.QMainWindow):
         order = {n: i for i, n in enumerate(NUSCENES_GRID)}
         if items and all(n.upper() in order for n, _ in items):  # the rig as the car sees it: front row, back row
             items.sort(key=lambda it: order[it[0].upper()])
+        had = bool(self.camera_grid.names())
         self.camera_grid.set_cameras(items)
         self.dock_cameras.setWindowTitle(f"Cameras ({len(items)})" if items else "Cameras")
+        if had != bool(items) and hasattr(self, "workspace"):  # no rig: the 3D view gets the room
+            self.set_workspace(self.workspace, force=True)
 
     def enlarge_camera(self, name: str) -> None:
         """A camera tile was clicked: show it full size in the image view (with the workbenches' overlays)."""

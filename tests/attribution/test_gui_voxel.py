@@ -25,6 +25,7 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
 
     OUT = tmp_path  # screenshots land here for a look
     window.set_scene(eio.load(ROOT / "assets" / "demo" / "scene.json"))
+    window.set_workspace("Attribution")  # picks reach the active workspace's tools only
     window.resize(1600, 1000)
     qtbot.wait(50)
     wb = wb_of(window)

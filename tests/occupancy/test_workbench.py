@@ -103,9 +103,13 @@ def test_pick_in_3d_shows_voxel(qtbot, window, shared_data):
     # a car voxel on top: project its centre to the display and pick there
     g = wb.grid
     idx = np.argwhere(g.labels == 4)
-    top = idx[np.argmax(idx[:, 2])]
-    world = g.centers(top[None])[0] + [0, 0, 0.2]
-    x, y = window.view3d.world_to_display(world)
+    w, h = window.view3d.window.GetSize()
+    for top in idx[np.argsort(-idx[:, 2], kind="stable")]:  # the highest car voxel well inside the view
+        if top[2] + 1 < g.shape[2] and g.labels[tuple(top + [0, 0, 1])] != 4:
+            world = g.centers(top[None])[0] + [0, 0, 0.2]
+            x, y = window.view3d.world_to_display(world)
+            if 20 < x < w - 20 and 20 < y < h - 20:
+                break
     info = window.view3d.pick_display(int(x), int(y))
     assert info is not None and info["layer"] == g.uid
     assert info["details"]["class"].endswith("car")
