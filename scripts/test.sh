@@ -17,11 +17,18 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 bash scripts/setup.sh
+# Lint first (a second): bugs only, not style (pyproject.toml [tool.ruff]: syntax errors, undefined names...).
+if ! .venv/bin/ruff check --output-format concise .; then
+  echo "ruff found errors (above): fix them before the tests run"
+  exit 1
+fi
 export SCENELENS_TEST=1
+# Coverage of the in-process tests (CLI subprocesses are not traced); SCENELENS_COV= (empty) turns it off.
+COV=${SCENELENS_COV-"--cov=engine --cov=gui --cov-report=term:skip-covered"}
 set +e
 # xvfb-run keeps the X server alive until the Python process has exited (pytest-xvfb stops it earlier,
 # and VTK's own X connection then aborts the process with exit code 1 after a green run).
-xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" .venv/bin/python -m pytest -p no:xvfb -p no:dash "$@"
+xvfb-run -a -s "-screen 0 1600x1000x24 -nolisten tcp" .venv/bin/python -m pytest -p no:xvfb -p no:dash $COV "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then echo "no tests collected"; fi
