@@ -12,3 +12,7 @@ fi
 # MediaPipe's metadata asks for opencv-contrib-python and jax, which the legacy pose solution never
 # imports; a second OpenCV build would also rewrite Qt's plugin path. Its real needs are in pyproject.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "mediapipe==0.10.21"
+# Open3D is test-only (the FPFH equivalence check against its implementation). Its metadata pulls a notebook and
+# web-viewer stack (dash, flask, ipywidgets...; dash also registers a pytest plugin); the registration and
+# geometry modules the tests use need only numpy, so it is installed without them.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "open3d-cpu==0.20.0"
