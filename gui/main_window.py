@@ -82,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_dialog = None
         self._dirty_annotations = False
         self._first_unsaved: float | None = None
+        self._restored_unsaved = False  # recovered work lives only in a recovery file until the user saves
         self.recovery = RecoveryStore()
         self._closing = False
         self._installing_workspace: str | None = None
@@ -281,6 +282,24 @@ class MainWindow(QtWidgets.QMainWindow):
                 on_cancel()
 
         return self.runner.start(job, finished, on_partial, failed, cancelled)
+
+    def run_task(self, task: str, on_layers=None, **options):
+        """Run a task through its engine controller (the same plan the CLI and the Python API use): the job
+        in the background, then its layers, with provenance, into the scene. Returns the job handle."""
+        from engine.controllers import build
+
+        try:
+            plan = build(task, self.session, **options)
+        except InputError as e:
+            self.error(task.capitalize(), str(e))
+            return None
+
+        def done(result) -> None:
+            layers = [self.add_layer(lay) for lay in plan.to_layers(result)]
+            if on_layers is not None:
+                on_layers(layers)
+
+        return self.start_job(plan.job, on_result=done)
 
     def push(self, command) -> None:
         self.session.push(command)
@@ -540,6 +559,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo_stack.setClean()
         self._dirty_annotations = False
         self._first_unsaved = None
+        self._restored_unsaved = False
         self.recovery.discard_own()
         self.log(f"saved project {path}")
 
@@ -596,16 +616,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.project_path = path
             self.session.project_path = path
             if unsaved:
+                self._restored_unsaved = True
                 self._mark_dirty()
             self.log(f"opened project {path or '(recovered work)'}")
 
         return self.start_job(Job(f"Open project {Path(path or 'recovered').name}",
                                   lambda ctx: load_scene_of(proj, path)), on_result=done)
 
-    def autosave(self) -> Path | None:
+    def has_unsaved_work(self) -> bool:
+        return self._dirty_annotations or not self.undo_stack.isClean() or self._restored_unsaved
+
+    def autosave(self, force: bool = False) -> Path | None:
         """Write this instance's recovery file when there are unsaved edits (atomic, debounced by the caller)."""
         self.autosave_timer.stop()
-        if not (self._dirty_annotations or not self.undo_stack.isClean()) or not len(self.scene):
+        if not (self._dirty_annotations or (force and self.has_unsaved_work())) or not len(self.scene):
             return None
         try:
             p = self.recovery.write(self.current_project())
@@ -645,7 +669,7 @@ class MainWindow(QtWidgets.QMainWindow):
         h = self.apply_project(proj, None, unsaved=True)
 
         def adopt(state: str) -> None:  # our own recovery file now holds the work: the orphan can go
-            if state == "finished" and self.autosave() is not None:
+            if state == "finished" and self.autosave(force=True) is not None:
                 self.recovery.discard(path)
 
         if h is not None:
@@ -811,8 +835,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._close_poll.stop()
         self.autosave_timer.stop()
         self.save_layout()
-        if self._dirty_annotations or not self.undo_stack.isClean():
-            self.autosave()  # unsaved edits stay recoverable even after a clean close
+        if self.has_unsaved_work():
+            self.autosave(force=True)  # unsaved edits stay recoverable even after a clean close
         else:
             self.recovery.discard_own()
         self.recovery.close()

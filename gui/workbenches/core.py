@@ -25,8 +25,6 @@ class CoreTools(Workbench):
         return clouds[0] if clouds else None
 
     def run_preprocess(self, voxel: float | None = None):
-        from engine.tasks.preprocess import make_job
-
         w = self.window
         cloud = self.target_cloud()
         if cloud is None:
@@ -36,4 +34,4 @@ class CoreTools(Workbench):
             voxel, ok = QtWidgets.QInputDialog.getDouble(w, "Downsample", "Voxel size (m):", 0.2, 0.005, 10.0, 3)
             if not ok:
                 return None
-        return w.start_job(make_job(cloud, voxel, device=w.device), on_result=lambda out: w.add_layer(out))
+        return w.run_task("preprocess", cloud=cloud, voxel=voxel)
