@@ -282,18 +282,28 @@ def make_sequence_job(seq, spec, keyframe, **kw) -> Job:
                lambda ctx: build_ground_truth(seq, spec, keyframe, ctx=ctx, **kw))
 
 
-def _run_sequence(args, seq) -> int:
-    from ..device import resolve_device
-    from ..jobs import cli_progress, run_sync
+def sequence_spec(seq, grid: str | None = None, ground_layer: int = 0, overrides: dict | None = None):
+    """The target grid of a sequence: the layout's own grid unless asked otherwise; Occ3D grids put the
+    ground in `ground_layer` (−1: the metric range)."""
     from ..occupancy.grids import preset, with_overrides
     from ..occupancy.sequence import occ3d_ground_spec
 
-    grid = args.grid or {"surroundocc": "surroundocc", "semantickitti": "semantickitti"}.get(seq.layout, "occ3d")
-    spec = with_overrides(preset(grid), {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
-    if grid == "occ3d" and args.origin is None and args.ground_layer >= 0:
-        spec = occ3d_ground_spec(spec, args.ground_layer)
+    overrides = overrides or {}
+    grid = grid or {"surroundocc": "surroundocc", "semantickitti": "semantickitti"}.get(seq.layout, "occ3d")
+    spec = with_overrides(preset(grid), overrides)
+    if grid == "occ3d" and overrides.get("origin") is None and ground_layer >= 0:
+        spec = occ3d_ground_spec(spec, ground_layer)
     if spec.label_set != seq.label_set:
         raise InputError(seq.source, f"the sequence has {seq.label_set} labels; --grid {grid} uses {spec.label_set}")
+    return spec
+
+
+def _run_sequence(args, seq) -> int:
+    from ..device import resolve_device
+    from ..jobs import cli_progress, run_sync
+
+    spec = sequence_spec(seq, args.grid, args.ground_layer,
+                         {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
     device = resolve_device(args.device)
     key = 0 if args.current is None else args.current
     warnings: list[str] = []

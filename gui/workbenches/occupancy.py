@@ -90,6 +90,9 @@ class OccupancyWorkbench(Workbench):
     def _build_menu(self) -> None:
         m = self.window.menu("&Occupancy")
         m.addAction("LiDAR → occupancy (current scene)", self.run_lidar_task)
+        m.addAction("Build ground truth from sequence folder…", self._sequence_gt_dialog)
+        m.addAction("Build ground truth from nuScenes info file…",
+                    lambda: self._sequence_gt_dialog(info_file=True))
         m.addAction("What-if: drop a class from the input points and re-run…", self._whatif_dialog)
         m.addAction("Run occupancy model (adapter file)…", self._adapter_dialog)
         m.addAction("Compute metrics", self.compute_metrics)
@@ -727,6 +730,43 @@ class OccupancyWorkbench(Workbench):
                 self.diff_check.setChecked(True)
 
         return self.window.start_job(make_run_job(scans, spec, device=self.window.device, name=name), on_result=done)
+
+    def _sequence_gt_dialog(self, info_file: bool = False) -> None:
+        if info_file:
+            path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "nuScenes info file", "", "Info (*.pkl)")
+        else:
+            path = QtWidgets.QFileDialog.getExistingDirectory(
+                self.window, "Sequence folder (SurroundOcc pc/ pc_seman/ bbox/ calib/ pose/, or SemanticKITTI)")
+        if path:
+            self.build_from_sequence(path)
+
+    def build_from_sequence(self, path: str, keyframe: int = 0, densify: bool = False):
+        """Occupancy ▸ Build ground truth from a sequence: the engine's builder in a job (progress, cancel);
+        the result is added as the ground-truth grid, data warnings go to the log."""
+        from engine.jobs import Job
+        from engine.occupancy.sequence import build_ground_truth, detect_sequence
+        from engine.tasks.occupancy import sequence_spec
+
+        warnings: list[str] = []
+
+        def work(ctx):
+            ctx.progress(0.0, "reading the sequence")
+            seq = detect_sequence(path)
+            if seq is None:
+                from engine.errors import InputError
+
+                raise InputError(path, "not a sequence (SurroundOcc own-data folder, SemanticKITTI sequence "
+                                       "folder or nuScenes info .pkl)")
+            return build_ground_truth(seq, sequence_spec(seq), keyframe, densify=densify, ctx=ctx,
+                                      device=self.window.device, warn=warnings.append)
+
+        def done(g):
+            for w in warnings:
+                self.window.log(w, "warning")
+            self.grid = self.window.add_layer(g)
+            self._refresh_combos(select=g)
+
+        return self.window.start_job(Job(f"Ground truth from {Path(path).name}", work), on_result=done)
 
     def _whatif_dialog(self) -> None:
         c, ok = QtWidgets.QInputDialog.getInt(self.window, "What-if", "Drop input points of class id:", 0, 0, 255)

@@ -311,3 +311,4 @@ def test_readme_example_on_shared_nuscenes(shared_data, tmp_path):
         assert {"semantics", "mask_lidar", "mask_camera"} <= set(z.files)
         low = np.argwhere(sem != 17)[:, 2]
         assert np.bincount(low, minlength=16).argmax() == 0  # the ground sits in layer 0 as in Occ3D's files
+
