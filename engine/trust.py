@@ -162,6 +162,7 @@ def load_model_file(path: str | os.PathLike, device: str = "cpu", trust: bool | 
     A pickle that needs arbitrary globals (a whole module) is unpickled only when `trust` is True, or when
     `trust` is None and the file was trusted through `trust_model_file`; otherwise `UntrustedModelError`."""
     import pickle
+    import warnings
 
     import torch
 
@@ -184,7 +185,9 @@ def load_model_file(path: str | os.PathLike, device: str = "cpu", trust: bool | 
         except Exception as e:
             raise InputError(p, f"not a loadable TorchScript file ({type(e).__name__})") from None
     try:
-        return torch.load(str(p), map_location=device, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: our one line says what matters
+            return torch.load(str(p), map_location=device, weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights_only" not in str(e) and "Unsupported global" not in str(e) and "GLOBAL" not in str(e):
             raise InputError(p, f"corrupt checkpoint ({str(e).splitlines()[0][:200]})") from None

@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..errors import InputError
 from ..scene import Layer, Scene
+from .limits import check_readable
 
 Sniffer = Callable[[Path, bytes], int]
 Loader = Callable[..., "list[Layer] | Scene"]
@@ -58,12 +59,11 @@ def register(name: str, description: str = "", folder: bool = False):
 def _discover() -> None:
     import sys
 
-    from ..plugins import discovered, entry_point_plugins, import_submodules
+    from ..plugins import discovered, import_submodules
 
     pkg = sys.modules[__name__]
     if not discovered(pkg):
         import_submodules(pkg)
-        entry_point_plugins("readers")  # installed plug-ins register with @register when imported
 
 
 def readers() -> list[Reader]:
@@ -77,6 +77,7 @@ def detect(path: str | os.PathLike) -> Reader:
     p = Path(path)
     if not p.exists():
         raise InputError(p, "no such file or folder")
+    check_readable(p)  # no devices, FIFOs, /proc, /sys, /dev — even through a link
     head = b""
     if p.is_file():
         try:
@@ -86,6 +87,7 @@ def detect(path: str | os.PathLike) -> Reader:
             raise InputError(p, f"cannot read: {e.strerror}") from None
         if not head:
             raise InputError(p, "file is empty")
+        preflight(p, head)
     best, best_score = None, 0
     for r in _READERS:
         if r.folder != p.is_dir():
@@ -102,15 +104,57 @@ def detect(path: str | os.PathLike) -> Reader:
     return best
 
 
+def preflight(p: Path, head: bytes) -> None:
+    """Bounds checked from headers alone, before any reader (or sniffer) allocates: the file's size, zip
+    members' uncompressed sizes, .npy and PLY declared shapes, image dimensions (see engine/io/limits.py)."""
+    from .limits import check_alloc, check_image_header, check_npy_file, check_ply_header, check_zip
+
+    check_alloc(p, p.stat().st_size, f"reading this {p.stat().st_size:,}-byte file")
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        check_zip(p)
+    elif head.startswith(b"\x93NUMPY"):
+        check_npy_file(p)
+    elif head.startswith(b"ply"):
+        check_ply_header(p)
+    elif head.startswith((b"\xff\xd8\xff", b"\x89PNG", b"BM", b"II*\x00", b"MM\x00*", b"RIFF", b"GIF8")):
+        check_image_header(p)
+
+
+def _read(reader: Reader, p: Path, options: dict):
+    """Run a reader; anything it raises becomes one InputError line naming the file (never a traceback)."""
+    import warnings
+
+    import numpy as np
+
+    from ..errors import JobCancelled
+
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # numpy/torch chatter on hostile data; our error says it in one line
+            out = reader.load(p, **options)
+    except InputError as e:
+        if e.path is None:
+            raise InputError(p, e.message) from None
+        raise
+    except (JobCancelled, KeyboardInterrupt):
+        raise
+    except MemoryError:
+        raise InputError(p, f"not a valid {reader.name} file (it needs more memory than there is)") from None
+    except RecursionError:
+        raise InputError(p, f"not a valid {reader.name} file (nested too deeply)") from None
+    except Exception as e:  # noqa: BLE001 - hostile input reaches code paths no reader anticipates
+        msg = str(e).splitlines()[0][:200] if str(e) else ""
+        raise InputError(p, f"not a valid {reader.name} file ({type(e).__name__}{': ' + msg if msg else ''})") from None
+    from .sanitize import sanitize_layers
+
+    sanitize_layers(list(out.layers) if isinstance(out, Scene) else list(out), p)
+    return out
+
+
 def load_layers(path: str | os.PathLike, **options) -> list[Layer]:
     """Read one file or folder into layers; any parse failure becomes an InputError naming the file."""
     reader = detect(path)
-    try:
-        out = reader.load(Path(path), **options)
-    except InputError:
-        raise
-    except (ValueError, KeyError, IndexError, OSError, EOFError, TypeError) as e:
-        raise InputError(path, f"not a valid {reader.name} file ({e})") from None
+    out = _read(reader, Path(path), options)
     if isinstance(out, Scene):
         return list(out.layers)
     return list(out)
@@ -120,12 +164,7 @@ def load(path: str | os.PathLike, **options) -> Scene:
     """Open a file or folder as a Scene (a manifest or a reader may return a whole Scene)."""
     reader = detect(path)
     p = Path(path)
-    try:
-        out = reader.load(p, **options)
-    except InputError:
-        raise
-    except (ValueError, KeyError, IndexError, OSError, EOFError, TypeError) as e:
-        raise InputError(p, f"not a valid {reader.name} file ({e})") from None
+    out = _read(reader, p, options)
     if isinstance(out, Scene):
         out.path = out.path or str(p)
         return out

@@ -134,6 +134,10 @@ def parse_bvh(path: str | Path, text: str | None = None) -> BVH:
         frame_time = float(lines[1].split(":")[1])
     except (IndexError, ValueError):
         raise InputError(path, "MOTION section lacks 'Frames:' / 'Frame Time:'") from None
+    if not (np.isfinite(frame_time) and frame_time > 0):
+        raise InputError(path, f"Frame Time {frame_time} must be a positive number of seconds")
+    if n_frames < 0:
+        raise InputError(path, f"Frames: {n_frames} is negative")
     rows = [ln for ln in lines[2:] if ln.strip()]
     if len(rows) < n_frames:
         raise InputError(path, f"header says {n_frames} frames but only {len(rows)} are present")

@@ -23,12 +23,11 @@ MAX_IMAGE_LAYERS = 16  # a 5000-image val set must not decode every image on ope
 
 
 def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(path, f"invalid JSON ({e})") from None
+    from .limits import load_json
+
+    if not Path(path).exists():
+        raise InputError(path, "no such file")
+    return load_json(path, what="COCO JSON")  # size and depth limits, BOM accepted
 
 
 def _kp_array(path, ann: dict, n_kp: int) -> np.ndarray:
@@ -112,7 +111,11 @@ def gt_to_layers(path: Path, d: dict, with_images: bool | None = None) -> list[L
             raise InputError(path, "an image entry lacks 'id'")
         anns = by_img.get(im["id"], [])
         fname = im.get("file_name", str(im["id"]))
-        img_path = base / fname
+        if not isinstance(fname, str):
+            raise InputError(path, f"image {im['id']!r:.40}: file_name must be a string")
+        from .limits import resolve_inside
+
+        img_path = resolve_inside(path, fname, f"image {im['id']!r:.40} file_name", must_exist=False)
         size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
         if with_images and img_path.is_file():
             from .image import read_image

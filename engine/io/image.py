@@ -18,8 +18,18 @@ def read_image(path: str | Path) -> np.ndarray:
     """RGB uint8 (H×W×3); InputError naming the file when OpenCV cannot decode it."""
     import cv2
 
+    from .limits import check_image_header, check_readable, quiet_native_stderr
+
+    check_readable(path)
     data = np.fromfile(str(path), np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    check_image_header(path, data.tobytes() if data.size < (64 << 10) else None)
+    img = None
+    if data.size:
+        try:
+            with quiet_native_stderr():  # libpng/libjpeg warnings: our one line below says it
+                img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        except cv2.error:  # e.g. more pixels than OpenCV's own limit
+            img = None
     if img is None:
         raise InputError(path, "cannot decode image (corrupt or unsupported)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -44,8 +54,11 @@ class VideoReader:
     def __init__(self, path: str | Path):
         import cv2
 
-        self.path = str(path)
-        self.cap = cv2.VideoCapture(self.path)
+        from .limits import check_readable, quiet_native_stderr
+
+        self.path = str(check_readable(path))
+        with quiet_native_stderr():  # FFmpeg prints its own complaints about a broken file
+            self.cap = cv2.VideoCapture(self.path)
         if not self.cap.isOpened():
             raise InputError(path, "cannot open video")
         self.n_frames = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -58,7 +71,10 @@ class VideoReader:
         if index is not None and index != self._next:
             self.cap.set(cv2.CAP_PROP_POS_FRAMES, index)
             self._next = index
-        ok, frame = self.cap.read()
+        from .limits import quiet_native_stderr
+
+        with quiet_native_stderr():
+            ok, frame = self.cap.read()
         if not ok:
             return None
         self._next += 1

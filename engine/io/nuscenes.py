@@ -49,18 +49,35 @@ def safe_load_pickle(path: Path):
 
 
 def _mat(path: Path, v, shape, what: str) -> np.ndarray:
-    m = np.asarray(v, float)
+    try:
+        m = np.asarray(v, float)
+    except (TypeError, ValueError):
+        raise InputError(path, f"{what} must be a {shape} matrix of numbers") from None
     if m.shape != shape:
         raise InputError(path, f"{what} must be {shape}, got {m.shape}")
+    bad = int((~np.isfinite(m)).sum())
+    if bad:
+        raise InputError(path, f"{what} has {bad} non-finite value{'s' if bad != 1 else ''} (NaN or Inf)")
     return m
 
 
-def _find(base: Path, rel: str) -> Path | None:
-    for cand in (base / rel, base / Path(rel).name):
+def _find(base: Path, rel: str, owner: Path | None = None, field: str = "path") -> Path | None:
+    """The file an info entry names: as written (relative to the info file), else by its name under the info
+    file's folder. It may not leave that folder (unless allowed) nor name a device or system file; errors
+    name `owner` (the info file)."""
+    from .limits import resolve_inside
+
+    owner = Path(owner) if owner is not None else base
+    if not isinstance(rel, str):
+        raise InputError(owner, f"{field} must be a path string, got {type(rel).__name__}")
+    direct = resolve_inside(owner if owner.is_file() else base, rel, field, must_exist=False)
+    name = Path(rel).name
+    cands = [direct] + ([base / name] if name not in ("", ".", "..") else [])
+    for cand in cands:
         if cand.exists():
-            return cand
-    hits = list(base.rglob(Path(rel).name))
-    return hits[0] if hits else None
+            return resolve_inside(owner if owner.is_file() else base, str(cand), field)
+    hits = list(base.rglob(name)) if name not in ("", ".", "..") else []
+    return resolve_inside(owner if owner.is_file() else base, str(hits[0]), field) if hits else None
 
 
 def read_info(path: Path, index: int = 0, load_images: bool = True, **opts) -> Scene:
@@ -89,7 +106,7 @@ def read_info(path: Path, index: int = 0, load_images: bool = True, **opts) -> S
     for name, c in (s.get("images") or {}).items():
         if not isinstance(c, dict) or "cam2img" not in c:
             continue
-        K = np.asarray(c["cam2img"], float)[:3, :3]
+        K = _mat(path, np.asarray(c["cam2img"], float)[:3, :3], (3, 3), f"{name}.cam2img")
         if "cam2ego" in c and frame == "ego":
             cam_to_frame = _mat(path, c["cam2ego"], (4, 4), f"{name}.cam2ego")
         elif "lidar2cam" in c:
@@ -97,7 +114,7 @@ def read_info(path: Path, index: int = 0, load_images: bool = True, **opts) -> S
         else:
             continue
         cam = Camera(name=name, K=K, cam_to_frame=cam_to_frame)
-        ip = _find(base, c["img_path"]) if c.get("img_path") else None
+        ip = _find(base, c["img_path"], path, f"images.{name}.img_path") if c.get("img_path") else None
         if ip is not None:
             cam.image_path = str(ip)
             if load_images:
@@ -114,7 +131,7 @@ def read_info(path: Path, index: int = 0, load_images: bool = True, **opts) -> S
     if cams:
         rig = CameraRig(name="cameras", source=str(path), cameras=cams, frame=frame)
         scene.add(rig)
-    lidar_file = _find(base, lp["lidar_path"]) if lp.get("lidar_path") else None
+    lidar_file = _find(base, lp["lidar_path"], path, "lidar_points.lidar_path") if lp.get("lidar_path") else None
     if lidar_file is not None:
         pc = load_bin(lidar_file, columns=int(lp.get("num_pts_feats", 5)) if lp.get("num_pts_feats") in (4, 5) else None)[0]
         pc.points = pc.points @ lidar2ego[:3, :3].T + lidar2ego[:3, 3]
