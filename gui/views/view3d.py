@@ -70,7 +70,19 @@ class View3D(QtWidgets.QWidget):
     def set_scene(self, scene: Scene) -> None:
         self.scene_renderer.set_scene(scene)
         self.renderer.AddActor(self.marker)
-        self.reset_camera()
+        self.reset_camera(render=False)
+        self.render_later()
+
+    def render_later(self) -> None:
+        """One render on the next turn of the event loop, however many changes came before it (software GL
+        frames cost tens of ms: never draw the same scene twice in one event)."""
+        if not getattr(self, "_render_pending", False):
+            self._render_pending = True
+            QtCore.QTimer.singleShot(0, self, self._deferred_render)
+
+    def _deferred_render(self) -> None:
+        self._render_pending = False
+        self.render()
 
     def add_layer(self, layer: Layer, style: dict | None = None, render: bool = True) -> list:
         first = not self.scene_renderer.actors
