@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import types
@@ -13,21 +12,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "tests" / "plugins" / "example_plugin"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The example plug-in installed with pip into its own folder (offline: no build isolation, no deps)."""
-    tmp = tmp_path_factory.mktemp("plugin")
-    src = tmp / "src"
-    shutil.copytree(EXAMPLE, src)  # pip writes build files beside the sources: keep the tree clean
-    target = tmp / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-                        "--no-index", "--target", str(target), str(src)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    assert any(p.name.startswith("scenelens_example_plugin-") for p in target.glob("*.dist-info"))
-    return target
+    from tests.plugins.helpers import install_example
+
+    return install_example(tmp_path_factory.mktemp("plugin"))
 
 
 def cli(site, *args, timeout=240):
@@ -48,6 +40,7 @@ def test_plugins_lists_every_entry_with_its_state(site):
     assert broken["state"] == "failed" and "broken on purpose" in broken["error"]
     bad_task = recs[("scenelens.tasks", "not-a-task")]
     assert bad_task["state"] == "failed" and "not a Task" in bad_task["error"]
+    assert recs[("scenelens.workbenches", "example-bench")]["state"] == "loaded"
     assert "'broken'" in r.stderr and "Traceback" not in r.stderr
     r = cli(site, "plugins", "--check", "--no-gui")
     assert r.returncode == 1 and "failed" in r.stdout and "example-xyz" in r.stdout
