@@ -84,6 +84,8 @@ def read_occ_npz(path: Path, **opts) -> VoxelGrid:
     name = opts.get("name") or (f"{path.parent.name}/{path.name}" if path.name == "labels.npz" else path.name)
     g = make_grid(spec, labels.astype(np.uint8), name, str(path), masks, scores)
     g.meta.update({"format": "occ3d", "role": opts.get("role", kind), "key": key})
+    if "ray_origins" in arrays and arrays["ray_origins"].ndim == 2 and arrays["ray_origins"].shape[1] == 3:
+        g.meta["ray_origins"] = arrays["ray_origins"].astype(float).tolist()  # LiDAR origins for RayIoU
     return g
 
 
@@ -163,6 +165,8 @@ def write_occ3d(path, grid: VoxelGrid, compressed: bool = True, include_masks: b
                 arrays[k] = grid.masks[k].astype(np.uint8)
     if grid.scores is not None:
         arrays["scores"] = grid.scores.astype(np.float32)
+    if geometry and grid.meta.get("ray_origins") is not None:
+        arrays["ray_origins"] = np.asarray(grid.meta["ray_origins"], np.float64).reshape(-1, 3)
     with atomic_open(path, "wb") as f:
         (np.savez_compressed if compressed else np.savez)(f, **arrays)
 

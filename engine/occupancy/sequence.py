@@ -241,7 +241,7 @@ def read_surroundocc_sequence(folder: Path) -> Sequence:
             cats = np.asarray(_npy(op, "object categories")).reshape(-1).astype(np.int64)
             if len(ids) != len(boxes) or len(cats) != len(boxes):
                 raise InputError(bp, f"{len(boxes)} boxes but {len(ids)} tokens and {len(cats)} categories")
-        frames.append(Frame(pts, labels, lidar2ego, ego2global, boxes, ids, cats, name=f"frame {i}"))
+        frames.append(Frame(pts, labels, lidar2ego, ego2global, boxes, ids, cats, name=f"{i:06d}"))
     note = f"{unlabeled:,} points from pc/ without pc_seman/ labels" if unlabeled else ""
     return Sequence(frames, "occ3d", "surroundocc", str(folder), EGO_BOXES["nuscenes"], note)
 
@@ -534,7 +534,11 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
                 cam_obs |= camera_visibility(occ, spec, cam, np.linalg.inv(grid_to_ego), device)
                 sub((ci + 1) / len(cams), f"camera rays: {cam.name}")
             masks["mask_camera"] = cam_obs & masks["mask_lidar"]
+    from .raymetrics import select_origins
+
     g = spec.empty(f"ground truth ({Path(seq.source).name}, frame {keyframe})", seq.source)
+    # RayIoU casts from the LiDAR origins of the scene's frames (the reference picks ≤ 8 within ±39 m)
+    g.meta["ray_origins"] = select_origins(np.asarray(st_origin)).tolist()
     g.labels = dense
     g.masks = masks
     g.meta.update({"role": "gt", "grid": spec.name, "frames": len(frames), "keyframe": keyframe,

@@ -233,8 +233,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shape", type=int, nargs=3, default=None, help="custom grid shape")
     p.add_argument("--poses", default=None, help="poses file (KITTI poses.txt, 16 floats/line, or T×4×4 .npy)")
     p.add_argument("--calib", default=None, help="KITTI calib.txt: convert cam0 poses to velodyne poses")
-    p.add_argument("--current", "--keyframe", dest="current", type=int, default=None,
-                   help="index of the keyframe / current scan (default: last scan; first frame of a sequence)")
+    p.add_argument("--current", "--keyframe", dest="current", type=_keyframe, default=None,
+                   help="index of the keyframe / current scan (default: last scan; first frame of a sequence); "
+                        "'all': one ground-truth file per frame of a sequence, --out is then a folder")
     p.add_argument("--no-visibility", action="store_true", help="skip the ray-cast LiDAR visibility mask")
     p.add_argument("--no-camera-mask", action="store_true", help="sequences: skip the camera visibility mask")
     p.add_argument("--densify", action="store_true",
@@ -247,6 +248,15 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unlabeled-class", type=int, default=None, help="class for unlabelled points (default: 255 ignore, with a warning)")
     p.add_argument("--label-column", type=int, default=None, help=".npy scans: column holding the class id (e.g. 3)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+
+def _keyframe(v: str):
+    if v == "all":
+        return v
+    try:
+        return int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"keyframe must be a frame index or 'all', got {v!r}") from None
 
 
 def write_grid(out: Path, g) -> list[Path]:
@@ -305,6 +315,8 @@ def _run_sequence(args, seq) -> int:
     spec = sequence_spec(seq, args.grid, args.ground_layer,
                          {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
     device = resolve_device(args.device)
+    if args.current == "all":
+        return _run_sequence_all(args, seq, spec, device)
     key = 0 if args.current is None else args.current
     warnings: list[str] = []
 
@@ -333,6 +345,39 @@ def _run_sequence(args, seq) -> int:
     return 0
 
 
+def _run_sequence_all(args, seq, spec, device) -> int:
+    """Ground truth for every frame: `<out>/<frame>.npz` (or the suffix of --out's name pattern)."""
+    from ..jobs import cli_progress
+    from ..occupancy.sequence import build_ground_truth
+
+    out = Path(args.out)
+    if out.suffix:
+        raise InputError(out, "--keyframe all writes one file per frame: give a folder for --out")
+    out.mkdir(parents=True, exist_ok=True)
+    bar = cli_progress("ground truth")
+    warned: set[str] = set()
+    written = []
+    n = len(seq.frames)
+    for k, f in enumerate(seq.frames):
+        ctx = JobContext(lambda fr, m, k=k: bar((k + fr) / n, f"frame {k + 1}/{n}: {m}"))
+
+        def warn(m):
+            if m not in warned:
+                warned.add(m)
+                _warn(m)
+
+        g = build_ground_truth(seq, spec, k, ego_box=args.ego_box, densify=args.densify,
+                               unlabeled_class=args.unlabeled_class, camera_mask=not args.no_camera_mask,
+                               device=device, ctx=ctx, warn=warn)
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f.name) or f"{k:06d}"
+        written += write_grid(out / f"{name}.npz", g)
+    bar.close()
+    summary = {"frames": n, "layout": seq.layout, "grid": spec.name, "out": [str(f) for f in written],
+               "warnings": sorted(warned)}
+    print(json.dumps(summary) if args.json else f"wrote {len(written)} ground-truth frame(s) to {out}")
+    return 0
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     from ..device import resolve_device
     from ..jobs import cli_progress, run_sync
@@ -351,6 +396,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     poses = read_poses(args.poses, args.calib) if args.poses else None
     scans, scenes = scans_from_inputs(args.inputs, spec.label_set, poses, args.unlabeled_class,
                                       args.label_column, warn=_warn, need_points=not use_model)
+    if args.current == "all":
+        raise InputError(None, "--keyframe all needs a sequence (a SurroundOcc/SemanticKITTI folder or an info .pkl)")
     if args.current is not None and not 0 <= args.current < len(scans):
         raise InputError(None, f"--current {args.current} out of range (0..{len(scans) - 1})")
     device = resolve_device(args.device)

@@ -312,3 +312,23 @@ def test_readme_example_on_shared_nuscenes(shared_data, tmp_path):
         low = np.argwhere(sem != 17)[:, 2]
         assert np.bincount(low, minlength=16).argmax() == 0  # the ground sits in layer 0 as in Occ3D's files
 
+
+
+def test_cli_all_keyframes_and_rayiou_origins(tmp_path):
+    nus = write_nuscenes_layout(tmp_path / "nus")
+    r = cli("run", "occupancy", nus, "--keyframe", "all", "--out", tmp_path / "gts", "--json")
+    assert r.returncode == 0, r.stderr
+    files = sorted((tmp_path / "gts").glob("*.npz"))
+    assert [f.stem for f in files] == [f"sample{i}" for i in range(N_FRAMES)]  # named by sample token
+    with np.load(files[2]) as z:
+        assert {"semantics", "mask_lidar", "mask_camera", "ray_origins"} <= set(z.files)
+        o = z["ray_origins"]
+    # the LiDAR origins of all frames in frame 2's ego frame: frame 2's own at (0.9, 0, 1.8)
+    assert len(o) == N_FRAMES
+    assert np.min(np.linalg.norm(o - LIDAR2EGO[:3, 3], axis=1)) < 1e-6
+    # eval of a GT against itself uses those origins: RayIoU 100
+    r = cli("eval", "occupancy", "--pred", files[2], "--gt", files[2], "--rayiou", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rayiou"] == pytest.approx(100.0)
+    r = cli("run", "occupancy", nus, "--keyframe", "all", "--out", tmp_path / "x.npz")
+    assert r.returncode == 2 and "folder" in r.stderr
