@@ -9,9 +9,10 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 # torch is pinned in pyproject.toml to the CPU wheel on this machine; extras=test adds pytest & co.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-# MediaPipe's metadata asks for opencv-contrib-python and jax, which the legacy pose solution never
-# imports; a second OpenCV build would also rewrite Qt's plugin path. Its real needs are in pyproject.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "mediapipe==0.10.21"
+# mediapipe is not installed: the pose models run on torch (assets/pose). To re-record the reference
+# (scripts/make_pose_reference.py) or compare speed (bench/bench_pose.py), install it by hand with
+# `.venv/bin/pip install --no-deps mediapipe==0.10.21 absl-py attrs "protobuf<5"` (its metadata would pull
+# opencv-contrib-python and jax, which it never imports).
 # Open3D is test-only (the FPFH equivalence check against its implementation). Its metadata pulls a notebook and
 # web-viewer stack (dash, flask, ipywidgets...; dash also registers a pytest plugin); the registration and
 # geometry modules the tests use need only numpy, so it is installed without them.

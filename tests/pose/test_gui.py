@@ -21,7 +21,6 @@ def _count(img, rgb, tol=40):
 
 
 def test_coco_overlay_model_run_and_edits(window, qtbot, shared_data, tmp_path):
-    pytest.importorskip("mediapipe")
     d = shared_data / "coco_keypoints"
     window.set_scene(load(d / "test_coco.json"))
     wb = _bench(window)
@@ -148,7 +147,6 @@ def test_ate_picker_with_three_trajectories(window, qtbot, monkeypatch):
 
 
 def test_video_streaming_and_overlay_export(window, qtbot, shared_data, tmp_path):
-    pytest.importorskip("mediapipe")
     import cv2
 
     src = cv2.imread(str(shared_data / "coco_keypoints" / "000000000785.jpg"))

@@ -162,7 +162,6 @@ def _cli(*args, timeout=120):
 
 
 def test_cli_run_and_eval(shared_data, tmp_path):
-    pytest.importorskip("mediapipe")
     from pycocotools.coco import COCO
 
     d = shared_data / "coco_keypoints"
