@@ -247,6 +247,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "release; -1 keeps the metric range [-1, 5.4] m")
     p.add_argument("--unlabeled-class", type=int, default=None, help="class for unlabelled points (default: 255 ignore, with a warning)")
     p.add_argument("--label-column", type=int, default=None, help=".npy scans: column holding the class id (e.g. 3)")
+    p.add_argument("--checkpoint", default=None, help="weights for --model: passed to the adapter's load(spec, device)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
@@ -378,6 +379,24 @@ def _run_sequence_all(args, seq, spec, device) -> int:
     return 0
 
 
+def _load_model(model: str, checkpoint: str | None, device: str):
+    """The adapter named by --model, loaded with --checkpoint as its `spec` (weights path)."""
+    from ..adapters import builtin_adapters, get_adapter, load_adapter_file, load_instance
+
+    if checkpoint is None:
+        return get_adapter("occupancy", model, device)
+    if not Path(checkpoint).is_file():
+        raise InputError(checkpoint, "checkpoint file does not exist")
+    if model.endswith(".py") or "/" in model:
+        cls = load_adapter_file(model)
+    else:
+        reg = builtin_adapters("occupancy")
+        if ("occupancy", model) not in reg:
+            raise InputError(None, f"unknown model {model!r} for task 'occupancy'")
+        cls = reg[("occupancy", model)]
+    return load_instance(cls(), str(checkpoint), device, f"{model} ({Path(checkpoint).name})")
+
+
 def _run_cli(args: argparse.Namespace) -> int:
     from ..device import resolve_device
     from ..jobs import cli_progress, run_sync
@@ -391,7 +410,8 @@ def _run_cli(args: argparse.Namespace) -> int:
         if seq is not None:
             return _run_sequence(args, seq)
     first = Path(args.inputs[0])
-    grid = args.grid or ("occ3d" if first.suffix == ".pkl" or str(first).endswith(".pcd.bin") else "semantickitti")
+    grid = args.grid or ("occ3d" if use_model or first.suffix == ".pkl" or str(first).endswith(".pcd.bin")
+                         else "semantickitti")
     spec = with_overrides(preset(grid), {"origin": args.origin, "voxel_size": args.voxel_size, "shape": args.shape})
     poses = read_poses(args.poses, args.calib) if args.poses else None
     scans, scenes = scans_from_inputs(args.inputs, spec.label_set, poses, args.unlabeled_class,
@@ -403,9 +423,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     adapter = None
     if use_model:
-        from ..adapters import get_adapter
-
-        adapter = get_adapter("occupancy", args.model, device)
+        adapter = _load_model(args.model, args.checkpoint, device)
     bar = cli_progress("occupancy")
     g, ctx = run_sync(make_run_job(scans, spec, args.current, not args.no_visibility, device, adapter, scenes), bar)
     bar.close()
