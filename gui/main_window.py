@@ -56,6 +56,7 @@ def collect_garbage_on_gui_thread() -> None:
 
 AREAS = {"left": QtCore.Qt.LeftDockWidgetArea, "right": QtCore.Qt.RightDockWidgetArea,
          "bottom": QtCore.Qt.BottomDockWidgetArea, "top": QtCore.Qt.TopDockWidgetArea}
+BOTTOM_FRACTION = {"Occupancy": 0.42, "Registration": 0.34, "Pose": 0.24, "Attribution": 0.3}
 NUSCENES_GRID = ("CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT")
 AUTOSAVE_DEBOUNCE_MS = 1500  # quiet time after an edit before autosave
 AUTOSAVE_MAX_DELAY_S = 4.0  # ... but never later than this after the first unsaved edit (goal: within 5 s)
@@ -357,7 +358,8 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.workspace = name
         self.session.workspace = name
-        common = [t for t in WORKSPACE_COMMON[name] if t != "Cameras" or self.camera_grid.names()]
+        common = [t for t in WORKSPACE_COMMON[name] if (t != "Cameras" or self.camera_grid.names())
+                  and (t != "Image" or not getattr(self, "image_central", False))]
         wanted = {self.common_docks[t] for t in common} | set(self.workspace_docks[name])
         all_docks = set(self.common_docks.values()) | {d for lst in self.workspace_docks.values() for d in lst}
         self.setUpdatesEnabled(False)
@@ -367,6 +369,10 @@ class MainWindow(QtWidgets.QMainWindow):
             for d in wanted:
                 d.show()
             own = self.workspace_docks[name]
+            bottom = [d for d in wanted if self.dockWidgetArea(d) == QtCore.Qt.BottomDockWidgetArea]
+            if bottom:  # the bottom strip: tall for the camera grid, short for a timeline
+                frac = 0.5 if self.dock_cameras in bottom else BOTTOM_FRACTION.get(name, 0.35)
+                self.resizeDocks(bottom[:1], [int(self.height() * frac)], QtCore.Qt.Vertical)
             for d in reversed(own):  # bring the workbench's own tabs to the front, its first one on top
                 d.raise_()
             if not own or all(self.dockWidgetArea(d) != QtCore.Qt.BottomDockWidgetArea for d in own):
@@ -422,9 +428,25 @@ class MainWindow(QtWidgets.QMainWindow):
             QtCore.QTimer.singleShot(1500, self, freeze_startup_objects)
 
     def _update_central(self) -> None:
-        self.central.setCurrentWidget(self.view3d if len(self.scene) else self.welcome)
+        """The centre shows the 3D view; a scene with images but nothing to draw in 3D (a photo, a video)
+        puts the image view there instead, full size; an empty scene shows the welcome page."""
+        has3d = any(self.view3d.scene_renderer.actors.values())
+        image_central = bool(len(self.scene)) and not has3d and bool(self.view2d.images)
+        if image_central and self.view2d.parent() is not self.central:
+            self.dock_2d.setWidget(QtWidgets.QWidget())
+            self.central.addWidget(self.view2d)
+        elif not image_central and self.view2d.parent() is self.central:
+            self.central.removeWidget(self.view2d)
+            self.dock_2d.setWidget(self.view2d)
+        changed = image_central != getattr(self, "image_central", False)
+        self.image_central = image_central
         if not len(self.scene):
+            self.central.setCurrentWidget(self.welcome)
             self.welcome.set_recent(self.settings.recent)
+        else:
+            self.central.setCurrentWidget(self.view2d if image_central else self.view3d)
+        if changed and hasattr(self, "workspace"):
+            self.set_workspace(self.workspace, force=True)
 
     def _update_camera_grid(self) -> None:
         items = [(cam.name, cam.image) for rig in self.scene.of_type(CameraRig) for cam in rig.cameras
@@ -710,6 +732,8 @@ class MainWindow(QtWidgets.QMainWindow):
         arr = arr[:, : 3 * w].reshape(h, w, 3).copy()
         dpr = pix.devicePixelRatio() or 1.0
         v = self.view3d
+        if not v.isVisible():  # the centre shows the image view or the welcome page
+            return arr
         top_left = v.mapTo(self, QtCore.QPoint(0, 0))
         shot = v.screenshot()
         x0, y0 = int(top_left.x() * dpr), int(top_left.y() * dpr)

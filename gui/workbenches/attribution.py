@@ -125,7 +125,9 @@ class AttributionWorkbench(Workbench):
         self.image = np.ascontiguousarray(rgb[:, :, :3]).astype(np.uint8)
         self.image_source = source or ""
         self.result = None
-        self.window.view2d.show_image(self.image, "attribution")
+        # shown under its own key, but only brought to the front where attribution is what the user is doing
+        self.window.view2d.show_image(self.image, "attribution",
+                                      select=getattr(self.window, "workspace", "Attribution") == "Attribution")
 
     def _open_image(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Image to explain", "",
