@@ -13,6 +13,9 @@ fi
 # (scripts/make_pose_reference.py) or compare speed (bench/bench_pose.py), install it by hand with
 # `.venv/bin/pip install --no-deps mediapipe==0.10.21 absl-py attrs "protobuf<5"` (its metadata would pull
 # opencv-contrib-python and jax, which it never imports).
+# evo (GPL-3.0, tests only: tests/pose/test_trajectory_eval.py compares `eval trajectory` with it). Its
+# metadata pulls pandas/seaborn/rosbags and a newer numpy; the core metrics need none of them.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "evo==1.38.1"
 # Open3D is test-only (the FPFH equivalence check against its implementation). Its metadata pulls a notebook and
 # web-viewer stack (dash, flask, ipywidgets...; dash also registers a pytest plugin); the registration and
 # geometry modules the tests use need only numpy, so it is installed without them.

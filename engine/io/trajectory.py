@@ -1,8 +1,11 @@
-"""Camera trajectories in the two text formats odometry tools exchange: KITTI (12 numbers per line, the
-row-major 3×4 pose of each frame) and TUM RGB-D (`timestamp tx ty tz qx qy qz qw`).
+"""Camera trajectories in the text formats odometry tools exchange: KITTI (12 numbers per line, the
+row-major 3×4 pose of each frame), TUM RGB-D (`timestamp tx ty tz qx qy qz qw`, seconds) and EuRoC MAV
+CSV (`#timestamp [ns], p_RS_R_x, p_RS_R_y, p_RS_R_z, q_RS_w, q_RS_x, q_RS_y, q_RS_z, …`: nanoseconds,
+quaternion w first, any further columns ignored — what evo's `euroc` reader takes).
 
-Both are headerless text, so the sniffer decides by the column count of the first data lines; the
-file name is never enough. Poses are returned as a `Trajectory` layer of 4×4 camera→world matrices.
+They are headerless (or comment-headed) text, so the sniffer decides by the column count and separators of
+the first data lines; the file name is never enough. Poses are returned as a `Trajectory` layer of 4×4
+camera→world matrices; `meta["format"]` names the format read.
 """
 from __future__ import annotations
 
@@ -47,12 +50,29 @@ def matrix_to_quat(r: np.ndarray) -> np.ndarray:
     return q * np.where(q[..., 3:4] < 0, -1.0, 1.0)
 
 
-def read_trajectory(path: str | Path) -> Trajectory:
+FORMATS = ("kitti", "tum", "euroc")
+
+
+def _is_euroc(text: str, rows: list[list[float]]) -> bool:
+    """Comma-separated, ≥ 8 columns, nanosecond stamps (or EuRoC's header)."""
+    head = text[:4096]
+    if "q_RS_w" in head or "p_RS_R_x" in head:
+        return True
+    body = [ln for ln in head.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return bool(body) and "," in body[0] and len(rows[0]) >= 8 and rows[0][0] > 1e12
+
+
+def read_trajectory(path: str | Path, fmt: str | None = None) -> Trajectory:
+    """A KITTI, TUM or EuRoC trajectory; `fmt` forces the format (default: decided from the content)."""
     path = Path(path)
+    if fmt not in (None, "auto") and fmt not in FORMATS:
+        raise InputError(path, f"unknown trajectory format {fmt!r} (kitti, tum, euroc)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError(path, "not a text trajectory file") from None
+    except OSError as e:
+        raise InputError(path, f"cannot read: {e.strerror or e}") from None
     rows = _rows(path, text)
     if not rows:
         raise InputError(path, "trajectory file has no poses")
@@ -61,6 +81,26 @@ def read_trajectory(path: str | Path) -> Trajectory:
         raise InputError(path, f"lines have different numbers of values ({sorted(widths)})")
     w = widths.pop()
     a = np.asarray(rows, float)
+    if fmt == "euroc" or (fmt in (None, "auto") and _is_euroc(text, rows)):
+        if w < 8:
+            raise InputError(path, f"EuRoC rows need at least 8 values (timestamp, position, quaternion wxyz), got {w}")
+        q = a[:, [5, 6, 7, 4]]  # w x y z → x y z w
+        norms = np.linalg.norm(q, axis=1)
+        if np.any(np.abs(norms - 1) > 1e-2):
+            bad = int(np.argmax(np.abs(norms - 1))) + 1
+            raise InputError(path, f"pose {bad}: quaternion is not unit length (|q| = {norms[bad - 1]:.3f})")
+        poses = np.tile(np.eye(4), (len(a), 1, 1))
+        poses[:, :3, :3] = quat_to_matrix(q)
+        poses[:, :3, 3] = a[:, 1:4]
+        tr = Trajectory(name=path.name, source=str(path), poses=poses, timestamps=a[:, 0] / 1e9)
+        tr.meta["format"] = "euroc"
+        if not np.all(np.isfinite(poses)):
+            raise InputError(path, "trajectory contains NaN or infinite values")
+        return tr
+    if fmt == "kitti" and w != 12:
+        raise InputError(path, f"KITTI poses have 12 values per line, got {w}")
+    if fmt == "tum" and w != 8:
+        raise InputError(path, f"TUM trajectories have 8 values per line, got {w}")
     if w == 12:
         poses = np.tile(np.eye(4), (len(a), 1, 1))
         poses[:, :3, :] = a.reshape(-1, 3, 4)
@@ -75,7 +115,8 @@ def read_trajectory(path: str | Path) -> Trajectory:
         poses[:, :3, 3] = a[:, 1:4]
         fmt, ts = "tum", a[:, 0]
     else:
-        raise InputError(path, f"{w} values per line; KITTI poses have 12, TUM trajectories 8")
+        raise InputError(path, f"{w} values per line; KITTI poses have 12, TUM trajectories 8, EuRoC CSV ≥ 8 "
+                               "with nanosecond stamps")
     if not np.all(np.isfinite(poses)):
         raise InputError(path, "trajectory contains NaN or infinite values")
     tr = Trajectory(name=path.name, source=str(path), poses=poses, timestamps=ts)
@@ -123,4 +164,6 @@ def _sniff_trajectory(p: Path, head: bytes) -> int:
         return 60
     if widths == {8}:
         return 55
+    if len(widths) == 1 and min(widths) >= 8 and ("p_RS_R_x" in txt or "," in lines[0]):
+        return 50  # EuRoC CSV (17 columns for state_groundtruth_estimate0/data.csv)
     return 0
