@@ -62,6 +62,8 @@ def _task_parser(verb: str, task_name: str) -> argparse.ArgumentParser:
         p.add_argument("--device", default="auto", type=_device, help="auto (CUDA when present), cpu or cuda")
         p.add_argument("--model", default=None,
                        help="built-in model name, or a path to an adapter .py (Python code: it runs with your rights)")
+        p.add_argument("--allow-outside-paths", action="store_true",
+                       help="let paths inside input files (manifest entries, info files) leave their folder")
         p.add_argument("--trust-model", action="store_true",
                        help="allow a pickled model file (a whole torch.save'd module) to be unpickled: that can run "
                             "any code, so only for files you trust (TorchScript, .safetensors and weights never need it)")
@@ -88,6 +90,10 @@ def _run_or_eval(verb: str, argv: list[str]) -> int:
     name = argv[0]
     p = _task_parser(verb, name)
     args = p.parse_args(argv[1:])
+    if getattr(args, "allow_outside_paths", False):
+        from engine.io.limits import allow_outside_paths
+
+        allow_outside_paths(True)
     if getattr(args, "trust_model", False) and getattr(args, "model", None):
         from pathlib import Path
 
@@ -113,7 +119,18 @@ def _render(argv: list[str]) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--size", type=_size, default=(1280, 800))
     p.add_argument("--view", default="iso", help="iso, top, front, side, bev")
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="let paths inside the scene's files (manifest entries, info files) leave their folder")
     args = p.parse_args(argv)
+    from pathlib import Path
+
+    out_dir = Path(args.out).parent
+    if not out_dir.is_dir():
+        raise InputError(args.out, f"output folder {out_dir} does not exist")
+    if args.allow_outside_paths:
+        from engine.io.limits import allow_outside_paths
+
+        allow_outside_paths(True)
     from gui.render import render_file
 
     out = render_file(args.path, args.out, args.size, args.view)

@@ -14,15 +14,26 @@ from typing import IO, Iterator
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb", **kw) -> Iterator[IO]:
     """Open a temp file next to `path`; on clean exit it replaces `path` in one rename."""
+    from .errors import InputError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:  # unwritable, read-only, a file where a folder should be: the user's to fix
+        raise InputError(path, f"cannot write here: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, mode, **kw) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise InputError(path, f"writing failed: {e.strerror or e} (disk full?)") from None
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise InputError(path, f"cannot replace the file: {e.strerror or e}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
