@@ -148,3 +148,17 @@ def test_readme_commands_are_the_ones_tested():
     assert "bash scripts/app.sh" in text and "bash scripts/test.sh" in text
     app = (ROOT / "scripts" / "app.sh").read_text()
     assert "main.py" in app and '"$@"' in app  # the app script runs exactly `python main.py [args]`
+
+
+def test_readme_first_command_opens_the_demo(tmp_path):
+    """`bash scripts/app.sh`, exactly as the README says (its install step is idempotent)."""
+    shot = tmp_path / "app.png"
+    env = dict(os.environ, SCENELENS_AUTOSHOT=str(shot), SCENELENS_WINDOW_SIZE="1280x800",
+               SCENELENS_STATE_DIR=str(tmp_path / "state"), SCENELENS_CONFIG_DIR=str(tmp_path / "config"))
+    r = subprocess.run(["bash", "scripts/app.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    from engine.io.image import read_image
+
+    img = read_image(shot)
+    dark, lit, varied = _cloud_and_grid(img)
+    assert dark > 0.5 and lit > 0.002 and varied > 25
