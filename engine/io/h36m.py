@@ -3,9 +3,13 @@ multi-hypothesis `pred3d`), SceneLens' own joints NPZ, and plain NPY joint array
 
 A bare array of 17 joints does not say whether it is COCO or Human3.6M order, and metrics between
 different orders are meaningless; so files written here always name their joint set, and files that do
-not are read with a declared default (H36M for `S`/GFPose, `joint_set=` option otherwise). Units are
-made explicit: arrays whose median bone is longer than 10 are taken as millimetres and converted to
-metres (`meta['units_in']` records what the file held).
+not are read with a declared default (H36M for `S`/GFPose) or, for a bare 3-D NPY, told apart by what
+they hold (`guess_17`: Human3.6M's joint 0 is the pelvis, halfway between its hips 1 and 4, while COCO's
+is the nose, far from its ankles 15/16; `joint_set=` overrides). Units are made explicit: the median
+bone length says metres (< 2), centimetres (2–100) or millimetres (> 100), converted to metres;
+`units=` overrides; `meta['units_in']` records what the file held. The up axis (`meta['up_axis']`, what
+the 3-D view turns onto its z-up ground) comes from the feet-to-head direction when the file does not
+say it, so GFPose's image-frame poses (y down) and camera-frame arrays stand.
 """
 from __future__ import annotations
 
@@ -28,19 +32,80 @@ def _js(name: str):
         raise InputError(None, str(e)) from None
 
 
-def _to_metres(joints: np.ndarray, bones) -> tuple[np.ndarray, str]:
-    if joints.size == 0 or not bones:
-        return joints, "unknown"
+UNIT_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+
+
+def _median_bone(joints: np.ndarray, bones) -> float:
     b = np.asarray(bones)
     lengths = np.linalg.norm(joints[..., b[:, 0], :] - joints[..., b[:, 1], :], axis=-1)
-    med = float(np.median(lengths))
-    if med > 10:
-        return joints / 1000.0, "mm"
-    return joints, "m"
+    lengths = lengths[np.isfinite(lengths) & (lengths > 0)]
+    return float(np.median(lengths)) if lengths.size else float("nan")
+
+
+def detect_units(joints: np.ndarray, bones) -> str:
+    """'m', 'cm' or 'mm' from the median bone length (a human's is ≈ 0.1–0.45 m), 'unknown' if empty."""
+    if joints.size == 0 or not bones:
+        return "unknown"
+    med = _median_bone(joints, bones)
+    if not np.isfinite(med):
+        return "unknown"
+    return "m" if med < 2.0 else "cm" if med < 100.0 else "mm"
+
+
+def _to_metres(joints: np.ndarray, bones, units: str | None = None) -> tuple[np.ndarray, str]:
+    if units not in (None, "", "auto"):
+        if units not in UNIT_SCALE:
+            raise InputError(None, f"units must be m, cm or mm, not {units!r}")
+        return joints * UNIT_SCALE[units], units
+    u = detect_units(joints, bones)
+    return (joints * UNIT_SCALE[u], u) if u in UNIT_SCALE else (joints, u)
+
+
+# feet → head joints per joint set, for the up axis
+_UP_JOINTS = {"h36m17": ([3, 6], [10]), "coco17": ([15, 16], [0, 1, 2]), "mediapipe33": ([27, 28], [0])}
+
+
+def detect_up_axis(joints: np.ndarray, joint_set: str) -> str | None:
+    """'z', 'y' or '-y' (what the 3-D view knows) from the mean feet→head direction; None if unclear."""
+    spec = _UP_JOINTS.get(joint_set)
+    if spec is None or joints.shape[-1] != 3:
+        return None
+    j = joints.reshape(-1, joints.shape[-2], 3)
+    v = j[:, spec[1]].mean(1) - j[:, spec[0]].mean(1)
+    v = v[np.isfinite(v).all(1) & (np.linalg.norm(v, axis=1) > 0)]
+    if not len(v):
+        return None
+    m = v.mean(0)
+    k = int(np.argmax(np.abs(m)))
+    if np.abs(m[k]) < 0.5 * np.linalg.norm(m):
+        return None
+    axis = ("x", "y", "z")[k]
+    name = axis if m[k] > 0 else f"-{axis}"
+    return name if name in ("z", "y", "-y") else None
+
+
+def guess_17(joints: np.ndarray) -> str:
+    """'h36m17' or 'coco17' for a 3-D 17-joint array, from its geometry (see the module doc)."""
+    j = np.asarray(joints, float).reshape(-1, 17, joints.shape[-1])
+    j = j[np.isfinite(j).all((1, 2))]
+    if not len(j):
+        return "h36m17"
+    extent = np.linalg.norm(j.max(1) - j.min(1), axis=-1)
+    ok = extent > 0
+    if not ok.any():
+        return "h36m17"
+    j, extent = j[ok], extent[ok]
+    pelvis_off = np.linalg.norm(j[:, 0] - (j[:, 1] + j[:, 4]) / 2, axis=-1) / extent
+    nose_ankle = (np.linalg.norm(j[:, 0] - j[:, 15], axis=-1) + np.linalg.norm(j[:, 0] - j[:, 16], axis=-1)) / (2 * extent)
+    # COCO: joint 0 (nose) is a body height away from the ankles; H36M: joint 0 (pelvis) sits between the hips
+    if np.median(nose_ankle) >= 0.7 or np.median(pelvis_off) > 0.1:
+        return "coco17"
+    return "h36m17"
 
 
 def make_skeleton(path: Path, name: str, joints: np.ndarray, joint_set: str, confidence=None,
-                  hypotheses: np.ndarray | None = None, convert_units: bool = True, **meta) -> Skeleton:
+                  hypotheses: np.ndarray | None = None, convert_units: bool = True, units: str | None = None,
+                  **meta) -> Skeleton:
     """Skeleton layer from (T×J×3), (T×P×J×3) or (J×3) joints of a named joint set."""
     js = _js(joint_set)
     j = np.asarray(joints, float)
@@ -48,19 +113,27 @@ def make_skeleton(path: Path, name: str, joints: np.ndarray, joint_set: str, con
         j = j[None] if j.ndim == 2 else j[:, None]
     if j.shape[-2] != js.n:
         raise InputError(path, f"{j.shape[-2]} joints, but joint set {js.name} has {js.n}")
-    units = "m"
+    units_in = "m"
     if convert_units and j.shape[-1] == 3:
-        j2, units = _to_metres(j, js.bones)
-        if units == "mm" and hypotheses is not None:
-            hypotheses = np.asarray(hypotheses, float) / 1000.0
+        try:
+            j2, units_in = _to_metres(j, js.bones, units)
+        except InputError as e:
+            raise InputError(path, e.message) from None
+        if units_in in UNIT_SCALE and hypotheses is not None:
+            hypotheses = np.asarray(hypotheses, float) * UNIT_SCALE[units_in]
         j = j2
     conf = np.ones(j.shape[:-1]) if confidence is None else np.asarray(confidence, float).reshape(j.shape[:-1])
     sk = Skeleton(name=name, source=str(path), joints=j, confidence=conf, joint_set=js.name, joint_names=list(js.names),
                   bones=list(js.bones))
-    sk.meta.update({"units_in": units, "units": "m" if units in ("m", "mm") else "unknown"})
+    sk.meta.update({"units_in": units_in, "units": "m" if units_in in UNIT_SCALE else "unknown"})
     if hypotheses is not None:
         sk.meta["hypotheses"] = np.asarray(hypotheses, float)
     sk.meta.update(meta)
+    if j.shape[-1] == 3 and "up_axis" not in sk.meta:
+        up = detect_up_axis(j, js.name)
+        if up is not None:
+            sk.meta["up_axis"] = up
+            sk.meta["up_axis_detected"] = True
     return sk
 
 
@@ -108,7 +181,7 @@ def load_pose_npz(path: Path, **opts) -> list[Skeleton]:
         if "imgname" in keys:
             meta["file_names"] = [str(x) for x in d["imgname"]]
         out.append(make_skeleton(path, f"{path.stem} 3D", s[:, None, :, :3], js, conf[:, None] if conf is not None else None,
-                                 **meta))
+                                 units=opts.get("units"), **meta))
         if "part" in keys:
             part = np.asarray(d["part"], float)
             if part.ndim == 3 and part.shape[-1] == 3 and part.shape[1] == out[0].joints.shape[2]:
@@ -182,10 +255,16 @@ def load_pose_npy(path: Path, **opts) -> list[Skeleton]:
         raise InputError(path, f"expected (…, J, 3) joints, got shape {a.shape}")
     from ..pose.joints import guess_joint_set
 
-    js = opts.get("joint_set") or guess_joint_set(a.shape[-2]) or ("h36m17" if a.shape[-2] == 17 and a.shape[-1] == 3 else None)
+    js = opts.get("joint_set")
+    how = "declared"
+    if not js and a.shape[-2] == 17 and a.shape[-1] == 3:
+        js, how = guess_17(a), "told from the joint geometry"
+    elif not js:
+        js, how = guess_joint_set(a.shape[-2]), "from the joint count"
     if js is None:
         raise InputError(path, f"{a.shape[-2]} joints: cannot tell the joint set; pass joint_set=")
-    return [make_skeleton(path, path.name, a, js, format="joints-npy", joint_set_declared=bool(opts.get("joint_set")))]
+    return [make_skeleton(path, path.name, a, js, units=opts.get("units"), format="joints-npy",
+                          joint_set_declared=bool(opts.get("joint_set")), joint_set_how=how)]
 
 
 @load_pose_npy.sniffer
