@@ -266,7 +266,16 @@ def load_las(path: Path, **opts) -> list[PointCloud]:
     """Scaled float64 coordinates, intensity, ASPRS classification, return numbers, GPS time and RGB (8-bit)."""
     import laspy
 
+    from .limits import check_alloc
+
     try:
+        with laspy.open(str(path)) as rd:  # the header alone: declared points × record size, before reading
+            n, rec, laz = int(rd.header.point_count), int(rd.header.point_format.size), rd.header.are_points_compressed
+        body = path.stat().st_size - int(rd.header.offset_to_point_data)
+        if not laz and n * rec > body:
+            raise InputError(path, f"LAS header declares {n:,} points of {rec} bytes but {max(body, 0):,} bytes follow "
+                                   "(truncated or forged)")
+        check_alloc(path, n * (rec + 48), f"{n:,} LAS points")
         las = laspy.read(str(path))
     except (laspy.errors.LaspyException, ValueError, OSError, EOFError) as e:
         raise InputError(path, f"unreadable LAS/LAZ ({type(e).__name__}: {e})") from None

@@ -142,7 +142,7 @@ def generate(root: Path, bomb_bytes: int = 1536 << 20) -> list[Case]:
 
     # ---- generic: empty, random, truncated, for every extension a reader claims
     for ext in (".ply", ".pcd", ".npy", ".bin", ".pcd.bin", ".npz", ".json", ".pkl", ".bvh", ".png", ".jpg",
-                ".mp4", ".txt", ".log", ".info", ".label", ".slproj"):
+                ".mp4", ".txt", ".log", ".info", ".label", ".las", ".laz", ".csv", ".slproj"):
         entry = "project" if ext == ".slproj" else "render"
         f(f"empty{ext}", b"", f"empty {ext}", entry=entry)
         f(f"random{ext}", rng.bytes(4099), f"random {ext}", entry=entry)
@@ -179,6 +179,18 @@ def generate(root: Path, bomb_bytes: int = 1536 << 20) -> list[Case]:
     f("somenan.pcd", _pcd(4, "ascii", b"nan nan nan\n0 0 0\n1 2 3\n1 0 1\n"), "PCD some NaN (organised)", expect="warn")
     f("count.pcd", _pcd(1, "binary", b"\0" * 12, count=f"1 1 {10**9}"), "PCD COUNT 10^9")
     f("noxyz.pcd", _pcd(1, "ascii", b"0 0 0\n", fields="a b c"), "PCD lacks x/y/z")
+    import laspy
+
+    las = laspy.LasData(laspy.LasHeader(point_format=3, version="1.2"))
+    las.x, las.y, las.z = np.arange(10.0), np.arange(10.0), np.arange(10.0)
+    b = io.BytesIO()
+    las.write(b)
+    las_ok = bytearray(b.getvalue())
+    for count, label in ((4_000_000_000, "4e9"), (200_000_000, "2e8")):
+        forged = bytearray(las_ok)
+        struct.pack_into("<I", forged, 107, count)
+        f(f"huge{label}.las", bytes(forged), f"LAS header declaring {label} points")
+    f("trunc.las", bytes(las_ok[: len(las_ok) - 100]), "LAS truncated")
     # ---- NPY points
     f("huge.npy", _npy_header((10**12, 3)) + pts.tobytes(), "NPY header shape (10^12, 3)")
     f("trunc.npy", _npy_header((1000, 3)) + pts.tobytes()[:100], "NPY truncated data")
