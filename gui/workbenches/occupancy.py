@@ -90,6 +90,7 @@ class OccupancyWorkbench(Workbench):
     def _build_menu(self) -> None:
         m = self.window.menu("&Occupancy")
         m.addAction("LiDAR → occupancy (current scene)", self.run_lidar_task)
+        m.addAction("Open prediction… (compare with the ground truth in one view)", self._open_prediction_dialog)
         m.addAction("Build ground truth from sequence folder…", self._sequence_gt_dialog)
         m.addAction("Build ground truth from nuScenes info file…",
                     lambda: self._sequence_gt_dialog(info_file=True))
@@ -102,6 +103,8 @@ class OccupancyWorkbench(Workbench):
         m.addSeparator()
         ex = m.addMenu("Export")
         ex.addAction("Grid as Occ3D .npz…", lambda: self._save_dialog("Occ3D grid", "*.npz", self.export_occ3d))
+        ex.addAction("Grid as SurroundOcc occupied-voxel list (.npy)…",
+                     lambda: self._save_dialog("SurroundOcc .npy", "*.npy", self.export_surroundocc))
         ex.addAction("Grid as SemanticKITTI voxels…", lambda: self._save_dialog("SemanticKITTI .label", "*.label",
                                                                                self.export_semantickitti))
         ex.addAction("Voxel surface as PLY…", lambda: self._save_dialog("PLY", "*.ply", self.export_ply))
@@ -298,6 +301,17 @@ class OccupancyWorkbench(Workbench):
         self.legend.blockSignals(True)
         self.legend.clear()
         self.paint_class.clear()
+        if self.diff_check.isChecked() and self.codes is not None:
+            from engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
+
+            counts = np.bincount(self.codes.ravel(), minlength=len(DIFF_NAMES))
+            for c in range(1, len(DIFF_NAMES)):  # the diff colours' legend, above the classes
+                pm = QtGui.QPixmap(14, 14)
+                pm.fill(QtGui.QColor(*[int(v) for v in DIFF_COLORS[c]]))
+                it = QtWidgets.QListWidgetItem(QtGui.QIcon(pm), f"{DIFF_NAMES[c]}  ({counts[c]:,})")
+                it.setData(QtCore.Qt.UserRole, -c)
+                it.setFlags(it.flags() & ~QtCore.Qt.ItemIsUserCheckable)
+                self.legend.addItem(it)
         if self.grid is not None:
             ls = get_label_set(self.grid.label_set or "occ3d")
             lut = rgb_lut(ls.name)
@@ -317,6 +331,8 @@ class OccupancyWorkbench(Workbench):
 
     def _on_legend_item(self, item) -> None:
         c = int(item.data(QtCore.Qt.UserRole))
+        if c < 0:  # a diff-colour legend row
+            return
         if item.checkState() == QtCore.Qt.Checked:
             self.hidden.discard(c)
         else:
@@ -326,7 +342,7 @@ class OccupancyWorkbench(Workbench):
     def set_class_visible(self, cid: int, visible: bool) -> None:
         for i in range(self.legend.count()):
             it = self.legend.item(i)
-            if int(it.data(QtCore.Qt.UserRole)) == cid:
+            if int(it.data(QtCore.Qt.UserRole)) == cid and cid >= 0:
                 it.setCheckState(QtCore.Qt.Checked if visible else QtCore.Qt.Unchecked)
 
     # --------------------------------------------------------------------------------------- drawing
@@ -335,15 +351,38 @@ class OccupancyWorkbench(Workbench):
         st = {"hidden_classes": set(self.hidden), "mask": None if mask == "all voxels" else mask,
               "unobserved": "translucent" if self.unobs_combo.currentIndex() == 1 else "hide",
               "opacity": self.opacity.value() / 100.0, "clip": self.clip, "compare_to": self.gt,
-              "diff_codes": self.codes if self.diff_check.isChecked() else None, "highlight": self.highlight}
+              "diff_codes": self._pair_codes() if self.diff_check.isChecked() else None, "highlight": self.highlight}
         return st
+
+    def _pair_codes(self):
+        """Diff codes with the hidden classes removed on both sides of the pair (what to show, not a result)."""
+        if self.codes is None or not self.hidden or self.gt is None:
+            return self.codes
+        h = np.fromiter(self.hidden, np.int64)
+        codes = self.codes.copy()
+        codes[np.isin(self.grid.labels, h) | np.isin(self.gt.labels, h)] = 0
+        return codes
 
     def redraw(self) -> None:
         if self.grid is None:
             return
         self.window.refresh_layer(self.grid, self.style())
+        self._show_pair_as_one()
         self.window.view3d.render()
         self.draw_planes()
+
+    def _show_pair_as_one(self) -> None:
+        """In diff mode the prediction layer draws the pair (agree / wrong class / false positive / missed), so
+        the ground truth's own actors are hidden: clip, hide and pick then act on the pair alone."""
+        sr = self.window.view3d.scene_renderer
+        pair = self.diff_check.isChecked() and self.codes is not None and self.gt is not None
+        for g in self.grids():
+            if g is self.grid:
+                continue
+            hide = pair and g is self.gt
+            for a in sr.actors.get(g.uid, []):
+                a.SetVisibility(bool(g.visible and not hide))
+                a.SetPickable(not hide)
 
     def set_diff_mode(self, on: bool) -> None:
         if on and self.gt is None:
@@ -352,6 +391,7 @@ class OccupancyWorkbench(Workbench):
             self._compute_codes()
         else:
             self.codes = None
+            self._fill_legend()
             self.redraw()
 
     def _compute_codes(self) -> None:
@@ -366,6 +406,7 @@ class OccupancyWorkbench(Workbench):
 
         def done(codes):
             self.codes = codes
+            self._fill_legend()
             self.redraw()
 
         return self.window.start_job(Job("Compare grids", lambda ctx: diff_codes(pred.labels, gt.labels, free)),
@@ -499,15 +540,17 @@ class OccupancyWorkbench(Workbench):
 
             self.codes = diff_codes(self.grid.labels, self.gt.labels,
                                     17 if self.gt.free_label is None else self.gt.free_label)  # 0 is a label
+            self._fill_legend()
         self.redraw()
+        if self.metrics is not None and self.gt is not None:
+            self.compute_metrics()  # the IoU table follows the edits
 
     def _on_pick3d(self, info: dict) -> None:
         if self.grid is None or info.get("layer") != self.grid.uid:
             return
         mode = self.mode_combo.currentText()
-        d = info.get("details") or {}
-        if mode in ("paint", "erase") and "voxel (i, j, k)" in d:
-            i, j, k = (int(v) for v in d["voxel (i, j, k)"].split(","))
+        if mode in ("paint", "erase") and info.get("voxel") is not None:
+            i, j, k = info["voxel"]
             self.paint((np.array([i]), np.array([j]), np.array([k])), mode == "erase")
 
     # ----------------------------------------------------------------------------------------- metrics
@@ -768,6 +811,28 @@ class OccupancyWorkbench(Workbench):
 
         return self.window.start_job(Job(f"Ground truth from {Path(path).name}", work), on_result=done)
 
+    def _open_prediction_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Prediction grid", "",
+                                                        "Occupancy grids (*.npz *.npy *.label)")
+        if path:
+            self.open_prediction(path)
+
+    def open_prediction(self, path: str):
+        """Add a prediction next to the open ground truth and compare the pair in one view (diff colours)."""
+        from engine.io import load_layers
+
+        grids = [g for g in load_layers(path, role="prediction") if isinstance(g, VoxelGrid)]
+        if not grids:
+            self.window.error("Open prediction", f"{path}: holds no voxel grid")
+            return None
+        g = grids[0]
+        g.meta["role"] = "prediction"
+        self.grid = self.window.add_layer(g)
+        self._refresh_combos(select=self.grid)
+        if self.gt is not None:
+            self.diff_check.setChecked(True)
+        return self.grid
+
     def _whatif_dialog(self) -> None:
         c, ok = QtWidgets.QInputDialog.getInt(self.window, "What-if", "Drop input points of class id:", 0, 0, 255)
         if ok:
@@ -809,6 +874,12 @@ class OccupancyWorkbench(Workbench):
 
         g = self.grid
         return self._job_export(f"Export {Path(path).name}", lambda: write_occ3d(path, g))
+
+    def export_surroundocc(self, path):
+        from engine.io.surroundocc import write_surroundocc
+
+        g = self.grid
+        return self._job_export(f"Export {Path(path).name}", lambda: write_surroundocc(path, g))
 
     def export_semantickitti(self, path):
         from engine.io.semantickitti_voxels import write_ssc
