@@ -83,14 +83,26 @@ MEDIAPIPE33 = JointSet(
     right=(4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32),
 )
 
-JOINT_SETS: dict[str, JointSet] = {js.name: js for js in (COCO17, H36M17, MEDIAPIPE33)}
+# CMU Panoptic Studio "coco19" (hdPose3d_stage1_coco19/body3DScene_*.json, joints19), its toolbox's edges
+PANOPTIC19 = JointSet(
+    "panoptic19",
+    ("neck", "nose", "body_center", "left_shoulder", "left_elbow", "left_wrist", "left_hip", "left_knee",
+     "left_ankle", "right_shoulder", "right_elbow", "right_wrist", "right_hip", "right_knee", "right_ankle",
+     "left_eye", "left_ear", "right_eye", "right_ear"),
+    ((0, 1), (0, 3), (3, 4), (4, 5), (0, 2), (2, 6), (6, 7), (7, 8), (2, 12), (12, 13), (13, 14), (0, 9),
+     (9, 10), (10, 11), (1, 15), (15, 16), (1, 17), (17, 18)),
+    left=(3, 4, 5, 6, 7, 8, 15, 16), right=(9, 10, 11, 12, 13, 14, 17, 18),
+)
+
+JOINT_SETS: dict[str, JointSet] = {js.name: js for js in (COCO17, H36M17, MEDIAPIPE33, PANOPTIC19)}
 _BY_COUNT = {17: "coco17", 33: "mediapipe33"}
 
 
 def get_joint_set(name: str) -> JointSet:
     key = name.lower().replace("-", "").replace("_", "")
     aliases = {"coco": "coco17", "coco17": "coco17", "h36m": "h36m17", "h36m17": "h36m17", "human36m": "h36m17",
-               "mediapipe": "mediapipe33", "mediapipe33": "mediapipe33", "blazepose": "mediapipe33"}
+               "mediapipe": "mediapipe33", "mediapipe33": "mediapipe33", "blazepose": "mediapipe33",
+               "panoptic": "panoptic19", "panoptic19": "panoptic19", "coco19": "panoptic19"}
     if key not in aliases:
         raise KeyError(f"unknown joint set {name!r} (known: {', '.join(JOINT_SETS)})")
     return JOINT_SETS[aliases[key]]
@@ -143,6 +155,9 @@ _MAPS: dict[tuple[str, str], np.ndarray] = {
     ("h36m17", "coco17"): _rows(H36M17, COCO17, _H36M_TO_COCO),
 }
 _MAPS[("mediapipe33", "h36m17")] = _MAPS[("coco17", "h36m17")] @ _MAPS[("mediapipe33", "coco17")]
+_MAPS[("panoptic19", "coco17")] = _rows(PANOPTIC19, COCO17, {n: [n] for n in COCO17.names})
+_MAPS[("panoptic19", "h36m17")] = _rows(PANOPTIC19, H36M17, {
+    **_COCO_TO_H36M, "pelvis": ["body_center"], "thorax": ["neck"], "spine": ["body_center", "neck"]})
 
 
 def mapping_matrix(src: str, dst: str) -> np.ndarray:
