@@ -66,9 +66,12 @@ def test_projection_into_requested_cameras(sequence):
     # radial distortion pulls off-centre points towards the centre
     c = np.array([960, 540])
     N = sk.joints[0, 0, PANOPTIC19.index("left_ankle")] + [0.1, 0.8, 1.0]
-    pinhole = 1400 * N[:2] / N[2] + c
+    xn = N[:2] / N[2]
+    r2 = float((xn ** 2).sum())
+    expected = 1400 * xn * (1 - 0.2 * r2 + 0.05 * r2 ** 2) + c  # OpenCV's radial model, k1 = -0.2, k2 = 0.05
     got = cam1.joints[0, 0, PANOPTIC19.index("left_ankle")]
-    assert np.linalg.norm(got - c) < np.linalg.norm(pinhole - c) - 5
+    assert got == pytest.approx(expected, abs=1e-6)
+    assert np.linalg.norm(got - c) < np.linalg.norm(1400 * xn)
     with pytest.raises(InputError, match="no camera 99_99"):
         load_layers(sequence, cameras="99_99")
 
