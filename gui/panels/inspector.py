@@ -20,6 +20,9 @@ class Inspector(QtWidgets.QWidget):
         self.info: dict = {}
 
     def show(self, title: str, info: dict) -> None:  # noqa: A003 - the panel's verb
+        info = {k: v for k, v in info.items() if not str(k).startswith("_")}  # typed fields are for tools
+        if len(title) > 200:
+            title = title[:199] + "…"
         self.info = dict(info)
         self.title.setText(title)
         self.table.setRowCount(len(info))

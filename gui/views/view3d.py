@@ -159,7 +159,14 @@ class View3D(QtWidgets.QWidget):
                 "point_id": self.picker.GetPointId(), "position": tuple(pos)}
         fn = getattr(actor, "_sl_pick", None)
         if fn is not None:
-            info["details"] = fn(info["cell_id"], info["point_id"], info["position"])
+            details = dict(fn(info["cell_id"], info["point_id"], info["position"]) or {})
+            # typed fields for the tools (never parse the inspector's display text back into numbers)
+            info["kind"] = details.pop("_kind", "point" if "point" in details else "cell")
+            info["index"] = details.pop("_index", details.get("point", info["point_id"]))
+            info["value"] = details.pop("_value", None)
+            if info["kind"] == "voxel":
+                info["voxel"] = tuple(info["index"])
+            info["details"] = details
         self.show_marker(pos)
         self.picked.emit(info)
         return info

@@ -151,9 +151,8 @@ class Attribution3DWorkbench(Workbench):
         lay = self.window.scene.get(info.get("layer", ""))
         if not isinstance(lay, (VoxelGrid, PointCloud, AttributionMap)):
             return
-        d = info.get("details") or {}
-        if "voxel (i, j, k)" in d:
-            ijk = tuple(int(v) for v in str(d["voxel (i, j, k)"]).split(","))
+        if info.get("voxel") is not None:
+            ijk = tuple(info["voxel"])
         else:  # a LiDAR point: the voxel that holds it
             ijk = self.reference_grid().index_of(np.asarray(info["position"], float).reshape(3))
         self.set_voxel(ijk)

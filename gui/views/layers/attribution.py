@@ -149,6 +149,7 @@ def voxel_score_info(layer: AttributionMap, ijk) -> dict:
         return info
     info["voxel (i, j, k)"] = ", ".join(str(int(v)) for v in ijk)
     info["score"] = float(np.asarray(layer.scores)[tuple(ijk)])
+    info.update({"_kind": "voxel", "_index": tuple(int(v) for v in ijk), "_value": info["score"]})
     return info
 
 

@@ -257,8 +257,9 @@ def voxel_info(layer: VoxelGrid, idx: tuple[int, int, int], compare: VoxelGrid |
     """Inspector content for one voxel: indices, metric centre, class, masks, GT class and score."""
     names = get_label_set(layer.label_set or "occ3d")
     c = layer.centers(np.array([idx]))[0]
-    lab = int(layer.labels[idx])
-    info = {"layer": layer.name, "voxel (i, j, k)": f"{idx[0]}, {idx[1]}, {idx[2]}",
+    lab = int(layer.labels[tuple(idx)])
+    info = {"_kind": "voxel", "_index": tuple(int(v) for v in idx), "_value": lab,
+            "layer": layer.name, "voxel (i, j, k)": f"{idx[0]}, {idx[1]}, {idx[2]}",
             "centre (m)": f"{c[0]:.2f}, {c[1]:.2f}, {c[2]:.2f}", "class": f"{lab} {names.name_of(lab)}"}
     for k, m in layer.masks.items():
         info[k] = bool(m[idx])
