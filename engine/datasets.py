@@ -31,7 +31,8 @@ two (InputError) instead of silently combining results computed differently.
 Scaling to a cluster: each Ray task ships only the item's arguments (paths and a few numbers) and the
 function by reference; each worker imports `engine` (sent once per job with `runtime_env.py_modules` when
 `--ray-address` is given) and reads its item's files itself, so the data must be on storage every node sees
-(shared filesystem or the same mount path). The driver keeps only the small per-item results.
+(shared filesystem or the same mount path). The driver keeps only the small per-item results. A cluster with
+Ray's token authentication needs RAY_AUTH_MODE=token and the cluster's token in the driver's environment.
 """
 from __future__ import annotations
 
@@ -150,6 +151,22 @@ def _engine_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Ray retries an unreachable head for minutes; a plain TCP connect says so in seconds."""
+    import socket
+
+    if address == "auto" or address.startswith("local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(None, f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise InputError(None, f"cannot reach the Ray cluster at {address!r} ({e.strerror or e})") from None
+
+
 def _start_ray(workers: int, address: str | None):
     """Connect to `address`, or start a small local Ray (num_cpus=workers, no dashboard, 100 MB object
     store). Returns (ray module, started_here)."""
@@ -159,6 +176,8 @@ def _start_ray(workers: int, address: str | None):
         raise InputError(None, "--workers > 1 needs Ray: pip install ray") from None
     if ray.is_initialized():
         return ray, False
+    if address:
+        _check_reachable(address)
     env = {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}}
     if address:
         env["py_modules"] = [str(_engine_root() / "engine")]  # ship the engine code to the cluster's workers
@@ -166,13 +185,18 @@ def _start_ray(workers: int, address: str | None):
     else:
         root = str(_engine_root())
         env["env_vars"]["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])
-        kw = {"num_cpus": workers, "object_store_memory": _OBJECT_STORE_BYTES,
+        # "local": always a fresh instance, even where `ray start` left a cluster address behind
+        kw = {"address": "local", "num_cpus": workers, "object_store_memory": _OBJECT_STORE_BYTES,
               "_system_config": {"automatic_object_spilling_enabled": False}}
     try:
         ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False, logging_level="ERROR",
                  runtime_env=env, **kw)
-    except ConnectionError as e:
-        raise InputError(None, f"cannot reach the Ray cluster at {address!r} ({e})") from None
+    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as e:
+        if not address:
+            raise
+        hint = ("; a cluster with token authentication also needs RAY_AUTH_MODE=token and its token "
+                "(RAY_AUTH_TOKEN or ~/.ray/auth_token) in this environment")
+        raise InputError(None, f"cannot connect to the Ray cluster at {address!r} ({str(e).splitlines()[0][:200]}){hint}") from None
     return ray, True
 
 

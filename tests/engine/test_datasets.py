@@ -51,3 +51,16 @@ def test_bad_arguments():
         run_items(square, [Item("a", (1,)), Item("a", (2,))], progress=False)
     with pytest.raises(InputError, match="at least 1"):
         run_items(square, [Item("a", (1,))], workers=0, progress=False)
+
+
+def test_unreachable_cluster_is_one_clear_error():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # a port nobody listens on
+    with pytest.raises(InputError, match="cannot reach the Ray cluster"):
+        run_items(square, [Item("a", (1,))], ray_address=f"127.0.0.1:{port}", progress=False)
+    with pytest.raises(InputError, match="HOST:PORT"):
+        run_items(square, [Item("a", (1,))], ray_address="nonsense", progress=False)
