@@ -67,7 +67,8 @@ def _find(base: Path, rel: str, owner: Path | None = None, field: str = "path") 
     name `owner` (the info file)."""
     from .limits import resolve_inside
 
-    owner = Path(owner) if owner is not None else base
+    base = Path(base).absolute()  # a relative info path must not make every candidate look like it leaves
+    owner = Path(owner).absolute() if owner is not None else base
     if not isinstance(rel, str):
         raise InputError(owner, f"{field} must be a path string, got {type(rel).__name__}")
     direct = resolve_inside(owner if owner.is_file() else base, rel, field, must_exist=False)
