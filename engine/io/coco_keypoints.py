@@ -54,9 +54,12 @@ def _person_layer(name: str, source: str, frames: list[list[dict]], kps: list[li
     iscrowd = np.zeros((t, p), np.int8)
     ann_id = np.full((t, p), -1, np.int64)
     valid = np.zeros((t, p), bool)
+    seg: list[list] = [[None] * p for _ in range(t)]  # COCO segmentation per person, kept as read
     for i, (anns, arrs) in enumerate(zip(frames, kps)):
         for j, (a, k) in enumerate(zip(anns, arrs)):
             valid[i, j] = True
+            if a.get("segmentation") is not None:
+                seg[i][j] = a["segmentation"]
             joints[i, j] = k[:, :2]
             v = np.clip(np.round(k[:, 2]), 0, 2).astype(np.int8)
             if kind == "pred":
@@ -86,6 +89,8 @@ def _person_layer(name: str, source: str, frames: list[list[dict]], kps: list[li
     sk.meta.update({"format": "coco", "kind": kind, "visibility": vis, "bbox": bbox, "area": area, "score": score,
                     "iscrowd": iscrowd, "ann_id": ann_id, "valid": valid, "image_ids": list(image_ids),
                     "file_names": list(file_names), "image_sizes": list(sizes)})
+    if any(x is not None for row in seg for x in row):
+        sk.meta["segmentation"] = seg
     return sk
 
 
@@ -223,10 +228,10 @@ def _visibility(sk: Skeleton) -> np.ndarray:
     return v
 
 
-def _kp_list(sk: Skeleton, i: int, j: int) -> tuple[list[float], np.ndarray]:
+def _kp_list(sk: Skeleton, i: int, j: int, results: bool = False) -> tuple[list[float], np.ndarray]:
     v = _visibility(sk)[i, j]
     xy = sk.joints[i, j, :, :2]
-    pred = sk.meta.get("kind") == "pred"
+    pred = results and sk.meta.get("kind") == "pred"
     out = []
     for k in range(len(v)):
         # ground truth: v = 0 means "not labelled" (x = y = 0); a prediction keeps its x, y with v = 0 when
@@ -271,9 +276,16 @@ def skeletons_to_gt(skeletons: list[Skeleton], categories: list | None = None) -
                 aid, next_id = next_id, next_id + 1
             used_ids.add(aid)
             crowd = int(sk.meta["iscrowd"][i, j]) if "iscrowd" in sk.meta else 0
-            anns.append({"id": aid, "image_id": _image_id(sk, i), "category_id": 1, "keypoints": kp,
-                         "num_keypoints": int(lab.sum()), "bbox": [round(b, 2) for b in box], "area": round(ar, 2),
-                         "iscrowd": crowd})
+            ann = {"id": aid, "image_id": _image_id(sk, i), "category_id": 1, "keypoints": kp,
+                   "num_keypoints": int(lab.sum()), "bbox": [round(b, 2) for b in box], "area": round(ar, 2),
+                   "iscrowd": crowd}
+            seg = sk.meta.get("segmentation")
+            if seg is not None and i < len(seg) and j < len(seg[i]) and seg[i][j] is not None:
+                ann["segmentation"] = seg[i][j]
+            if sk.meta.get("kind") == "pred":
+                score = sk.meta.get("score")
+                ann["score"] = round(float(score[i, j]), 5) if score is not None else 1.0
+            anns.append(ann)
     return {"info": {"description": "exported by SceneLens"}, "images": images, "annotations": anns, "categories": cats}
 
 
@@ -288,7 +300,7 @@ def skeletons_to_results(skeletons: list[Skeleton]) -> list[dict]:
         track_ids = sk.meta.get("track_ids")
         bbox = sk.meta.get("bbox")
         for i, j in _records(sk):
-            kp, v = _kp_list(sk, i, j)
+            kp, v = _kp_list(sk, i, j, results=True)
             if not np.any(v > 0) and not np.any(sk.joints[i, j]):  # a prediction without keypoints is none
                 continue
             conf = sk.confidence[i, j] if sk.confidence is not None else np.ones(sk.joints.shape[2])
@@ -310,6 +322,40 @@ def skeletons_to_results(skeletons: list[Skeleton]) -> list[dict]:
                 r["extra"] = {"world": np.round(world[i, j], 5).tolist(),
                               "world_joint_set": sk.meta.get("world_joint_set", "mediapipe33"), "units": "m"}
             out.append(r)
+    return out
+
+
+EXPORT_CHOICES = ("predictions", "ground truth", "both")
+
+
+def export_coco(skeletons: list[Skeleton], which: str = "both") -> dict | list:
+    """What "Export COCO keypoints" writes. 'predictions': a COCO result list (what COCO.loadRes takes);
+    'ground truth': a COCO dict of the ground-truth layers (segmentation kept); 'both': one COCO dict
+    holding the ground truth and, as further annotations marked `"source": "prediction"` with a score, the
+    predictions (image entries shared)."""
+    if which not in EXPORT_CHOICES:
+        raise InputError(None, f"export must be one of {', '.join(EXPORT_CHOICES)}, not {which!r}")
+    gt = [s for s in skeletons if s.meta.get("kind") == "gt"]
+    pred = [s for s in skeletons if s.meta.get("kind") != "gt"]
+    if which == "predictions":
+        if not pred:
+            raise InputError(None, "no prediction layers to export")
+        return skeletons_to_results(pred)
+    if which == "ground truth":
+        if not gt:
+            raise InputError(None, "no ground-truth layers to export")
+        return skeletons_to_gt(gt, gt[0].meta.get("categories"))
+    if not gt or not pred:
+        return skeletons_to_gt(gt, gt[0].meta.get("categories")) if gt else skeletons_to_results(pred)
+    out = skeletons_to_gt(gt, gt[0].meta.get("categories"))
+    have = {im["id"] for im in out["images"]}
+    extra = skeletons_to_gt(pred)
+    next_id = 1 + max([a["id"] for a in out["annotations"]] + [0])
+    for a in extra["annotations"]:
+        a["id"], next_id = next_id, next_id + 1
+        a["source"] = "prediction"
+        out["annotations"].append(a)
+    out["images"] += [im for im in extra["images"] if im["id"] not in have]
     return out
 
 

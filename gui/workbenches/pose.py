@@ -52,7 +52,7 @@ class KeypointItem(pg.GraphItem):
         elif self.bench.colour_mode == "confidence":
             from matplotlib import colormaps
 
-            cm = colormaps["RdYlGn"]
+            cm = colormaps["plasma"]  # purple → yellow: no green, which is the ground truth's colour
             brushes = [pg.mkBrush(*[int(255 * c) for c in cm(float(np.clip(cc, 0, 1)))[:3]]) for cc in conf]
             pen = pg.mkPen((230, 230, 230, 200), width=2)
         else:
@@ -153,7 +153,8 @@ class PoseWorkbench(Workbench):
         self.btn_play.clicked.connect(self.toggle_play)
         self.slider.valueChanged.connect(self.set_frame)
         self.timer = QtCore.QTimer(w)
-        self.timer.timeout.connect(lambda: self.step(1, wrap=True))
+        self.timer.timeout.connect(self._play_tick)
+        self._play_clock: tuple[float, int, float] | None = None  # (wall start, frame at start, fps)
         self.timeline = w
         self.dock_timeline = self.window.add_dock(w, "Pose timeline", "bottom")
 
@@ -237,6 +238,19 @@ class PoseWorkbench(Workbench):
                     self.window.view2d.show_image(img, lay.name)
                 return
 
+    def first_frame_with_people(self) -> int | None:
+        """The first frame where a 3-D layer holds a person (valid, non-zero joints), or None."""
+        best = None
+        for sk in self.skeletons(3):
+            j = np.asarray(sk.joints)
+            has = np.abs(j).reshape(j.shape[0], j.shape[1], -1).max(-1) > 0
+            if sk.confidence is not None:
+                has &= np.asarray(sk.confidence).reshape(j.shape[0], j.shape[1], -1).max(-1) > 0
+            hit = np.nonzero(has.any(1))[0]
+            if len(hit):
+                best = int(hit[0]) if best is None else min(best, int(hit[0]))
+        return best
+
     def step(self, d: int, wrap: bool = False) -> None:
         n = self.n_frames()
         t = self.frame + d
@@ -250,8 +264,21 @@ class PoseWorkbench(Workbench):
             self.btn_play.setText("▶")
             return
         fps = max((s.fps for s in self.skeletons() if s.fps > 0), default=10.0)
+        # real time: each tick shows the frame the clock has reached, skipping frames the drawing cannot keep
+        # up with (120 Hz motion capture, slow renders), instead of one frame per tick
+        self._play_clock = (time.perf_counter(), self.frame, fps)
         self.timer.start(int(max(1000.0 / min(fps, 60.0), 15)))
         self.btn_play.setText("⏸")
+
+    def _play_tick(self) -> None:
+        if self._play_clock is None:
+            self.step(1, wrap=True)
+            return
+        t0, f0, fps = self._play_clock
+        n = max(self.n_frames(), 1)
+        target = (f0 + int((time.perf_counter() - t0) * fps)) % n
+        if target != self.frame:
+            self.set_frame(target)
 
     # ------------------------------------------------------------------ drawing (2-D)
     def redraw_2d(self) -> None:
@@ -386,7 +413,11 @@ class PoseWorkbench(Workbench):
         for sk in run.skeletons():
             self.window.add_layer(sk)
         if self.skeletons(3):
-            self.window.view3d.reset_camera("side")  # look from where the estimated camera stood
+            # never frame an empty frame (the camera would sit inside the first skeleton that appears)
+            first = self.first_frame_with_people()
+            if first is not None:
+                self.set_frame(first)
+                self.window.view3d.reset_camera("side")  # look from where the estimated camera stood
         self.window.view2d.remove_image("pose live")
         self._update_range()
         self.window.log(f"pose: {len(run.frames)} frame(s), {sum(len(f.persons) for f in run.frames)} person(s)")
@@ -560,21 +591,42 @@ class PoseWorkbench(Workbench):
     # ------------------------------------------------------------------ exports
     def _export_dialog(self, kind: str) -> None:
         filt = {"coco": "COCO JSON (*.json)", "npz": "NumPy NPZ (*.npz)", "video": "Video (*.mp4 *.avi)"}[kind]
+        which = None
+        if kind == "coco":
+            sks = self.skeletons(2)
+            if any(s.meta.get("kind") == "gt" for s in sks) and any(s.meta.get("kind") != "gt" for s in sks):
+                opts = ["both", "predictions", "ground truth"]
+                which, ok = QtWidgets.QInputDialog.getItem(self.window, "Export COCO keypoints", "Export:", opts, 0,
+                                                           False)
+                if not ok:
+                    return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export", "", filt)
         if path:
-            self.export(kind, path)
+            self.export(kind, path, which)
 
-    def export(self, kind: str, path: str):
-        from engine.io.coco_keypoints import skeletons_to_gt, skeletons_to_results, write_coco
+    def export(self, kind: str, path: str, which: str | None = None):
+        """`which` (COCO only): 'predictions', 'ground truth' or 'both' (default: what is loaded)."""
+        from engine.io.coco_keypoints import write_coco
 
         w = self.window
         if kind == "coco":
+            from engine.errors import InputError
+            from engine.io.coco_keypoints import EXPORT_CHOICES, export_coco
+
             sks = self.skeletons(2)
             if not sks:
                 w.error("Nothing to export", "No 2-D keypoint layers.")
                 return None
-            gt = [s for s in sks if s.meta.get("kind") == "gt"]
-            data = skeletons_to_gt(gt, gt[0].meta.get("categories")) if gt else skeletons_to_results(sks)
+            has_gt = any(s.meta.get("kind") == "gt" for s in sks)
+            has_pred = any(s.meta.get("kind") != "gt" for s in sks)
+            which = which or ("both" if has_gt and has_pred else "ground truth" if has_gt else "predictions")
+            if which not in EXPORT_CHOICES:
+                raise ValueError(which)
+            try:
+                data = export_coco(sks, which)
+            except InputError as e:
+                w.error("Nothing to export", e.message)
+                return None
             return w.start_job(Job(f"Export {Path(path).name}", lambda ctx: write_coco(path, data)))
         if kind == "npz":
             from engine.io.h36m import write_joints_npz

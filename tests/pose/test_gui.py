@@ -72,10 +72,15 @@ def test_coco_overlay_model_run_and_edits(window, qtbot, shared_data, tmp_path):
     np.testing.assert_allclose(gt.joints[0, 0, 0], nose + (25, -10))
     # export stays valid for pycocotools
     out = tmp_path / "edited.json"
-    wait_job(qtbot, wb.export("coco", str(out)))
+    wait_job(qtbot, wb.export("coco", str(out), "ground truth"))
     from pycocotools.coco import COCO
 
     assert len(COCO(str(out)).getAnnIds()) == len(ann["annotations"]) + 1
+    # by default, with ground truth and predictions loaded, both are exported (predictions marked)
+    both = tmp_path / "both.json"
+    wait_job(qtbot, wb.export("coco", str(both)))
+    anns = COCO(str(both)).dataset["annotations"]
+    assert len(anns) == len(ann["annotations"]) + 2 and sum(a.get("source") == "prediction" for a in anns) == 1
 
 
 def test_bvh_timeline_drives_3d_view(window, qtbot, shared_data, tmp_path):

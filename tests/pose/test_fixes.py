@@ -1,0 +1,101 @@
+"""Issue-13 fixes: COCO export keeps segmentation and offers predictions / ground truth / both; visibility 0
+outside the image; confidence colours distinct from the ground truth's green; playback at real time;
+the 3-D camera never framed on an empty frame."""
+import json
+
+import numpy as np
+import pytest
+
+from engine.io import load, load_layers
+from engine.io.coco_keypoints import export_coco, skeletons_to_results
+from engine.pose.run import FrameResult, PoseRun
+from engine.pose.types import Person
+from engine.scene import Skeleton
+from tests.conftest import wait_job
+
+
+def _pred_run(w=200, h=100):
+    kp = np.tile([[50.0, 50.0]], (17, 1))
+    kp[15] = [250.0, 50.0]  # left ankle outside the image (x ≥ width)
+    kp[16] = [60.0, -5.0]   # right ankle above it
+    p = Person(kp, np.full(17, 0.9), "coco17").with_coco()
+    run = PoseRun("img.jpg", "images", [FrameResult(0, 0, 785, "000000000785.jpg", (w, h), [p])], model="test")
+    return run
+
+
+def test_visibility_zero_outside_the_image_keeps_the_prediction():
+    res = _pred_run().results()
+    kp = np.asarray(res[0]["keypoints"]).reshape(17, 3)
+    assert kp[15].tolist() == [250.0, 50.0, 0] and kp[16].tolist() == [60.0, -5.0, 0]
+    assert set(kp[:15, 2]) == {2} and "bbox" in res[0]
+
+
+def test_coco_export_keeps_segmentation_and_offers_all_three(shared_data):
+    path = shared_data / "coco_keypoints" / "test_coco.json"
+    src = json.loads(path.read_text())
+    gt_layers = [s for s in load_layers(path) if isinstance(s, Skeleton)]
+    pred = _pred_run().skeletons()[0]
+    gt = export_coco(gt_layers, "ground truth")
+    seg_in = {a["id"]: a["segmentation"] for a in src["annotations"] if "segmentation" in a}
+    seg_out = {a["id"]: a.get("segmentation") for a in gt["annotations"]}
+    assert seg_in and all(seg_out[i] == s for i, s in seg_in.items())
+    preds = export_coco(gt_layers + [pred], "predictions")
+    assert isinstance(preds, list) and len(preds) == 1 and preds[0]["image_id"] == 785
+    both = export_coco(gt_layers + [pred], "both")
+    srcs = [a.get("source") for a in both["annotations"]]
+    assert srcs.count("prediction") == 1 and len(srcs) == len(gt["annotations"]) + 1
+    assert len({a["id"] for a in both["annotations"]}) == len(srcs)  # ids stay unique
+    from engine.errors import InputError
+
+    with pytest.raises(InputError, match="no ground-truth"):
+        export_coco([pred], "ground truth")
+
+
+def _bench(window):
+    return next(b for b in window.workbenches if type(b).__name__ == "PoseWorkbench")
+
+
+def test_confidence_colours_are_not_ground_truth_green(window, qtbot):
+    from gui.workbenches.pose import GT_QT
+
+    wb = _bench(window)
+    sk = _pred_run().skeletons()[0]
+    sk.confidence[:] = np.linspace(0, 1, 17)
+    window.add_layer(sk)
+    wb.colour_mode = "confidence"
+    from gui.workbenches.pose import KeypointItem
+
+    item = KeypointItem(wb, sk, 0, 0, False)
+    cols = np.array([b.color().getRgb()[:3] for b in item._drawn["symbolBrush"]])
+    assert np.abs(cols - np.array(GT_QT)).sum(1).min() > 120  # far from the GT colour, low to high
+
+
+def test_playback_follows_the_clock_and_skips_frames(window, qtbot, shared_data, monkeypatch):
+    import gui.workbenches.pose as P
+
+    window.set_scene(load(shared_data / "cmu_mocap_131_01" / "scaled_131_01.bvh"))
+    wb = _bench(window)
+    fps = max(s.fps for s in wb.skeletons())
+    assert fps >= 100  # 120 Hz motion capture
+    now = [1000.0]
+    monkeypatch.setattr(P.time, "perf_counter", lambda: now[0])
+    wb.set_frame(0)
+    wb.toggle_play()
+    wb.timer.stop()  # drive the ticks by hand
+    now[0] += 0.5
+    wb._play_tick()
+    assert wb.frame == int(0.5 * fps)  # half a second of a 120 Hz file = 60 frames, not 30
+    now[0] += 0.25
+    wb._play_tick()
+    assert wb.frame == int(0.75 * fps)
+
+
+def test_camera_not_framed_on_an_empty_first_frame(window, qtbot):
+    wb = _bench(window)
+    j = np.zeros((5, 1, 17, 3))
+    j[2:, 0] = np.random.default_rng(0).normal(0, 0.3, (3, 17, 3)) + [0, 0, 1]
+    conf = np.zeros((5, 1, 17))
+    conf[2:] = 1
+    sk = Skeleton(name="late", source="x", joints=j, confidence=conf, joint_set="h36m17")
+    window.add_layer(sk)
+    assert wb.first_frame_with_people() == 2
