@@ -157,7 +157,7 @@ def explain_registration(source, target, params=None, reference: np.ndarray | No
     from ..registration import metrics as M
     from ..registration.matching import match_features
     from ..registration.pipeline import RegistrationParams, _as_points, preprocess
-    from ..registration.sc2pcr import SC2Params, sc2_pcr
+    from ..registration.sc2pcr import sc2_pcr
 
     prm = params or RegistrationParams.for_preset("3dmatch")
     ex = explain or ExplainParams()
@@ -167,9 +167,7 @@ def explain_registration(source, target, params=None, reference: np.ndarray | No
     src, tgt = _as_points(source, "source"), _as_points(target, "target")
     tau = float(ex.tau or prm.inlier_threshold)
     cell = float(ex.cell_size or 3.0 * prm.fpfh_radius)
-    sc2p = SC2Params(d_thre=prm.d_thre, inlier_threshold=prm.inlier_threshold, nms_radius=prm.nms_radius,
-                     ratio=prm.ratio, k1=prm.k1, k2=prm.k2, num_iterations=prm.num_iterations,
-                     max_points=prm.max_points, cap=prm.cap, seed=prm.seed)
+    sc2p = prm.sc2_params()
 
     with ctx.stage("keypoints + FPFH"):
         ctx.progress(0.0, "source descriptors")

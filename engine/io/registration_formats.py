@@ -247,6 +247,110 @@ def kitti_relative(poses: np.ndarray, Tr: np.ndarray, a: int, b: int) -> np.ndar
     return np.linalg.inv(Tr) @ np.linalg.inv(poses[b]) @ poses[a] @ Tr
 
 
+# --------------------------------------------------------------------------------------------- any GT file
+
+class GroundTruthFile:
+    """A ground-truth or transform file in any format the workbench reads or writes, behind one interface
+    (CLI `--gt`, `eval registration --gt … --pair`, the GUI's Registration ▸ Load ground truth):
+
+    * a single transform: `.txt` (4×4, 3×4, 16 or 12 numbers), `.json` (what Export transform writes),
+      `.npy` — `needs_pair` is False, `get()` returns it;
+    * a 3DMatch gt.log — `get(source, target)` applies the i/j direction (a one-block log also gives its
+      matrix as written without a pair);
+    * KITTI odometry poses (`poses/XX.txt`, one 3×4 per line) — `get(a, b)` is the velodyne transform
+      mapping scan a into scan b, with the calibration's Tr when a `calib.txt` is given or found beside the
+      file (`../sequences/XX/calib.txt` or the same folder), else the poses are taken as the clouds' frames.
+    """
+
+    def __init__(self, path, calib=None):
+        self.path = Path(path)
+        self.kind = "transform"
+        self.T: np.ndarray | None = None
+        self.entries: dict[tuple[int, int], np.ndarray] | None = None
+        self.poses: np.ndarray | None = None
+        self.Tr: np.ndarray | None = None
+        self.calib_path: Path | None = None
+        p = self.path
+        if not p.exists():
+            raise InputError(p, "no such file")
+        if p.suffix.lower() in (".npy", ".json"):
+            self.T = read_transform(p)
+            return
+        text = _read_text(p)
+        rows = [ln.split("#")[0].strip() for ln in text.splitlines()]
+        rows = [r for r in rows if r]
+        if text.lstrip().startswith(("{", "[")):
+            self.T = read_transform(p)
+            return
+        blocks = _parse_blocks(p, rows, 4, strict=False)
+        if blocks is not None:
+            self.kind, self.entries = "gt-log", {k: _check_rigid(p, v) for k, v in blocks.items()}
+            return
+        counts = {len(r.replace(",", " ").split()) for r in rows}
+        if counts == {12} and len(rows) >= 2:
+            self.kind, self.poses = "kitti-poses", read_kitti_poses(p)
+            cal = Path(calib) if calib else self._find_calib()
+            if cal is not None:
+                self.Tr, self.calib_path = read_kitti_calib(cal)["Tr"], cal
+            return
+        self.T = read_transform(p)
+
+    def _find_calib(self) -> Path | None:
+        p = self.path
+        for c in (p.parent.parent / "sequences" / p.stem / "calib.txt", p.parent / "calib.txt"):
+            if c.exists():
+                return c
+        return None
+
+    @property
+    def needs_pair(self) -> bool:
+        """True unless the file holds one transform (a one-block gt.log also serves without a pair)."""
+        return not (self.kind == "transform" or (self.entries is not None and len(self.entries) == 1))
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """(source, target) pairs the file defines (gt.log), or consecutive frames for poses."""
+        if self.entries is not None:
+            return [(j, i) for i, j in self.entries]  # block "i j": M maps fragment j (source) into i (target)
+        if self.poses is not None:
+            return [(k, k + 1) for k in range(len(self.poses) - 1)]
+        return []
+
+    def get(self, source: int | None = None, target: int | None = None) -> np.ndarray:
+        """The source→target 4×4 ground truth (source/target: fragment or frame indices where needed)."""
+        if self.kind == "transform":
+            return self.T.copy()
+        if (source is None or target is None) and not self.needs_pair:
+            return next(iter(self.entries.values())).copy()
+        if source is None or target is None:
+            n = len(self.entries) if self.entries is not None else len(self.poses)
+            what = "pairs" if self.kind == "gt-log" else "poses"
+            raise InputError(self.path, f"holds {n} {what}: give the pair (--pair SOURCE TARGET)")
+        if self.entries is not None:
+            try:
+                return gt_pair(self.entries, int(source), int(target))
+            except KeyError as e:
+                raise InputError(self.path, str(e.args[0])) from None
+        try:
+            return kitti_relative(self.poses, np.eye(4) if self.Tr is None else self.Tr, int(source), int(target))
+        except IndexError as e:
+            raise InputError(self.path, str(e)) from None
+
+    def describe(self) -> str:
+        if self.kind == "kitti-poses":
+            return (f"KITTI poses ({len(self.poses)} frames), "
+                    + (f"velodyne frame via Tr of {self.calib_path}" if self.Tr is not None else
+                       "no calib.txt found: poses taken as the clouds' frames"))
+        if self.kind == "gt-log":
+            return f"3DMatch gt.log ({len(self.entries)} pairs)"
+        return "4×4 transform"
+
+
+def load_ground_truth(path, pair: tuple[int, int] | None = None, calib=None) -> np.ndarray:
+    """One source→target 4×4 ground truth from any supported file (see GroundTruthFile)."""
+    g = GroundTruthFile(path, calib)
+    return g.get(*pair) if pair is not None else g.get()
+
+
 # --------------------------------------------------------------------------------------------- readers
 
 def _looks_like_gt_log(head: bytes, size: int) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-THRESHOLDS = {"3dmatch": (15.0, 30.0), "3dlomatch": (15.0, 30.0), "kitti": (5.0, 60.0)}
+THRESHOLDS = {"3dmatch": (15.0, 30.0), "3dlomatch": (15.0, 30.0), "kitti": (5.0, 60.0), "nuscenes": (5.0, 60.0)}
 INLIER_TAU = {"3dmatch": 0.10, "3dlomatch": 0.10, "kitti": 0.60}
 
 

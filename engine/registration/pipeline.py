@@ -9,7 +9,7 @@ RANSAC baseline on the same correspondences) → ICP → metrics when a ground t
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -18,18 +18,71 @@ from ..errors import InputError
 from ..jobs import Job, JobContext
 from . import metrics as M
 
+# Presets (spec §2 / §3.1, issue 12). Lengths are in metres; `sc2` holds SC2Params fields, `scan` ScanFilter fields.
+# max_points: the released configs allow 8000 in the N×N stage (GPU); on CPU the spec recommends N ≤ 2000 (§3.3: SC²
+# is O(0.2·N³)), and keeping the 2000 best by descriptor ratio loses few inliers — hypotheses are still scored and
+# refined on all N correspondences.
+# * 3dmatch — indoor RGB-D fragments (3DMatch/3DLoMatch, Redwood): already fused in a world-like frame, no ego
+#   vehicle, floors are real structure: no scan filtering, no degeneracy check (small true motions are common).
+# * kitti — 64-beam Velodyne sweeps in the sensor frame, pairs ≥ 10 m apart: 0.3 m voxels, the released KITTI
+#   thresholds (τ = 0.6 m), ego returns (< 2.5 m) and the ground removed before descriptors (the ground's scan
+#   rings and the car's own returns are fixed to the sensor and pull the estimate to "no motion"), the ground
+#   kept for ICP (point-to-plane: the ground and walls are planes); SC²'s 64 best hypotheses re-ranked by how
+#   much of the scene they land (a street seen from 15 m further on also matches itself flipped by 180°);
+#   a near-identity result with little consensus is reported as degenerate.
+# * nuscenes — 32-beam sweeps: half KITTI's vertical density, so larger normal/FPFH radii (0.9 / 2.0 m) reach
+#   across beams; a quarter of a sweep is the ego vehicle's roof and mount within ~1 m, removed by min range.
 PRESETS: dict[str, dict[str, Any]] = {
-    # spec §2 / §3.1; ICP 0.10 m on keypoints as `icp_refine`; KITTI ICP uses 2 voxels (0.60 m).
-    # max_points: the released configs allow 8000 in the N×N stage (GPU); on CPU the spec recommends N ≤ 2000
-    # (§3.3: SC² is O(0.2·N³)), and keeping the 2000 best by descriptor ratio loses few inliers — hypotheses are
-    # still scored and refined on all N correspondences.
     "3dmatch": dict(voxel=0.05, normal_radius=0.10, normal_max_nn=30, fpfh_radius=0.25, fpfh_max_nn=100,
-                    d_thre=0.10, inlier_threshold=0.10, nms_radius=0.10, ratio=0.2, k1=30, k2=20,
-                    num_iterations=10, max_points=2000, icp_max_dist=0.10),
+                    icp_max_dist=0.10, degenerate_translation=0.0,
+                    sc2=dict(d_thre=0.10, inlier_threshold=0.10, nms_radius=0.10, ratio=0.2, k1=30, k2=20,
+                             num_iterations=10, max_points=2000),
+                    scan=dict()),
     "kitti": dict(voxel=0.30, normal_radius=0.60, normal_max_nn=30, fpfh_radius=1.50, fpfh_max_nn=100,
-                  d_thre=0.10, inlier_threshold=0.60, nms_radius=0.60, ratio=0.2, k1=30, k2=20,
-                  num_iterations=20, max_points=2000, icp_max_dist=0.60),
+                  icp_max_dist=0.60, icp_method="point_to_plane", degenerate_translation=0.5,
+                  sc2=dict(d_thre=0.60, inlier_threshold=0.60, nms_radius=0.60, ratio=0.2, k1=30, k2=20,
+                           num_iterations=20, max_points=2000, verify_top=64),
+                  scan=dict(min_range=2.5, ground="remove", ground_icp=True)),
+    "nuscenes": dict(voxel=0.30, normal_radius=0.90, normal_max_nn=30, fpfh_radius=2.00, fpfh_max_nn=100,
+                     icp_max_dist=0.60, icp_method="point_to_plane", degenerate_translation=0.5,
+                     sc2=dict(d_thre=0.60, inlier_threshold=0.60, nms_radius=0.60, ratio=0.2, k1=30, k2=20,
+                              num_iterations=20, max_points=2000, verify_top=64),
+                     scan=dict(min_range=2.5, ground="remove", ground_icp=True)),
 }
+PRESET_HELP = {
+    "3dmatch": "indoor RGB-D fragments: 5 cm voxels, τ 10 cm, no scan filtering",
+    "kitti": "64-beam LiDAR sweeps in the sensor frame: 30 cm voxels, τ 60 cm, ego (< 2.5 m) and ground removed "
+             "before descriptors, ground kept for ICP, degenerate near-identity results reported",
+    "nuscenes": "32-beam LiDAR sweeps: as kitti with larger normal/FPFH radii (0.9/2.0 m) for the sparser beams",
+}
+
+# lengths that follow the voxel size when only --voxel is given (top level and SC2Params)
+_SCALED = ("normal_radius", "fpfh_radius", "icp_max_dist", "degenerate_translation")
+_SC2_SCALED = ("d_thre", "inlier_threshold", "nms_radius")
+
+
+def _sc2_fields() -> set[str]:
+    from .sc2pcr import SC2Params
+
+    return {f.name for f in fields(SC2Params)} - {"seed"}
+
+
+def _scan_fields() -> set[str]:
+    from .scan_filter import ScanFilter
+
+    return {f.name for f in fields(ScanFilter)}
+
+
+def _default_sc2():
+    from .sc2pcr import SC2Params
+
+    return SC2Params()
+
+
+def _default_scan():
+    from .scan_filter import ScanFilter
+
+    return ScanFilter()
 
 
 @dataclass
@@ -41,15 +94,8 @@ class RegistrationParams:
     fpfh_radius: float = 0.25
     fpfh_max_nn: int = 100
     mutual: bool = False
-    d_thre: float = 0.10
-    inlier_threshold: float = 0.10
-    nms_radius: float = 0.10
-    ratio: float = 0.2
-    k1: int = 30
-    k2: int = 20
-    num_iterations: int = 10
-    max_points: int = 2000
-    cap: str = "best"  # which max_points enter SC²: "best" descriptor ratio or a seeded "random" subset
+    sc2: Any = field(default_factory=_default_sc2)  # SC2Params: thresholds, seeds, consensus sizes, N cap
+    scan: Any = field(default_factory=_default_scan)  # ScanFilter: ego/range/ground removal for sensor-frame scans
     estimator: str = "sc2"  # "sc2" or "ransac": which one gives the coarse pose
     run_baseline: bool = False  # also run the other estimator on the same correspondences
     ransac_iterations: int = 1000
@@ -58,20 +104,77 @@ class RegistrationParams:
     icp_method: str = "point_to_point"
     icp_max_dist: float = 0.10
     icp_iterations: int = 30
-    seed: int = 0
+    min_inliers: int = 10  # fewer predicted inliers than this: the result is a failure
+    # a result moving less than this (m) with an inlier ratio below degenerate_ratio is "degenerate" (0: off)
+    degenerate_translation: float = 0.0
+    degenerate_ratio: float = 0.05
+    seed: int = 0  # every random draw (SC² cap, RANSAC samples); overrides sc2.seed
     device: str = "cpu"
+
+    @property
+    def inlier_threshold(self) -> float:
+        return self.sc2.inlier_threshold
 
     @classmethod
     def for_preset(cls, preset: str = "3dmatch", **overrides) -> "RegistrationParams":
+        """The preset's parameters with `overrides` (flat names: top-level fields, SC2Params fields such as
+        d_thre/max_points, or ScanFilter fields such as min_range/ground). A `voxel` different from the
+        preset's rescales every length not given explicitly (radii, SC² thresholds, ICP distance, the
+        degeneracy translation), so `--voxel 0.3` on the 3dmatch preset does not leave the normal radius
+        smaller than a voxel. Ranges and the ego box are physical sizes and are never rescaled."""
         if preset not in PRESETS:
             raise InputError(None, f"unknown registration preset {preset!r} (use {', '.join(PRESETS)})")
-        return cls(preset=preset, **{**PRESETS[preset], **overrides})
+        base = PRESETS[preset]
+        top = {k: v for k, v in base.items() if k not in ("sc2", "scan")}
+        sc2 = dict(base["sc2"])
+        voxel = overrides.get("voxel")
+        if voxel is not None and float(voxel) != float(top["voxel"]):
+            f = float(voxel) / float(top["voxel"])
+            for k in _SCALED:
+                if k not in overrides:
+                    top[k] = top[k] * f
+            for k in _SC2_SCALED:
+                if k not in overrides:
+                    sc2[k] = sc2[k] * f
+        out = cls(preset=preset, **top)
+        return out._routed(sc2=sc2, scan=dict(base["scan"]), **overrides)
+
+    def _routed(self, sc2: dict | None = None, scan: dict | None = None, **kw) -> "RegistrationParams":
+        sc2_f, scan_f = _sc2_fields(), _scan_fields()
+        top_f = {f.name for f in fields(self)} - {"sc2", "scan"}
+        sc2 = dict(sc2 or {})
+        scan = dict(scan or {})
+        top = {}
+        for k, v in kw.items():
+            if k == "sc2" and not isinstance(v, dict):
+                top[k] = v
+            elif k == "scan" and not isinstance(v, dict):
+                top[k] = v
+            elif k in top_f:
+                top[k] = v
+            elif k in sc2_f:
+                sc2[k] = v
+            elif k in scan_f:
+                scan[k] = v
+            else:
+                raise InputError(None, f"unknown registration parameter {k!r}")
+        new = replace(self, **top)
+        if sc2:
+            new = replace(new, sc2=replace(new.sc2, **sc2))
+        if scan:
+            new = replace(new, scan=replace(new.scan, **scan))
+        return new
 
     def with_(self, **kw) -> "RegistrationParams":
-        return replace(self, **kw)
+        """A copy with some parameters changed (flat names as in for_preset; no rescaling)."""
+        return self._routed(**kw)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def sc2_params(self):
+        """The SC2Params the estimator runs with (the pipeline seed applied)."""
+        return replace(self.sc2, seed=self.seed)
 
 
 @dataclass
@@ -103,6 +206,12 @@ class RegistrationResult:
     gt_inlier: np.ndarray | None = None
     metrics: dict[str, dict] = field(default_factory=dict)  # "coarse", "refined", "baseline" → PairMetrics dict
     baseline: dict | None = None  # the other estimator: transform, inlier, seconds, iterations
+    failure: str | None = None  # why the result is not trustworthy (too few inliers, degenerate), None if fine
+    scan_stats: dict = field(default_factory=dict)  # per cloud: points removed as ego/range and as ground
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
 
     @property
     def transform(self) -> np.ndarray:
@@ -131,6 +240,7 @@ class RegistrationResult:
                 "seconds": round(self.seconds, 4),
                 "stage_seconds": {k: round(v, 4) for k, v in self.stage_times.items()},
                 "preset": self.params.preset, "estimator": self.params.estimator, "device": self.params.device,
+                "ok": self.failure is None, "failure": self.failure, "scan_filter": self.scan_stats,
                 "metrics": self.metrics, "baseline": None if self.baseline is None else
                 {k: v for k, v in self.baseline.items() if k in ("estimator", "transform", "seconds", "iterations")}}
 
@@ -143,6 +253,38 @@ def _as_points(x, name: str) -> np.ndarray:
     if not np.isfinite(pts).all():
         raise InputError(getattr(x, "source", None) or name, "point cloud contains NaN or infinite coordinates")
     return pts
+
+
+def _keypoints(points: np.ndarray, prm: RegistrationParams):
+    """Voxel centroids and normals only (the ground for ICP): (keypoints, normals, None)."""
+    import torch
+
+    from ..geometry import as_tensor, estimate_normals, voxel_downsample
+
+    cent, _, _ = voxel_downsample(as_tensor(points, prm.device, dtype=torch.float64), prm.voxel)
+    cent = cent.to(torch.float32)
+    return cent, estimate_normals(cent, k=prm.normal_max_nn, radius=prm.normal_radius), None
+
+
+def diagnose(T: np.ndarray, inlier: np.ndarray, prm: RegistrationParams) -> str | None:
+    """Why a result should not be trusted, or None. `T`: the estimate in the frames the estimator saw (the
+    source after `init`), `inlier`: the estimator's predicted inliers over all correspondences.
+
+    * fewer than `min_inliers` predicted inliers: no consensus at all (e.g. a 5-point cloud);
+    * degenerate: translation under `degenerate_translation` (sensor-frame presets) while under
+      `degenerate_ratio` of the correspondences agree — the signature of sensor-fixed structure (ego
+      returns, ground rings) matching itself at zero motion; a truly stationary pair of sweeps agrees on
+      most of its correspondences."""
+    n_in, n = int(inlier.sum()), len(inlier)
+    if n_in < prm.min_inliers:
+        return f"too few inliers: {n_in} of {n} correspondences agree (need at least {prm.min_inliers})"
+    ratio = n_in / max(n, 1)
+    t = float(np.linalg.norm(np.asarray(T)[:3, 3]))
+    if prm.degenerate_translation > 0 and t < prm.degenerate_translation and ratio < prm.degenerate_ratio:
+        return (f"degenerate: near-identity translation ({t:.2f} m < {prm.degenerate_translation:g} m) with only "
+                f"{ratio:.1%} of correspondences agreeing (< {prm.degenerate_ratio:.0%}); sensor-fixed structure "
+                f"(ego returns, ground rings) may dominate — check the ego/ground filter")
+    return None
 
 
 def preprocess(points: np.ndarray, prm: RegistrationParams, progress=None):
@@ -186,7 +328,7 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
     from .icp import NearestNeighbour, icp
     from .matching import match_features
     from .ransac import RansacParams, ransac
-    from .sc2pcr import SC2Params, sc2_pcr
+    from .sc2pcr import sc2_pcr
 
     prm = params or RegistrationParams.for_preset("3dmatch")
     ctx = ctx or JobContext()
@@ -197,11 +339,33 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
     src_init = src @ T_init[:3, :3].T + T_init[:3, 3]
     dev = prm.device
 
+    scan_stats: dict[str, dict] = {}
+    ground = {}
+    src_feat_pts, tgt_feat_pts = src_init, tgt
+    if prm.scan.active:
+        from .scan_filter import filter_scan
+
+        prm.scan.check()
+        with ctx.stage("scan filter (ego, range, ground)"):
+            # the filter works in each scan's own sensor frame: the source before `init` moves it
+            fsrc = filter_scan(src, prm.scan)
+            ftgt = filter_scan(tgt, prm.scan)
+            for name, f in (("source", fsrc), ("target", ftgt)):
+                scan_stats[name] = f.stats()
+                if len(f.points) < 3:
+                    raise InputError(getattr(source if name == "source" else target, "source", None) or name,
+                                     f"only {len(f.points)} points left after removing the ego vehicle, range "
+                                     f"limits and ground ({f.stats()})")
+            src_feat_pts = fsrc.points @ T_init[:3, :3].T + T_init[:3, 3]
+            tgt_feat_pts = ftgt.points
+            if prm.scan.ground == "remove" and prm.scan.ground_icp:
+                ground = {"source": fsrc.ground @ T_init[:3, :3].T + T_init[:3, 3], "target": ftgt.ground}
+
     with ctx.stage("downsample + normals + FPFH"):
         ctx.progress(0.0, "source keypoints and descriptors")
-        ks, ns, fs = preprocess(src_init, prm, ctx.sub(0.0, 0.2))
+        ks, ns, fs = preprocess(src_feat_pts, prm, ctx.sub(0.0, 0.2))
         ctx.progress(0.2, "target keypoints and descriptors")
-        kt, nt, ft = preprocess(tgt, prm, ctx.sub(0.2, 0.4))
+        kt, nt, ft = preprocess(tgt_feat_pts, prm, ctx.sub(0.2, 0.4))
     if len(ks) < 3 or len(kt) < 3:
         raise InputError(getattr(source, "source", None) or "source",
                          f"too few keypoints after {prm.voxel} m downsampling ({len(ks)} / {len(kt)})")
@@ -214,16 +378,27 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
         P, Q = ks[m.src_idx], kt[m.tgt_idx]
     ctx.progress(0.45, f"{len(P):,} correspondences")
 
-    sc2p = SC2Params(d_thre=prm.d_thre, inlier_threshold=prm.inlier_threshold, nms_radius=prm.nms_radius,
-                     ratio=prm.ratio, k1=prm.k1, k2=prm.k2, num_iterations=prm.num_iterations,
-                     max_points=prm.max_points, cap=prm.cap, seed=prm.seed)
+    sc2p = prm.sc2_params()
     rp = RansacParams(inlier_threshold=prm.inlier_threshold, ransac_n=prm.ransac_n,
                       max_iterations=prm.ransac_iterations, seed=prm.seed)
     baseline = None
     sc2_res = rs = None
 
+    verify = None
+    if sc2p.verify_top > 0:
+        verify_nn = NearestNeighbour(kt.to(torch.float64))
+        g = torch.Generator().manual_seed(prm.seed)
+        sub = ks[torch.randperm(len(ks), generator=g)[:1000].to(ks.device)].double().cpu().numpy()
+
+        def verify(H: np.ndarray) -> np.ndarray:
+            """Share of (up to 1000 seeded) source keypoints within τ of a target keypoint under each pose:
+            the true pose lands the whole scene, a wrong one (a 180° street flip, "no motion") only a part."""
+            moved = np.einsum("kij,nj->kni", H[:, :3, :3], sub) + H[:, None, :3, 3]
+            d, _ = verify_nn.query(torch.as_tensor(moved.reshape(-1, 3)))
+            return (d.numpy().reshape(len(H), -1) < sc2p.inlier_threshold).mean(1)
+
     def run_sc2():
-        return sc2_pcr(P, Q, sc2p, ctx.sub(0.45, 0.8), priority=m.ratio)
+        return sc2_pcr(P, Q, sc2p, ctx.sub(0.45, 0.8), priority=m.ratio, verify=verify)
 
     def run_ransac():
         return ransac(P, Q, rp, ctx.sub(0.8, 0.85))
@@ -258,8 +433,17 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
         ctx.progress(0.85, "ICP")
         nn = NearestNeighbour(kt.to(torch.float64))
         if prm.icp:
-            ir = icp(ks, kt, T_est, max_dist=prm.icp_max_dist, iterations=prm.icp_iterations,
-                     method=prm.icp_method, target_normals=nt, progress=ctx.sub(0.85, 0.97), nn=nn)
+            i_src, i_tgt, i_nt, i_nn = ks, kt, nt, nn
+            if ground and len(ground["source"]) >= 3 and len(ground["target"]) >= 3:
+                # the ground pins height, roll and pitch; voxel-downsampled like the keypoints
+                gs, gns, _ = _keypoints(ground["source"], prm)
+                gt_, gnt, _ = _keypoints(ground["target"], prm)
+                i_src = torch.cat([ks, gs.to(ks.dtype)])
+                i_tgt = torch.cat([kt, gt_.to(kt.dtype)])
+                i_nt = torch.cat([nt, gnt.to(nt.dtype)])
+                i_nn = NearestNeighbour(i_tgt.to(torch.float64))
+            ir = icp(i_src, i_tgt, T_est, max_dist=prm.icp_max_dist, iterations=prm.icp_iterations,
+                     method=prm.icp_method, target_normals=i_nt, progress=ctx.sub(0.85, 0.97), nn=i_nn)
             T_ref_local, hist = ir.transform, ir.history
         else:
             T_ref_local, hist = T_est, []
@@ -291,6 +475,9 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
     ctx.progress(1.0, "done")
 
     n = len(P)
+    failure = diagnose(T_refined @ np.linalg.inv(T_init), np.asarray(inl, bool), prm)
+    if failure is not None:
+        ctx.emit({"stage": "failure", "reason": failure})
     nan = np.full(n, np.nan, np.float32)
     corr = np.stack([m.src_idx.cpu().numpy(), m.tgt_idx.cpu().numpy()], 1).astype(np.int64)
     return RegistrationResult(
@@ -307,7 +494,8 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
         top_seeds=sc2_res.top_seeds if sc2_res is not None else np.zeros(0, np.int64),
         top_seed_compat=sc2_res.top_seed_compat if sc2_res is not None else np.zeros((0, n), np.float32),
         icp_history=hist, cloud_residual=cloud_res, stage_times=dict(ctx.stage_times),
-        seconds=time.perf_counter() - t_start, gt=gt, gt_inlier=gt_inl, metrics=met, baseline=baseline)
+        seconds=time.perf_counter() - t_start, gt=gt, gt_inlier=gt_inl, metrics=met, baseline=baseline,
+        failure=failure, scan_stats=scan_stats)
 
 
 def make_job(source, target, params: RegistrationParams | None = None, gt=None, init=None,

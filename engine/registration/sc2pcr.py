@@ -38,6 +38,9 @@ class SC2Params:
     max_points: int = 2000
     cap: str = "best"  # how to keep max_points of N: "best" by `priority` (lowest first), or "random" (seeded)
     refine_iterations: int = 20
+    # re-rank the verify_top best hypotheses (by inlier count) with the caller's `verify` score, e.g. the
+    # share of source keypoints that land on the target (0: off, selection by inlier count as released)
+    verify_top: int = 0
     seed: int = 0
     chunk: int = 1024
 
@@ -163,10 +166,13 @@ def count_inliers(hyps: torch.Tensor, P: torch.Tensor, Q: torch.Tensor, tau: flo
 
 
 def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
-            progress: ProgressFn | None = None, priority: torch.Tensor | None = None) -> SC2Result:
+            progress: ProgressFn | None = None, priority: torch.Tensor | None = None,
+            verify: Callable[[np.ndarray], np.ndarray] | None = None) -> SC2Result:
     """Estimate the source→target transform from correspondences P_i ↔ Q_i (N×3 each, same device).
     `priority` (N,), lower = more trustworthy (descriptor ratio or distance), chooses which rows enter the
-    N×N stage when N > max_points; without it the cap draws a seeded random subset."""
+    N×N stage when N > max_points; without it the cap draws a seeded random subset.
+    `verify` (with params.verify_top > 0): K×4×4 source→target hypotheses (in P/Q's frames) → K scores; the
+    best-scoring of the verify_top hypotheses with the largest consensus wins (ties: larger consensus)."""
     prm = params or SC2Params()
     prog = progress or (lambda f, m="": None)
     dev = P.device
@@ -259,6 +265,14 @@ def sc2_pcr(P: torch.Tensor, Q: torch.Tensor, params: SC2Params | None = None,
     # --- step 10: selection by inlier count over all N --------------------------------------------------------
     fitness = count_inliers(hyps, P_all, Q_all, prm.inlier_threshold).to(torch.float32)
     best = int(torch.argmax(fitness))
+    if verify is not None and prm.verify_top > 0:
+        cand = torch.topk(fitness, min(prm.verify_top, n_seeds)).indices  # sorted by consensus, descending
+        pm0 = P.to(torch.float64).mean(0)
+        qm0 = Q.to(torch.float64).mean(0)
+        Hc = hyps[cand].clone().to(torch.float64)
+        Hc[:, :3, 3] = Hc[:, :3, 3] + qm0 - (Hc[:, :3, :3] @ pm0)
+        score = np.asarray(verify(Hc.cpu().numpy()), np.float64)
+        best = int(cand[int(np.argmax(score))])  # argmax keeps the first (largest consensus) of equal scores
     T_coarse = hyps[best]
     prog(0.85, "hypothesis selection")
 

@@ -17,23 +17,110 @@ from ..scene import PointCloud
 from . import Task
 
 
+# (flag, RegistrationParams / SC2Params / ScanFilter field, type, help): every pipeline parameter, default None
+# so that only what the user gives overrides the preset (and a --voxel alone rescales the lengths)
+_PARAM_FLAGS = [
+    ("--voxel", "voxel", float, "voxel size (m); rescales radii and thresholds that are not given"),
+    ("--normal-radius", "normal_radius", float, "normal estimation radius (m)"),
+    ("--normal-max-nn", "normal_max_nn", int, "normal estimation neighbours"),
+    ("--fpfh-radius", "fpfh_radius", float, "FPFH radius (m)"),
+    ("--fpfh-max-nn", "fpfh_max_nn", int, "FPFH neighbours"),
+    ("--d-thre", "d_thre", float, "SC² compatibility distance d (m)"),
+    ("--inlier-threshold", "inlier_threshold", float, "inlier threshold τ (m)"),
+    ("--nms-radius", "nms_radius", float, "SC² seed NMS radius (m)"),
+    ("--seed-ratio", "ratio", float, "SC² seeds as a share of the correspondences"),
+    ("--k1", "k1", int, "SC² first-stage consensus size"),
+    ("--k2", "k2", int, "SC² second-stage consensus size"),
+    ("--power-iterations", "num_iterations", int, "SC² power-iteration steps"),
+    ("--max-points", "max_points", int, "cap on correspondences entering the N×N stage"),
+    ("--verify-top", "verify_top", int, "re-rank this many best SC² hypotheses by cloud overlap (0: off)"),
+    ("--ransac-iterations", "ransac_iterations", int, "RANSAC iterations"),
+    ("--ransac-n", "ransac_n", int, "RANSAC sample size"),
+    ("--icp-max-dist", "icp_max_dist", float, "ICP correspondence distance (m)"),
+    ("--icp-iterations", "icp_iterations", int, "ICP iterations"),
+    ("--min-range", "min_range", float, "drop returns closer than this to the sensor (m; ego vehicle)"),
+    ("--max-range", "max_range", float, "drop returns farther than this (m; 0: off)"),
+    ("--ground", "ground", str, "keep or remove the ground before descriptors"),
+    ("--ground-threshold", "ground_threshold", float, "distance to a ground plane that counts as ground (m)"),
+    ("--sensor-height", "sensor_height", float, "sensor height above the ground (m; 0: estimated)"),
+    ("--min-inliers", "min_inliers", int, "fewer predicted inliers: reported as a failure"),
+    ("--degenerate-translation", "degenerate_translation", float,
+     "a result moving less than this (m) with a low inlier ratio is degenerate (0: off)"),
+    ("--degenerate-ratio", "degenerate_ratio", float, "inlier ratio under which a near-identity result is degenerate"),
+]
+
+
+def _preset_help() -> str:
+    from ..registration.pipeline import PRESET_HELP
+
+    return "; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
+
+
+def _add_param_args(p: argparse.ArgumentParser) -> None:
+    from ..registration.pipeline import PRESETS
+
+    p.add_argument("--preset", choices=list(PRESETS), default="3dmatch",
+                   help="parameter set (default 3dmatch). " + _preset_help())
+    g = p.add_argument_group("pipeline parameters (default: the preset's)")
+    for flag, _f, typ, hlp in _PARAM_FLAGS:
+        if flag == "--ground":
+            g.add_argument(flag, choices=["keep", "remove"], default=None, help=hlp)
+        else:
+            g.add_argument(flag, type=typ, default=None, help=hlp)
+    g.add_argument("--ego-box", type=float, nargs=6, metavar=("XMIN", "XMAX", "YMIN", "YMAX", "ZMIN", "ZMAX"),
+                   help="drop returns inside this box around the sensor (sensor frame, m)")
+    g.add_argument("--no-ground-icp", action="store_true", help="with --ground remove: leave the ground out of ICP too")
+    g.add_argument("--estimator", choices=["sc2", "ransac"], default="sc2", help="coarse estimator (default sc2)")
+    g.add_argument("--baseline", action="store_true", help="also run the other estimator and report it")
+    g.add_argument("--no-icp", action="store_true", help="skip the ICP refinement")
+    g.add_argument("--icp", choices=["point_to_point", "point_to_plane"], default=None,
+                   help="ICP kind (default: the preset's — point_to_point indoor, point_to_plane outdoor)")
+    g.add_argument("--cap", choices=["best", "random"], default=None,
+                   help="which correspondences the cap keeps: best descriptor ratio (default) or a seeded random subset")
+    g.add_argument("--mutual", action="store_true", help="keep only mutual nearest-neighbour matches")
+    g.add_argument("--seed", type=int, default=0)
+
+
+def params_from_args(args: argparse.Namespace, device: str):
+    """RegistrationParams from the shared CLI options (run and eval --dataset)."""
+    from ..registration.pipeline import RegistrationParams
+
+    over = {"estimator": args.estimator, "run_baseline": args.baseline, "icp": not args.no_icp,
+            "mutual": args.mutual, "seed": args.seed, "device": device}
+    if args.icp is not None:
+        over["icp_method"] = args.icp
+    for flag, f, _t, _h in _PARAM_FLAGS:
+        v = getattr(args, flag[2:].replace("-", "_"))
+        if v is None:
+            continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            positive = f in ("voxel", "normal_radius", "fpfh_radius", "d_thre", "inlier_threshold", "nms_radius",
+                             "ratio", "icp_max_dist", "ground_threshold")
+            if (positive and v <= 0) or v < 0:
+                raise InputError(None, f"{flag} must be {'positive' if positive else 'non-negative'}, got {v}")
+        over[f] = v
+    if args.max_points is not None and args.max_points < 3:
+        raise InputError(None, "--max-points must be at least 3")
+    if args.cap is not None:
+        over["cap"] = args.cap
+    if args.ego_box is not None:
+        over["ego_box"] = tuple(args.ego_box)
+    if args.no_ground_icp:
+        over["ground_icp"] = False
+    prm = RegistrationParams.for_preset(args.preset, **over)
+    prm.scan.check()
+    return prm
+
+
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs=2, metavar="CLOUD", help="SOURCE and TARGET point clouds (PLY, PCD, NPY, .bin)")
     p.add_argument("--out", required=True, help="where to write the 4×4 source→target transform (.txt/.npy/.json)")
-    p.add_argument("--preset", choices=["3dmatch", "kitti"], default="3dmatch",
-                   help="parameter set from the spec (voxel, FPFH radii, SC² thresholds); default 3dmatch")
-    p.add_argument("--gt", help="ground-truth 4×4 source→target transform (.txt/.npy/.json) to score against")
+    p.add_argument("--gt", help="ground truth: a 4×4 file (.txt/.npy/.json), or a gt.log / KITTI poses file with --pair")
+    p.add_argument("--pair", nargs=2, type=int, metavar=("SOURCE", "TARGET"),
+                   help="with a gt.log or KITTI poses --gt: the fragment/frame indices of source and target")
+    p.add_argument("--calib", help="KITTI calib.txt for a poses --gt (default: found beside it, else none)")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of a text summary")
-    p.add_argument("--estimator", choices=["sc2", "ransac"], default="sc2", help="coarse estimator (default sc2)")
-    p.add_argument("--baseline", action="store_true", help="also run the other estimator and report it")
-    p.add_argument("--no-icp", action="store_true", help="skip the ICP refinement")
-    p.add_argument("--icp", choices=["point_to_point", "point_to_plane"], default="point_to_point")
-    p.add_argument("--voxel", type=float, help="override the preset's voxel size (m)")
-    p.add_argument("--max-points", type=int, help="cap on correspondences entering the N×N stage (default 2000)")
-    p.add_argument("--cap", choices=["best", "random"], default="best",
-                   help="which correspondences the cap keeps: best descriptor ratio (default) or a seeded random subset")
-    p.add_argument("--mutual", action="store_true", help="keep only mutual nearest-neighbour matches")
-    p.add_argument("--seed", type=int, default=0)
+    _add_param_args(p)
 
 
 def _load_cloud(path: str) -> PointCloud:
@@ -49,24 +136,13 @@ def _load_cloud(path: str) -> PointCloud:
 
 def _run_cli(args: argparse.Namespace) -> int:
     from ..device import resolve_device
-    from ..io.registration_formats import read_transform, write_transform
+    from ..io.registration_formats import load_ground_truth, write_transform
     from ..jobs import cli_progress, run_sync
-    from ..registration.pipeline import RegistrationParams, make_job
+    from ..registration.pipeline import make_job
 
+    prm = params_from_args(args, resolve_device(args.device))
     src, tgt = (_load_cloud(p) for p in args.inputs)
-    gt = read_transform(args.gt) if args.gt else None
-    over = {"estimator": args.estimator, "run_baseline": args.baseline, "icp": not args.no_icp,
-            "icp_method": args.icp, "mutual": args.mutual, "seed": args.seed, "cap": args.cap,
-            "device": resolve_device(args.device)}
-    if args.voxel is not None:
-        if args.voxel <= 0:
-            raise InputError(None, "--voxel must be positive")
-        over["voxel"] = args.voxel
-    if args.max_points is not None:
-        if args.max_points < 3:
-            raise InputError(None, "--max-points must be at least 3")
-        over["max_points"] = args.max_points
-    prm = RegistrationParams.for_preset(args.preset, **over)
+    gt = load_ground_truth(args.gt, args.pair, args.calib) if args.gt else None
     bar = cli_progress("registration")
     res, _ = run_sync(make_job(src, tgt, prm, gt=gt), bar)
     bar.close()
@@ -82,6 +158,10 @@ def _run_cli(args: argparse.Namespace) -> int:
             m = res.metrics["refined"]
             print(f"RE {m['rotation_error_deg']:.3f}°  TE {m['translation_error_cm']:.2f} cm  "
                   f"success({args.preset}) {m['success']}  input inlier ratio {m['inlier_ratio']:.3f}")
+    sys.stdout.flush()
+    if res.failure is not None:
+        print(f"registration failed: {res.failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -97,28 +177,22 @@ def _jd(o):
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pred", required=True, help="estimated 4×4 source→target transform (.txt/.npy/.json)")
-    p.add_argument("--gt", required=True, help="ground truth: a 4×4 file, or a 3DMatch gt.log with --pair")
-    p.add_argument("--preset", choices=["3dmatch", "kitti"], default="3dmatch",
-                   help="success thresholds: 3dmatch (15°, 30 cm) or kitti (5°, 60 cm)")
+    p.add_argument("--gt", required=True,
+                   help="ground truth: a 4×4 file (.txt/.npy/.json), or a 3DMatch gt.log / KITTI poses file with --pair")
+    p.add_argument("--calib", help="KITTI calib.txt for a poses --gt (default: found beside it, else none)")
+    p.add_argument("--preset", choices=["3dmatch", "kitti", "nuscenes"], default="3dmatch",
+                   help="success thresholds: 3dmatch (15°, 30 cm) or kitti/nuscenes (5°, 60 cm)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.add_argument("--info", help="3DMatch gt.info: also compute the official RMSE-with-information error")
     p.add_argument("--pair", nargs=2, type=int, metavar=("SOURCE", "TARGET"),
-                   help="with a gt.log --gt (and --info): the fragment indices of the pair")
+                   help="with a gt.log or KITTI poses --gt (and --info): the fragment/frame indices of the pair")
 
 
-def _load_gt(path: str, pair) -> "tuple":
-    import numpy as np
+def _load_gt(path: str, pair, calib=None) -> "tuple":
+    from ..io.registration_formats import GroundTruthFile
 
-    from ..io.registration_formats import gt_pair, read_gt_log, read_transform
-
-    p = Path(path)
-    if pair is not None and p.suffix.lower() == ".log":
-        entries = read_gt_log(p)
-        try:
-            return gt_pair(entries, pair[0], pair[1]), entries
-        except KeyError as e:
-            raise InputError(p, str(e.args[0])) from None
-    return np.asarray(read_transform(p)), None
+    g = GroundTruthFile(path, calib)
+    return (g.get(*pair) if pair is not None else g.get()), g
 
 
 def _eval_cli(args: argparse.Namespace) -> int:
@@ -126,7 +200,7 @@ def _eval_cli(args: argparse.Namespace) -> int:
     from ..registration import metrics as M
 
     pred = read_transform(args.pred)
-    gt, _ = _load_gt(args.gt, args.pair)
+    gt, _ = _load_gt(args.gt, args.pair, args.calib)
     re, te = M.transform_errors(pred, gt)
     out = {"rotation_error_deg": re, "translation_error_cm": te, "success": M.is_success(re, te, args.preset),
            "success_3dmatch": M.is_success(re, te, "3dmatch"), "success_kitti": M.is_success(re, te, "kitti"),

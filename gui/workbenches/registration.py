@@ -114,7 +114,7 @@ class RegistrationWorkbench(Workbench):
         form.addRow("Source", self.src_combo)
         form.addRow("Target", self.tgt_combo)
         self.preset_combo = QtWidgets.QComboBox()
-        self.preset_combo.addItems(["3dmatch", "kitti"])
+        self.preset_combo.addItems(["3dmatch", "kitti", "nuscenes"])
         form.addRow("Preset", self.preset_combo)
         self.est_combo = QtWidgets.QComboBox()
         self.est_combo.addItems(["sc2", "ransac"])
@@ -122,7 +122,7 @@ class RegistrationWorkbench(Workbench):
         self.baseline_box = QtWidgets.QCheckBox("also run the other estimator")
         form.addRow("", self.baseline_box)
         self.icp_combo = QtWidgets.QComboBox()
-        self.icp_combo.addItems(["point_to_point", "point_to_plane", "off"])
+        self.icp_combo.addItems(["preset's", "point_to_point", "point_to_plane", "off"])
         form.addRow("ICP", self.icp_combo)
         self.run_btn = QtWidgets.QPushButton("Run registration")
         self.run_btn.clicked.connect(self.run)
@@ -258,10 +258,10 @@ class RegistrationWorkbench(Workbench):
         from engine.registration.pipeline import RegistrationParams
 
         icp = self.icp_combo.currentText()
+        kind = {} if icp in ("off", "preset's") else {"icp_method": icp}
         return RegistrationParams.for_preset(
             self.preset_combo.currentText(), estimator=self.est_combo.currentText(),
-            run_baseline=self.baseline_box.isChecked(), icp=icp != "off",
-            icp_method=icp if icp != "off" else "point_to_point", device=self.window.device)
+            run_baseline=self.baseline_box.isChecked(), icp=icp != "off", device=self.window.device, **kind)
 
     def run(self):
         from engine.registration.pipeline import make_job
@@ -297,6 +297,8 @@ class RegistrationWorkbench(Workbench):
         self.stage_combo.blockSignals(False)
         times = ", ".join(f"{n} {t:.2f}s" for n, t in res.stage_times.items())
         self.window.log(f"registration: {len(res.corr):,} correspondences, {int(res.inlier.sum()):,} inliers; {times}")
+        if getattr(res, "failure", None):  # too few inliers / degenerate: the pose is shown but not trusted
+            self.window.log(f"registration failed: {res.failure}", "warning")
         self._draw(reset_camera=True)
         self._update_plots()
         self.gizmo.sync()
@@ -594,29 +596,26 @@ class RegistrationWorkbench(Workbench):
     def load_gt(self, path: str, pair: tuple[int, int] | None = None) -> np.ndarray | None:
         """A 4×4 transform file, or a 3DMatch gt.log: then the (source, target) fragment pair is taken from
         `pair`, else from the clouds' file names (cloud_bin_12.ply → 12), else the user picks it."""
-        from engine.io import detect
-        from engine.io.registration_formats import gt_pair, read_gt_log, read_transform
+        from engine.io.registration_formats import GroundTruthFile
 
         try:
-            if detect(Path(path)).name == "3dmatch-gt-log":
-                entries = read_gt_log(path)
-                pair = pair or self._fragments_of_pair(entries) or self._ask_pair(entries)
+            g = GroundTruthFile(path)  # txt/json/npy 4×4, gt.log, KITTI poses: the CLI's reader
+            if g.needs_pair:
+                pairs = g.pairs()
+                pair = pair or self._fragments_of_pair(pairs) or self._ask_pair(pairs)
                 if pair is None:
                     return None
-                try:
-                    self.gt = gt_pair(entries, *pair)
-                except KeyError as e:
-                    raise InputError(path, str(e).strip("'\"")) from None
-                self.window.log(f"ground truth {pair[0]} → {pair[1]} from {path} (gt.log direction applied)")
+                self.gt = g.get(*pair)
+                self.window.log(f"ground truth {pair[0]} → {pair[1]} from {path} ({g.describe()})")
                 return self.gt
-            self.gt = read_transform(path)
+            self.gt = g.get()
         except InputError as e:
             self.window.error("Ground truth", str(e))
             return None
         self.window.log(f"ground truth loaded from {path}; re-run to score")
         return self.gt
 
-    def _fragments_of_pair(self, entries) -> tuple[int, int] | None:
+    def _fragments_of_pair(self, pairs) -> tuple[int, int] | None:
         import re
 
         scene = self.window.scene
@@ -628,15 +627,19 @@ class RegistrationWorkbench(Workbench):
         if None in ids:
             return None
         a, b = ids
-        return (a, b) if (a, b) in entries or (b, a) in entries else None
+        return (a, b) if (a, b) in pairs or (b, a) in pairs else None
 
-    def _ask_pair(self, entries) -> tuple[int, int] | None:
-        items = [f"{j} → {i}" for i, j in entries]  # block "i j": M maps fragment j into fragment i
-        item, ok = QtWidgets.QInputDialog.getItem(self.window, "gt.log", "Source → target fragments:", items, 0, False)
+    def _ask_pair(self, pairs) -> tuple[int, int] | None:
+        items = [f"{a} → {b}" for a, b in pairs]  # (source, target)
+        item, ok = QtWidgets.QInputDialog.getItem(self.window, "Ground truth", "Source → target:", items, 0, True)
         if not ok:
             return None
-        j, i = (int(v) for v in item.split(" → "))
-        return j, i
+        try:
+            a, b = (int(v) for v in item.split("→"))
+        except ValueError:
+            self.window.error("Ground truth", f"expected 'SOURCE → TARGET', got {item!r}")
+            return None
+        return a, b
 
     def _gt_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Ground-truth transform (source → target)")

@@ -93,4 +93,4 @@ def test_bad_input_names_the_problem():
     with pytest.raises(InputError, match="NaN"):
         register(np.full((10, 3), np.nan), np.zeros((10, 3)))
     with pytest.raises(InputError, match="preset"):
-        RegistrationParams.for_preset("nuscenes")
+        RegistrationParams.for_preset("velodyne")
