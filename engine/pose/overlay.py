@@ -49,8 +49,9 @@ def write_overlay_video(video: str | Path, sk: Skeleton, out: str | Path, ctx: J
     valid = sk.meta.get("valid")
     vr = VideoReader(video)
     n = vr.n_frames or len(frames)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix or '.mp4'}")
-    writer = None
+    from ..io.video import AtomicVideoWriter
+
+    writer = AtomicVideoWriter(out, vr.fps or 25.0)
     try:
         k = 0
         last = None
@@ -59,11 +60,6 @@ def write_overlay_video(video: str | Path, sk: Skeleton, out: str | Path, ctx: J
             if rgb is None:
                 break
             bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-            if writer is None:
-                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if out.suffix.lower() in (".mp4", ".m4v", ".mov") else "MJPG"))
-                writer = cv2.VideoWriter(str(tmp), fourcc, vr.fps or 25.0, (bgr.shape[1], bgr.shape[0]))
-                if not writer.isOpened():
-                    raise InputError(out, "OpenCV cannot write a video with this extension")
             i = by_frame.get(k, last)  # frames skipped by --every keep the last estimate
             if i is not None:
                 last = i
@@ -72,20 +68,17 @@ def write_overlay_video(video: str | Path, sk: Skeleton, out: str | Path, ctx: J
                         continue
                     c = sk.confidence[i, p] if sk.confidence is not None else np.ones(sk.joints.shape[2])
                     draw_skeleton(bgr, sk.joints[i, p, :, :2], c, sk.bones, sides, min_conf)
-            writer.write(bgr)
+            writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             k += 1
             ctx.progress(min(k / max(n, 1), 1.0), f"frame {k}/{n}")
-        if writer is None:
+        if not writer.frames:
             raise InputError(video, "video has no decodable frames")
-        writer.release()
-        writer = None
-        os.replace(tmp, out)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
     finally:
         vr.close()
-        if writer is not None:
-            writer.release()
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 

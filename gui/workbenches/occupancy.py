@@ -905,22 +905,25 @@ class OccupancyWorkbench(Workbench):
         fn = write_metrics_json if str(path).endswith(".json") else write_metrics_csv
         return self._job_export(f"Export {Path(path).name}", lambda: fn(path, res))
 
-    def export_video(self, path, n_frames: int = 72, size=(640, 400)):
-        """Turntable MP4 of the 3-D view (or one frame per sequence frame), with a progress dialog.
-        Frames are drawn on the GUI thread (VTK must be), encoded with OpenCV."""
+    def export_video(self, path, n_frames: int = 72, size=None):
+        """Turntable MP4 of the 3-D view (or one frame per sequence frame), with a progress dialog, at the view's
+        own size and aspect unless `size` is given. Frames are drawn on the GUI thread (VTK must be); the one
+        engine writer publishes the file only when complete, so Cancel leaves the previous video."""
         import cv2
+
+        from engine.io.video import AtomicVideoWriter
 
         v3 = self.window.view3d
         steps = len(self.frames) if len(self.frames) > 1 else n_frames
         prog = QtWidgets.QProgressDialog("Writing video…", "Cancel", 0, steps, self.window)
         prog.setWindowModality(QtCore.Qt.WindowModal)
-        tmp = str(Path(path).with_suffix(".part.mp4"))
-        writer = None
         cam = v3.renderer.GetActiveCamera()
+        writer = AtomicVideoWriter(path, 12)
         try:
             for i in range(steps):
                 if prog.wasCanceled():
-                    break
+                    writer.abort()
+                    return None
                 if len(self.frames) > 1:
                     from engine.io.occ3d import read_occ_npz
 
@@ -931,20 +934,15 @@ class OccupancyWorkbench(Workbench):
                 else:
                     cam.Azimuth(360.0 / steps)
                 img = v3.screenshot()
-                img = cv2.resize(img, size)
-                if writer is None:
-                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), 12, size)
-                writer.write(np.ascontiguousarray(img[:, :, ::-1]))
+                writer.write(cv2.resize(img, tuple(size)) if size else img)
                 prog.setValue(i + 1)
                 QtWidgets.QApplication.processEvents()
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
         finally:
-            if writer is not None:
-                writer.release()
             prog.close()
-        if Path(tmp).exists():
-            import os
-
-            os.replace(tmp, path)  # atomic publish of the finished file
         return Path(path)
 
     # ------------------------------------------------------------------------------------- annotations
