@@ -42,9 +42,11 @@ def _kp_array(path, ann: dict, n_kp: int) -> np.ndarray:
 
 
 def _person_layer(name: str, source: str, frames: list[list[dict]], kps: list[list[np.ndarray]], kind: str,
-                  n_kp: int, image_ids: list, file_names: list[str], sizes: list) -> Skeleton:
+                  n_kp: int, image_ids: list, file_names: list[str], sizes: list,
+                  track_ids: list[int] | None = None) -> Skeleton:
+    """`track_ids`: one person slot per track (PoseTrack-style results), else people in file order."""
     t = len(frames)
-    p = max([len(f) for f in frames] + [0])
+    p = len(track_ids) if track_ids else max([len(f) for f in frames] + [0])
     joints = np.zeros((t, p, n_kp, 2))
     vis = np.zeros((t, p, n_kp), np.int8)
     conf = np.zeros((t, p, n_kp))
@@ -56,7 +58,8 @@ def _person_layer(name: str, source: str, frames: list[list[dict]], kps: list[li
     valid = np.zeros((t, p), bool)
     seg: list[list] = [[None] * p for _ in range(t)]  # COCO segmentation per person, kept as read
     for i, (anns, arrs) in enumerate(zip(frames, kps)):
-        for j, (a, k) in enumerate(zip(anns, arrs)):
+        for j0, (a, k) in enumerate(zip(anns, arrs)):
+            j = track_ids.index(a["track_id"]) if track_ids else j0
             valid[i, j] = True
             if a.get("segmentation") is not None:
                 seg[i][j] = a["segmentation"]
@@ -91,6 +94,8 @@ def _person_layer(name: str, source: str, frames: list[list[dict]], kps: list[li
                     "file_names": list(file_names), "image_sizes": list(sizes)})
     if any(x is not None for row in seg for x in row):
         sk.meta["segmentation"] = seg
+    if track_ids:
+        sk.meta["track_ids"] = list(track_ids)
     return sk
 
 
@@ -156,9 +161,19 @@ def results_to_layers(path: Path, res: list, n_kp: int = 17) -> list[Layer]:
         else:
             frames = [by_img[i] for i in ids]
             size = tuple(frames[0][0]["image_size"]) if "image_size" in frames[0][0] else None
+            tracks = None
+            if all(isinstance(a.get("track_id"), int) for f in frames for a in f):
+                tracks = []
+                for f in frames:
+                    for a in f:
+                        if a["track_id"] not in tracks:
+                            tracks.append(a["track_id"])
+                if any(len({a["track_id"] for a in f}) != len(f) for f in frames):
+                    raise InputError(path, "a track_id appears twice in one frame")
             sk = _person_layer(f"{Path(src).name} predictions", str(path), frames,
                                [[_kp_array(path, a, n_kp) for a in f] for f in frames], "pred", n_kp, ids,
-                               [f[0].get("file_name", str(i)) for i, f in zip(ids, frames)], [size] * len(ids))
+                               [f[0].get("file_name", str(i)) for i, f in zip(ids, frames)], [size] * len(ids),
+                               tracks)
             sk.meta["video"] = src
             sk.meta["frames"] = [int(f[0].get("frame", k)) for k, f in enumerate(frames)]
             _attach_world(sk, frames)

@@ -21,6 +21,13 @@ from .base import Workbench
 
 SIDE_QT = {"left": (60, 140, 255), "right": (255, 110, 40), "centre": (90, 220, 120)}
 GT_QT = (40, 255, 40)
+# one colour per track ID (bones and label), none of them the ground truth's green
+TRACK_QT = [(255, 80, 80), (80, 160, 255), (255, 200, 40), (200, 90, 255), (255, 130, 200), (40, 220, 230),
+            (255, 150, 60), (170, 170, 255), (230, 230, 110), (150, 110, 80)]
+
+
+def track_colour(track_id: int) -> tuple[int, int, int]:
+    return TRACK_QT[int(track_id) % len(TRACK_QT)]
 
 
 def _sides(sk: Skeleton) -> list[str]:
@@ -59,6 +66,16 @@ class KeypointItem(pg.GraphItem):
             sides = _sides(sk)
             brushes = [pg.mkBrush(*SIDE_QT[s]) for s in sides]
             pen = pg.mkPen((255, 255, 255, 170), width=2)
+        ids = sk.meta.get("track_ids")
+        self.track_id = int(ids[p]) if ids is not None and p < len(ids) and sk.meta.get("kind") != "gt" else None
+        if self.track_id is not None:  # tracked people: bones in the track's colour, its ID by the head
+            pen = pg.mkPen(track_colour(self.track_id) + (230,), width=3)
+            if getattr(self, "_label", None) is None:
+                self._label = pg.TextItem(anchor=(0.5, 1.0))
+                self._label.setParentItem(self)
+            self._label.setText(f"ID {self.track_id}", color=track_colour(self.track_id))
+            top = xy[shown] if shown.any() else xy
+            self._label.setPos(float(top[:, 0].mean()), float(top[:, 1].min()) - 4)
         adj = np.array([(a, b) for a, b in sk.bones if shown[a] and shown[b]], int).reshape(-1, 2)
         sizes = np.where(shown, 9.0, 0.0)
         # keep our own copy of what was drawn: pyqtgraph 0.14 made GraphItem.data a method

@@ -99,3 +99,22 @@ def test_camera_not_framed_on_an_empty_first_frame(window, qtbot):
     sk = Skeleton(name="late", source="x", joints=j, confidence=conf, joint_set="h36m17")
     window.add_layer(sk)
     assert wb.first_frame_with_people() == 2
+
+
+def test_tracked_people_drawn_in_their_track_colour_with_id(window, qtbot):
+    from gui.workbenches.pose import KeypointItem, track_colour
+
+    wb = _bench(window)
+    run = _pred_run()
+    q = run.frames[0].persons[0]
+    q.track_id = 7
+    q2 = Person(q.keypoints + 20, q.scores.copy(), "coco17").with_coco()
+    q2.track_id = 3
+    run.frames[0].persons.append(q2)
+    run.kind = "video"
+    sk = run.skeletons()[0]
+    assert sk.meta["track_ids"] == [7, 3]
+    items = [KeypointItem(wb, sk, 0, p, False) for p in range(2)]
+    assert [it.track_id for it in items] == [7, 3]
+    assert items[0]._label.toPlainText() == "ID 7"
+    assert items[0]._drawn["pen"].color().getRgb()[:3] == track_colour(7) != track_colour(3)

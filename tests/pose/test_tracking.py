@@ -111,3 +111,17 @@ def test_run_pose_tracks_two_people_through_a_crossing(crossing_clip, tmp_path):
     assert first == last == set(tracks)
     npz = np.load(out.with_suffix(".npz"))
     assert npz["keypoints_coco17"].shape[:2] == (40, 2) and list(npz["track_ids"]) == summary["tracks"]
+
+
+def test_posetrack_json_reads_back_with_one_slot_per_track(tmp_path):
+    from engine.io import load_layers
+
+    kp = np.c_[_skeleton(100), np.full(17, 2)].ravel().tolist()
+    res = [{"image_id": 0, "category_id": 1, "keypoints": kp, "score": 0.9, "track_id": 5, "video": "v.avi", "frame": 0},
+           {"image_id": 0, "category_id": 1, "keypoints": kp, "score": 0.8, "track_id": 2, "video": "v.avi", "frame": 0},
+           {"image_id": 1, "category_id": 1, "keypoints": kp, "score": 0.8, "track_id": 2, "video": "v.avi", "frame": 1}]
+    p = tmp_path / "tracks.json"
+    p.write_text(json.dumps(res))
+    sk = load_layers(p)[0]
+    assert sk.meta["track_ids"] == [5, 2] and sk.joints.shape[:2] == (2, 2)
+    assert sk.meta["valid"].tolist() == [[True, True], [False, True]]  # track 5 absent in frame 1, slot kept
