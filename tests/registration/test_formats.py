@@ -118,3 +118,56 @@ def test_bad_transform_files_raise_input_error_naming_file(tmp_path, content, ms
     with pytest.raises(InputError, match=msg) as e:
         read_transform(p)
     assert str(p) in str(e.value)
+
+
+def test_ground_truth_file_reads_every_format_the_workbench_writes(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from engine.io.registration_formats import GroundTruthFile, load_ground_truth, write_gt_log, write_transform
+    from engine.registration.kabsch import random_transform
+
+    rng = np.random.default_rng(3)
+    T = random_transform(rng)
+    for name in ("T.txt", "T.json", "T.npy"):
+        write_transform(tmp_path / name, T, extra={"rotation_error_deg": 1.0} if name.endswith("json") else None)
+        g = GroundTruthFile(tmp_path / name)
+        assert not g.needs_pair
+        np.testing.assert_allclose(g.get(), T, atol=1e-9)
+    write_gt_log(tmp_path / "gt.log", {(7, 3): T, (5, 1): np.eye(4)}, 10)
+    g = GroundTruthFile(tmp_path / "gt.log")
+    assert g.needs_pair and sorted(g.pairs()) == [(1, 5), (3, 7)]
+    np.testing.assert_allclose(g.get(3, 7), T, atol=1e-7)
+    np.testing.assert_allclose(load_ground_truth(tmp_path / "gt.log", (7, 3)), np.linalg.inv(T), atol=1e-6)
+    with pytest.raises(InputError, match="--pair"):
+        g.get()
+    # KITTI odometry: poses of camera 0, Tr velodyne→cam0 from calib.txt found in ../sequences/00/
+    poses = np.stack([random_transform(rng, 10, 20) for _ in range(12)])
+    (tmp_path / "poses").mkdir()
+    (tmp_path / "poses" / "00.txt").write_text("\n".join(" ".join(f"{v:.12g}" for v in P[:3].ravel()) for P in poses))
+    Tr = random_transform(rng, 90, 1)
+    (tmp_path / "sequences" / "00").mkdir(parents=True)
+    (tmp_path / "sequences" / "00" / "calib.txt").write_text(
+        "P0: " + " ".join(["0"] * 12) + "\nTr: " + " ".join(f"{v:.12g}" for v in Tr[:3].ravel()) + "\n")
+    g = GroundTruthFile(tmp_path / "poses" / "00.txt")
+    assert g.kind == "kitti-poses" and g.Tr is not None and "Tr" in g.describe()
+    want = np.linalg.inv(Tr) @ np.linalg.inv(poses[10]) @ poses[0] @ Tr
+    np.testing.assert_allclose(g.get(0, 10), want, atol=1e-6)
+    with pytest.raises(InputError, match="outside"):
+        g.get(0, 12)
+    # the CLI: eval registration --gt poses --pair 0 10 (was exit 2)
+    write_transform(tmp_path / "pred.txt", want)
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.run([sys.executable, "main.py", "eval", "registration", "--pred", str(tmp_path / "pred.txt"),
+                        "--gt", str(tmp_path / "poses" / "00.txt"), "--pair", "0", "10", "--preset", "kitti", "--json"],
+                       cwd=root, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    import json
+
+    ev = json.loads(p.stdout)
+    assert ev["rotation_error_deg"] < 1e-4 and ev["translation_error_cm"] < 1e-3 and ev["success"] is True
+    p = subprocess.run([sys.executable, "main.py", "eval", "registration", "--pred", str(tmp_path / "pred.txt"),
+                        "--gt", str(tmp_path / "poses" / "00.txt")], cwd=root, capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 2 and "--pair" in p.stderr and "00.txt" in p.stderr

@@ -39,3 +39,23 @@ def test_gt_log_pair_from_names_and_from_dialog(window, qtbot, shared_data, tmp_
                         lambda *a, **k: (asked.append(a[3]) or "1 → 5", True))
     np.testing.assert_allclose(wb.load_gt(str(log)), other, atol=1e-7)
     assert asked and sorted(asked[0]) == ["1 → 5", "3 → 7"]
+
+
+def test_load_ground_truth_accepts_txt_and_json_as_export_writes_them(window, tmp_path):
+    """Registration ▸ Load ground truth used to refuse .txt and .json ("unrecognised file format"), including
+    what the workbench's own Export transform writes; it now reads them through the CLI's reader."""
+    from engine.io.registration_formats import write_transform
+    from engine.registration.kabsch import random_transform
+
+    wb = _bench(window)
+    T = random_transform(np.random.default_rng(5))
+    for name, extra in (("T.txt", None), ("T.json", {"rotation_error_deg": 1.5, "success": True}), ("T.npy", None)):
+        write_transform(tmp_path / name, T, extra=extra)
+        wb.gt = None
+        np.testing.assert_allclose(wb.load_gt(str(tmp_path / name)), T, atol=1e-9)
+        np.testing.assert_allclose(wb.gt, T, atol=1e-9)
+    errors = []
+    window.error = lambda title, msg: errors.append(msg)
+    (tmp_path / "bad.txt").write_text("1 2 3\n")
+    assert wb.load_gt(str(tmp_path / "bad.txt")) is None
+    assert errors and "bad.txt" in errors[0]
