@@ -71,6 +71,7 @@ def palette_colors(name: str, label_set: str | None) -> "np.ndarray":
     from engine.labels import get_label_set
 
     base = get_label_set(label_set or "occ3d").lut().copy()
+    base[255] = (200, 200, 200)  # ignore (occupied, class unknown), drawn with --show-ignore
     if name in (None, "nuscenes", "semantickitti", "default"):
         if name == "semantickitti" and (label_set or "occ3d") != "semantickitti":
             raise InputError(None, "palette semantickitti needs a SemanticKITTI grid")
@@ -190,7 +191,7 @@ def apply_camera(renderer, d: dict, origin=None, where=None) -> None:
 
 def render_figure(scene: Scene, size=(1600, 1000), view: str = "iso", palette: str | None = None,
                   camera: dict | None = None, edges: bool = True, mask: str | None = None,
-                  ego: bool = True):
+                  ego: bool = True, show_ignore: bool = False):
     """A paper-style figure of the scene's voxel grids: white background, every voxel a cube with black
     edges (no merged faces, no level of detail), a paper palette, and a fixed view that frames the whole
     grid (or a saved `camera`). Returns (RGB image, camera dict in world coordinates)."""
@@ -208,7 +209,7 @@ def render_figure(scene: Scene, size=(1600, 1000), view: str = "iso", palette: s
     for g in grids:
         if mask and f"mask_{mask}" not in g.masks:
             raise InputError(g.source or g.name, f"--mask {mask}: the grid has no mask_{mask}")
-        actors = sr.add_layer(g, {"merge": False, "lod": 1, "ego_marker": False,
+        actors = sr.add_layer(g, {"merge": False, "lod": 1, "ego_marker": False, "show_ignore": show_ignore,
                                   "mask": f"mask_{mask}" if mask else None})
         cols = palette_colors(palette, g.label_set).astype(float) / 255.0
         lut = vtk.vtkLookupTable()
@@ -238,7 +239,7 @@ def render_figure(scene: Scene, size=(1600, 1000), view: str = "iso", palette: s
     else:
         lo = np.min([sr.to_local(g.bounds()[0]) for g in grids], 0)
         hi = np.max([sr.to_local(g.bounds()[1]) for g in grids], 0)
-        frame_camera(ren, lo, hi, view, size[0] / size[1], points=_drawn_points(grids, sr, mask))
+        frame_camera(ren, lo, hi, view, size[0] / size[1], points=_drawn_points(grids, sr, mask, show_ignore))
     win.Render()
     img = image_from_window(win)
     cam = camera_to_dict(ren, sr.origin)
@@ -246,13 +247,15 @@ def render_figure(scene: Scene, size=(1600, 1000), view: str = "iso", palette: s
     return img, cam
 
 
-def _drawn_points(grids, sr, mask, n_max: int = 30000):
+def _drawn_points(grids, sr, mask, show_ignore=False, n_max: int = 30000):
     """Corners of (a sample of) the voxels a figure draws, in the view's local frame."""
     import numpy as np
 
     pts = []
     for g in grids:
         vis = g.occupied()
+        if show_ignore and g.ignore_label is not None:
+            vis = vis | (g.labels == g.ignore_label)
         if mask:
             vis = vis & g.masks[f"mask_{mask}"]
         idx = np.argwhere(vis)
@@ -290,7 +293,7 @@ def figure_files(folder: Path) -> list[Path]:
 
 
 def render_figures(path, out, size=(1600, 1000), view="iso", palette=None, camera: dict | None = None,
-                   edges=True, mask=None, ego=True, progress=None) -> tuple[list[Path], dict]:
+                   edges=True, mask=None, ego=True, progress=None, show_ignore=False) -> tuple[list[Path], dict]:
     """One figure, or a folder of grids rendered with one viewpoint (the given `camera`, else the view
     framed on the first frame and kept for all). Returns (files written, the viewpoint used)."""
     import json
@@ -306,7 +309,7 @@ def render_figures(path, out, size=(1600, 1000), view="iso", palette=None, camer
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for i, f in enumerate(files):
-            img, cam = render_figure(load(f), size, view, palette, camera, edges, mask, ego)
+            img, cam = render_figure(load(f), size, view, palette, camera, edges, mask, ego, show_ignore)
             camera = camera or cam
             key = f.parent.name if f.stem == "labels" else f.stem
             write_image(out / f"{key}.png", img)
@@ -315,6 +318,6 @@ def render_figures(path, out, size=(1600, 1000), view="iso", palette=None, camer
                 progress((i + 1) / len(files), key)
         (out / "viewpoint.json").write_text(json.dumps(camera, indent=1))
         return written, camera
-    img, cam = render_figure(load(src), size, view, palette, camera, edges, mask, ego)
+    img, cam = render_figure(load(src), size, view, palette, camera, edges, mask, ego, show_ignore)
     write_image(out, img)
     return [out], cam

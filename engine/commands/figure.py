@@ -39,6 +39,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mask", default=None, choices=["camera", "lidar"], help="draw only voxels inside this mask")
     p.add_argument("--no-edges", action="store_true", help="no black cube edges")
     p.add_argument("--no-ego", action="store_true", help="do not draw the ego car")
+    p.add_argument("--show-ignore", action="store_true", help="also draw ignore (255) voxels, in grey")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
@@ -60,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     from gui.render import render_figures  # VTK is loaded only when a figure is drawn
 
     files, cam = render_figures(src, args.out, args.size, args.view, args.palette, camera, not args.no_edges,
-                                args.mask, not args.no_ego)
+                                args.mask, not args.no_ego, show_ignore=args.show_ignore)
     if args.save_camera:
         Path(args.save_camera).write_text(json.dumps(cam, indent=1))
     summary = {"files": [str(f) for f in files], "view": args.view, "palette": args.palette, "size": list(args.size)}

@@ -95,3 +95,17 @@ def test_batch_folder_one_viewpoint(shared_data, tmp_path):
     bad.write_text('{"position": [0, 0]}')
     r = cli("figure", tmp_path / "a_again.npz", "--out", tmp_path / "x.png", "--camera", bad)
     assert r.returncode == 2 and "bad.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_show_ignore_draws_unknown_class_voxels_grey(tmp_path):
+    sem = np.full((200, 200, 16), 17, np.uint8)
+    sem[80:120, 80:120, 0:3] = 255  # occupied, class unknown (e.g. GT built from unlabelled points)
+    np.savez(tmp_path / "g.npz", semantics=sem)
+    outs = {}
+    for flag in ((), ("--show-ignore",)):
+        out = tmp_path / f"g{len(flag)}.png"
+        r = cli("figure", tmp_path / "g.npz", "--out", out, "--size", "400x250", "--no-ego", *flag)
+        assert r.returncode == 0, r.stderr
+        outs[bool(flag)] = read(out)
+    grey = lambda im: ((np.abs(im - 200).max(2) < 40) | (im.max(2) < 60)).mean()  # grey faces + black edges
+    assert grey(outs[False]) < 0.001 and grey(outs[True]) > 0.05

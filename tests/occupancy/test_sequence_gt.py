@@ -54,9 +54,9 @@ def car_surface(half: str, rng):
         lo, hi = ((-n / 2, n / 2) if a < 2 else (0.0, n))
         p[sel, a] = np.where(rng.random(sel.sum()) < 0.5, lo, hi) if a < 2 else hi  # roof, not the floor
     if half == "front":
-        p = p[p[:, 0] > 0.2]
+        p = p[p[:, 0] > 0.0]
     elif half == "rear":
-        p = p[p[:, 0] < -0.2]
+        p = p[p[:, 0] < 0.0]
     return p
 
 

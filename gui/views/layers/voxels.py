@@ -11,7 +11,8 @@ Style keys: hidden_classes (set of ids), mask ('mask_camera' | 'mask_lidar' | No
 'translucent'), opacity, diff_codes (uint8 grid from engine.occupancy.metrics.diff_codes, drawn instead
 of classes), compare_to (a ground-truth VoxelGrid, for the inspector), clip ((axis, index) keeps voxels
 with index ≤ index along axis), merge (default True), lod (coarsening factor for large grids, 'auto'),
-ego_marker (default True), highlight (M×3 voxel indices drawn as white outlines).
+ego_marker (default True), highlight (M×3 voxel indices drawn as white outlines), show_ignore (also
+draw voxels labelled `ignore_label`, e.g. 255 = occupied with no class).
 """
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ def visible_voxels(layer: VoxelGrid, style: dict) -> tuple[np.ndarray, np.ndarra
         base = codes > 0
     else:
         base = layer.occupied()
+        if style.get("show_ignore") and layer.ignore_label is not None:
+            base = base | (layer.labels == layer.ignore_label)  # occupied, class unknown: drawn grey
         hidden = style.get("hidden_classes") or ()
         if hidden:
             base &= ~np.isin(layer.labels, np.fromiter(hidden, np.int64))
