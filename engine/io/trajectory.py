@@ -33,21 +33,16 @@ def _rows(path: Path, text: str) -> list[list[float]]:
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """(N×4 x, y, z, w) unit quaternions → N×3×3 rotations (TUM order is x y z w)."""
-    q = np.asarray(q, float)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1)], -2)
+    from ..rotations import quat_xyzw_to_matrix
+
+    return quat_xyzw_to_matrix(q)
 
 
 def matrix_to_quat(r: np.ndarray) -> np.ndarray:
     """N×3×3 rotations → N×4 (x, y, z, w) with w ≥ 0."""
-    from scipy.spatial.transform import Rotation
+    from ..rotations import matrix_to_quat_xyzw
 
-    q = Rotation.from_matrix(np.asarray(r, float)).as_quat()
-    return q * np.where(q[..., 3:4] < 0, -1.0, 1.0)
+    return matrix_to_quat_xyzw(r)
 
 
 FORMATS = ("kitti", "tum", "euroc")

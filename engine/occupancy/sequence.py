@@ -92,18 +92,15 @@ class Sequence:
 
 def quat_pose(d: dict, where) -> np.ndarray:
     """4×4 from a nuScenes-style dict {translation: [x,y,z], rotation: [w,x,y,z]}."""
-    from scipy.spatial.transform import Rotation
-
     if not isinstance(d, dict) or "translation" not in d or "rotation" not in d:
         raise InputError(where, "expected a dict with 'translation' and 'rotation' (quaternion w, x, y, z)")
     t = np.asarray(d["translation"], float).reshape(-1)
     q = np.asarray(d["rotation"], float).reshape(-1)
     if t.size != 3 or q.size != 4 or not np.isfinite(q).all() or np.linalg.norm(q) < 1e-9:
         raise InputError(where, "translation must have 3 numbers and rotation a non-zero quaternion [w, x, y, z]")
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
-    T[:3, 3] = t
-    return T
+    from ..rotations import pose_from_wxyz
+
+    return pose_from_wxyz(t, q)
 
 
 def transform(T: np.ndarray, p: np.ndarray) -> np.ndarray:

@@ -106,24 +106,10 @@ def summarize(pairs: list[PairMetrics]) -> dict:
 
 
 def _rot_to_quat(R: np.ndarray) -> np.ndarray:
-    """(w, x, y, z) unit quaternion of a rotation matrix (Shepperd's method)."""
-    R = np.asarray(R, float)
-    tr = np.trace(R)
-    if tr > 0:
-        s = math.sqrt(tr + 1.0) * 2
-        q = [0.25 * s, (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s]
-    elif R[0, 0] > R[1, 1] and R[0, 0] > R[2, 2]:
-        s = math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2]) * 2
-        q = [(R[2, 1] - R[1, 2]) / s, 0.25 * s, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s]
-    elif R[1, 1] > R[2, 2]:
-        s = math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2]) * 2
-        q = [(R[0, 2] - R[2, 0]) / s, (R[0, 1] + R[1, 0]) / s, 0.25 * s, (R[1, 2] + R[2, 1]) / s]
-    else:
-        s = math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1]) * 2
-        q = [(R[1, 0] - R[0, 1]) / s, (R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, 0.25 * s]
-    q = np.asarray(q)
-    q = q / np.linalg.norm(q)
-    return -q if q[0] < 0 else q  # w ≥ 0, as transforms3d.quaternions.mat2quat returns it
+    """(w, x, y, z) unit quaternion of a rotation matrix, w ≥ 0 (engine.rotations)."""
+    from ..rotations import matrix_to_quat_wxyz
+
+    return matrix_to_quat_wxyz(R)
 
 
 def rmse_information(T_est: np.ndarray, T_gt: np.ndarray, info: np.ndarray) -> float:
