@@ -131,6 +131,7 @@ class PoseWorkbench(Workbench):
         self._drain.setInterval(15)
         self._drain.timeout.connect(self._drain_partials)
         m = window.menu("&Pose")
+        self.menu = m
         self.act_run = m.addAction("Run pose on current image/video", self.run_current)
         m.addAction("Run pose on file or folder…", self._run_dialog)
         m.addSeparator()
@@ -146,6 +147,7 @@ class PoseWorkbench(Workbench):
         m.addAction("Export COCO keypoints JSON…", lambda: self._export_dialog("coco"))
         m.addAction("Export 3-D joints NPZ…", lambda: self._export_dialog("npz"))
         m.addAction("Export overlay video…", lambda: self._export_dialog("video"))
+        self._build_panel()
         self._build_timeline()
         self._build_ate()
         window.annotation_providers.append(self)
@@ -154,6 +156,35 @@ class PoseWorkbench(Workbench):
         window.layer_added.connect(lambda lay: self._on_layer_added(lay))
 
     # ------------------------------------------------------------------ docks
+    def _build_panel(self) -> None:
+        """The Pose panel: the menu's actions as buttons (the same QActions, so menu and panel never differ),
+        grouped as a user works: run, edit, compare, export; and what is selected."""
+        w = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(w)
+        groups = {"Run": [], "Edit keypoints": [], "Trajectories": [], "Export": []}
+        for a in self.menu.actions():
+            if a.isSeparator():
+                continue
+            t = a.text()
+            key = ("Run" if t.startswith("Run") or "confidence" in t else "Trajectories" if "ATE" in t
+                   else "Export" if t.startswith("Export") else "Edit keypoints")
+            groups[key].append(a)
+        for title, actions in groups.items():
+            box = QtWidgets.QGroupBox(title)
+            bl = QtWidgets.QVBoxLayout(box)
+            for a in actions:
+                b = QtWidgets.QToolButton()
+                b.setDefaultAction(a)
+                b.setToolButtonStyle(QtCore.Qt.ToolButtonTextOnly)
+                b.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
+                bl.addWidget(b)
+            lay.addWidget(box)
+        self.status_label = QtWidgets.QLabel("Open an image, a folder or a video, then Run.")
+        self.status_label.setWordWrap(True)
+        lay.addWidget(self.status_label)
+        lay.addStretch(1)
+        self.panel_dock = self.window.add_dock(w, "Pose", "right")
+
     def _build_timeline(self) -> None:
         w = QtWidgets.QWidget()
         lay = QtWidgets.QHBoxLayout(w)
@@ -437,7 +468,9 @@ class PoseWorkbench(Workbench):
                 self.window.view3d.reset_camera("side")  # look from where the estimated camera stood
         self.window.view2d.remove_image("pose live")
         self._update_range()
-        self.window.log(f"pose: {len(run.frames)} frame(s), {sum(len(f.persons) for f in run.frames)} person(s)")
+        msg = f"pose: {len(run.frames)} frame(s), {sum(len(f.persons) for f in run.frames)} person(s)"
+        self.window.log(msg)
+        self.status_label.setText(msg[6:].capitalize() + " — click a keypoint to inspect it, drag it to edit.")
         self.redraw_2d()
 
     # ------------------------------------------------------------------ selection, inspector, edits
