@@ -64,7 +64,8 @@ def test_plugin_reader_and_task_work_beside_a_broken_plugin(site, tmp_path):
 def test_plugin_model_runs_as_occupancy_adapter(site, shared_data, tmp_path):
     scan = shared_data / "semantickitti_00_000000" / "velodyne" / "000000.bin"
     out = tmp_path / "g.label"
-    r = cli(site, "run", "occupancy", scan, "--model", "example-constant", "--out", out, "--json")
+    r = cli(site, "run", "occupancy", scan, "--model", "example-constant", "--grid", "semantickitti", "--out", out,
+            "--json")
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["class_counts"] == {"11": 256 * 256 * 32}
