@@ -182,3 +182,59 @@ def test_video_streaming_and_overlay_export(window, qtbot, shared_data, tmp_path
     # drawn keypoints: the side colours appear in the exported frame (BGR)
     f0 = frames[0]
     assert _count(f0, (255, 140, 60), 40) + _count(f0, (40, 110, 255), 40) > 30
+
+
+def _mouse(widget, kind, pos, buttons):
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    t = {"press": QtCore.QEvent.MouseButtonPress, "move": QtCore.QEvent.MouseMove,
+         "release": QtCore.QEvent.MouseButtonRelease}[kind]
+    button = QtCore.Qt.LeftButton if kind != "move" else QtCore.Qt.NoButton
+    ev = QtGui.QMouseEvent(t, QtCore.QPointF(pos), QtCore.QPointF(widget.mapToGlobal(pos)), button, buttons,
+                           QtCore.Qt.NoModifier)
+    QtWidgets.QApplication.sendEvent(widget, ev)
+
+
+def test_dragging_a_keypoint_with_real_mouse_events(window, qtbot, shared_data):
+    """Press, several moves and release on the image view, as a mouse sends them: the preview follows, the
+    release is one undoable edit (the first move used to crash: GraphItem.data is a method in pyqtgraph 0.14)."""
+    from PySide6 import QtCore
+
+    d = shared_data / "coco_keypoints"
+    window.set_scene(load(d / "test_coco.json"))
+    window.set_workspace("Pose")
+    window.resize(1400, 900)
+    wb = _bench(window)
+    key = "000000000785.jpg"
+    window.view2d.show_image(window.view2d.images[key], key)
+    qtbot.wait(100)
+    gt = next(s for s in wb.skeletons(2) if s.meta.get("kind") == "gt" and key in s.meta["file_names"])
+    t = gt.meta["file_names"].index(key) if gt.joints.shape[0] > 1 else 0
+    j = 0
+    xy = gt.joints[t, 0, j, :2].copy()
+    view = window.view2d.graphics
+    vb = window.view2d.plot.vb
+
+    def to_widget(p):
+        return view.mapFromScene(vb.mapViewToScene(QtCore.QPointF(float(p[0]), float(p[1]))))
+
+    start = to_widget(xy)
+    target = xy + (30.0, 20.0)
+    end = to_widget(target)
+    vp = view.viewport()
+    _mouse(vp, "press", start, QtCore.Qt.LeftButton)
+    for f in np.linspace(0.1, 1.0, 8):
+        p = QtCore.QPoint(int(start.x() + f * (end.x() - start.x())), int(start.y() + f * (end.y() - start.y())))
+        _mouse(vp, "move", p, QtCore.Qt.LeftButton)
+        qtbot.wait(5)
+    np.testing.assert_allclose(gt.joints[t, 0, j, :2], xy)  # moves only preview; the model changes on release
+    item = next(it for it in wb._items if getattr(it, "sk", None) is gt and it.p == 0)
+    px = abs(vb.viewPixelSize()[0])
+    drawn = np.asarray(item.pos)[j]  # the drawn keypoint followed the mouse (within the last event or two)
+    assert np.linalg.norm(drawn - xy) > 20 and np.linalg.norm(drawn - target) < 8 * px + 2.0, (drawn, target)
+    _mouse(vp, "release", end, QtCore.Qt.NoButton)
+    qtbot.wait(20)
+    moved = gt.joints[t, 0, j, :2]
+    assert np.linalg.norm(moved - target) < 3 * px + 1.0, (moved, target)
+    window.undo_stack.undo()
+    np.testing.assert_allclose(gt.joints[t, 0, j, :2], xy)
