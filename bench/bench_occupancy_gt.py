@@ -5,6 +5,9 @@
 2. RayIoU traversal (SparseOcc's virtual LiDAR, 14,040 rays): our vectorised walk vs the same walk one
    ray at a time in Python, per ray (the reference runs a compiled C++/CUDA loop).
 3. The builder end to end on a synthetic 4-frame nuScenes-style sequence (stage times).
+4. A clip-slider step on the Occ3D sample (offscreen VTK, software GL): clipping plane + cap mesh + one render
+   (ours) vs rebuilding the clipped mesh + one render (the previous path); and a timeline step (one mesh
+   build + one render of a new frame).
 
 Run: `.venv/bin/python bench/bench_occupancy_gt.py`.
 """
@@ -114,6 +117,65 @@ def bench_builder():
           f"{total:.2f} s ({stages})")
 
 
+def bench_clip():
+    import vtk
+
+    from engine.io import load_layers
+    from gui.views.layers.voxels import apply_clip, build_voxels, visible_voxels
+
+    vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
+    g = load_layers(SAMPLE)[0]
+    ren = vtk.vtkRenderer()
+    win = vtk.vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(1280, 800)
+    win.AddRenderer(ren)
+    origin = np.zeros(3)
+    st = {"origin": origin, "ego_marker": False}
+    acts = build_voxels(g, st)
+    for a in acts:
+        ren.AddViewProp(a)
+    ren.ResetCamera()
+    win.Render()
+    drawn = visible_voxels(g, st)[0]
+    slices = [3, 5, 7, 9, 11, 6, 4, 8]
+    t = time.perf_counter()
+    cap = None
+    for k in slices:
+        if cap is not None:
+            ren.RemoveViewProp(cap)
+        cap = apply_clip(acts, g, drawn, g.labels, 2, k, np.asarray(g.origin), ren)
+        win.Render()
+    ours = (time.perf_counter() - t) / len(slices)
+    for a in acts:
+        a.GetMapper().RemoveAllClippingPlanes()
+    if cap is not None:
+        ren.RemoveViewProp(cap)
+    t = time.perf_counter()
+    for k in slices:
+        for a in acts:
+            ren.RemoveViewProp(a)
+        acts = build_voxels(g, {**st, "clip": (2, k)})
+        for a in acts:
+            ren.AddViewProp(a)
+        win.Render()
+    rebuild = (time.perf_counter() - t) / len(slices)
+    # timeline step: a new frame = one mesh build + one render
+    frames = [np.roll(g.labels, s, axis=0) for s in (1, 2, 3, 4)]
+    t = time.perf_counter()
+    for lab in frames:
+        g.labels = lab
+        for a in acts:
+            ren.RemoveViewProp(a)
+        acts = build_voxels(g, st)
+        for a in acts:
+            ren.AddViewProp(a)
+        win.Render()
+    step = (time.perf_counter() - t) / len(frames)
+    print(f"clip step (Occ3D sample): plane + cap {ours * 1e3:.0f} ms, rebuild {rebuild * 1e3:.0f} ms -> "
+          f"{rebuild / ours:.1f}x; timeline step (1 build + 1 render) {step * 1e3:.0f} ms")
+
+
 if __name__ == "__main__":
     import torch
 
@@ -121,3 +183,4 @@ if __name__ == "__main__":
     bench_camera_mask()
     bench_rayiou()
     bench_builder()
+    bench_clip()

@@ -350,7 +350,7 @@ class OccupancyWorkbench(Workbench):
         mask = self.mask_combo.currentText()
         st = {"hidden_classes": set(self.hidden), "mask": None if mask == "all voxels" else mask,
               "unobserved": "translucent" if self.unobs_combo.currentIndex() == 1 else "hide",
-              "opacity": self.opacity.value() / 100.0, "clip": self.clip, "compare_to": self.gt,
+              "opacity": self.opacity.value() / 100.0, "clip": None, "compare_to": self.gt,  # clip: GPU plane
               "diff_codes": self._pair_codes() if self.diff_check.isChecked() else None, "highlight": self.highlight}
         return st
 
@@ -367,7 +367,15 @@ class OccupancyWorkbench(Workbench):
         if self.grid is None:
             return
         self.window.refresh_layer(self.grid, self.style())
+        self._cap_actor = None  # the rebuild dropped the old actors; the cap went with the clip
+        self._apply_clip()
         self._show_pair_as_one()
+        acts = self.window.view3d.scene_renderer.actors.get(self.grid.uid) or []
+        lod = getattr(acts[0], "_sl_lod", 1) if acts else 1
+        if lod > 1 and getattr(self, "_lod_noted", None) != self.grid.uid:
+            self._lod_noted = self.grid.uid  # never a silent half resolution: say it once per grid
+            self.window.log(f"{self.grid.name}: {int(self.grid.occupied().sum()):,} voxels drawn at 1/{lod} "
+                            "resolution (picks still use the full grid)", "warning")
         self.window.view3d.render()
         self.draw_planes()
 
@@ -467,7 +475,35 @@ class OccupancyWorkbench(Workbench):
             self.clip = (a, pv["slider"].value())
         else:
             self.clip = None
-        self.redraw()
+        if self.grid is None:
+            return
+        self._apply_clip()  # a clipping plane and a small cap mesh: no rebuild of the grid's mesh
+        self.window.view3d.render()
+
+    def _apply_clip(self) -> None:
+        from gui.views.layers.voxels import apply_clip, visible_voxels
+
+        sr = self.window.view3d.scene_renderer
+        cap = getattr(self, "_cap_actor", None)
+        if cap is not None:
+            sr.renderer.RemoveViewProp(cap)
+            self._cap_actor = None
+        acts = sr.actors.get(self.grid.uid) or []
+        if self.clip is None:
+            for a in acts:
+                m = a.GetMapper()
+                if m is not None and hasattr(m, "RemoveAllClippingPlanes"):
+                    m.RemoveAllClippingPlanes()
+            return
+        st = self.style()
+        if getattr(self, "_clip_key", None) != (id(self.grid), id(st["diff_codes"]), tuple(sorted(self.hidden)),
+                                                  st["mask"]):
+            self._clip_drawn = visible_voxels(self.grid, {**st, "clip": None})[0]
+            self._clip_key = (id(self.grid), id(st["diff_codes"]), tuple(sorted(self.hidden)), st["mask"])
+        values = st["diff_codes"] if st["diff_codes"] is not None else self.grid.labels
+        origin = np.asarray(self.grid.origin, float) - (sr.origin if sr.origin is not None else 0.0)
+        self._cap_actor = apply_clip(acts, self.grid, self._clip_drawn, values, self.clip[0], self.clip[1],
+                                     origin, sr.renderer)
 
     def set_slice(self, axis: int, value: int) -> None:
         next(p for p in self.plane_views if p["axis"] == axis)["slider"].setValue(value)

@@ -1,0 +1,29 @@
+"""The 3-D clip linked to a slice moves a GPU clipping plane and a small cap mesh; the grid's mesh is not
+rebuilt (needs a display)."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.io import load
+from tests.occupancy.occ_helpers import OCC, wb_of
+
+
+def test_clip_is_a_plane_and_a_cap_not_a_rebuild(qtbot, window, shared_data):
+    window.set_scene(load(shared_data / OCC))
+    wb = wb_of(window)
+    sr = window.view3d.scene_renderer
+    main = sr.actors[wb.grid.uid][0]
+    wb.clip_axis.setCurrentIndex(0)  # z
+    wb.set_slice(2, 3)
+    wb.clip_check.setChecked(True)
+    assert sr.actors[wb.grid.uid][0] is main  # same actor: no rebuild
+    planes = main.GetMapper().GetClippingPlanes()
+    assert planes is not None and planes.GetNumberOfItems() == 1
+    occ = wb.grid.occupied()
+    expect = int((occ[:, :, 3] & occ[:, :, 4]).sum())
+    assert wb._cap_actor is not None and wb._cap_actor.GetMapper().GetInput().GetNumberOfCells() == expect
+    wb.set_slice(2, 6)  # moving the slice moves the plane and the cap only
+    assert sr.actors[wb.grid.uid][0] is main
+    assert wb._cap_actor.GetMapper().GetInput().GetNumberOfCells() == int((occ[:, :, 6] & occ[:, :, 7]).sum())
+    wb.clip_check.setChecked(False)
+    assert main.GetMapper().GetClippingPlanes().GetNumberOfItems() == 0 and wb._cap_actor is None
