@@ -69,21 +69,25 @@ def _same_pad(h: int, w: int, kh: int, kw: int, sh: int, sw: int, dh: int = 1, d
 def _activation(code: int):
     import torch.nn.functional as F
 
+    # in place: every fused activation acts on a fresh operator output that nothing else holds (conv, add,
+    # pool, concat), and autograd supports in-place relu/relu6 there; saves an allocation per layer
     if code == 0:
         return None
     if code == 1:
-        return F.relu
+        return lambda y: F.relu(y, inplace=True)
     if code == 3:
-        return F.relu6
+        return lambda y: F.relu6(y, inplace=True)
     raise NotImplementedError(f"fused activation {code} is not supported")
 
 
-def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None):
+def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None, keep: list[str] | None = None):
     """A torch `nn.Module` executing `graph` (constants as buffers, so `.to(device)` moves them).
 
     `output_names` renames graph outputs (default: the landmark model's `OUTPUTS`). Besides the landmark
     model's operators this runs the person detector's DENSIFY (constants are densified by the reader),
-    DEPTH_TO_SPACE, CONCATENATION and RESHAPE to any rank (batch kept as the first axis)."""
+    DEPTH_TO_SPACE, CONCATENATION and RESHAPE to any rank (batch kept as the first axis). `keep` (output
+    names after renaming) drops every operator the other outputs alone need (e.g. the landmark model's
+    segmentation head when only landmarks and heatmaps are wanted)."""
     names_map = OUTPUTS if output_names is None else output_names
     import torch
     import torch.nn.functional as F
@@ -185,6 +189,26 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None)
             self.input_id = graph.inputs[0]
             self.output_ids = list(graph.outputs)
             self.output_names = [names_map.get(graph.tensors[i].name, graph.tensors[i].name) for i in graph.outputs]
+            if keep is not None:
+                unknown = set(keep) - set(self.output_names)
+                if unknown:
+                    raise KeyError(f"no output(s) {sorted(unknown)} (outputs: {self.output_names})")
+                pairs = [(n, i) for n, i in zip(self.output_names, self.output_ids) if n in keep]
+                self.output_names, self.output_ids = [n for n, _ in pairs], [i for _, i in pairs]
+                need = set(self.output_ids)
+                kept = []
+                for step in reversed(self.plan):
+                    kind, _k, a, out, _p = step
+                    if out not in need:
+                        continue
+                    kept.append(step)
+                    if kind == "add":
+                        need |= {t for tk, t in a if tk == "t"}
+                    elif kind == "concat":
+                        need |= set(a)
+                    else:
+                        need.add(a)
+                self.plan = kept[::-1]
 
         def forward(self, x):
             """x: N×3×H×W in [0, 1] → dict of outputs (4-D outputs stay N×C×H×W)."""
@@ -192,11 +216,15 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None)
             for kind, k, a, out, p in self.plan:
                 if kind == "conv":
                     t = v[a]
-                    if p["same"]:
-                        wt = getattr(self, f"w{k}")
-                        t = F.pad(t, _same_pad(t.shape[2], t.shape[3], wt.shape[2], wt.shape[3], *p["stride"], *p["dil"]))
                     wt = getattr(self, f"w{k}")
-                    y = F.conv2d(t, wt, getattr(self, f"b{k}") if p["bias"] else None, p["stride"], 0, p["dil"],
+                    pad = (0, 0)
+                    if p["same"]:
+                        l, r, tp, bt = _same_pad(t.shape[2], t.shape[3], wt.shape[2], wt.shape[3], *p["stride"], *p["dil"])
+                        if l == r and tp == bt:  # symmetric: the convolution pads itself (no copy)
+                            pad = (tp, l)
+                        else:
+                            t = F.pad(t, (l, r, tp, bt))
+                    y = F.conv2d(t, wt, getattr(self, f"b{k}") if p["bias"] else None, p["stride"], pad, p["dil"],
                                  t.shape[1] if p["groups"] == -1 else 1)
                     v[out] = p["act"](y) if p["act"] else y
                 elif kind == "add":

@@ -212,7 +212,7 @@ class BlazePoseTorch:
 
     def __init__(self, device: str = "cpu", min_detection_confidence: float = 0.5,
                  min_presence: float = 0.5, max_people: int = 0, nms_threshold: float = 0.3):
-        from ..attribution.mediapipe_torch import build_module, bundled_model_path, load_pose_landmark_model
+        from ..attribution.mediapipe_torch import build_module, bundled_model_path
         from ..attribution.tflite_reader import read_tflite
 
         import torch
@@ -230,7 +230,9 @@ class BlazePoseTorch:
             raise InputError(None, f"built-in pose model files missing: {e}") from None
         self.detector = build_module(read_tflite(det_path.read_bytes()),
                                      {"Identity": "boxes", "Identity_1": "scores"}).eval().to(device)
-        self.landmarker = load_pose_landmark_model(lm_path, device)
+        # the landmark graph without its segmentation head (not used here: about a fifth of the work)
+        self.landmarker = build_module(read_tflite(lm_path.read_bytes()),
+                                       keep=["landmarks", "presence", "heatmaps", "world_landmarks"]).eval().to(device)
         for m in (self.detector, self.landmarker):
             for p in m.parameters():
                 p.requires_grad_(False)

@@ -98,3 +98,22 @@ def test_cuda_gives_the_same_landmarks(pipe, ref_images):
         a = pipe.people(ref_images[name])[0][0]
         b = gpu.people(ref_images[name])[0][0]
         assert np.abs(a["keypoints"] - b["keypoints"]).max() < 0.05
+
+
+def test_pruned_landmark_graph_gives_the_same_outputs():
+    import torch
+
+    from engine.attribution.mediapipe_torch import build_module, bundled_model_path
+    from engine.attribution.tflite_reader import read_tflite
+
+    g = read_tflite(bundled_model_path().read_bytes())
+    full = build_module(g).eval()
+    pruned = build_module(g, keep=["landmarks", "heatmaps"]).eval()
+    assert len(pruned.plan) < len(full.plan) and pruned.output_names == ["landmarks", "heatmaps"]
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = full(x), pruned(x)
+    for k in b:
+        assert torch.equal(a[k], b[k])
+    with pytest.raises(KeyError):
+        build_module(g, keep=["nope"])
