@@ -140,13 +140,14 @@ def main() -> int:
               "(COCO samples, 1 person)")
         ours_v = plain_loop(clip, "blazepose", True)
         ours_s = plain_loop(clip, "blazepose", False, limit=20)
-        print(f"torch pipeline, video mode:        {ours_v[0]:6.2f} fps ({ours_v[1]} frames)")
-        print(f"torch pipeline, still images:      {ours_s[0]:6.2f} fps ({ours_s[1]} frames, detector every frame)")
+        print(f"torch pipeline, video mode:        {ours_v[0]:6.2f} fps ({ours_v[1]} frames, {ours_v[2]:.2f} people/frame)")
+        print(f"torch pipeline, still images:      {ours_s[0]:6.2f} fps ({ours_s[1]} frames, detector every frame, "
+              f"{ours_s[2]:.2f} people/frame)")
         if mediapipe_installed():
             mp_v = plain_loop(clip, "mediapipe-tflite", True)
             mp_s = plain_loop(clip, "mediapipe-tflite", False, limit=20)
-            print(f"mediapipe (TFLite), video mode:    {mp_v[0]:6.2f} fps")
-            print(f"mediapipe (TFLite), still images:  {mp_s[0]:6.2f} fps")
+            print(f"mediapipe (TFLite), video mode:    {mp_v[0]:6.2f} fps ({mp_v[2]:.2f} people/frame, single-person)")
+            print(f"mediapipe (TFLite), still images:  {mp_s[0]:6.2f} fps ({mp_s[2]:.2f} people/frame)")
             print(f"ratio torch/mediapipe: video {ours_v[0] / mp_v[0]:.3f}, still images {ours_s[0] / mp_s[0]:.3f}")
         else:
             print("mediapipe not installed: no TFLite comparison (figures recorded in docs/notes/issue-13.md)")
