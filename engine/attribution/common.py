@@ -29,11 +29,21 @@ def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as H×W×3 uint8 RGB; bad files raise InputError naming the file."""
     import cv2
 
+    from ..io.limits import check_image_header, check_readable, quiet_native_stderr
+
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "image file does not exist")
+    check_readable(p)
+    check_image_header(p)  # pixel limit from the header, before decoding
     data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    img = None
+    if data.size:
+        try:
+            with quiet_native_stderr():
+                img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            img = None
     if img is None:
         raise InputError(p, "not a readable image (OpenCV could not decode it)")
     if img.dtype != np.uint8:
@@ -138,36 +148,82 @@ def reduce_channels(attr: np.ndarray, how: str = "sum") -> np.ndarray:
     raise ValueError(f"unknown channel reduction {how!r}")
 
 
-def normalize_map(m: np.ndarray, signed: bool = False) -> np.ndarray:
-    """For display: signed maps → [-1, 1] by max |value|; unsigned → [0, 1] by max (|·| taken first)."""
+OUTLIER_PERC = 2.0  # captum's visualiser default: the largest 2 % of the attribution mass saturate
+
+
+def display_scale(m: np.ndarray, outlier_perc: float = OUTLIER_PERC) -> float:
+    """The |value| that maps to full colour: captum's `_cumulative_sum_threshold` — sort |m|, take the
+    value where the cumulative sum first reaches (100 − outlier_perc) % of the total (0 → the maximum).
+    A max-scaled IG map is dominated by a few spiky pixels; this clips them as captum's visualiser does."""
+    v = np.sort(np.abs(np.asarray(m, np.float64)).reshape(-1))
+    if v.size == 0 or v[-1] <= 0:
+        return 0.0
+    if outlier_perc <= 0:
+        return float(v[-1])
+    cs = np.cumsum(v)
+    i = int(np.searchsorted(cs, cs[-1] * 0.01 * (100.0 - outlier_perc)))
+    return float(v[min(i, v.size - 1)])
+
+
+def normalize_map(m: np.ndarray, signed: bool = False, outlier_perc: float = OUTLIER_PERC) -> np.ndarray:
+    """For display: signed maps → [-1, 1], unsigned → [0, 1] (|·| taken first), divided by `display_scale`
+    and clipped (captum's `visualize_image_attr` normalisation; outlier_perc = 0 divides by the max)."""
     m = np.asarray(m, dtype=np.float64)
+    s = display_scale(m, outlier_perc)
     if signed:
-        s = np.abs(m).max()
-        return (m / s if s > 0 else m).astype(np.float32)
+        return (np.clip(m / s, -1, 1) if s > 0 else m).astype(np.float32)
     m = np.abs(m)
-    s = m.max()
-    return (m / s if s > 0 else m).astype(np.float32)
+    return (np.clip(m / s, 0, 1) if s > 0 else m).astype(np.float32)
 
 
-def colorize(m: np.ndarray, cmap: str = "jet", signed: bool = False) -> np.ndarray:
+def cmap_for(cmap: str, signed: bool) -> str:
+    """Signed maps need a diverging map centred on 0 (blue = against, red = for the target)."""
+    from matplotlib import colormaps
+
+    if signed and cmap in ("jet", "inferno", "viridis", "magma", "turbo", "gray"):
+        return "RdBu_r"
+    return cmap if cmap in colormaps else "jet"
+
+
+def colorize(m: np.ndarray, cmap: str = "jet", signed: bool = False, outlier_perc: float = OUTLIER_PERC) -> np.ndarray:
     """Map → H×W×3 uint8 colours. Signed maps use a diverging map centred on 0."""
     from matplotlib import colormaps
 
-    n = normalize_map(m, signed)
-    if signed:
-        cm = colormaps["bwr" if cmap == "jet" else cmap]
-        v = (n + 1.0) / 2.0
-    else:
-        cm = colormaps[cmap]
-        v = n
+    n = normalize_map(m, signed, outlier_perc)
+    cm = colormaps[cmap_for(cmap, signed)]
+    v = (n + 1.0) / 2.0 if signed else n
     return (cm(v)[..., :3] * 255 + 0.5).astype(np.uint8)
 
 
-def overlay(img: np.ndarray, m: np.ndarray, alpha: float = 0.5, cmap: str = "jet", signed: bool = False) -> np.ndarray:
+def colorbar(cmap: str, signed: bool, scale: float, width: int = 360, height: int = 46) -> np.ndarray:
+    """H×W×3 uint8 colour bar with its value ticks (−scale, 0, +scale or 0, scale/2, scale): the key every
+    exported map carries (values beyond ±scale saturate, see `display_scale`)."""
+    import cv2
+    from matplotlib import colormaps
+
+    cm = colormaps[cmap_for(cmap, signed)]
+    bar_h = height // 2
+    img = np.full((height, width, 3), 255, np.uint8)
+    pad = 8
+    ramp = np.linspace(0, 1, width - 2 * pad)
+    img[2:2 + bar_h, pad:width - pad] = (cm(ramp)[None, :, :3] * 255 + 0.5).astype(np.uint8)
+    ticks = [(-scale, 0.0), (0.0, 0.5), (scale, 1.0)] if signed else [(0.0, 0.0), (scale / 2, 0.5), (scale, 1.0)]
+    for val, f in ticks:
+        x = int(pad + f * (width - 2 * pad - 1))
+        img[2 + bar_h:5 + bar_h, max(0, x - 1):x + 1] = 0
+        txt = f"{val:.3g}"
+        (tw, _), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)
+        cv2.putText(img, txt, (int(np.clip(x - tw / 2, 0, width - tw)), height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def overlay(img: np.ndarray, m: np.ndarray, alpha: float = 0.5, cmap: str = "jet", signed: bool = False,
+            outlier_perc: float = OUTLIER_PERC) -> np.ndarray:
     """Blend a map (resized to the image) over an RGB image; `alpha` is the map's opacity."""
     if m.shape[:2] != img.shape[:2]:
         m = resize(m.astype(np.float32), (img.shape[1], img.shape[0]))
-    col = colorize(m, cmap, signed).astype(np.float32)
+    col = colorize(m, cmap, signed, outlier_perc).astype(np.float32)
     base = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255
     return np.clip((1 - alpha) * base + alpha * col, 0, 255).astype(np.uint8)
 

@@ -204,7 +204,9 @@ def check_zip(path: Path, shown=None, depth: int = 0) -> None:
             for i in infos:
                 if i.flag_bits & 0x1:
                     raise InputError(shown, f"zip member {i.filename!r} is encrypted")
-                if i.filename.endswith(".npy") and i.file_size:
+                if i.filename.endswith(".npy"):
+                    if not i.file_size:
+                        raise InputError(shown, f"zip member {i.filename!r} is empty (not a .npy array)")
                     with z.open(i) as f:
                         check_npy_stream(shown, _Counted(f), i.file_size, f"member {i.filename!r}")
                 elif i.filename.endswith(".npz") and depth == 0 and i.file_size:
@@ -302,7 +304,7 @@ def quiet_native_stderr():
 
 def json_depth(text: str) -> int:
     """Deepest nesting of [ and { outside strings (iterative: no recursion however deep)."""
-    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    stripped = re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"', '""', text)  # unrolled: no backtracking stack
     b = np.frombuffer(stripped.encode("utf-8", "replace"), np.uint8)
     step = np.zeros(len(b), np.int32)
     step[(b == ord("[")) | (b == ord("{"))] = 1

@@ -30,6 +30,10 @@ def read_occ_npz(path: Path, **opts) -> VoxelGrid:
 
     path = Path(path)
     only = opts.get("masks")  # names of the masks to read (None = all); evaluation reads just one
+    from .limits import check_readable, check_zip
+
+    check_readable(path)
+    check_zip(path)  # members' declared sizes and .npy headers before anything is inflated (eval reads here directly)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files

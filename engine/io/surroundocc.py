@@ -20,6 +20,10 @@ from . import register
 def read_surroundocc(path: Path, **opts) -> VoxelGrid:
     from ..occupancy.grids import make_grid, preset, with_overrides
 
+    from .limits import check_npy_file, check_readable
+
+    check_readable(path)
+    check_npy_file(path)  # declared shape against the file's size and the memory budget
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as e:

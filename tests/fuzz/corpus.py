@@ -495,6 +495,14 @@ def generate(root: Path, bomb_bytes: int = 1536 << 20) -> list[Case]:
                 for _ in range(bomb_bytes // len(block)):
                     fh.write(block)
     cases.append(Case(pb, "project with a 1.5 GB arrays.npz member", entry="project"))
+    # the same hostile grids through `eval occupancy` (which reads grids without engine.io.load) and hostile
+    # images through `run attribution` (its own image loader)
+    for c in list(cases):
+        if c.entry == "render" and c.expect == "reject" and c.path.is_file() and (
+                c.path.suffix == ".npz" or c.path.name.startswith("so_") or c.path.suffix == ".label"):
+            cases.append(Case(c.path, c.kind + " [eval occupancy]", entry="eval"))
+        if c.entry == "render" and c.path.suffix in (".png", ".jpg", ".bmp", ".tif"):
+            cases.append(Case(c.path, c.kind + " [run attribution]", entry="image"))
     return cases
 
 

@@ -99,3 +99,9 @@ if __name__ == "__main__":
     vs, ran = run(root)
     print(report(vs, ran))
     print(f"slowest: {max(v.result['wall'] for v in vs):.2f} s, max RSS {max(v.result['maxrss_kb'] for v in vs) >> 10} MiB")
+    for v in sorted(vs, key=lambda v: -v.result["wall"])[:8]:
+        print(f"  {v.result['wall']:.2f} s  {v.result['maxrss_kb'] >> 10} MiB  {v.case.entry:8s} {v.case.kind}")
+    tot: dict[str, float] = {}
+    for v in vs:
+        tot[v.case.entry] = tot.get(v.case.entry, 0.0) + v.result["wall"]
+    print("  wall per entry:", ", ".join(f"{k} {t:.0f} s" for k, t in sorted(tot.items())))

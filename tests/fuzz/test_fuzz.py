@@ -25,4 +25,4 @@ def test_hostile_corpus_is_rejected_cleanly(tmp_path_factory, capsys):
     bad = [f"{v.case.kind} ({v.case.path.name}): {v.why}" for v in strict if not v.ok]
     assert not bad, "\n".join(bad)
     kinds = {v.case.entry for v in verdicts}
-    assert kinds == {"render", "model", "project"}
+    assert kinds == {"render", "model", "project", "eval", "image"}

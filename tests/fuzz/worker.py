@@ -38,6 +38,11 @@ def _child(case: dict, mem: int, seconds: int) -> None:
         elif case["entry"] == "model":
             rc = main.main(["run", "attribution", case["image"], "--method", "gradcam", "--model", case["path"],
                             "--out", os.path.join(work, "out"), "--device", "cpu", "--no-faithfulness"])
+        elif case["entry"] == "eval":
+            rc = main.main(["eval", "occupancy", "--pred", case["path"], "--gt", case["path"]])
+        elif case["entry"] == "image":
+            rc = main.main(["run", "attribution", case["path"], "--method", "gradcam", "--out",
+                            os.path.join(work, "out"), "--device", "cpu", "--no-faithfulness"])
         elif case["entry"] == "project":
             from engine.errors import InputError
             from engine.project import load_project
@@ -91,7 +96,17 @@ def main() -> None:
     import engine.attribution.pipeline  # noqa: F401
     import engine.trust  # noqa: F401
 
+    import cv2  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    import torch  # noqa: F401
+    import tqdm  # noqa: F401
+    from matplotlib import colormaps  # noqa: F401
+
+    import engine.tasks
+
     engine.io.readers()
+    engine.tasks.tasks()
     for line in sys.stdin:
         if line.strip():
             print(json.dumps(run_one(json.loads(line), mem, seconds)), flush=True)
