@@ -89,9 +89,15 @@ class ImageClassifier:
         if exact:
             return exact[0]
         pref = [i for i, n in enumerate(self.class_names) if n.lower().startswith(t)]
-        if len(pref) == 1:
-            return pref[0]
-        raise InputError(None, f"unknown target class {target!r}" + (f" (ambiguous: {len(pref)} names start so)" if pref else ""))
+        words = [i for i, n in enumerate(self.class_names) if t in n.lower().replace(",", " ").split() and i not in pref]
+        cands = pref + words
+        if len(cands) == 1:
+            return cands[0]
+        if cands:
+            shown = ", ".join(f"{i} {self.class_names[i]!r}" for i in cands[:12]) + (" …" if len(cands) > 12 else "")
+            raise InputError(None, f"target {target!r} is ambiguous: {len(cands)} classes match ({shown}); "
+                                   f"give the index or the full name")
+        raise InputError(None, f"unknown target class {target!r}")
 
     def prepare(self, img):
         """H×W×3 uint8 image → 1×3×h×w tensor in [0, 1] at the model's input size."""

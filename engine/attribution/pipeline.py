@@ -130,7 +130,10 @@ def run_classifier_method(img: np.ndarray, method: str, target=None, model: str 
             from .gradcam import grad_cam
 
             work(0.0, "Grad-CAM")
-            r = grad_cam(clf.module, x, t, opts.layer or clf.gradcam_layer)
+            try:
+                r = grad_cam(clf.module, x, t, opts.layer or clf.gradcam_layer)
+            except ValueError as e:  # no such layer / no conv layer: the user's choice, not a crash
+                raise InputError(None, f"--layer: {e}") from None
             m = r.cam
             metrics.update(layer=r.layer, logit=r.score)
             signed = False
@@ -195,15 +198,17 @@ def export_result(res: AttributionResult, out_dir, alpha: float = 0.5, cmap: str
     from pathlib import Path
 
     from ..atomic import save_npy, write_text
-    from .common import overlay, save_png
+    from .common import colorbar, display_scale, overlay, save_png
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
     save_npy(out / "map.npy", res.map.astype(np.float32))
     files["map"] = str(out / "map.npy")
-    save_png(out / "overlay.png", overlay(res.image, res.map, alpha, cmap, signed=False))
+    save_png(out / "overlay.png", overlay(res.image, res.map, alpha, cmap, signed=res.signed))
     files["overlay"] = str(out / "overlay.png")
+    save_png(out / "colorbar.png", colorbar(cmap, res.signed, display_scale(res.map)))
+    files["colorbar"] = str(out / "colorbar.png")
     if res.joint_maps:
         names = list(res.joint_maps)
         save_npy(out / "joint_maps.npy", np.stack([res.joint_maps[n] for n in names]).astype(np.float32))
@@ -223,7 +228,10 @@ def export_result(res: AttributionResult, out_dir, alpha: float = 0.5, cmap: str
             rows.append(j + "," + ",".join(f"{res.indices[k].get(j, float('nan')):.6g}" for k in res.indices))
         write_text(out / "indices.csv", "\n".join(rows) + "\n")
         files["indices"] = str(out / "indices.csv")
-    write_text(out / "metrics.json", json.dumps(_jsonable(res.metrics_json()), indent=1))
+    mj = res.metrics_json()
+    mj["display"] = {"signed": bool(res.signed), "scale": display_scale(res.map), "outlier_perc": 2.0,
+                     "cmap": cmap, "note": "colours saturate at ±scale (captum's cumulative-sum clipping)"}
+    write_text(out / "metrics.json", json.dumps(_jsonable(mj), indent=1))
     files["metrics"] = str(out / "metrics.json")
     return files
 

@@ -24,7 +24,7 @@ Per point: ``signed`` = sum over channels (Σ of it = IG completeness gap aside,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,11 +50,15 @@ class PointAttribution:
     baseline: str
     target: object
     steps: int
+    tolerance: float | None = None
+    converged: bool = True
+    tried: list = field(default_factory=list)
 
     @property
     def relative_error(self) -> float:
+        """|Σ − Δf| / |Δf|; NaN when the output does not change (Δf = 0)."""
         d = self.f_input - self.f_baseline
-        return abs(self.convergence_delta) / abs(d) if d != 0 else float("inf")
+        return abs(self.convergence_delta) / abs(d) if d != 0 else float("nan")
 
 
 def load_point_model(path: str | Path, device: str = "cpu"):
@@ -134,7 +138,8 @@ def _scalar_fn(model, target, layout: str, n: int):
 
 
 def attribute_points(model, x, target, method: str = "ig", baseline: str = "centroid", steps: int = 64,
-                     batch_size: int = 8, layout: str = "NC", progress=None, cancel=None) -> PointAttribution:
+                     batch_size: int = 8, layout: str = "NC", progress=None, cancel=None, tol: float | None = 0.01,
+                     max_steps: int | None = None) -> PointAttribution:
     """Attribution of `model`'s target score to each point of x (N×C array or 1×N×C tensor)."""
     import torch
 
@@ -159,13 +164,16 @@ def attribute_points(model, x, target, method: str = "ig", baseline: str = "cent
     else:
         from .ig import integrated_gradients
 
-        r = integrated_gradients(f, x, None, xb, int(steps), "gausslegendre", batch_size, progress=prog, cancel=cancel)
-        attr, used, fx, fb = r.attributions, int(steps), r.f_input, r.f_baseline
+        r = integrated_gradients(f, x, None, xb, int(steps), "gausslegendre", batch_size, progress=prog, cancel=cancel,
+                                 tol=tol, max_steps=max_steps)
+        attr, used, fx, fb = r.attributions, r.steps, r.f_input, r.f_baseline
+        conv = (r.tolerance, r.converged, r.tried)
     pc = np.asarray(attr, np.float64)
     signed = pc.sum(1)
+    tl, ok, tried = conv if method != "gradxinput" else (None, True, [])
     return PointAttribution(signed.astype(np.float32), np.linalg.norm(pc, axis=1).astype(np.float32),
                             pc.astype(np.float32), fx, fb, float(signed.sum() - (fx - fb)), method, baseline,
-                            target, used)
+                            target, used, tl, ok, tried)
 
 
 def parse_target(text: str):
@@ -209,6 +217,7 @@ def explain_point_model(layer: PointCloud, model_path, target, method: str = "ig
         meta={"magnitude": res.magnitude, "per_channel": res.per_channel, "channels": ["x", "y", "z", *channels],
               "f_input": res.f_input, "f_baseline": res.f_baseline, "convergence_delta": res.convergence_delta,
               "relative_error": res.relative_error, "steps": res.steps, "baseline": baseline,
+              "tolerance": res.tolerance, "converged": res.converged, "steps_tried": res.tried,
               "stage_seconds": dict(ctx.stage_times)})
 
 

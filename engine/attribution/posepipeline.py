@@ -243,7 +243,7 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
     with ctx.stage(method):
         if method == "poseig":
             r = P.poseig(target_fn, x, joints, opts.steps, 19.0, opts.batch_size,
-                         batch_joints=getattr(opts, "batch_joints", False), progress=work, cancel=cancel,
+                         batch_joints=getattr(opts, "batch_joints", None), progress=work, cancel=cancel,
                          tol=opts.tol, max_fold=opts.max_steps)
             crop_maps = {j: r.maps[i] for i, j in enumerate(joints)}
             metrics.update(fold=r.fold, targets={j: float(v) for j, v in zip(joints, r.targets)},
@@ -252,7 +252,13 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
                            relative_gap_per_joint={j: float(v) for j, v in zip(joints, r.relative_gaps)},
                            relative_error=r.max_relative_gap, steps=r.fold, steps_tried=r.tried,
                            tolerance=r.tolerance, converged=r.converged)
-            if not r.converged:
+            metrics["stalled"] = r.stalled
+            if r.stalled:
+                metrics.setdefault("warnings", []).append(
+                    f"completeness gap {r.max_relative_gap:.1%} stays above the {r.tolerance:.1%} tolerance as the "
+                    f"fold doubles (stopped at {r.fold}): the target jumps along the blur path (the model's decode "
+                    f"switches there), so Σ IG misses those jumps; more steps will not close it")
+            elif not r.converged:
                 metrics.setdefault("warnings", []).append(
                     f"completeness gap {r.max_relative_gap:.1%} is above the {r.tolerance:.1%} tolerance at the "
                     f"fold cap {r.fold}: raise --max-steps (or accept a looser --tol)")
@@ -265,7 +271,7 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
                 sub = ctx.sub(0.02 + 0.78 * n / len(ids), 0.02 + 0.78 * (n + 1) / len(ids))
                 o = occlusion(lambda b, i=i: target_fn(b)[:, i], x, opts.window, opts.stride, "blur", opts.batch_size,
                               sub, cancel)
-                crop_maps[joints[i]] = np.clip(o.attributions, 0, None)
+                crop_maps[joints[i]] = o.attributions.astype(np.float32)  # signed: negative = occluding helps
             metrics.update(window=opts.window, stride=opts.stride)
         else:
             raise InputError(None, f"method {method!r} is not available for pose models (use poseig or occlusion)")
@@ -274,8 +280,9 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
     gt_hm = (gt_px + 0.5) / stride - 0.5  # heatmap-cell coordinates of the reference keypoints
     gt_heat = {j: P.gt_heatmap_at_input(gt_hm[i], (hw, hw), (S, S), 2.0) for i, j in enumerate(joints)}
     weights = {j: float(vis[i]) for i, j in enumerate(joints)}
-    indices = P.indices_for_maps(crop_maps, mask_crop, {j: gt_heat[j] for j in crop_maps},
-                                 {j: weights[j] for j in crop_maps})
+    # the indices measure where the evidence *for* the joint lies: the positive part of a signed map
+    indices = P.indices_for_maps({j: np.clip(m, 0, None) for j, m in crop_maps.items()}, mask_crop,
+                                 {j: gt_heat[j] for j in crop_maps}, {j: weights[j] for j in crop_maps})
     epe_px = np.linalg.norm(pred_px - gt_px, axis=1)
     metrics["EPE"] = {j: float(epe_px[i]) for i, j in enumerate(joints)}
     metrics["keypoint_decode"] = pm.decoder
@@ -300,7 +307,8 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
     full = {j: unwarp(m, A, (H, W)) for j, m in crop_maps.items()}
     ctx.progress(1.0, "done")
     res = AttributionResult(img, unwarp(shown, A, (H, W)), method, joints[tj] if tj is not None else "all joints",
-                            joints[tj] if tj is not None else "all joints", pm.name, False, metrics, [], curves, full,
+                            joints[tj] if tj is not None else "all joints", pm.name, method == "occlusion", metrics,
+                            [], curves, full,
                             indices, source=source)
     res.extra.update(crop=crop, crop_maps=crop_maps, crop_transform=A, mask_crop=mask_crop,
                      pred_keypoints=(np.c_[pred_px, np.ones(len(pred_px))] @ np.linalg.inv(np.r_[A, [[0, 0, 1]]]).T)[:, :2])

@@ -1,7 +1,10 @@
 """One self-contained HTML page per attributed image: input, prediction, maps, indices and curves.
 
 Everything is inlined (PNG as data URIs, curves as inline SVG) so the file opens in any browser, can be
-mailed or archived, and never points at files that may move.
+mailed or archived, and never points at files that may move. Every map carries its colour bar (values
+saturate at the captum-style clipping scale), the curves have labelled axes, the completeness gap is
+flagged when it is above the tolerance, and pose results show predicted vs reference keypoints, the EPE
+per joint and the joint-inversion flags.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import html
 
 import numpy as np
 
-from .common import colorize, encode_png, overlay, resize
+from .common import colorbar, colorize, display_scale, encode_png, overlay, resize
 
 
 def _img(rgb: np.ndarray, width: int = 320, title: str = "") -> str:
@@ -22,39 +25,127 @@ def _img(rgb: np.ndarray, width: int = 320, title: str = "") -> str:
     return f'<figure><img src="data:image/png;base64,{b64}" width="{width}" alt="{html.escape(title)}">{cap}</figure>'
 
 
-def _svg_curves(curves: dict, w: int = 360, h: int = 200) -> str:
+def _fmt(v) -> str:
+    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
+
+
+def _svg_curves(curves: dict, w: int = 420, h: int = 260) -> str:
+    """Deletion / insertion curves with axes: x = fraction of pixels deleted or inserted, y = score."""
     colors = {"deletion": "#d62728", "insertion": "#1f77b4", "deletion_random": "#ff9896", "insertion_random": "#aec7e8"}
-    parts = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">',
-             f'<rect x="0" y="0" width="{w}" height="{h}" fill="white" stroke="#999"/>']
-    for i, (k, c) in enumerate(curves.items()):
-        if c is None:
-            continue
+    valid = {k: c for k, c in curves.items() if c is not None}
+    if not valid:
+        return ""
+    top = max(1e-9, max(float(np.max(c.scores)) for c in valid.values()))
+    L, R, T, B = 52, 150, 12, 40  # plot margins (left axis labels, legend on the right)
+    pw, ph = w - L - R, h - T - B
+
+    def X(f):
+        return L + pw * f
+
+    def Y(v):
+        return T + ph * (1 - v / top)
+    parts = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="white" stroke="#666"/>']
+    for f in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{X(f):.1f}" y1="{T + ph}" x2="{X(f):.1f}" y2="{T + ph + 4}" stroke="#333"/>'
+                     f'<text x="{X(f):.1f}" y="{T + ph + 15}" text-anchor="middle">{f:g}</text>')
+        v = top * f
+        parts.append(f'<line x1="{L - 4}" y1="{Y(v):.1f}" x2="{L}" y2="{Y(v):.1f}" stroke="#333"/>'
+                     f'<text x="{L - 6}" y="{Y(v) + 4:.1f}" text-anchor="end">{_fmt(v)}</text>')
+    parts.append(f'<text x="{L + pw / 2}" y="{h - 6}" text-anchor="middle">fraction of pixels deleted / inserted</text>')
+    parts.append(f'<text x="12" y="{T + ph / 2}" text-anchor="middle" transform="rotate(-90 12 {T + ph / 2})">'
+                 f'score of the target</text>')
+    for i, (k, c) in enumerate(valid.items()):
         s = np.asarray(c.scores, float)
-        top = max(1e-9, max(float(cc.scores.max()) for cc in curves.values() if cc is not None))
-        pts = " ".join(f"{10 + (w - 20) * j / (len(s) - 1):.1f},{h - 10 - (h - 20) * v / top:.1f}" for j, v in enumerate(s))
+        pts = " ".join(f"{X(j / max(1, len(s) - 1)):.1f},{Y(v):.1f}" for j, v in enumerate(s))
         dash = ' stroke-dasharray="4 3"' if "random" in k else ""
-        parts.append(f'<polyline fill="none" stroke="{colors.get(k, "#333")}" stroke-width="2"{dash} points="{pts}"/>')
-        parts.append(f'<text x="{w - 150}" y="{18 + 14 * i}" font-size="11" fill="{colors.get(k, "#333")}">'
+        col = colors.get(k, "#333")
+        parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="2"{dash} points="{pts}"/>')
+        parts.append(f'<line x1="{L + pw + 8}" y1="{T + 8 + 16 * i}" x2="{L + pw + 24}" y2="{T + 8 + 16 * i}" '
+                     f'stroke="{col}" stroke-width="2"{dash}/><text x="{L + pw + 28}" y="{T + 12 + 16 * i}">'
                      f'{html.escape(k)} AUC {c.auc:.3f}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
+def _keypoint_figure(res, width: int = 320) -> str:
+    """The person crop with the model's keypoints (red) and the reference (green), joined per joint."""
+    import cv2
+
+    crop = res.extra.get("crop")
+    m = res.metrics
+    if crop is None or "predicted_keypoints_crop" not in m:
+        return ""
+    img = np.ascontiguousarray(crop.copy())
+    pred = np.asarray(m["predicted_keypoints_crop"], float)
+    ref = np.asarray(m["reference_keypoints_crop"], float)
+    for p, r in zip(pred, ref):
+        cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in r), (255, 255, 0), 1, cv2.LINE_AA)
+        cv2.circle(img, tuple(int(v) for v in r), 3, (0, 200, 0), -1, cv2.LINE_AA)
+        cv2.circle(img, tuple(int(v) for v in p), 3, (230, 0, 0), -1, cv2.LINE_AA)
+    return _img(img, width, f"keypoints: model (red) vs {m.get('reference', 'reference')} (green)")
+
+
+def _gap_rows(m: dict) -> str:
+    if "relative_error" not in m:
+        return ""
+    from .ig import format_gap
+
+    tol = m.get("tolerance")
+    bad = m.get("converged") is False
+    style = ' style="background:#fdd"' if bad else ""
+    flag = " — ABOVE TOLERANCE (step cap reached)" if bad else ""
+    tried = ", ".join(f"{n}: {format_gap(r)}" for n, r in (m.get("steps_tried") or []))
+    return (f"<tr{style}><th>completeness gap |Σ IG − ΔF| / |ΔF|</th><td>{html.escape(format_gap(m['relative_error']))}"
+            f" at {m.get('steps')} steps" + (f" (tolerance {100 * tol:.2f} %)" if tol else " (fixed steps)") +
+            f"{flag}</td></tr>" + (f"<tr><th>steps tried</th><td>{html.escape(tried)}</td></tr>" if tried else ""))
+
+
+def _pose_table(res) -> str:
+    m = res.metrics
+    if "EPE" not in m:
+        return ""
+    inv: dict[str, list[str]] = {}
+    for f in m.get("joint_inversions", []):
+        kind = "swap" if f.get("swap") else "near"
+        inv.setdefault(f["joint"], []).append(f"{kind} → {f['to']}" + (" (ambiguous)" if f.get("ambiguous") else ""))
+    gap = m.get("relative_gap_per_joint", {})
+    out = []
+    for j in m["EPE"]:
+        flags = "; ".join(inv.get(j, []))
+        style = ' style="background:#fdd"' if any("swap" in f and "ambiguous" not in f for f in inv.get(j, [])) else ""
+        g = f"{100 * gap[j]:.2f} %" if j in gap else "–"
+        out.append(f"<tr{style}><td>{html.escape(j)}</td><td>{m['EPE'][j]:.1f}</td>"
+                   f"<td>{m.get('targets', {}).get(j, float('nan')):.3f}</td><td>{g}</td><td>{html.escape(flags)}</td></tr>")
+    return ("<h2>Keypoints</h2><p>decode: " + html.escape(str(m.get("keypoint_decode", ""))) +
+            " · EPE in crop pixels (" + str(m.get("input_size", "")) + "²) · target exp(−0.3·EPE/stride)</p>"
+            "<table><tr><th>joint</th><th>EPE px</th><th>target</th><th>completeness gap</th><th>inversion flags</th></tr>"
+            + "".join(out) + "</table>")
+
+
 def html_report(res, alpha: float = 0.5, cmap: str = "jet") -> str:
     """The report for an `AttributionResult` as one HTML string."""
     m = res.metrics
-    rows = []
-    for k in ("target_score", "convergence_delta", "output_difference", "relative_error", "steps", "baseline", "layer",
+    rows = [_gap_rows(m)]
+    for k in ("target_score", "convergence_delta", "output_difference", "baseline", "layer",
               "deletion_auc", "insertion_auc", "deletion_auc_random", "insertion_auc_random", "fold", "reference"):
         if k in m and m[k] is not None:
             v = m[k]
             rows.append(f"<tr><th>{k}</th><td>{v:.4g}</td></tr>" if isinstance(v, float) else
                         f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>")
+    warns = "".join(f'<p style="color:#b00"><b>warning:</b> {html.escape(w)}</p>' for w in m.get("warnings", []))
     topk = "".join(f"<tr><td>{t['index']}</td><td>{html.escape(t['name'])}</td><td>{t['score']:.3f}</td></tr>"
                    for t in res.topk)
-    figs = [_img(res.image, title="input"), _img(colorize(res.map, cmap, res.signed), title=f"map ({res.method})"),
-            _img(overlay(res.image, res.map, alpha, cmap), title="overlay")]
-    joint_figs = "".join(_img(overlay(res.image, mp, alpha, cmap), 160, j) for j, mp in list(res.joint_maps.items())[:33])
+    scale = display_scale(res.map)
+    kind = "signed: red for, blue against the target" if res.signed else "magnitude"
+    figs = [_img(res.image, title="input"),
+            _img(colorize(res.map, cmap, res.signed), title=f"map ({res.method}, {kind})"),
+            _img(overlay(res.image, res.map, alpha, cmap, res.signed), title="overlay"),
+            _keypoint_figure(res)]
+    cbar = _img(colorbar(cmap, res.signed, scale), 360, "colour scale (values beyond saturate)")
+    joint_figs = "".join(_img(overlay(res.image, mp, alpha, cmap, res.signed), 160, j)
+                         for j, mp in list(res.joint_maps.items())[:33])
     idx = ""
     if res.indices:
         keys = list(res.indices)
@@ -65,13 +156,16 @@ def html_report(res, alpha: float = 0.5, cmap: str = "jet") -> str:
     curves = _svg_curves(res.curves) if res.curves else ""
     title = f"SceneLens attribution — {res.method} → {res.target_name}"
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:20px}} figure{{display:inline-block;margin:4px}} table{{border-collapse:collapse;margin:8px 0}}
-td,th{{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:left}} h2{{font-size:16px}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:20px}} figure{{display:inline-block;margin:4px;vertical-align:top}}
+table{{border-collapse:collapse;margin:8px 0}} td,th{{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:left}}
+h2{{font-size:16px}}</style></head><body>
 <h1 style="font-size:20px">{html.escape(title)}</h1>
 <p>image: {html.escape(res.source or '(in memory)')} · model: {html.escape(str(res.model))} · target: {html.escape(str(res.target))}</p>
-<div>{''.join(figs)}</div>
+{warns}
+<div>{''.join(figs)}</div><div>{cbar}</div>
 {'<h2>Top classes</h2><table><tr><th>#</th><th>class</th><th>p</th></tr>' + topk + '</table>' if topk else ''}
 <h2>Metrics</h2><table>{''.join(rows)}</table>
+{_pose_table(res)}
 {'<h2>Per-joint maps</h2><div>' + joint_figs + '</div>' if joint_figs else ''}
 {'<h2>Indices (FI, LI, DI)</h2>' + idx if idx else ''}
 {'<h2>Deletion / insertion</h2>' + curves if curves else ''}

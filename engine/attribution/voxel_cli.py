@@ -7,6 +7,7 @@ as they were. Writes cam_<name>_map.npy + cam_<name>_overlay.png per camera, vox
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_voxel_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +41,8 @@ def run_voxel_cli(args: argparse.Namespace, device: str) -> int:
     scene = eio.load(path)
     opts = VoxelExplainOptions(image_steps=steps, occ_steps=args.occ_steps, baseline=args.baseline,
                                occ_method=args.voxel_method, batch_size=max(1, min(args.batch_size, 16)),
-                               target=args.target)
+                               target=args.target, tol=getattr(args, "tol", 0.01) or None,
+                               max_steps=getattr(args, "max_steps", None) or 256)
     bar = cli_progress("voxel attribution")
     try:
         res, ctx = run_sync(make_voxel_job(scene, args.voxel, opts, getattr(args, "model", None), device), bar)
@@ -56,9 +58,13 @@ def run_voxel_cli(args: argparse.Namespace, device: str) -> int:
                  f"{res.probabilities.get(res.predicted_name, 0):.3f}, explained {res.target_name}"]
         for k in ("image", "occupancy"):
             if "relative_error" in (m.get(k) or {}):
-                parts.append(f"{k} IG gap {m[k]['relative_error']:.2%}")
+                from .ig import format_gap
+
+                parts.append(f"{k} IG gap {format_gap(m[k]['relative_error'])} at {m[k].get('steps')} steps")
         seen = (m.get("image") or {}).get("cameras_seeing")
         if seen is not None:
             parts.append("seen by " + (", ".join(seen) or "no camera"))
         print("; ".join(parts) + f"; wrote {args.out}")
+    for w in res.metrics.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
     return 0

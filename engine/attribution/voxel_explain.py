@@ -39,6 +39,8 @@ class VoxelExplainOptions:
     batch_size: int = 4              # image path points per backbone pass
     target: Any = None               # class index/name (default: the predicted class)
     images: bool = True              # (a) — off for models without cameras
+    tol: float | None = 0.01         # completeness tolerance: IG steps double until |Σ IG − Δf| / |Δf| ≤ tol
+    max_steps: int = 256             # cap on the doubling (images); the grid's cap is 4 × that
 
 
 @dataclass
@@ -141,14 +143,17 @@ def explain_camvox(inputs, voxel, opts: VoxelExplainOptions | None = None, model
                 return model.classify(r, octx.expand(s, -1, -1), q)[:, 0, :]
 
             r = integrated_gradients(f_img, x, t, opts.baseline, opts.image_steps, "gausslegendre",
-                                     opts.batch_size, progress=ctx.sub(0.05, 0.8), cancel=ctx.cancel_event)
+                                     opts.batch_size, progress=ctx.sub(0.05, 0.8), cancel=ctx.cancel_event,
+                                     tol=opts.tol, max_steps=max(opts.image_steps, opts.max_steps))
             a = r.attributions.reshape(n, 3, *images.shape[-2:]).sum(1)
             for j, ci in enumerate(seen):
                 cam_maps[cams[ci].name] = a[j].astype(np.float32)
             metrics["image"] = {"method": "ig", "baseline": r.baseline, "steps": r.steps, "f_input": r.f_input,
                                 "f_baseline": r.f_baseline, "output_difference": r.output_difference,
                                 "convergence_delta": r.convergence_delta, "relative_error": r.relative_error,
+                                "tolerance": r.tolerance, "converged": r.converged, "steps_tried": r.tried,
                                 "cameras_seeing": [cams[i].name for i in seen]}
+            _warn(metrics, "image", r)
     elif opts.images:
         metrics["image"] = {"cameras_seeing": [], "note": "no camera sees this voxel"}
     # (b) occupancy
@@ -159,6 +164,8 @@ def explain_camvox(inputs, voxel, opts: VoxelExplainOptions | None = None, model
 
         vmap, m_occ = _occupancy_attribution(f_occ, occ, t, opts, ctx.sub(0.8, 0.99), ctx.cancel_event)
         metrics["occupancy"] = m_occ
+        if "_result" in m_occ:
+            _warn(metrics, "occupancy", m_occ.pop("_result"))
     metrics["seconds"] = time.perf_counter() - t_all
     with torch.no_grad():
         probs = _prob_dict(model, logits)
@@ -188,11 +195,21 @@ def _occupancy_attribution(f, occ, target: int, opts: VoxelExplainOptions, progr
         return a.astype(np.float32), {"method": "gxi", "f_input": fx, "f_baseline": fb,
                                       "output_difference": fx - fb, "sum": float(a.sum())}
     r = integrated_gradients(f, occ, target, "black", opts.occ_steps, "gausslegendre", 16, progress=progress,
-                             cancel=cancel)
+                             cancel=cancel, tol=opts.tol, max_steps=max(opts.occ_steps, 4 * opts.max_steps))
     return r.attributions.astype(np.float32), {
         "method": "ig", "baseline": "empty grid", "steps": r.steps, "f_input": r.f_input, "f_baseline": r.f_baseline,
         "output_difference": r.output_difference, "convergence_delta": r.convergence_delta,
-        "relative_error": r.relative_error}
+        "relative_error": r.relative_error, "tolerance": r.tolerance, "converged": r.converged,
+        "steps_tried": r.tried, "_result": r}
+
+
+def _warn(metrics: dict, part: str, r) -> None:
+    """A warning line in metrics["warnings"] when IG stopped at its cap above the tolerance."""
+    from .pipeline import ig_warning
+
+    w = ig_warning(r)
+    if w:
+        metrics.setdefault("warnings", []).append(f"{part}: {w}")
 
 
 def result_layers(res: VoxelExplanation, rig_uid: str) -> list[AttributionMap]:
