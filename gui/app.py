@@ -59,10 +59,7 @@ def show_session(session=None, device: str = "auto", size=None):
     win = _window(device if device != "auto" else None, size)
     win.show()
     if session is not None:
-        win.session.device = win.device
-        session.device = win.device
-        win.set_scene(session.scene, workspace=session.workspace if session.workspace != "Viewer" else None)
-        win.session.annotations.update(session.annotations)
+        win.adopt_session(session)
     _autoshot(win, None)
     app.exec()
     return win.session

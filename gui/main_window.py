@@ -178,6 +178,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.autosave_timer.setInterval(autosave_ms)
         self.autosave_timer.timeout.connect(self.autosave)
         self.session.on("edited", lambda _p: self._mark_dirty())
+        self._follow_session()
         self.resize(1280, 760)
         self._initial_sizes()
         self._restore_layout()
@@ -404,8 +405,21 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.error("Pick failed", _one_line(e))
 
     # ------------------------------------------------------------------------------------------ scene
+    def adopt_session(self, session: Session) -> None:
+        """Show an existing Session (from `scenelens.show`): the window becomes a view of that very object, so
+        what the user does here is in the caller's session when the window closes."""
+        session.device = self.device
+        self.session = session
+        session.set_undo_backend(lambda cmd: self.undo_stack.push(EngineCommand(cmd)))
+        session.on("edited", lambda _p: self._mark_dirty())
+        self._follow_session()
+        self.set_scene(session.scene, workspace=session.workspace if session.workspace != "Viewer" else None)
+
     def set_scene(self, scene: Scene, workspace: str | None = None) -> None:
-        self.session.set_scene(scene)
+        if scene is not self.session.scene or not getattr(self, "_scene_shown", False):
+            if scene is not self.session.scene:
+                self.session.set_scene(scene)
+        self._scene_shown = True
         self.undo_stack.clear()
         self.view2d.clear()
         self.view3d.set_scene(scene)
@@ -476,11 +490,23 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.view2d.show_image(cam.image, cam.name, select=self.view2d.current is None)
 
     def add_layer(self, layer: Layer, replace: bool = True) -> Layer:
-        """Show a new layer (a job's result): a layer of the same name is replaced when `replace`."""
-        old = next((lay for lay in self.scene.layers if lay.name == layer.name), None) if replace else None
-        if old is not None:
-            self.view3d.scene_renderer.remove_layer(old.uid)
-        self.session.add_layer(layer, replace=replace)
+        """Add a layer (a job's result) to the session; a layer of the same name is replaced when `replace`.
+        The views follow through the session's events, so layers added from the Python API show up too."""
+        return self.session.add_layer(layer, replace=replace)
+
+    def refresh_layer(self, layer: Layer, style: dict | None = None) -> None:
+        self.view3d.add_layer(layer, style)
+
+    def remove_layer(self, uid: str) -> None:
+        self.session.remove_layer(uid)
+
+    # session events → views (the window draws what the session holds; it never holds its own copy)
+    def _follow_session(self) -> None:
+        self.session.on("layer_added", self._on_layer_added)
+        self.session.on("layer_removed", self._on_layer_removed)
+        self.session.on("layer_changed", self._on_layer_changed)
+
+    def _on_layer_added(self, layer: Layer) -> None:
         self.view3d.add_layer(layer)
         self._show_2d(layer)
         if isinstance(layer, CameraRig):
@@ -488,16 +514,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.browser.set_scene(self.scene)
         self._update_central()
         self.layer_added.emit(layer)
-        return layer
 
-    def refresh_layer(self, layer: Layer, style: dict | None = None) -> None:
-        self.view3d.add_layer(layer, style)
-
-    def remove_layer(self, uid: str) -> None:
-        self.session.remove_layer(uid)
-        self.view3d.remove_layer(uid)
+    def _on_layer_removed(self, layer: Layer) -> None:
+        self.view3d.scene_renderer.remove_layer(layer.uid)
+        self.view3d.render_later()
         self.browser.set_scene(self.scene)
+        if isinstance(layer, CameraRig):
+            self._update_camera_grid()
         self._update_central()
+
+    def _on_layer_changed(self, layer: Layer) -> None:
+        if self.scene.get(layer.uid) is layer:
+            self.view3d.add_layer(layer, render=False)
+            self.view3d.render_later()
+            item = self.browser.item_for(layer.uid)
+            if item is not None:
+                item.setText(2, layer.summary())
 
     def set_layer_visible(self, uid: str, visible: bool) -> None:
         self.view3d.set_visible(uid, visible)
