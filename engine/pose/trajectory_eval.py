@@ -167,4 +167,5 @@ def evaluate(est_poses: np.ndarray, ref_poses: np.ndarray, est_t: np.ndarray | N
             "rpe": {"translation_m": statistics(rpe_t), "rotation_deg": statistics(rpe_r),
                     "delta": delta, "delta_unit": delta_unit, "pairs": len(pairs)},
             "errors": {"ape_translation": ape_t, "ape_rotation": ape_r, "rpe_translation": rpe_t,
-                       "rpe_rotation": rpe_r, "est_index": ie, "ref_index": ir, "aligned": P}}
+                       "rpe_rotation": rpe_r, "rpe_pairs": np.array(pairs, int), "est_index": ie, "ref_index": ir,
+                       "aligned": P}}

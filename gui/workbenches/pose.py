@@ -142,7 +142,7 @@ class PoseWorkbench(Workbench):
         m.addAction("Add person", self.add_person)
         m.addAction("Delete selected person", self.delete_person)
         m.addSeparator()
-        m.addAction("Compare trajectories (ATE)", self.compare_trajectories)
+        m.addAction("Compare trajectories (APE / RPE)…", self._compare_dialog)
         m.addSeparator()
         m.addAction("Export COCO keypoints JSON…", lambda: self._export_dialog("coco"))
         m.addAction("Export 3-D joints NPZ…", lambda: self._export_dialog("npz"))
@@ -208,9 +208,11 @@ class PoseWorkbench(Workbench):
 
     def _build_ate(self) -> None:
         self.ate_plot = pg.PlotWidget()
-        self.ate_plot.setLabel("left", "ATE", units="m")
-        self.ate_plot.setLabel("bottom", "frame")
-        self.ate_curve = self.ate_plot.plot([], [], pen=pg.mkPen((255, 200, 60), width=2))
+        self.ate_plot.setLabel("left", "error", units="m")
+        self.ate_plot.setLabel("bottom", "estimate pose")
+        self.ate_plot.addLegend(offset=(-10, 10))
+        self.ate_curve = self.ate_plot.plot([], [], pen=pg.mkPen((255, 200, 60), width=2), name="APE (translation)")
+        self.rpe_curve = self.ate_plot.plot([], [], pen=pg.mkPen((80, 200, 255), width=2), name="RPE (translation)")
         self.dock_ate = self.window.add_dock(self.ate_plot, "Trajectory error", "bottom")
 
     # ------------------------------------------------------------------ layers
@@ -595,45 +597,83 @@ class PoseWorkbench(Workbench):
         self.redraw_2d()
 
     # ------------------------------------------------------------------ trajectories
-    def compare_trajectories(self, est: Trajectory | None = None, ref: Trajectory | None = None):
+    ALIGN_CHOICES = {"SE(3): rigid (evo --align)": "se3", "Sim(3): with scale (monocular; --correct_scale)": "sim3",
+                     "none": "none"}
+    # one colour map per role, so the estimate, the reference and the aligned estimate never look alike
+    TRAJ_COLOURS = {"estimate": "Oranges", "reference": "Greys", "aligned": "Blues"}
+
+    def _compare_dialog(self):
+        """The menu's entry: the user names the estimate, the reference and the alignment."""
+        trs = [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
+        if len(trs) < 2:
+            self.window.error("Two trajectories needed", "Open an estimated and a reference trajectory.")
+            return None
+        est, ref = self._pick_trajectories(trs)
+        if est is None:
+            return None
+        labels = list(self.ALIGN_CHOICES)
+        default = 1 if est.meta.get("monocular", False) else 0
+        a, ok = QtWidgets.QInputDialog.getItem(self.window, "Trajectory error", "Align the estimate:", labels,
+                                               default, False)
+        if not ok:
+            return None
+        return self.compare_trajectories(est, ref, self.ALIGN_CHOICES[a])
+
+    def compare_trajectories(self, est: Trajectory | None = None, ref: Trajectory | None = None,
+                             align: str | None = None, t_max_diff: float = 0.01, delta: float = 1,
+                             delta_unit: str = "f"):
+        """APE and RPE of `est` against `ref` as evo computes them (engine/pose/trajectory_eval.py); asks which
+        is which when not given. `align`: 'se3', 'sim3' or 'none' (default: sim3 for a monocular estimate)."""
         trs = [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
         if est is None or ref is None:
             if len(trs) < 2:
                 self.window.error("Two trajectories needed", "Open an estimated and a reference trajectory.")
                 return None
-            est, ref = trs[0], trs[1]
-            if len(trs) > 2:  # more than a pair loaded: let the user say which is which
-                est, ref = self._pick_trajectories(trs)
-                if est is None:
-                    return None
-        from engine.pose.metrics import ate
+            est, ref = self._pick_trajectories(trs)  # never by layer order: the user names both
+            if est is None:
+                return None
+        align = align or ("sim3" if est.meta.get("monocular", False) else "se3")
+        from engine.pose.trajectory_eval import evaluate
 
         def work(ctx):
-            ctx.progress(0.1, "aligning")
-            scale = est.meta.get("monocular", False)
-            return ate(est.poses, ref.poses, est.timestamps, ref.timestamps, scale=scale)
+            ctx.progress(0.1, "associating and aligning")
+            return evaluate(est.poses, ref.poses, est.timestamps, ref.timestamps, align, t_max_diff, 0.0, delta,
+                            delta_unit)
 
         def done(res):
+            e = res["errors"]
             est.meta["ate_errors"] = np.full(len(est.poses), np.nan)
-            est.meta["ate_errors"][res.est_index] = res.errors
-            self.ate_curve.setData(res.est_index.astype(float), res.errors)
+            est.meta["ate_errors"][e["est_index"]] = e["ape_translation"]
+            self.ate_curve.setData(e["est_index"].astype(float), e["ape_translation"])
+            self.rpe_curve.setData(e["est_index"][e["rpe_pairs"][:, 0]].astype(float), e["rpe_translation"])
             self.last_ate = res
-            aligned = Trajectory(name=f"{est.name} aligned", source=f"ATE alignment of {est.name} to {ref.name}",
-                                 poses=np.array([res.alignment.matrix() @ est.poses[i] for i in res.est_index]),
-                                 timestamps=est.timestamps[res.est_index] if est.timestamps is not None else None)
-            aligned.meta["ate_errors"] = res.errors
+            self.last_eval = res
+            aligned = Trajectory(name=f"{est.name} aligned ({align})",
+                                 source=f"ATE alignment of {est.name} to {ref.name}", poses=e["aligned"],
+                                 timestamps=est.timestamps[e["est_index"]] if est.timestamps is not None else None)
+            aligned.meta["ate_errors"] = e["ape_translation"]
             self.window.add_layer(aligned)
-            self.window.log(f"ATE {est.name} vs {ref.name}: RMSE {res.rmse:.4f} m over {len(res.errors)} poses")
+            v3 = self.window.view3d
+            for lay, role in ((est, "estimate"), (ref, "reference"), (aligned, "aligned")):
+                v3.add_layer(lay, {"colormap": self.TRAJ_COLOURS[role]}, render=False)
+            v3.render()
+            a, r = res["ape"], res["rpe"]
+            self.window.log(f"{est.name} (estimate) vs {ref.name} (reference), {align}: APE RMSE "
+                            f"{a['translation_m']['rmse']:.4f} m / {a['rotation_deg']['rmse']:.3f}°, RPE RMSE "
+                            f"{r['translation_m']['rmse']:.4f} m / {r['rotation_deg']['rmse']:.3f}° over "
+                            f"{res['matched']} poses")
 
-        return self.window.start_job(Job(f"ATE {est.name} vs {ref.name}", work), on_result=done)
+        return self.window.start_job(Job(f"APE/RPE {est.name} vs {ref.name}", work), on_result=done)
 
     def _pick_trajectories(self, trs: list[Trajectory]):
         names = [t.name for t in trs]
-        e, ok = QtWidgets.QInputDialog.getItem(self.window, "ATE", "Estimated trajectory:", names, 0, False)
+        e, ok = QtWidgets.QInputDialog.getItem(self.window, "Trajectory error", "Estimated trajectory:", names, 0,
+                                               False)
         if not ok:
             return None, None
         rest = [n for n in names if n != e]
-        r, ok = QtWidgets.QInputDialog.getItem(self.window, "ATE", "Reference trajectory:", rest, 0, False)
+        r, ok = QtWidgets.QInputDialog.getItem(self.window, "Trajectory error", "Reference trajectory:", rest, 0,
+                                               False)
         if not ok:
             return None, None
         return trs[names.index(e)], trs[names.index(r)]

@@ -118,3 +118,32 @@ def test_tracked_people_drawn_in_their_track_colour_with_id(window, qtbot):
     assert [it.track_id for it in items] == [7, 3]
     assert items[0]._label.toPlainText() == "ID 7"
     assert items[0]._drawn["pen"].color().getRgb()[:3] == track_colour(7) != track_colour(3)
+
+
+def test_trajectory_comparison_asks_names_and_alignment(window, qtbot, monkeypatch):
+    from PySide6 import QtWidgets
+
+    from engine.scene import Trajectory
+
+    n = 40
+    t = np.linspace(0, 4, n)
+    ref = np.tile(np.eye(4), (n, 1, 1))
+    ref[:, :3, 3] = np.c_[2 * np.cos(t), 2 * np.sin(t), 0.1 * t]
+    est = ref.copy()
+    est[:, :3, 3] = 0.5 * ref[:, :3, 3] + [3, 0, 0]  # half the size: only Sim(3) aligns it
+    window.add_layer(Trajectory(name="ref", poses=ref, timestamps=t))
+    window.add_layer(Trajectory(name="est", poses=est, timestamps=t))
+    wb = _bench(window)
+    answers = iter(["est", "ref", "Sim(3): with scale (monocular; --correct_scale)"])
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", lambda *a, **k: (next(answers), True))
+    wait_job(qtbot, wb._compare_dialog())
+    r = wb.last_eval
+    assert r["align"] == "sim3" and r["alignment"]["scale"] == pytest.approx(2.0)
+    assert r["ape"]["translation_m"]["rmse"] < 1e-9
+    _x, y = wb.rpe_curve.getData()
+    assert len(y) == n - 1 and float(np.max(y)) < 1e-9
+    answers = iter(["est", "ref", "SE(3): rigid (evo --align)"])
+    wait_job(qtbot, wb._compare_dialog())
+    assert wb.last_eval["align"] == "se3" and wb.last_eval["ape"]["translation_m"]["rmse"] > 0.1
+    names = [lay.name for lay in window.scene.of_type(Trajectory)]
+    assert "est aligned (sim3)" in names and "est aligned (se3)" in names
