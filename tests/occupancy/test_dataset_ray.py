@@ -102,3 +102,19 @@ def test_dataset_bad_input_exit_2(tmp_path):
     assert r.returncode == 2 and "gts" in r.stderr and "Traceback" not in r.stderr
     r = cli("eval", "occupancy", "--pred", tmp_path)
     assert r.returncode == 2 and "--gt" in r.stderr
+
+
+def test_fscore_and_rayiou_on_ray_equal_single_process_eval(tmp_path):
+    root = tmp_path / "ds"
+    make_frames(root, 4, seed=9)
+    flags = ("--fscore", "--rayiou", "--json")
+    ref = cli("eval", "occupancy", "--pred", root / "preds", "--gt", root / "gts", *flags)
+    assert ref.returncode == 0, ref.stderr
+    r = cli("eval", "occupancy", "--dataset", root, "--workers", "2", *flags)
+    assert r.returncode == 0, r.stderr
+    a, b = json.loads(ref.stdout), json.loads(r.stdout)
+    assert b["run"]["backend"] == "ray"
+    for k in ("miou", "fscore", "fscore_accuracy", "fscore_completeness", "rayiou", "rayiou@1", "rayiou@2",
+              "rayiou@4", "rayiou_per_class"):
+        assert a[k] == b[k], k
+    assert 0 < b["rayiou"] <= 100 and 0 < b["fscore"] <= 100
