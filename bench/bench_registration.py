@@ -78,14 +78,82 @@ class PeakRSS:
         self.mib = (self.peak - self.base) / 2 ** 20
 
 
+def _contention_child(which: str, reps: int) -> None:
+    """Median wall time of `reps` runs of ours (3dmatch preset) or Open3D FPFH+RANSAC on the real pair,
+    printed as one number; run in a fresh process so OMP_WAIT_POLICY is read when libgomp loads."""
+    src, ref, _ = load_pair()
+    times = []
+    for _ in range(reps + 1):  # the first run warms up
+        t = time.perf_counter()
+        if which == "ours":
+            register(src, ref, RegistrationParams.for_preset("3dmatch"))
+        else:
+            import open3d as o3d
+
+            o3d.utility.random.seed(0)
+            open3d_fpfh_ransac(src, ref, 100_000, 0.999)
+        times.append(time.perf_counter() - t)
+    print(f"{float(np.median(times[1:])):.4f}")
+
+
+def contention(reps: int = 3) -> None:
+    """Issue 17 §3: ours vs Open3D with one competing CPU-bound process, libgomp's default waiting (spin,
+    what the app had before engine/__init__.py set OMP_WAIT_POLICY=PASSIVE) vs passive; threads: defaults."""
+    import subprocess
+
+    def child(which: str, policy: str, busy: bool) -> float:
+        hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+        try:
+            env = {**os.environ, "OMP_WAIT_POLICY": policy}  # "" = libgomp's default (engine keeps it)
+            env.pop("OMP_NUM_THREADS", None)
+            out = subprocess.run([sys.executable, __file__, "--_child", which, "--reps", str(reps)], env=env,
+                                 capture_output=True, text=True, timeout=900)
+            if out.returncode:
+                raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "child failed")
+            return float(out.stdout.strip().splitlines()[-1])
+        finally:
+            if hog is not None:
+                hog.kill()
+                hog.wait()
+
+    peers = ["ours"]
+    try:
+        import open3d  # noqa: F401
+
+        peers.append("open3d")
+    except Exception as e:  # noqa: BLE001
+        print(f"open3d unavailable ({type(e).__name__}); contention figure for ours only")
+    print(f"\ncontention (median of {reps}, real 3DMatch pair, default threads; load average before: "
+          f"{os.getloadavg()[0]:.1f})")
+    print(f"{'':8} {'quiet default':>14} {'quiet PASSIVE':>14} {'busy default':>13} {'busy PASSIVE':>13} "
+          f"{'busy: default/PASSIVE':>22}")
+    for who in peers:
+        q = child(who, "", False)
+        qp = child(who, "PASSIVE", False)
+        b = child(who, "", True)
+        p = child(who, "PASSIVE", True)
+        print(f"{who:8} {q:13.2f}s {qp:13.2f}s {b:12.2f}s {p:12.2f}s {b / p:21.2f}×")
+
+
 def main() -> None:
+    if "--_child" in sys.argv:
+        i = sys.argv.index("--_child")
+        reps = int(sys.argv[sys.argv.index("--reps") + 1]) if "--reps" in sys.argv else 3
+        _contention_child(sys.argv[i + 1], reps)
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=7)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-open3d", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch and OpenMP threads for both (0: defaults)")
+    ap.add_argument("--contention", action="store_true",
+                    help="only the busy-machine figure: ours vs Open3D beside one CPU-bound process, spin vs passive")
+    ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
+    if args.contention:
+        contention(args.reps)
+        return
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before open3d is imported
     import torch
