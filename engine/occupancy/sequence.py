@@ -418,7 +418,7 @@ def occ3d_ground_spec(spec: GridSpec, ground_layer: int | None) -> GridSpec:
 def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box=None,
                        densify: bool = False, unlabeled_class: int | None = None, camera_mask: bool = True,
                        box_margin: float = 0.05, device: str = "cpu", ctx: JobContext | None = None,
-                       warn=None) -> VoxelGrid:
+                       warn=None, nn_radius: float = 0.0) -> VoxelGrid:
     """Semantic occupancy of the keyframe from the whole sequence. `warn(msg)` receives data warnings."""
     from ..labels import get_label_set
     from .voxelize import majority_vote, raycast_visibility
@@ -480,21 +480,29 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
             ob_lab.append(np.full(int(inside.sum()), int(kf.box_labels[bi]), np.int64))
     pts = np.concatenate(st_pts + ob_pts) if st_pts or ob_pts else np.zeros((0, 3))
     labs = np.concatenate(st_lab + ob_lab) if st_lab or ob_lab else np.zeros(0, np.int64)
-    n_unl = int((labs < 0).sum())
-    if n_unl:
-        if unlabeled_class is None:
-            warn(f"{seq.source}: {n_unl:,} points in the grid have no semantic label "
-                 f"({seq.unlabeled_note or 'unlabelled input'}); their voxels are {spec.ignore_label} (ignore) "
-                 f"unless labelled points outvote them — give --unlabeled-class C to assign a class")
-            labs = np.where(labs < 0, spec.ignore_label, labs)
-        else:
-            labs = np.where(labs < 0, unlabeled_class, labs)
+    unl = labs < 0
+    n_unl = int(unl.sum())
+    if n_unl and unlabeled_class is not None:
+        labs = np.where(unl, unlabeled_class, labs)
+        unl = np.zeros(len(labs), bool)
+    elif n_unl:
+        warn(f"{seq.source}: {n_unl:,} points in the grid have no semantic label "
+             f"({seq.unlabeled_note or 'unlabelled input'}); voxels holding only such points are "
+             f"{'labelled by their nearest labelled voxel within %g m, else ' % nn_radius if nn_radius else ''}"
+             f"{spec.ignore_label} (ignore) — give --unlabeled-class C to assign a class")
     n_cls = get_label_set(spec.label_set).n
     with ctx.stage("voxelise"):
         ctx.progress(0.32, f"majority vote over {len(pts):,} points")
+        # labelled points vote; unlabelled ones only make a voxel occupied where no labelled point falls
         labs = np.where(labs == spec.free_label, n_cls, labs)  # a point means occupied, never free
-        dense, counts = majority_vote(pts, labs, spec, n_cls, device)
+        dense, counts = majority_vote(pts[~unl], labs[~unl], spec, n_cls, device)
         dense[(counts > 0) & (dense == spec.free_label)] = spec.ignore_label
+        if unl.any():
+            _, ucount = majority_vote(pts[unl], np.zeros(int(unl.sum()), np.int64), spec, n_cls, device)
+            only = (ucount > 0) & (counts == 0)
+            dense[only] = spec.ignore_label
+            if nn_radius and only.any():
+                dense = _nearest_labels(dense, only, spec, nn_radius)
     ego_vox = _ego_voxels(spec, grid_to_ego, ego_box)
     dense[ego_vox] = spec.free_label
     masks: dict[str, np.ndarray] = {}
@@ -543,6 +551,24 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
                    "instances": len(ob_pts), "layout": seq.layout, "moving_points_dropped": n_moving_dropped})
     ctx.progress(1.0, "done")
     return g
+
+
+def _nearest_labels(dense: np.ndarray, targets: np.ndarray, spec: GridSpec, radius: float) -> np.ndarray:
+    """SurroundOcc's nearest-neighbour semantics: each target voxel takes the class of the nearest voxel that
+    has one (not free, not ignore), if it lies within `radius` metres."""
+    from scipy.spatial import cKDTree
+
+    known = (dense != spec.free_label) & (dense != spec.ignore_label) & ~targets
+    if not known.any():
+        return dense
+    vs = np.asarray(spec.voxel_size, float)
+    src = np.argwhere(known)
+    tgt = np.argwhere(targets)
+    d, nn = cKDTree(src * vs).query(tgt * vs, distance_upper_bound=radius)
+    ok = np.isfinite(d)
+    out = dense.copy()
+    out[tuple(tgt[ok].T)] = dense[tuple(src[nn[ok]].T)]
+    return out
 
 
 def _ego_voxels(spec: GridSpec, grid_to_ego: np.ndarray, ego_box) -> np.ndarray:

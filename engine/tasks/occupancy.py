@@ -246,6 +246,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="sequences, Occ3D grid: layer k that holds the ground (ego z = 0); 0 as in the Occ3D "
                         "release; -1 keeps the metric range [-1, 5.4] m")
     p.add_argument("--unlabeled-class", type=int, default=None, help="class for unlabelled points (default: 255 ignore, with a warning)")
+    p.add_argument("--nn-labels", type=float, default=0.0, metavar="METRES",
+                   help="sequences: voxels with only unlabelled points take the nearest labelled voxel's class within "
+                        "this distance (SurroundOcc's nearest-neighbour semantics; default off)")
     p.add_argument("--label-column", type=int, default=None, help=".npy scans: column holding the class id (e.g. 3)")
     p.add_argument("--checkpoint", default=None, help="weights for --model: passed to the adapter's load(spec, device)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -327,7 +330,7 @@ def _run_sequence(args, seq) -> int:
 
     bar = cli_progress("ground truth")
     g, ctx = run_sync(make_sequence_job(seq, spec, key, ego_box=args.ego_box, densify=args.densify,
-                                        unlabeled_class=args.unlabeled_class,
+                                        unlabeled_class=args.unlabeled_class, nn_radius=args.nn_labels,
                                         camera_mask=not args.no_camera_mask, device=device, warn=warn), bar)
     bar.close()
     files = write_grid(Path(args.out), g)
@@ -369,7 +372,7 @@ def _run_sequence_all(args, seq, spec, device) -> int:
 
         g = build_ground_truth(seq, spec, k, ego_box=args.ego_box, densify=args.densify,
                                unlabeled_class=args.unlabeled_class, camera_mask=not args.no_camera_mask,
-                               device=device, ctx=ctx, warn=warn)
+                               device=device, ctx=ctx, warn=warn, nn_radius=args.nn_labels)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f.name) or f"{k:06d}"
         written += write_grid(out / f"{name}.npz", g)
     bar.close()

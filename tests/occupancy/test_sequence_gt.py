@@ -334,3 +334,33 @@ def test_cli_all_keyframes_and_rayiou_origins(tmp_path):
     assert json.loads(r.stdout)["rayiou"] == pytest.approx(100.0)
     r = cli("run", "occupancy", nus, "--keyframe", "all", "--out", tmp_path / "x.npz")
     assert r.returncode == 2 and "folder" in r.stderr
+
+
+def test_unlabelled_points_never_outvote_labels_and_nn_labels(tmp_path):
+    """Half the frames unlabelled (pc/ only): labelled points decide the class of any voxel they reach;
+    voxels with only unlabelled points are ignore, or take the nearest labelled class with nn_radius."""
+    own = write_surroundocc_layout(tmp_path / "own")
+    for i in (1, 3):
+        (own / "pc_seman" / f"pc_seman_{i}.npy").unlink()
+    from engine.occupancy.sequence import read_surroundocc_sequence
+
+    from engine.occupancy.sequence import Frame, load_pickled_npy, quat_pose
+
+    seq = read_surroundocc_sequence(own)  # frames 0 and 2 (pc_seman/ decides which frames exist)
+    for i in (1, 3):  # frames 1 and 3 as unlabelled sweeps from pc/
+        a = np.load(own / "pc" / f"pc{i}.npy")
+        b = np.load(own / "bbox" / f"bbox{i}.npy").astype(float)
+        seq.frames.append(Frame(a[:, :3].astype(float), None,
+                                quat_pose(load_pickled_npy(own / "calib" / f"lidar_calibrated_sensor{i}.npy"), "c"),
+                                quat_pose(load_pickled_npy(own / "pose" / f"lidar_ego_pose{i}.npy"), "p"),
+                                b, ["car-token-1"], np.array([4]), name=str(i)))
+    warnings = []
+    spec = preset("surroundocc")
+    g = build_ground_truth(seq, spec, keyframe=0, warn=warnings.append, camera_mask=False)
+    assert warnings and "no semantic label" in warnings[0]
+    road = g.labels[:, :, 6]
+    assert (road == 11).sum() > 1000  # road voxels reached by labelled points stay road
+    n_ign = int((g.labels == 255).sum())
+    assert n_ign > 0  # ground seen only by the unlabelled frames
+    g2 = build_ground_truth(seq, spec, keyframe=0, camera_mask=False, nn_radius=1.0)
+    assert int((g2.labels == 255).sum()) < n_ign and (g2.labels == 11).sum() > (road == 11).sum()
