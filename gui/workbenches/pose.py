@@ -71,11 +71,11 @@ class KeypointItem(pg.GraphItem):
         if self.track_id is not None:  # tracked people: bones in the track's colour, its ID by the head
             pen = pg.mkPen(track_colour(self.track_id) + (230,), width=3)
             if getattr(self, "_label", None) is None:
-                self._label = pg.TextItem(anchor=(0.5, 1.0))
+                self._label = pg.TextItem(anchor=(0.5, 1.0), fill=pg.mkBrush(0, 0, 0, 170))
                 self._label.setParentItem(self)
             self._label.setText(f"ID {self.track_id}", color=track_colour(self.track_id))
             top = xy[shown] if shown.any() else xy
-            self._label.setPos(float(top[:, 0].mean()), float(top[:, 1].min()) - 4)
+            self._label.setPos(float(top[:, 0].mean()), float(top[:, 1].min()) - 12)
         adj = np.array([(a, b) for a, b in sk.bones if shown[a] and shown[b]], int).reshape(-1, 2)
         sizes = np.where(shown, 9.0, 0.0)
         # keep our own copy of what was drawn: pyqtgraph 0.14 made GraphItem.data a method
