@@ -12,8 +12,9 @@ Rerun layout (world = the scene frame, right-handed, Z up, metres):
                             on the `time` timeline when the trajectory has timestamps);
 * `world/correspondences/NAME` one segment per pair, green inliers, red outliers (world coordinates);
 * `world/attribution/NAME`  per-point scores as coloured points; per-pixel scores as a colour-mapped image.
-Every layer's own transform is logged on its entity. Layers are logged in scene order; frames go on the
-`frame` sequence timeline.
+Every layer's own transform is logged on its entity. Layers are logged in scene order. Sequences go on the
+`frame` sequence timeline: a manifest's per-frame layers (each frame under frame 0's entity paths, so Rerun
+replaces them frame by frame) and an Occ3D folder's grids; skeletons, trajectories and videos use it too.
 """
 from __future__ import annotations
 
@@ -74,10 +75,10 @@ def _world(layer: Layer, pts: np.ndarray) -> np.ndarray:
     return pts @ T[:3, :3].T + T[:3, 3] if not np.allclose(T, np.eye(4)) else pts
 
 
-def _log_transform(rr, rec, path: str, layer: Layer) -> None:
+def _log_transform(rr, rec, path: str, layer: Layer, static: bool = True) -> None:
     T = np.asarray(layer.transform, float)
     if not np.allclose(T, np.eye(4)):
-        rec.log(path, rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]), static=True)
+        rec.log(path, rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]), static=static)
 
 
 def _image_archetype(rr, image: np.ndarray | None, path: str | None):
@@ -105,13 +106,64 @@ def write_rrd(scene: Scene, out: str | Path, app_id: str = "scenelens") -> dict[
     rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
     contexts: set[str] = set()
     try:
-        for lay in scene.layers:
-            _log_layer(rr, rec, scene, lay, used, logged, contexts)
+        seq = scene.meta.get("frames") or []
+        occ = scene.meta.get("occ_frames") or []
+        if seq:  # a manifest sequence: shared layers once, per-frame layers at each frame on the timeline
+            per_frame = [lay for lay in scene.layers if lay.meta.get("per_frame")]
+            for lay in scene.layers:
+                if not lay.meta.get("per_frame"):
+                    _log_layer(rr, rec, scene, lay, used, logged, contexts)
+            _log_manifest_frames(rr, rec, scene, [_part(lay.name) for lay in per_frame], used, logged, contexts)
+        elif occ and scene.layers:  # an Occ3D folder: one grid per frame
+            for lay in scene.layers[1:]:
+                _log_layer(rr, rec, scene, lay, used, logged, contexts)
+            _log_occ_frames(rr, rec, scene, occ, used, logged, contexts)
+        else:
+            for lay in scene.layers:
+                _log_layer(rr, rec, scene, lay, used, logged, contexts)
         rec.flush(blocking=True)
     finally:
         rec.disconnect()
     tmp.replace(out)
     return logged
+
+
+def _log_manifest_frames(rr, rec, scene: Scene, names: list[str], used: set[str], logged: dict,
+                         contexts: set[str]) -> None:
+    """Each frame's layers at `frame` = i, under the entity paths of frame 0's layers (so Rerun replaces them)."""
+    from .io.manifest import load_frame
+
+    frames = scene.meta.get("frames") or []
+    start = int(scene.meta.get("frame_index", 0))
+    for i in range(len(frames)):
+        load_frame(scene, i)
+        rec.set_time_sequence("frame", i)
+        per = [lay for lay in scene.layers if lay.meta.get("per_frame")]
+        mine: dict = {}
+        for j, lay in enumerate(per):
+            _log_layer(rr, rec, scene, lay, set(used), mine, contexts, static=False,
+                       name=names[j] if j < len(names) else f"{_part(lay.name)}")
+        for k, v in mine.items():
+            logged[k] = f"{v.split(' (')[0]} ({len(frames)} frames on 'frame')"
+    rec.reset_time()
+    if frames:
+        load_frame(scene, start)
+
+
+def _log_occ_frames(rr, rec, scene: Scene, files: list[str], used: set[str], logged: dict, contexts: set[str]) -> None:
+    from .io.occ3d import read_occ_npz
+
+    first = scene.layers[0]
+    name = _part(first.name)
+    opts = dict(scene.meta.get("occ_options") or {})
+    mine: dict = {}
+    for i, f in enumerate(files):
+        g = first if i == int(first.meta.get("frame_index", 0)) else read_occ_npz(Path(f), **opts)
+        rec.set_time_sequence("frame", i)
+        _log_layer(rr, rec, scene, g, set(used), mine, contexts, static=False, name=name)
+    rec.reset_time()
+    for k, v in mine.items():
+        logged[k] = f"{v.split(' (')[0]} ({len(files)} frames on 'frame')"
 
 
 def _context_for(rr, rec, path: str, label_set: str | None, contexts: set[str]) -> None:
@@ -123,11 +175,13 @@ def _context_for(rr, rec, path: str, label_set: str | None, contexts: set[str]) 
             pass  # an unknown label set: class ids stay plain numbers
 
 
-def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, contexts: set[str]) -> None:
-    name = _part(lay.name)
+def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, contexts: set[str],
+               static: bool = True, name: str | None = None) -> None:
+    """Log one layer; `static=False` logs it at the current time (a frame of a sequence) under `name`."""
+    name = name or _part(lay.name)
     if isinstance(lay, PointCloud):
         path = _unique(f"world/points/{name}", used)
-        _log_transform(rr, rec, path, lay)
+        _log_transform(rr, rec, path, lay, static)
         rgb = _rgb_of(lay)
         labels = lay.attributes.get("label")
         kw: dict = {}
@@ -136,30 +190,30 @@ def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, 
         elif labels is not None and lay.label_set:
             _context_for(rr, rec, path, lay.label_set, contexts)
             kw["class_ids"] = np.asarray(labels, np.uint16)
-        rec.log(path, rr.Points3D(np.asarray(lay.points, np.float32), **kw), static=True)
+        rec.log(path, rr.Points3D(np.asarray(lay.points, np.float32), **kw), static=static)
         logged[path] = f"Points3D ({lay.n:,} points)"
     elif isinstance(lay, VoxelGrid):
         path = _unique(f"world/voxels/{name}", used)
-        _log_transform(rr, rec, path, lay)
+        _log_transform(rr, rec, path, lay, static)
         idx = np.argwhere(lay.occupied())
         _context_for(rr, rec, path, lay.label_set, contexts)
         half = np.asarray(lay.voxel_size, np.float32) / 2
         rec.log(path, rr.Boxes3D(centers=lay.centers(idx).astype(np.float32), half_sizes=np.tile(half, (len(idx), 1)),
-                                 class_ids=lay.labels[tuple(idx.T)].astype(np.uint16), fill_mode="solid"), static=True)
+                                 class_ids=lay.labels[tuple(idx.T)].astype(np.uint16), fill_mode="solid"), static=static)
         logged[path] = f"Boxes3D ({len(idx):,} voxels)"
     elif isinstance(lay, CameraRig):
         for cam in lay.cameras:
             path = _unique(f"world/cameras/{_part(cam.name)}", used)
             T = np.asarray(lay.transform, float) @ (np.eye(4) if cam.cam_to_frame is None
                                                      else np.asarray(cam.cam_to_frame, float))
-            rec.log(path, rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]), static=True)
+            rec.log(path, rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]), static=static)
             size = cam.size or ((cam.image.shape[1], cam.image.shape[0]) if cam.image is not None else None)
             if cam.K is not None and size is not None:
                 rec.log(path, rr.Pinhole(image_from_camera=np.asarray(cam.K, float), resolution=list(size),
-                                         camera_xyz=rr.ViewCoordinates.RDF), static=True)
+                                         camera_xyz=rr.ViewCoordinates.RDF), static=static)
             img = _image_archetype(rr, cam.image, cam.image_path)
             if img is not None:
-                rec.log(path, img, static=True)
+                rec.log(path, img, static=static)
             logged[path] = "Pinhole + image" if img is not None else "Pinhole"
     elif isinstance(lay, ImageLayer):
         path = _unique(f"images/{name}", used)
@@ -171,7 +225,7 @@ def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, 
             if img is None:
                 logged[path] = "skipped (no pixels)"
                 return
-            rec.log(path, img, static=True)
+            rec.log(path, img, static=static)
             logged[path] = "Image"
     elif isinstance(lay, Skeleton):
         _log_skeleton(rr, rec, lay, name, used, logged)
@@ -181,8 +235,8 @@ def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, 
         if len(P) == 0:
             logged[path] = "skipped (no poses)"
             return
-        _log_transform(rr, rec, path, lay)
-        rec.log(path, rr.LineStrips3D([P[:, :3, 3].astype(np.float32)]), static=True)
+        _log_transform(rr, rec, path, lay, static)
+        rec.log(path, rr.LineStrips3D([P[:, :3, 3].astype(np.float32)]), static=static)
         span = float(np.ptp(P[:, :3, 3], axis=0).max()) if len(P) > 1 else 1.0
         for i, T in enumerate(P):
             rec.set_time_sequence("frame", i)
@@ -204,25 +258,25 @@ def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, 
         kw = {}
         if flag is not None:
             kw["colors"] = np.where(np.asarray(flag, bool)[:, None], [[40, 200, 60]], [[220, 50, 50]]).astype(np.uint8)
-        rec.log(path, rr.LineStrips3D(np.stack([a, b], 1).astype(np.float32), radii=-1.0, **kw), static=True)
+        rec.log(path, rr.LineStrips3D(np.stack([a, b], 1).astype(np.float32), radii=-1.0, **kw), static=static)
         logged[path] = f"LineStrips3D ({len(pr):,} correspondences)"
     elif isinstance(lay, AttributionMap):
         path = _unique(f"world/attribution/{name}", used)
         on = scene.get(lay.on_layer)
         s = np.asarray(lay.scores)
         if isinstance(on, PointCloud) and s.ndim == 1 and len(s) == on.n:
-            rec.log(path, rr.Points3D(_world(on, on.points).astype(np.float32), colors=_colormap(s)), static=True)
+            rec.log(path, rr.Points3D(_world(on, on.points).astype(np.float32), colors=_colormap(s)), static=static)
             logged[path] = f"Points3D ({len(s):,} scored points)"
         elif s.ndim == 2:
             path = _unique(f"images/attribution_{name}", used)
-            rec.log(path, rr.Image(_colormap(s)), static=True)
+            rec.log(path, rr.Image(_colormap(s)), static=static)
             logged[path] = "Image (colour-mapped scores)"
         elif isinstance(on, VoxelGrid) and s.shape == on.shape:
             idx = np.argwhere(np.nan_to_num(s) > 0)
             half = np.asarray(on.voxel_size, np.float32) / 2
             rec.log(path, rr.Boxes3D(centers=_world(on, on.centers(idx)).astype(np.float32),
                                      half_sizes=np.tile(half, (len(idx), 1)), colors=_colormap(s[tuple(idx.T)]),
-                                     fill_mode="solid"), static=True)
+                                     fill_mode="solid"), static=static)
             logged[path] = f"Boxes3D ({len(idx):,} voxels with positive scores)"
         else:
             logged[path] = "skipped (scores do not match a layer in the scene)"

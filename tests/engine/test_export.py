@@ -132,3 +132,45 @@ def test_project_exports_and_bad_input_exit_2(tmp_path):
     assert r.returncode == 2 and "no voxel grid" in r.stderr
     r = cli("export", tmp_path / "missing.json", "--to", tmp_path / "m.rrd")
     assert r.returncode == 2 and "missing.json" in r.stderr
+
+
+def test_sequences_go_on_the_frame_timeline(tmp_path):
+    from engine.interop import write_rrd
+    from engine.io import load
+    from engine.io.manifest import write_manifest
+    from engine.io.pointcloud import write_ply
+    from engine.scene import PointCloud
+
+    sizes = [5, 9, 13]
+    for i, n in enumerate(sizes):
+        write_ply(tmp_path / f"{i:06d}.ply", PointCloud(name="f", points=np.full((n, 3), float(i))))
+    write_ply(tmp_path / "map.ply", PointCloud(name="m", points=np.zeros((4, 3))))
+    man = tmp_path / "seq.json"
+    write_manifest(man, "seq", [{"path": "map.ply", "name": "map"}],
+                   frames=[{"layers": [{"path": f"{i:06d}.ply", "name": "scan"}]} for i in range(3)])
+    scene = load(man)
+    logged = write_rrd(scene, tmp_path / "seq.rrd")
+    assert logged["world/points/scan"] == "Points3D (3 frames on 'frame')"
+    rec = rr.dataframe.load_recording(str(tmp_path / "seq.rrd"))
+    t = rec.view(index="frame", contents="/world/points/scan").select().read_all()
+    assert t["frame"].to_pylist() == [0, 1, 2]
+    counts = [len(v) for v in t["/world/points/scan:Position3D"].to_pylist()]
+    assert counts == sizes
+    first = np.asarray(t["/world/points/scan:Position3D"].to_pylist()[2])
+    assert np.all(first == 2.0)  # frame 2's own points
+    st = rec.view(index="frame", contents="/world/points/map").select_static().read_all()
+    assert len(st["/world/points/map:Position3D"][0].values) == 4
+
+    # an Occ3D folder: one grid per frame
+    occ = tmp_path / "occ"
+    occ.mkdir()
+    for i in range(3):
+        lab = np.full((200, 200, 16), 17, np.uint8)
+        lab[:i + 1, 0, 0] = 4
+        np.savez_compressed(occ / f"tok{i}.npz", semantics=lab)
+    logged = write_rrd(load(occ), tmp_path / "occ.rrd")
+    (path, what), = [(k, v) for k, v in logged.items() if k.startswith("world/voxels/")]
+    assert what == "Boxes3D (3 frames on 'frame')"
+    rec = rr.dataframe.load_recording(str(tmp_path / "occ.rrd"))
+    t = rec.view(index="frame", contents=f"/{path}").select().read_all()
+    assert [len(v) for v in t[f"/{path}:ClassId"].to_pylist()] == [1, 2, 3]
