@@ -187,5 +187,6 @@ def evaluate_grids(pred: VoxelGrid, gt: VoxelGrid, proto: str, mask: str = "came
     return res
 
 
-def make_eval_job(pairs, proto="occ3d", mask="camera") -> Job:
-    return Job(f"Evaluate occupancy ({len(pairs)} frame(s), {proto})", lambda ctx: evaluate(pairs, proto, mask, ctx))
+def make_eval_job(pairs, proto="occ3d", mask="camera", per_frame: bool = False) -> Job:
+    return Job(f"Evaluate occupancy ({len(pairs)} frame(s), {proto})",
+               lambda ctx: evaluate(pairs, proto, mask, ctx, per_frame=per_frame))

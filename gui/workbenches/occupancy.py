@@ -167,6 +167,13 @@ class OccupancyWorkbench(Workbench):
         self.bar_plot.setMinimumHeight(120)
         self.bar_plot.setYRange(0, 100)
         lay.addWidget(self.bar_plot, 1)
+        self.frame_plot = pg.PlotWidget()  # per-frame mIoU / geometry IoU of a sequence evaluation
+        self.frame_plot.setMinimumHeight(100)
+        self.frame_plot.setYRange(0, 100)
+        self.frame_plot.addLegend(offset=(5, 5))
+        self.frame_plot.setLabel("bottom", "frame")
+        self.frame_plot.hide()
+        lay.addWidget(self.frame_plot, 1)
         # timeline
         trow = QtWidgets.QHBoxLayout()
         self.play_btn = QtWidgets.QPushButton("▶")
@@ -622,6 +629,15 @@ class OccupancyWorkbench(Workbench):
         self.bar_plot.addItem(pg.BarGraphItem(x=np.arange(len(vals)), height=vals, width=0.8,
                                               brushes=[pg.mkBrush(*lut[c]) for c in ids]))
         self.bar_plot.getAxis("bottom").setTicks([[(i, str(c)) for i, c in enumerate(ids)]])
+        frames = res.get("frames") or []
+        self.frame_plot.clear()
+        self.frame_plot.setVisible(len(frames) > 1)
+        if len(frames) > 1:  # per-frame curves over the sequence; the headline numbers stay the accumulated ones
+            x = np.arange(len(frames))
+            val = lambda k: np.array([np.nan if f[k] is None else f[k] for f in frames], float)  # noqa: E731
+            self.frame_plot.plot(x, val("miou"), pen=pg.mkPen((230, 120, 30), width=2), symbol="o", symbolSize=5,
+                                 name="mIoU")
+            self.frame_plot.plot(x, val("iou_geometry"), pen=pg.mkPen((60, 140, 220), width=2), name="geometry IoU")
 
     def _sequence_metrics_dialog(self) -> None:
         d = QtWidgets.QFileDialog.getExistingDirectory(self.window, "Ground-truth folder")
@@ -637,7 +653,7 @@ class OccupancyWorkbench(Workbench):
             self.window.log("open a folder of prediction frames first", "warning")
             return None
         pairs = match_pairs(pred_folder, gt_folder)
-        return self.window.start_job(make_eval_job(pairs, "occ3d", self.metric_mask.currentText()),
+        return self.window.start_job(make_eval_job(pairs, "occ3d", self.metric_mask.currentText(), per_frame=True),
                                      on_result=self.show_metrics)
 
     # ---------------------------------------------------------------------------------------- sequence

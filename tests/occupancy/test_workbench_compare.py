@@ -43,3 +43,23 @@ def test_open_prediction_pair_in_one_view(qtbot, window, shared_data, tmp_path):
     wb.paint(idx)
     qtbot.waitUntil(lambda: wb.metrics is not None and wb.metrics["miou"] != before, timeout=20000)
     assert wb.metrics["miou"] > before
+
+
+def test_sequence_metrics_per_frame_curves(qtbot, window, shared_data, tmp_path):
+    with np.load(shared_data / OCC) as z:
+        sem, cam = z["semantics"], z["mask_camera"]
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    for i in range(3):
+        p = sem.copy()
+        p[sem == 16] = np.where(np.arange(int((sem == 16).sum())) % 3 < i, 17, 16)  # worse frame by frame
+        np.savez(tmp_path / "pred" / f"{i}.npz", semantics=p)
+        np.savez(tmp_path / "gt" / f"{i}.npz", semantics=sem, mask_camera=cam)
+    window.set_scene(load(tmp_path / "pred"))
+    wb = wb_of(window)
+    wait_job(qtbot, wb.sequence_metrics(str(tmp_path / "gt")))
+    frames = wb.metrics["frames"]
+    assert len(frames) == 3 and frames[0]["miou"] > frames[1]["miou"] > frames[2]["miou"]
+    assert wb.frame_plot.isVisible()
+    curves = wb.frame_plot.getPlotItem().listDataItems()
+    assert len(curves) == 2 and np.allclose(curves[0].getData()[1], [f["miou"] for f in frames])
