@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 ProgressFn = Callable[[float, str], None]
+CPU_QUERY_SLICE = 1_000_000  # neighbour results (query points × k) per KD-tree query slice
+NORMAL_SLICE = 2_000_000  # neighbour entries (points × k) per normal-estimation slice
 
 
 def as_tensor(points: np.ndarray | torch.Tensor, device: str = "cpu", dtype=torch.float32) -> torch.Tensor:
@@ -58,8 +60,18 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int, chunk: int = 2048,
         # unbalanced, non-compact build: ~3x faster and the build is the part that holds the GIL
         tree = cKDTree(ref.detach().numpy(), balanced_tree=False, compact_nodes=False)
         bound = np.inf if radius is None else float(radius) * (1 + 1e-9)
-        d, i = tree.query(query.detach().numpy(), k=k, workers=-1, distance_upper_bound=bound)
-        d, i = np.asarray(d).reshape(len(query), k), np.asarray(i).reshape(len(query), k)
+        q_np = query.detach().numpy()
+        # queried in slices with a progress call (a cancellation point) between them, so Cancel and window
+        # close are honoured within one slice on any cloud size
+        step = max(1, CPU_QUERY_SLICE // max(k, 1))
+        d = np.empty((len(q_np), k))
+        i = np.empty((len(q_np), k), np.int64)
+        for s in range(0, len(q_np), step):
+            ds, is_ = tree.query(q_np[s:s + step], k=k, workers=-1, distance_upper_bound=bound)
+            d[s:s + step] = np.asarray(ds).reshape(-1, k)
+            i[s:s + step] = np.asarray(is_).reshape(-1, k)
+            if progress is not None and s + step < len(q_np):
+                progress((s + step) / len(q_np), "neighbours")
         if radius is not None:
             miss = i >= len(ref)
             if miss.any():
@@ -95,19 +107,27 @@ def estimate_normals(points: torch.Tensor, k: int = 30, radius: float | None = N
     if neighbours is not None:
         sq, idx = neighbours[0][:, :k].to(points.device), neighbours[1][:, :k].to(points.device)
     else:
-        sq, idx = knn(points, points, k, progress=progress, radius=radius)
-    nb = points[idx]  # N×k×3
-    w = torch.ones_like(sq) if radius is None else radius_neighbors_mask(sq, radius).to(points.dtype)
-    w[:, 0] = 1.0  # the point itself always counts
-    wsum = w.sum(1, keepdim=True)
-    mean = (nb * w[..., None]).sum(1) / wsum
-    c = nb - mean[:, None]
-    cov = torch.einsum("nki,nkj,nk->nij", c, c, w) / wsum[..., None]
-    _, vecs = torch.linalg.eigh(cov.double())
-    normals = vecs[:, :, 0].to(points.dtype)
+        sub = None if progress is None else (lambda f, m="": progress(0.6 * f, m))
+        sq, idx = knn(points, points, k, progress=sub, radius=radius)
     vp = torch.zeros(3, dtype=points.dtype, device=points.device) if viewpoint is None else viewpoint
-    flip = ((vp - points) * normals).sum(1) < 0
-    normals[flip] = -normals[flip]
+    normals = torch.empty_like(points)
+    step = max(1, NORMAL_SLICE // max(idx.shape[1], 1))  # bounded memory (slice × k × 3), a cancel point per slice
+    for s in range(0, len(points), step):
+        e = min(s + step, len(points))
+        nb = points[idx[s:e]]  # n×k×3
+        w = torch.ones_like(sq[s:e]) if radius is None else radius_neighbors_mask(sq[s:e], radius).to(points.dtype)
+        w[:, 0] = 1.0  # the point itself always counts
+        wsum = w.sum(1, keepdim=True)
+        mean = (nb * w[..., None]).sum(1) / wsum
+        c = nb - mean[:, None]
+        cov = torch.einsum("nki,nkj,nk->nij", c, c, w) / wsum[..., None]
+        _, vecs = torch.linalg.eigh(cov.double())
+        n = vecs[:, :, 0].to(points.dtype)
+        flip = ((vp - points[s:e]) * n).sum(1) < 0
+        n[flip] = -n[flip]
+        normals[s:e] = n
+        if progress is not None and e < len(points):
+            progress(0.6 + 0.4 * e / len(points), "normals")
     return normals
 
 
