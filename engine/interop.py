@@ -367,11 +367,13 @@ def write_mesh(grid: VoxelGrid, out: str | Path) -> int:
     mesh = voxel_mesh(grid)
     from .atomic import write_bytes
 
-    data = mesh.export(file_type=out.suffix.lower()[1:])
+    kind = out.suffix.lower()[1:]
+    if kind == "gltf":  # JSON with its buffer embedded (base64), so the mesh is one file
+        files = mesh.export(file_type="gltf", embed_buffers=True)
+        data = next(v for k, v in files.items() if k.endswith(".gltf")) if isinstance(files, dict) else files
+    else:
+        data = mesh.export(file_type=kind)
     if isinstance(data, str):
         data = data.encode()
-    if isinstance(data, dict):  # .gltf: JSON plus buffers; embed the buffers so it is one file
-        data = mesh.export(file_type="gltf", embed_buffers=True)
-        data = data if isinstance(data, bytes) else data.encode()
     write_bytes(out, data)
     return len(mesh.faces)

@@ -19,8 +19,7 @@ def _add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..interop import MESH_SUFFIXES, write_mesh, write_rrd
-    from ..scene import VoxelGrid
+    from ..interop import MESH_SUFFIXES
     from ..session import Session
 
     src = Path(args.path)
@@ -32,6 +31,16 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(out, f"unknown export format {suffix or '(none)'!r}: use .rrd or a mesh "
                               f"({', '.join(MESH_SUFFIXES)})")
     scene = Session.open(src, device="cpu").scene
+    try:
+        return _write(args, scene, src, out, suffix)
+    except OSError as e:  # an unwritable folder, a full disk: one line, not a traceback
+        raise InputError(out, f"cannot write ({e.strerror or e})") from None
+
+
+def _write(args, scene, src: Path, out: Path, suffix: str) -> int:
+    from ..interop import write_mesh, write_rrd
+    from ..scene import VoxelGrid
+
     if suffix == ".rrd":
         logged = write_rrd(scene, out)
         summary = {"out": str(out), "format": "rerun", "entities": logged, "bytes": out.stat().st_size}

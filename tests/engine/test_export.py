@@ -107,7 +107,7 @@ def test_voxel_grid_to_mesh_ply_and_glb(shared_data, tmp_path):
 
     grid = load_layers(shared_data / OCC)[0]
     lo, hi = grid.bounds()
-    for ext in ("ply", "glb"):
+    for ext in ("ply", "glb", "gltf", "obj"):
         out = tmp_path / f"grid.{ext}"
         r = cli("export", shared_data / OCC, "--to", out, "--json")
         assert r.returncode == 0, r.stderr
@@ -132,6 +132,9 @@ def test_project_exports_and_bad_input_exit_2(tmp_path):
     assert r.returncode == 2 and "no voxel grid" in r.stderr
     r = cli("export", tmp_path / "missing.json", "--to", tmp_path / "m.rrd")
     assert r.returncode == 2 and "missing.json" in r.stderr
+    (tmp_path / "afile").write_text("x")
+    r = cli("export", DEMO, "--to", tmp_path / "afile" / "m.rrd")  # a file where a folder should be
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_sequences_go_on_the_frame_timeline(tmp_path):
