@@ -245,7 +245,9 @@ class RegistrationWorkbench(Workbench):
             for lay in clouds:
                 combo.addItem(lay.name, lay.uid)
             i = combo.findData(cur) if cur is not None else -1
-            combo.setCurrentIndex(i if i >= 0 else min(default, combo.count() - 1))
+            # with one cloud there is no pair: leave the target empty rather than register a cloud to itself
+            combo.setCurrentIndex(i if i >= 0 else (default if default < combo.count() else -1))
+            combo.setPlaceholderText("open a second point cloud (Registration ▸ Open pair…)" if default else "")
             combo.blockSignals(False)
 
     def set_pair(self, source: PointCloud, target: PointCloud) -> None:

@@ -307,3 +307,27 @@ def test_hide_stale_tab_bars_hides_only_the_outdated_copy(window, qtbot):
     hidden = window.hide_stale_tab_bars()
     assert hidden == [stale] and not stale.isVisible()
     assert live.isVisible() and other.isVisible()
+
+
+def test_device_setting_is_used_at_the_next_start_and_status_shows_job_threads(qtbot):
+    from engine.device import worker_threads
+    from gui.main_window import MainWindow
+    from gui.settings import Settings
+
+    st = Settings()
+    st.set("device", "cpu")
+    st.save()
+    w = MainWindow()  # no --device: the saved choice
+    qtbot.addWidget(w)
+    assert w.device_choice == "cpu" and w.device == "cpu"
+    n = worker_threads()
+    assert f"{n} job thread" in w.device_label.text()
+    w.close()
+
+
+def test_registration_with_one_cloud_has_no_target(qtbot, window):
+    open_demo(qtbot, window)
+    reg = next(wb for wb in window.workbenches if wb.title == "Registration")
+    window.set_workspace("Registration")
+    assert reg.src_combo.currentIndex() == 0 and reg.tgt_combo.currentIndex() == -1
+    assert reg.run() is None and "two different point clouds" in window.last_dialog.message
