@@ -75,6 +75,9 @@ def _merge_runs(plane, u, v, lab):
     return plane[starts], u[starts], v[starts], lengths, lab[starts]
 
 
+MERGE_MIN_CONTINUITY = 0.15  # share of faces whose next face (along v) continues the same run
+
+
 def exposed_faces(occupied: np.ndarray, labels: np.ndarray, merge: bool = True) -> Surface:
     """Faces between occupied and empty (or outside) voxels; `merge` joins coplanar same-class faces."""
     occ = np.asarray(occupied, bool)
@@ -98,7 +101,14 @@ def exposed_faces(occupied: np.ndarray, labels: np.ndarray, merge: bool = True) 
             else:
                 order = np.lexsort((v, u, plane))
                 plane, u, v, lab = plane[order], u[order], v[order], lab[order]
-            if merge:
+            # merging pays only where neighbouring faces continue each other (surfaces); on scattered voxels
+            # it cost 2.5 s for a 1 % saving (293k random voxels), so a cheap O(n) look decides per direction
+            if merge and len(u) > 1:
+                cont = ((plane[1:] == plane[:-1]) & (u[1:] == u[:-1]) & (v[1:] == v[:-1] + 1) & (lab[1:] == lab[:-1]))
+                do_merge = float(cont.mean()) >= MERGE_MIN_CONTINUITY
+            else:
+                do_merge = merge
+            if do_merge:
                 plane, u, v, dv, lab = _merge_runs(plane, u, v, lab)
                 # second pass: equal runs (plane, v, dv, label) with consecutive u
                 order = np.lexsort((u, lab, dv, v, plane))
