@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 APT_PKGS="xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libxcb-xinerama0 \
 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-shape0 libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 \
-libegl-mesa0 libfontconfig1 libdbus-1-3 fonts-dejavu-core"
+libegl-mesa0 libfontconfig1 libdbus-1-3 fonts-dejavu-core libusb-1.0-0"
 missing=""
 for p in $APT_PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -186,20 +186,39 @@ def _bins(pf: torch.Tensor) -> torch.Tensor:
     return b + torch.tensor([0, 11, 22], device=pf.device)
 
 
+TIE_EXTRA = 4  # neighbours queried beyond max_nn to break distance ties at the cut by index
+
+
 def neighbourhoods(points: torch.Tensor, radius: float, max_nn: int,
                    neighbours: tuple[torch.Tensor, torch.Tensor] | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Hybrid search as Open3D's KDTreeSearchParamHybrid: the max_nn nearest within `radius`, where (as in
     Open3D) the point itself counts towards max_nn, so at most max_nn − 1 true neighbours remain.
-    `neighbours`: a precomputed sorted self-kNN (squared distances, indices) with ≥ max_nn columns.
+    `neighbours`: a precomputed sorted self-kNN (squared distances, indices) with ≥ max_nn columns (give
+    max_nn + TIE_EXTRA so ties at the cut are broken by index as Open3D does).
 
     Returns (indices N×K, squared distances N×K, valid mask N×K, self excluded); K = max_nn.
     """
     if neighbours is not None:
-        sq, idx = neighbours[0][:, :max_nn], neighbours[1][:, :max_nn]
+        sq, idx = neighbours
     else:
-        sq, idx = knn(points, points, max_nn, radius=radius)
+        sq, idx = knn(points, points, max_nn + TIE_EXTRA, radius=radius)
+        sq_all, idx_all = sq, idx
     sq, idx = sq.to(points.device), idx.to(points.device)
+    if sq.shape[1] > max_nn:
+        # equidistant points at the max_nn cut (grid-aligned voxel centroids): keep the lower index, as Open3D
+        # does — the KD-tree's own tie order differs, which changed whole FPFH rows (issue 12). Only rows with
+        # a tie across the cut are re-sorted.
+        tie = (sq[:, max_nn - 1] == sq[:, max_nn]) & torch.isfinite(sq[:, max_nn])
+        rows = tie.nonzero().squeeze(1)
+        sq, idx = sq[:, :max_nn].clone(), idx[:, :max_nn].clone()
+        if len(rows):
+            full_sq, full_idx = (neighbours if neighbours is not None else (sq_all, idx_all))
+            s2, i2 = full_sq[rows].to(sq.device), full_idx[rows].to(idx.device)
+            o = torch.argsort(i2, dim=1)
+            s2, i2 = torch.gather(s2, 1, o), torch.gather(i2, 1, o)
+            o = torch.argsort(s2, dim=1, stable=True)
+            sq[rows], idx[rows] = torch.gather(s2, 1, o)[:, :max_nn], torch.gather(i2, 1, o)[:, :max_nn]
     me = torch.arange(len(points), device=points.device)[:, None]
     valid = (sq <= radius * radius) & (idx != me)
     # the point's own slot is column 0 unless duplicates tie with it; never keep more than max_nn − 1 others

@@ -293,7 +293,7 @@ def preprocess(points: np.ndarray, prm: RegistrationParams, progress=None):
     import torch
 
     from ..geometry import as_tensor, estimate_normals, knn, voxel_downsample
-    from .fpfh import compute_fpfh
+    from .fpfh import TIE_EXTRA, compute_fpfh
 
     pts = as_tensor(points, prm.device, dtype=torch.float64)
     cent, _, _ = voxel_downsample(pts, prm.voxel)
@@ -302,7 +302,7 @@ def preprocess(points: np.ndarray, prm: RegistrationParams, progress=None):
     nbrs = None
     if prm.normal_max_nn <= prm.fpfh_max_nn and prm.normal_radius <= prm.fpfh_radius:
         c64 = cent.to(torch.float64)
-        nbrs = knn(c64, c64, prm.fpfh_max_nn, radius=prm.fpfh_radius)
+        nbrs = knn(c64, c64, prm.fpfh_max_nn + TIE_EXTRA, radius=prm.fpfh_radius)
     nrm = estimate_normals(cent, k=prm.normal_max_nn, radius=prm.normal_radius, neighbours=nbrs)
     if progress:
         progress(0.3, "normals")
