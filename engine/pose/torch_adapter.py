@@ -69,8 +69,7 @@ class TorchKeypointAdapter(PerImagePredictor):
             self.checkpoint = spec
         self.model = self.build_model()
         self.device = device
-        self.model = self.model.to(device).eval()
-        torch.set_grad_enabled(False)
+        self.model = self.model.to(device).eval()  # inference runs under no_grad (never switched off globally)
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, float, float, float]:
         import cv2
@@ -126,7 +125,9 @@ class TorchKeypointAdapter(PerImagePredictor):
 
         x, s, ox, oy = self._letterbox(crop)
         t = torch.from_numpy(x).permute(2, 0, 1)[None].to(self.device)
-        return self._decode(self.model(t), s, ox, oy)
+        with torch.no_grad():
+            out = self.model(t)
+        return self._decode(out, s, ox, oy)
 
     def predict_image(self, rgb: np.ndarray, boxes: np.ndarray | None = None) -> list[Person]:
         if self.model is None:
