@@ -1,6 +1,8 @@
 """Point clouds: coloured by class (label-set palette), stored RGB, an attribute colormap, or height."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from engine.labels import get_label_set
@@ -42,12 +44,45 @@ def point_colors(layer: PointCloud, color_by: str | None = None, hidden: set[int
     return cols, keep
 
 
+DEFAULT_DISPLAY_POINTS = 2_000_000
+
+
+def display_budget(style: dict | None = None) -> int:
+    """Most points one cloud draws (style `max_display_points`, else SCENELENS_MAX_DISPLAY_POINTS, else 2M)."""
+    v = (style or {}).get("max_display_points") or os.environ.get("SCENELENS_MAX_DISPLAY_POINTS")
+    try:
+        return max(1, int(float(v))) if v else DEFAULT_DISPLAY_POINTS
+    except ValueError:
+        return DEFAULT_DISPLAY_POINTS
+
+
+def display_subset(idx: np.ndarray, budget: int) -> np.ndarray:
+    """An even stride through the drawn points when there are more than `budget` (display only)."""
+    if len(idx) <= budget:
+        return idx
+    step = -(-len(idx) // budget)
+    return idx[::step]
+
+
+def _count_label(text: str):
+    import vtk
+
+    t = vtk.vtkTextActor()
+    t.SetInput(text)
+    t.GetTextProperty().SetFontSize(13)
+    t.GetTextProperty().SetColor(0.85, 0.85, 0.85)
+    t.SetDisplayPosition(8, 8)
+    return t
+
+
 @register_builder(PointCloud)
 def build_points(layer: PointCloud, style: dict) -> list:
     cols, keep = point_colors(layer, style.get("color_by"), style.get("hidden_classes"))
-    idx = np.flatnonzero(keep)
+    full = np.flatnonzero(keep)
+    idx = display_subset(full, display_budget(style))  # level of detail: picks map back to the full cloud
     pd = points_polydata(layer.points[idx], cols[idx], origin=style.get("origin"))
     actor = actor_for(pd, point_size=style.get("point_size", 3.0 if layer.n < 60000 else 2.0), opacity=style.get("opacity", 1.0))
+    actor._sl_display = (len(idx), len(full))  # noqa: SLF001 - shown / total, for views and tests
 
     def pick(cell_id: int, point_id: int, pos) -> dict:
         i = int(idx[point_id if point_id >= 0 else cell_id])
@@ -62,4 +97,8 @@ def build_points(layer: PointCloud, style: dict) -> list:
                 info[k] = np.array2string(val, precision=3) if np.ndim(val) else (f"{val:.3f}" if isinstance(val, (float, np.floating)) else str(val))
         return info
 
-    return [tag_actor(actor, layer, pick)]
+    out = [tag_actor(actor, layer, pick)]
+    if len(idx) < len(full):
+        out.append(tag_actor(_count_label(f"{layer.name[:60]}: {len(idx):,} of {len(full):,} points shown "
+                                          "(display level of detail; picks and computations use all)"), layer))
+    return out
