@@ -63,8 +63,6 @@ class TorchKeypointAdapter(PerImagePredictor):
 
     # ------------------------------------------------------------------ protocol
     def load(self, spec: str | None, device: str = "cpu") -> None:
-        import torch
-
         if spec:
             self.checkpoint = spec
         self.model = self.build_model()
