@@ -96,6 +96,8 @@ def write_rrd(scene: Scene, out: str | Path, app_id: str = "scenelens") -> dict[
     out = Path(out)
     if out.suffix != ".rrd":
         raise InputError(out, "a Rerun recording must end in .rrd")
+    # a shallow copy: stepping through a sequence swaps layers, and the caller's scene (the window's) must not move
+    scene = Scene(name=scene.name, layers=list(scene.layers), meta=dict(scene.meta), path=scene.path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     rec = rr.new_recording(application_id=app_id, recording_id=None, make_default=False, make_thread_default=False,
