@@ -371,9 +371,22 @@ def detect_sequence(path) -> Sequence | None:
         return read_surroundocc_sequence(p)
     if is_kitti_sequence(p):
         return read_kitti_sequence(p)
-    if p.is_file() and p.suffix == ".pkl":
+    if p.is_file() and p.suffix == ".pkl" and _is_nuscenes_info(p):
         return read_nuscenes_sequence(p)
     return None
+
+
+def _is_nuscenes_info(p: Path) -> bool:
+    """nuScenes-style info files carry ego poses and LiDAR→ego; KITTI infos (camera-frame boxes) do not."""
+    from ..io.nuscenes import safe_load_pickle
+
+    d = safe_load_pickle(p)
+    if not isinstance(d, dict) or not isinstance(d.get("data_list"), list) or not d["data_list"]:
+        return False
+    if str((d.get("metainfo") or {}).get("dataset", "")).lower() == "nuscenes":
+        return True
+    s = d["data_list"][0]
+    return isinstance(s, dict) and "ego2global" in s and "lidar2ego" in (s.get("lidar_points") or {})
 
 
 # ------------------------------------------------------------------------------------------ building

@@ -85,11 +85,19 @@ def scan_from_scene(scene, grid_label_set: str, name: str, unlabeled_class: int 
     origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
     pose = None
     if scene.meta.get("format") == "nuscenes-info":
-        from ..io.nuscenes import label_points_from_boxes
+        from ..io.nuscenes import box_corners_mask, label_points_from_boxes
 
         labels = label_points_from_boxes(scene).astype(np.int64)
         label_set = "occ3d"
         pose = np.asarray(scene.meta["ego2global"], float)
+        # points in no box have no class (the info files carry no lidarseg): ignore, never 'others', and say so
+        T = np.asarray(scene.meta.get("lidar2ego", np.eye(4)))
+        outside = box_corners_mask((pc.points - T[:3, 3]) @ T[:3, :3], scene.meta.get("boxes") or []) < 0
+        if outside.any():
+            if unlabeled_class is None and warn is not None:
+                warn(f"{scene.path}: {int(outside.sum()):,} LiDAR points lie in no annotated box and have no "
+                     "lidarseg label; their voxels are 255 (ignore) — give --unlabeled-class C to assign a class")
+            labels[outside] = 255 if unlabeled_class is None else unlabeled_class
     elif "label" in pc.attributes:
         labels = pc.attributes["label"].astype(np.int64)
         label_set = pc.label_set

@@ -364,3 +364,11 @@ def test_unlabelled_points_never_outvote_labels_and_nn_labels(tmp_path):
     assert n_ign > 0  # ground seen only by the unlabelled frames
     g2 = build_ground_truth(seq, spec, keyframe=0, camera_mask=False, nn_radius=1.0)
     assert int((g2.labels == 255).sum()) < n_ign and (g2.labels == 11).sum() > (road == 11).sum()
+
+
+def test_kitti_info_is_not_a_nuscenes_sequence_and_nothing_becomes_others(shared_data, tmp_path):
+    pkl = shared_data / "kitti_000008" / "000008.pkl"
+    assert detect_sequence(pkl) is None  # no ego poses: a single scan, not a nuScenes sequence
+    r = cli("run", "occupancy", pkl, "--out", tmp_path / "k.npz", "--json")
+    assert r.returncode == 0, r.stderr
+    assert "in no annotated box" in r.stderr and "0" not in json.loads(r.stdout)["class_counts"]
