@@ -13,6 +13,7 @@ API (e.g. for `eval registration --dataset`)::
     run = run_items(score_pair, items, workers=args.workers, ray_address=args.ray_address,
                     results=results_path(args.out) if args.out else None, resume=not args.no_resume,
                     config={"task": "registration", "voxel": 0.05}, desc="pairs")
+    # a CUDA model: also gpus_per_item=1 / args.workers (Ray hides GPUs from tasks that reserve none)
     run.results   # {key: result} of every finished item (this run's and resumed ones), in item order
     run.failed    # {key: "ErrorType: message"} of the items that raised
     run.resumed   # number of items skipped because the results file already held them
@@ -202,9 +203,13 @@ def _start_ray(workers: int, address: str | None):
 
 def run_items(fn: Callable, items: Sequence[Item], workers: int = 1, ray_address: str | None = None,
               results: str | Path | None = None, resume: bool = True, config: dict | None = None,
-              desc: str = "items", progress: bool = True) -> DatasetRun:
+              desc: str = "items", progress: bool = True, gpus_per_item: float = 0.0) -> DatasetRun:
     """Run `fn(*item.args)` for every item (see the module docstring); serial when `workers <= 1` and no
-    cluster address is given, else on Ray with at most `workers` items at a time."""
+    cluster address is given, else on Ray with at most `workers` items at a time.
+
+    `gpus_per_item` (e.g. 1 / workers for a CUDA model on one GPU) reserves that share of a GPU per Ray task:
+    Ray hides every GPU from a task that asks for none (CUDA_VISIBLE_DEVICES=""), so `--device cuda` needs it.
+    """
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -240,7 +245,10 @@ def run_items(fn: Callable, items: Sequence[Item], workers: int = 1, ray_address
         else:
             ray, started = _start_ray(workers, ray_address)
             try:
-                remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+                if gpus_per_item > 0 and ray.cluster_resources().get("GPU", 0) <= 0:
+                    raise InputError(None, "the items need a GPU but the Ray cluster has none "
+                                           "(run them with --device cpu, or on a cluster with GPUs)")
+                remote = ray.remote(num_cpus=1, num_gpus=gpus_per_item, max_retries=0)(_call)
                 fn_ref = ray.put(fn)
                 pending = {remote.remote(fn_ref, it.key, it.args): it.key for it in todo}
                 while pending:

@@ -64,3 +64,18 @@ def test_unreachable_cluster_is_one_clear_error():
         run_items(square, [Item("a", (1,))], ray_address=f"127.0.0.1:{port}", progress=False)
     with pytest.raises(InputError, match="HOST:PORT"):
         run_items(square, [Item("a", (1,))], ray_address="nonsense", progress=False)
+
+
+def test_gpu_items_on_a_cluster_without_gpus_fail_fast():
+    pytest.importorskip("ray")
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray instance is already running in this process")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(InputError, match="need a GPU"):
+        run_items(square, [Item("a", (1,)), Item("b", (2,))], workers=2, gpus_per_item=0.5, progress=False)
+    assert not ray.is_initialized()  # the local Ray it started was shut down
