@@ -176,16 +176,27 @@ def _jd(o):
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pred", required=True, help="estimated 4×4 source→target transform (.txt/.npy/.json)")
-    p.add_argument("--gt", required=True,
-                   help="ground truth: a 4×4 file (.txt/.npy/.json), or a 3DMatch gt.log / KITTI poses file with --pair")
+    from ..datasets import add_dataset_args
+
+    p.add_argument("--pred", help="estimated 4×4 source→target transform (.txt/.npy/.json); not with --dataset")
+    p.add_argument("--gt", help="ground truth: a 4×4 file (.txt/.npy/.json), or a 3DMatch gt.log / KITTI poses "
+                                "file with --pair; with --dataset: the scene's gt.log or the sequence's poses")
+    p.add_argument("--dataset", metavar="DIR",
+                   help="register and score every pair of a benchmark folder: a 3DMatch/3DLoMatch scene "
+                        "(gt.log, gt.info, cloud_bin_<i>.*) or a KITTI odometry sequence (velodyne/*.bin + poses, "
+                        "pairs ≥ 10 m apart as FCGF); the pipeline options below apply; --preset sets thresholds")
+    p.add_argument("--out", help="with --dataset: write the report (summary + per-pair rows) as JSON here; the "
+                                 "per-pair results file beside it lets a rerun resume")
+    p.add_argument("--min-dist", type=float, default=10.0, help="with a KITTI --dataset: pair distance (m)")
     p.add_argument("--calib", help="KITTI calib.txt for a poses --gt (default: found beside it, else none)")
-    p.add_argument("--preset", choices=["3dmatch", "kitti", "nuscenes"], default="3dmatch",
-                   help="success thresholds: 3dmatch (15°, 30 cm) or kitti/nuscenes (5°, 60 cm)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.add_argument("--info", help="3DMatch gt.info: also compute the official RMSE-with-information error")
     p.add_argument("--pair", nargs=2, type=int, metavar=("SOURCE", "TARGET"),
                    help="with a gt.log or KITTI poses --gt (and --info): the fragment/frame indices of the pair")
+    add_dataset_args(p)
+    if "--device" not in p._option_string_actions:
+        p.add_argument("--device", default="auto", help="with --dataset: auto (CUDA when present), cpu or cuda")
+    _add_param_args(p)  # --preset (success thresholds, and the pipeline of --dataset) and every parameter
 
 
 def _load_gt(path: str, pair, calib=None) -> "tuple":
@@ -195,10 +206,69 @@ def _load_gt(path: str, pair, calib=None) -> "tuple":
     return (g.get(*pair) if pair is not None else g.get()), g
 
 
+def _eval_dataset(args: argparse.Namespace) -> int:
+    from ..datasets import Item, results_path, run_items
+    from ..device import resolve_device
+    from ..registration import dataset as D
+    from ..registration import metrics as M
+
+    folder = Path(args.dataset)
+    layout = D.detect_layout(folder)
+    if layout == "kitti":
+        pairs, meta = D.kitti_items(folder, Path(args.gt) if args.gt else None, args.calib, args.min_dist)
+    else:
+        pairs, meta = D.threedmatch_items(folder, Path(args.gt) if args.gt else None, args.info)
+    prm = params_from_args(args, resolve_device(args.device))
+    pjson = D.params_to_json(prm)
+    items = [Item(k, (*a[:3], pjson, a[3], a[4])) for k, a in pairs]
+    official = {k for k, a in pairs if a[4] and a[3] is not None}
+    run = run_items(D.score_pair, items, workers=args.workers, ray_address=args.ray_address,
+                    results=results_path(args.out) if args.out else None, resume=not args.no_resume,
+                    config={"task": "registration", "dataset": str(folder.resolve()), "params": pjson},
+                    desc="pairs")
+    keys = [it.key for it in items]
+    thr = prm.preset if prm.preset in M.THRESHOLDS else "3dmatch"
+    summary = D.aggregate(keys, run.results, run.failed, thr, official)
+    rows = [{"pair": k, **{c: v for c, v in run.results[k].items() if c != "transform"}} if k in run.results
+            else {"pair": k, "error": run.failed.get(k)} for k in keys]
+    report = {**meta, "dataset": str(folder), "preset": prm.preset, "summary": summary, "run": run.summary(),
+              "pairs": rows}
+    if args.out:
+        from ..atomic import write_text
+
+        write_text(args.out, json.dumps(report, indent=2, default=_jd))
+    if args.json:
+        print(json.dumps(report, default=_jd))
+    else:
+        print(f"{'pair':>10} {'RE°':>7} {'TE cm':>8} {'ok':>3} {'official':>8} {'s':>6}  failure")
+        for r in rows:
+            if "error" in r:
+                print(f"{r['pair']:>10} {'error':>7}  {r['error']}")
+                continue
+            off = "" if "success_official" not in r or not r["official_pair"] else ("y" if r["success_official"] else "n")
+            print(f"{r['pair']:>10} {r['rotation_error_deg']:7.2f} {r['translation_error_cm']:8.1f} "
+                  f"{'y' if r['success'] else 'n':>3} {off:>8} {r['seconds']:6.2f}  {r['failure'] or ''}")
+        s = summary
+        print(f"{s['pairs']} pairs ({meta['layout']}): registration recall {s['registration_recall']:.3f} at "
+              f"{s['thresholds']['rotation_deg']:g}°/{s['thresholds']['translation_cm']:g} cm, mean RE "
+              f"{s['mean_rotation_error_deg']:.3f}° TE {s['mean_translation_error_cm']:.2f} cm over successes"
+              + (f"; official recall {s['official_recall']:.3f} over {s['official_pairs']} pairs (RMSE ≤ 0.2 m)"
+                 if "official_recall" in s else "")
+              + (f"; {s['errors']} pairs could not be run" if s["errors"] else ""))
+    sys.stdout.flush()
+    return 0
+
+
 def _eval_cli(args: argparse.Namespace) -> int:
     from ..io.registration_formats import read_gt_info, read_transform
     from ..registration import metrics as M
 
+    if args.dataset:
+        if args.pred:
+            raise InputError(args.pred, "--pred is for one pair; --dataset registers every pair itself")
+        return _eval_dataset(args)
+    if not args.pred or not args.gt:
+        raise InputError(None, "eval registration needs --pred and --gt (or --dataset DIR)")
     pred = read_transform(args.pred)
     gt, _ = _load_gt(args.gt, args.pair, args.calib)
     re, te = M.transform_errors(pred, gt)
