@@ -788,14 +788,23 @@ class OccupancyWorkbench(Workbench):
             raise ValueError("the scene has no point cloud")
         pc = pcs[0]
         if scene.meta.get("format") == "nuscenes-info":
+            from engine.io.nuscenes import box_corners_mask
+
             labels = label_points_from_boxes(scene).astype(np.int64)
             spec = preset("occ3d")
+            T = np.asarray(scene.meta.get("lidar2ego", np.eye(4)))
+            outside = box_corners_mask((pc.points - T[:3, 3]) @ T[:3, :3], scene.meta.get("boxes") or []) < 0
+            if outside.any():  # no lidarseg: points in no box have no class — ignore, never 'others'
+                labels[outside] = 255
+                self.window.log(f"{int(outside.sum()):,} LiDAR points lie in no annotated box: their voxels are "
+                                "255 (ignore)", "warning")
         elif "label" in pc.attributes:
             labels = pc.attributes["label"].astype(np.int64)
             spec = preset("semantickitti" if pc.label_set == "semantickitti" else "occ3d")
         else:
             spec = preset("occ3d")
-            labels = np.zeros(pc.n, np.int64)
+            labels = np.full(pc.n, 255, np.int64)  # unlabelled points never become a class silently
+            self.window.log(f"{pc.name}: {pc.n:,} points have no labels: their voxels are 255 (ignore)", "warning")
         keep = ~np.isin(labels, np.asarray(list(drop_classes), np.int64))
         origin = np.asarray(pc.meta.get("sensor_origin", np.zeros(3)), float)
         return [Scan(pc.points[keep], labels[keep], None, origin, pc.name)], spec
