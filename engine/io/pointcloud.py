@@ -220,7 +220,8 @@ def _sniff_pcd(p: Path, head: bytes) -> int:
 
 def write_pcd(path, cloud: PointCloud, binary: bool = True, compressed: bool = False) -> None:
     """Write x y z (+rgb, normals, intensity, label) as PCD v0.7, atomically: binary (default), binary_compressed
-    (LZF, through pypcd4) or ascii. Colour is PCL's packed `rgb` float; xyz is float64 when float32 would round."""
+    (LZF, through pypcd4) or ascii. Colour is PCL's packed `rgb` float; xyz is float64 when float32 would round
+    (PCL, pypcd4 and CloudCompare read those; Open3D 0.20 reads binary float64 fields as zeros: use PLY there)."""
     c = np.dtype(coord_dtype(cloud.points))
     a = cloud.attributes
     names, cols = ["x", "y", "z"], [np.asarray(cloud.points[:, i], c) for i in range(3)]

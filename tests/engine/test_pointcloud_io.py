@@ -158,3 +158,29 @@ def test_las_laz_read(tmp_path, ext):
     (tmp_path / f"bad.{ext}").write_bytes(b"LASF" + b"\0" * 40)
     with pytest.raises(InputError, match=f"bad.{ext}"):
         load_layers(tmp_path / f"bad.{ext}")
+
+
+def test_pcd_compressed_interop_with_open3d(tmp_path):
+    """Open3D's own compressed PCD reads here; ours (compressed, colour, float64) reads in Open3D."""
+    o3d = pytest.importorskip("open3d")
+    rng = np.random.default_rng(5)
+    xyz = rng.normal(size=(400, 3)) * 5
+    rgb = rng.integers(0, 256, (400, 3)).astype(np.uint8)
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz))
+    pc.colors = o3d.utility.Vector3dVector(rgb / 255.0)
+    p = tmp_path / "o3d.pcd"
+    assert o3d.io.write_point_cloud(str(p), pc, compressed=True)
+    assert b"DATA binary_compressed" in p.read_bytes()[:400]
+    back = load_layers(p)[0]
+    np.testing.assert_allclose(back.points, xyz.astype(np.float32), rtol=0, atol=1e-5)  # Open3D writes float32
+    np.testing.assert_array_equal(back.attributes["rgb"], rgb)
+    # ours, compressed for real (compressible data; LZF falls back to binary otherwise), float32-exact coordinates:
+    # Open3D 0.20 reads binary F 8 fields as zeros, so float64 PCDs are for PCL/pypcd4/CloudCompare readers
+    grid = (rng.integers(0, 16, (400, 3)) * 0.25).astype(np.float64)
+    cols = rng.choice(np.array([[255, 0, 0], [0, 128, 255], [9, 9, 9]], np.uint8), 400)
+    ours = tmp_path / "ours.pcd"
+    write_pcd(ours, PointCloud(name="c", points=grid, attributes={"rgb": cols}), compressed=True)
+    assert b"DATA binary_compressed" in ours.read_bytes()[:400]
+    got = o3d.io.read_point_cloud(str(ours))
+    np.testing.assert_array_equal(np.asarray(got.points), grid)
+    np.testing.assert_allclose(np.asarray(got.colors) * 255, cols, atol=0.5)
