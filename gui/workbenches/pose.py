@@ -187,7 +187,21 @@ class PoseWorkbench(Workbench):
 
     def _build_timeline(self) -> None:
         w = QtWidgets.QWidget()
-        lay = QtWidgets.QHBoxLayout(w)
+        outer = QtWidgets.QVBoxLayout(w)
+        lay = QtWidgets.QHBoxLayout()
+        outer.addLayout(lay)
+        # per-track timeline: one bar per track ID over the frames where it was seen; click to jump there
+        self.track_plot = pg.PlotWidget()
+        self.track_plot.setMaximumHeight(110)
+        self.track_plot.setMouseEnabled(x=True, y=False)
+        self.track_plot.hideButtons()
+        self.track_plot.setLabel("bottom", "frame")
+        self.track_cursor = pg.InfiniteLine(0, angle=90, pen=pg.mkPen((255, 255, 255, 160), width=1))
+        self.track_plot.addItem(self.track_cursor)
+        self.track_plot.scene().sigMouseClicked.connect(self._on_track_click)
+        self.track_plot.hide()
+        self.track_curves: list = []
+        outer.addWidget(self.track_plot)
         self.btn_prev = QtWidgets.QToolButton(text="◀")
         self.btn_play = QtWidgets.QToolButton(text="▶")
         self.btn_next = QtWidgets.QToolButton(text="▶|")
@@ -240,6 +254,36 @@ class PoseWorkbench(Workbench):
         self.slider.setRange(0, n - 1)
         self.slider.blockSignals(False)
         self.lbl_frame.setText(f"{self.frame + 1} / {n}")
+        self._update_tracks()
+
+    def tracked_layer(self) -> Skeleton | None:
+        return next((s for s in self.skeletons(2) if s.meta.get("track_ids") and s.meta.get("kind") != "gt"), None)
+
+    def _update_tracks(self) -> None:
+        for c in self.track_curves:
+            self.track_plot.removeItem(c)
+        self.track_curves = []
+        sk = self.tracked_layer()
+        if sk is None:
+            self.track_plot.hide()
+            return
+        ids = list(sk.meta["track_ids"])
+        valid = np.asarray(sk.meta.get("valid", np.ones(sk.joints.shape[:2], bool)))
+        frames = np.arange(valid.shape[0], dtype=float)
+        for p, tid in enumerate(ids):
+            y = np.where(valid[:, p], float(p), np.nan)
+            c = self.track_plot.plot(frames, y, pen=pg.mkPen(track_colour(tid), width=7), connect="finite")
+            self.track_curves.append(c)
+        self.track_plot.getAxis("left").setTicks([[(float(p), f"ID {t}") for p, t in enumerate(ids)]])
+        self.track_plot.setYRange(-0.7, len(ids) - 0.3, padding=0)
+        self.track_plot.setXRange(0, max(valid.shape[0] - 1, 1), padding=0.01)
+        self.track_plot.show()
+
+    def _on_track_click(self, ev) -> None:
+        vb = self.track_plot.getPlotItem().vb
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        self.set_frame(int(round(vb.mapSceneToView(ev.scenePos()).x())))
 
     def layers_for_image(self, key: str | None) -> list[tuple[Skeleton, int]]:
         """2-D skeleton layers (and their frame index) that belong to the image shown under `key`."""
@@ -264,6 +308,7 @@ class PoseWorkbench(Workbench):
             self.slider.setValue(t)
             self.slider.blockSignals(False)
         self.lbl_frame.setText(f"{t + 1} / {self.n_frames()}")
+        self.track_cursor.setValue(t)
         for s in self.skeletons(3):
             self.window.view3d.scene_renderer.add_layer(s, {"frame": min(t, s.joints.shape[0] - 1)})
         self._show_video_frame(t)

@@ -147,3 +147,30 @@ def test_trajectory_comparison_asks_names_and_alignment(window, qtbot, monkeypat
     assert wb.last_eval["align"] == "se3" and wb.last_eval["ape"]["translation_m"]["rmse"] > 0.1
     names = [lay.name for lay in window.scene.of_type(Trajectory)]
     assert "est aligned (sim3)" in names and "est aligned (se3)" in names
+
+
+def test_per_track_timeline(window, qtbot):
+    wb = _bench(window)
+    run = _pred_run()
+    run.kind = "video"
+    base = run.frames[0]
+    from dataclasses import replace
+
+    frames = []
+    for t in range(6):
+        a = Person(base.persons[0].keypoints + t, base.persons[0].scores.copy(), "coco17").with_coco()
+        a.track_id = 4
+        people = [a]
+        if t >= 2:
+            b = Person(base.persons[0].keypoints + 60, base.persons[0].scores.copy(), "coco17").with_coco()
+            b.track_id = 9
+            people.append(b)
+        frames.append(replace(base, index=t, frame=t, image_id=t, file_name=f"v#{t}", persons=people))
+    run.frames = frames
+    window.add_layer(run.skeletons()[0])
+    assert not wb.track_plot.isHidden()  # shown (its dock may be tabbed away)
+    assert len(wb.track_curves) == 2
+    _x, y = wb.track_curves[1].getData()
+    assert np.isnan(y[:2]).all() and (y[2:] == 1).all()  # track 9 appears at frame 2
+    wb.set_frame(3)
+    assert wb.track_cursor.value() == 3
