@@ -209,11 +209,40 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
                     else:
                         need.add(a)
                 self.plan = kept[::-1]
+            # liveness, for inference without autograd: tensors are freed after their last use, and an ADD
+            # writes into an operand that dies there when that operand owns its storage (never a view)
+            self.last_use: dict[int, int] = {}
+            viewed: set[int] = set()
+            fresh: set[int] = set()
+            for idx, (kind, _k, a, out, _p) in enumerate(self.plan):
+                ins = [t for tk, t in a if tk == "t"] if kind == "add" else list(a) if kind == "concat" else [a]
+                for t in ins:
+                    self.last_use[t] = idx
+                if kind in ("reshape", "d2s"):
+                    viewed.update(ins)
+                else:
+                    fresh.add(out)
+            self.inplace_ok = fresh - viewed - set(self.output_ids) - {self.input_id}
+            self.dead_after: dict[int, list[int]] = {}
+            for t, idx in self.last_use.items():
+                if t not in self.output_ids:
+                    self.dead_after.setdefault(idx, []).append(t)
+
+        def _add_inplace(self, v, a, idx):
+            """a + b written into a dying, storage-owning operand; None when neither qualifies."""
+            (ka, va), (kb, vb) = a
+            for (k1, t1), (k2, t2) in (((ka, va), (kb, vb)), ((kb, vb), (ka, va))):
+                if k1 == "t" and t1 in self.inplace_ok and self.last_use.get(t1) == idx and t1 != t2:
+                    other = v[t2] if k2 == "t" else getattr(self, t2)
+                    if torch.broadcast_shapes(v[t1].shape, other.shape) == v[t1].shape:
+                        return v[t1].add_(other)
+            return None
 
         def forward(self, x):
             """x: N×3×H×W in [0, 1] → dict of outputs (4-D outputs stay N×C×H×W)."""
             v = {self.input_id: x}
-            for kind, k, a, out, p in self.plan:
+            lean = not torch.is_grad_enabled()
+            for idx, (kind, k, a, out, p) in enumerate(self.plan):
                 if kind == "conv":
                     t = v[a]
                     wt = getattr(self, f"w{k}")
@@ -229,7 +258,9 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
                     v[out] = p["act"](y) if p["act"] else y
                 elif kind == "add":
                     (ka, va), (kb, vb) = a
-                    y = (v[va] if ka == "t" else getattr(self, va)) + (v[vb] if kb == "t" else getattr(self, vb))
+                    y = self._add_inplace(v, a, idx) if lean else None
+                    if y is None:
+                        y = (v[va] if ka == "t" else getattr(self, va)) + (v[vb] if kb == "t" else getattr(self, vb))
                     v[out] = p(y) if p else y
                 elif kind == "pad":
                     v[out] = F.pad(v[a], p)
@@ -254,6 +285,9 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
                     v[out] = p[1](y) if p[1] else y
                 elif kind == "sigmoid":
                     v[out] = torch.sigmoid(v[a])
+                if lean:
+                    for t in self.dead_after.get(idx, ()):
+                        v.pop(t, None)
             return {n: v[i] for n, i in zip(self.output_names, self.output_ids)}
 
     return TFLiteModule()

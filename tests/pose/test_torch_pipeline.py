@@ -117,3 +117,21 @@ def test_pruned_landmark_graph_gives_the_same_outputs():
         assert torch.equal(a[k], b[k])
     with pytest.raises(KeyError):
         build_module(g, keep=["nope"])
+
+
+def test_inference_mode_frees_and_adds_in_place_without_changing_outputs():
+    import torch
+
+    from engine.attribution.mediapipe_torch import build_module, bundled_model_path
+    from engine.attribution.tflite_reader import read_tflite
+
+    for name, size in (("pose_detection.tflite", 224), ("pose_landmark_full.tflite", 256)):
+        m = build_module(read_tflite(bundled_model_path(name).read_bytes())).eval()
+        assert m.inplace_ok and m.dead_after
+        x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+        with torch.enable_grad():
+            a = m(x)
+        with torch.no_grad():
+            b = m(x)
+        for k in a:
+            assert torch.equal(a[k].detach(), b[k]), (name, k)
