@@ -132,8 +132,9 @@ def test_fpfh_equals_open3d_on_the_real_pair(shared_data, max_nn):
     pc.normals = o3d.utility.Vector3dVector(n.double().numpy())
     ref = np.asarray(o3d.pipelines.registration.compute_fpfh_feature(
         pc, o3d.geometry.KDTreeSearchParamHybrid(radius=0.25, max_nn=max_nn)).data).T
-    got = compute_fpfh(c, n, 0.25, max_nn).double().numpy()
-    assert np.abs(got - ref).max() < 1e-5
+    for backend in ("torch", "numba"):
+        got = compute_fpfh(c, n, 0.25, max_nn, backend=backend).double().numpy()
+        assert np.abs(got - ref).max() < 1e-5, backend
 
 
 def test_float32_fast_path_gives_the_float64_bins_exactly(shared_data):
@@ -147,9 +148,11 @@ def test_float32_fast_path_gives_the_float64_bins_exactly(shared_data):
         c, _, _ = voxel_downsample(torch.as_tensor(x), 0.05)
         c = c.float()
         n = estimate_normals(c, k=30, radius=0.1)
-        fast = compute_fpfh(c, n, 0.25, 100)
-        exact = compute_fpfh(c, n, 0.25, 100, exact_fast=False)
+        fast = compute_fpfh(c, n, 0.25, 100, backend="torch")
+        exact = compute_fpfh(c, n, 0.25, 100, exact_fast=False, backend="torch")
         assert torch.equal(fast, exact)
+        # the compiled CPU kernel gives the same descriptors
+        assert torch.equal(compute_fpfh(c, n, 0.25, 100, backend="numba"), exact)
 
 
 def test_knn_radius_bound_matches_masked_full_query():
