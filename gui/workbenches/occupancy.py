@@ -665,8 +665,38 @@ class OccupancyWorkbench(Workbench):
         path = self.frames[i]
         opts = dict(self.window.scene.meta.get("occ_options") or {})
         name = self.grid.name if self.grid is not None else Path(path).name
+        cur = self.grid
+        # a timeline step is one mesh build off the GUI thread and one render: the frame's faces are computed in
+        # the job (diff mode excepted: its codes need the new frame first), the open layer takes the new labels
+        st = None if (cur is None or self.diff_check.isChecked()) else {**self.style(), "diff_codes": None,
+                                                                        "highlight": None, "compare_to": None}
 
-        def done(g):
+        def work(ctx):
+            from gui.views.layers.voxels import prebuild
+
+            g = read_occ_npz(Path(path), **opts)
+            ctx.progress(0.6, "building faces")
+            pre = prebuild(g, st) if st is not None and g.shape == cur.shape else None
+            return g, pre
+
+        def done(res):
+            g, pre = res
+            if pre is not None and cur is self.grid and cur in self.window.scene.layers:
+                cur.labels, cur.masks, cur.scores, cur.source = g.labels, g.masks, g.scores, g.source
+                cur.meta["frame_index"] = i
+                self.frame_index = i
+                self.frame_label.setText(f"{i + 1}/{len(self.frames)}")
+                self.window.scene.meta["frame_index"] = i
+                self.window.refresh_layer(cur, {**self.style(), "prebuilt": pre})
+                self.window.view3d.scene_renderer.styles.get(cur.uid, {}).pop("prebuilt", None)  # one use
+                self._cap_actor = None
+                self._apply_clip()
+                self._show_pair_as_one()
+                self.window.view3d.render()
+                self.draw_planes()
+                if self.play_btn.isChecked():
+                    self.play_timer.start()
+                return
             g.name = name
             g.meta["frame_index"] = i
             self.frame_index = i
@@ -677,8 +707,7 @@ class OccupancyWorkbench(Workbench):
             if self.play_btn.isChecked():
                 self.play_timer.start()
 
-        return self.window.start_job(Job(f"Load frame {i + 1}", lambda ctx: read_occ_npz(Path(path), **opts)),
-                                     on_result=done)
+        return self.window.start_job(Job(f"Load frame {i + 1}", work), on_result=done)
 
     def _toggle_play(self, on: bool) -> None:
         self.play_btn.setText("⏸" if on else "▶")

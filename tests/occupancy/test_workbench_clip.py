@@ -27,3 +27,28 @@ def test_clip_is_a_plane_and_a_cap_not_a_rebuild(qtbot, window, shared_data):
     assert wb._cap_actor.GetMapper().GetInput().GetNumberOfCells() == int((occ[:, :, 6] & occ[:, :, 7]).sum())
     wb.clip_check.setChecked(False)
     assert main.GetMapper().GetClippingPlanes().GetNumberOfItems() == 0 and wb._cap_actor is None
+
+
+def test_timeline_step_builds_faces_off_the_gui_thread(qtbot, window, shared_data, tmp_path, monkeypatch):
+    import threading
+
+    import gui.views.layers.voxels as vox
+    from tests.conftest import wait_job
+
+    with np.load(shared_data / OCC) as z:
+        sem = z["semantics"]
+    for i in range(3):
+        np.savez(tmp_path / f"{i:02d}.npz", semantics=np.roll(sem, 10 * i, axis=0))
+    window.set_scene(load(tmp_path))
+    wb = wb_of(window)
+    layer = wb.grid
+    calls = []
+    real = vox.exposed_faces
+    monkeypatch.setattr(vox, "exposed_faces",
+                        lambda *a, **k: (calls.append(threading.current_thread() is threading.main_thread()),
+                                         real(*a, **k))[1])
+    wait_job(qtbot, wb.load_frame(2))
+    assert wb.grid is layer and wb.frame_index == 2  # the open layer took the new frame
+    assert np.array_equal(layer.labels, np.roll(sem, 20, axis=0))
+    assert calls and not any(calls)  # faces were built in the job, none on the GUI thread
+    assert "prebuilt" not in window.view3d.scene_renderer.styles[layer.uid]

@@ -176,13 +176,31 @@ def ego_marker(position, frame: str) -> vtk.vtkActor:
     return actor
 
 
+def prebuild(layer: VoxelGrid, style: dict) -> dict:
+    """The numpy half of `build_voxels` (visible set, exposed faces, the coarse rotation mesh), safe to run in a
+    worker thread; pass the result as style["prebuilt"] and the GUI thread only wraps it in VTK objects."""
+    opaque, translucent = visible_voxels(layer, style)
+    codes = style.get("diff_codes")
+    values = codes if codes is not None else layer.labels
+    out = {"labels": layer.labels, "codes": codes, "opaque": opaque, "translucent": translucent}
+    if int(opaque.sum()) <= LOD_AUTO_VOXELS and style.get("lod", "auto") in ("auto", 1, 0, None, False):
+        out["surface"] = exposed_faces(opaque, values, merge=style.get("merge", True))
+        if out["surface"].n > LOD_INTERACTIVE_QUADS and style.get("lod", "auto") in ("auto", 0, None, False):
+            vals2, occ2 = downsample_labels(values, opaque, 2)
+            out["coarse"] = exposed_faces(occ2, vals2, merge=True)
+    return out
+
+
 @register_builder(VoxelGrid)
 def build_voxels(layer: VoxelGrid, style: dict) -> list:
     origin_local = np.asarray(layer.origin, np.float64) - (np.asarray(style["origin"], np.float64)
                                                            if style.get("origin") is not None else 0.0)
     vs = np.asarray(layer.voxel_size)
     codes = style.get("diff_codes")
-    opaque, translucent = visible_voxels(layer, style)
+    pre = style.get("prebuilt")
+    if pre is not None and (pre.get("labels") is not layer.labels or pre.get("codes") is not codes):
+        pre = None  # built for other data: ignore
+    opaque, translucent = (pre["opaque"], pre["translucent"]) if pre is not None else visible_voxels(layer, style)
     values = codes if codes is not None else layer.labels
     lut_fn = (lambda o: diff_lut(o)) if codes is not None else (lambda o: class_lut(layer.label_set, o))
     opacity = float(style.get("opacity", 1.0))
@@ -198,14 +216,18 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
         surf = exposed_faces(occ, vals, merge=style.get("merge", True))
         actor = surface_actor(surf, vs * factor, surf.labels, lut_fn(opacity), opacity, origin_local)
     else:
-        surf = exposed_faces(opaque, values, merge=style.get("merge", True))
+        surf = pre["surface"] if pre is not None and "surface" in pre else \
+            exposed_faces(opaque, values, merge=style.get("merge", True))
         actor = surface_actor(surf, vs, surf.labels, lut_fn(opacity), opacity, origin_local)
     actor.GetProperty().BackfaceCullingOn()  # exposed faces are closed and wound outward
     actor._sl_lod = factor  # noqa: SLF001
     actor._sl_faces = surf.n  # noqa: SLF001
     if factor == 1 and surf.n > LOD_INTERACTIVE_QUADS and lod in ("auto", 0, None, False):
-        vals2, occ2 = downsample_labels(values, opaque, 2)
-        s2c = exposed_faces(occ2, vals2, merge=True)
+        if pre is not None and "coarse" in pre:
+            s2c = pre["coarse"]
+        else:
+            vals2, occ2 = downsample_labels(values, opaque, 2)
+            s2c = exposed_faces(occ2, vals2, merge=True)
         # coarse mesh in the same voxel-unit frame as the full one (2× larger voxels)
         actor._sl_lod_data = (actor.GetMapper().GetInput(), surface_polydata(s2c, vs * 2, s2c.labels))  # noqa: SLF001
         actor._sl_lod_faces = s2c.n  # noqa: SLF001
