@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import vtk
 
@@ -10,6 +11,9 @@ from engine.scene import Scene
 
 from .views.scene_renderer import VIEWS, SceneRenderer
 from .views.vtk_utils import image_from_window
+
+if TYPE_CHECKING:  # annotations only; the functions import numpy where they use it
+    import numpy as np
 
 
 def render_scene(scene: Scene, size: tuple[int, int] = (1280, 800), view: str = "iso"):
