@@ -78,6 +78,173 @@ class PeakRSS:
         self.mib = (self.peak - self.base) / 2 ** 20
 
 
+# ------------------------------------------------------------------------------------------------ peers
+def _o3d_prep(x, voxel, normal_r, fpfh_r):
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(x)).voxel_down_sample(voxel)
+    pc.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=normal_r, max_nn=30))
+    return pc, reg.compute_fpfh_feature(pc, o3d.geometry.KDTreeSearchParamHybrid(radius=fpfh_r, max_nn=100))
+
+
+def peer_open3d_ransac(src, tgt, prm):
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    a, fa = _o3d_prep(src, prm.voxel, prm.normal_radius, prm.fpfh_radius)
+    b, fb = _o3d_prep(tgt, prm.voxel, prm.normal_radius, prm.fpfh_radius)
+    tau = prm.inlier_threshold
+    res = reg.registration_ransac_based_on_feature_matching(
+        a, b, fa, fb, False, tau, reg.TransformationEstimationPointToPoint(False), 4,
+        [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(tau)],
+        reg.RANSACConvergenceCriteria(100_000, 0.999))
+    return np.asarray(res.transformation)
+
+
+def peer_open3d_fgr(src, tgt, prm):
+    import open3d as o3d
+
+    reg = o3d.pipelines.registration
+    a, fa = _o3d_prep(src, prm.voxel, prm.normal_radius, prm.fpfh_radius)
+    b, fb = _o3d_prep(tgt, prm.voxel, prm.normal_radius, prm.fpfh_radius)
+    res = reg.registration_fgr_based_on_feature_matching(
+        a, b, fa, fb, reg.FastGlobalRegistrationOption(maximum_correspondence_distance=prm.inlier_threshold))
+    return np.asarray(res.transformation)
+
+
+def peer_kiss_matcher(src, tgt, prm):
+    import kiss_matcher
+
+    km = kiss_matcher.KISSMatcher(kiss_matcher.KISSMatcherConfig(prm.voxel))
+    sol = km.estimate(np.ascontiguousarray(src, np.float64), np.ascontiguousarray(tgt, np.float64))
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = np.asarray(sol.rotation), np.asarray(sol.translation).ravel()
+    return T
+
+
+def peer_ransac_small_gicp(src, tgt, prm):
+    """Open3D RANSAC's coarse pose refined by small_gicp's GICP (the fine-alignment peer of our ICP)."""
+    import small_gicp
+
+    T0 = peer_open3d_ransac(src, tgt, prm)
+    r = small_gicp.align(np.ascontiguousarray(tgt, np.float64), np.ascontiguousarray(src, np.float64), T0,
+                         registration_type="GICP", downsampling_resolution=prm.voxel,
+                         max_correspondence_distance=2 * prm.icp_max_dist, num_threads=max(1, os.cpu_count() or 1))
+    return np.asarray(r.T_target_source)
+
+
+PEERS = [("Open3D FPFH+RANSAC 100k", peer_open3d_ransac), ("Open3D FPFH+FGR", peer_open3d_fgr),
+         ("KISS-Matcher", peer_kiss_matcher), ("RANSAC + small_gicp", peer_ransac_small_gicp)]
+
+
+def outdoor_pairs(seed: int = 1):
+    from tests.registration.street import drive, make_street, relative
+
+    xs = [0.0, 5.0, 10.0, 15.0, 20.0]
+    scans, poses = drive(make_street(seed), xs, seed=seed)
+    return [(f"street {a}-{b} ({xs[b] - xs[a]:.0f} m)", scans[a], scans[b], relative(poses, a, b))
+            for a in range(len(xs)) for b in range(a + 1, len(xs)) if 5 <= xs[b] - xs[a] <= 15]
+
+
+def indoor_pairs(copies: int, seed: int):
+    src, ref, gt = load_pair()
+    rng = np.random.default_rng(seed)
+    out = [("3dmatch pair", src, ref, gt)]
+    for k in range(copies):
+        X = random_transform(rng, 180, 0.0)
+        X[:3, 3] = rng.uniform(-1, 1, 3)
+        out.append((f"re-posed #{k + 1}", src @ X[:3, :3].T + X[:3, 3], ref, gt @ np.linalg.inv(X)))
+    return out
+
+
+def peers(copies: int = 4, seed: int = 0) -> None:
+    """Recall and median time of ours and every peer that imports, indoor (3DMatch pair + re-posed copies,
+    15°/30 cm) and outdoor (synthetic 32-beam street sweeps 5–15 m apart, 5°/60 cm), in one run."""
+    import torch
+
+    print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    avail = []
+    for name, fn in PEERS:
+        try:
+            if "Open3D" in name or "RANSAC" in name:
+                import open3d  # noqa: F401
+            if "KISS" in name:
+                import kiss_matcher  # noqa: F401
+            if "small_gicp" in name:
+                import small_gicp  # noqa: F401
+            avail.append((name, fn))
+        except Exception as e:  # noqa: BLE001
+            print(f"{name}: not installed ({type(e).__name__}: {e})")
+    for setting, pairs, preset in (("indoor", indoor_pairs(copies, seed), "3dmatch"),
+                                   ("outdoor", outdoor_pairs(seed + 1), "nuscenes")):
+        prm = RegistrationParams.for_preset(preset)
+        register(pairs[0][1][:3000], pairs[0][2][:3000], prm)  # warm-up (numba cache, thread pools)
+        rows = {"ours (SC²-PCR + ICP, " + preset + ")": []}
+        rows.update({n: [] for n, _ in avail})
+        for label, s, t, g in pairs:
+            t0 = time.perf_counter()
+            T = register(s, t, prm).transform
+            rows["ours (SC²-PCR + ICP, " + preset + ")"].append((time.perf_counter() - t0, *M.transform_errors(T, g)))
+            for n, fn in avail:
+                t0 = time.perf_counter()
+                try:
+                    T = fn(s, t, prm)
+                except Exception as e:  # noqa: BLE001
+                    print(f"  {n} failed on {label}: {type(e).__name__}: {e}")
+                    T = np.eye(4) * np.nan
+                rows[n].append((time.perf_counter() - t0, *M.transform_errors(T, g)))
+        th = M.THRESHOLDS[preset]
+        print(f"\n{setting}: {len(pairs)} pairs, success RE < {th[0]:g}° and TE < {th[1]:g} cm")
+        print(f"{'method':<34} {'recall':>7} {'median s':>9} {'mean RE° ok':>12} {'mean TE cm ok':>14}")
+        ours_t = float(np.median([r[0] for r in next(iter(rows.values()))]))
+        for n, rs in rows.items():
+            ok = [r for r in rs if r[1] < th[0] and r[2] < th[1]]
+            med = float(np.median([r[0] for r in rs]))
+            print(f"{n:<34} {len(ok) / len(rs):7.2f} {med:9.2f} "
+                  f"{(np.mean([r[1] for r in ok]) if ok else float('nan')):12.2f} "
+                  f"{(np.mean([r[2] for r in ok]) if ok else float('nan')):14.1f}   time/ours {med / ours_t:.2f}×")
+
+
+def fpfh_speed(reps: int = 5) -> None:
+    """FPFH alone on the same keypoints and normals: ours (numba kernel, torch path) vs Open3D, 1 thread and
+    the default threads, plus the largest difference to Open3D's descriptor."""
+    import open3d as o3d
+    import torch
+
+    from engine.geometry import estimate_normals, knn, voxel_downsample
+    from engine.registration.fpfh import TIE_EXTRA, compute_fpfh
+
+    src, _, _ = load_pair()
+    c, _, _ = voxel_downsample(torch.as_tensor(src), 0.05)
+    c = c.float()
+    n = estimate_normals(c, k=30, radius=0.1)
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(c.double().numpy()))
+    pc.normals = o3d.utility.Vector3dVector(n.double().numpy())
+    param = o3d.geometry.KDTreeSearchParamHybrid(radius=0.25, max_nn=100)
+
+    def ours(backend):
+        c64 = c.double()
+        nb = knn(c64, c64, 100 + TIE_EXTRA, radius=0.25)  # the KD-tree query, as Open3D's time includes its own
+        return compute_fpfh(c, n, 0.25, 100, neighbours=nb, backend=backend)
+
+    def timed(f):
+        f()
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            out = f()
+            ts.append(time.perf_counter() - t0)
+        return float(np.median(ts)), out
+
+    print(f"\nFPFH on {len(c)} keypoints (r 0.25 m, 100 NN), median of {reps}, threads {torch.get_num_threads()}")
+    t_o3d, ref = timed(lambda: np.asarray(o3d.pipelines.registration.compute_fpfh_feature(pc, param).data).T)
+    for b in ("numba", "torch"):
+        t, f = timed(lambda b=b: ours(b))
+        print(f"ours ({b:5}) {t:7.3f} s   Open3D {t_o3d:7.3f} s   Open3D/ours {t_o3d / t:5.2f}×   "
+              f"max |ours − Open3D| {np.abs(f.double().numpy() - ref).max():.1e}")
+
+
 def _contention_child(which: str, reps: int) -> None:
     """Median wall time of `reps` runs of ours (3dmatch preset) or Open3D FPFH+RANSAC on the real pair,
     printed as one number; run in a fresh process so OMP_WAIT_POLICY is read when libgomp loads."""
@@ -150,9 +317,18 @@ def main() -> None:
     ap.add_argument("--contention", action="store_true",
                     help="only the busy-machine figure: ours vs Open3D beside one CPU-bound process, spin vs passive")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--peers", action="store_true",
+                    help="only the peer table: ours vs Open3D RANSAC/FGR, KISS-Matcher, small_gicp, indoor and outdoor")
+    ap.add_argument("--fpfh", action="store_true", help="only FPFH speed and equality vs Open3D")
     args = ap.parse_args()
     if args.contention:
         contention(args.reps)
+        return
+    if args.peers:
+        peers(min(args.copies, 4), args.seed)
+        return
+    if args.fpfh:
+        fpfh_speed(max(args.reps, 3))
         return
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before open3d is imported

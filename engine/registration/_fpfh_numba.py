@@ -2,9 +2,13 @@
 engine.registration.fpfh.compute_fpfh. A module of its own so numba's on-disk cache works (functions defined
 in a closure are recompiled in every process: ~10 s) and so `import numba` happens only when it runs."""
 import math
+import os
 
-import numba as nb
-import numpy as np
+# libgomp, as torch uses (and with engine/__init__'s passive waiting); numba would otherwise probe TBB and warn
+os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
+
+import numba as nb  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 @nb.njit(cache=True, fastmath=False)
