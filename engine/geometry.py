@@ -13,6 +13,30 @@ import torch
 
 ProgressFn = Callable[[float, str], None]
 CPU_QUERY_SLICE = 1_000_000  # neighbour results (query points × k) per KD-tree query slice
+GPU_CHUNK_BYTES = 1 << 30  # working memory of one brute-force distance chunk (SCENELENS_GPU_CHUNK_BYTES)
+
+
+def rows_per_chunk(n_ref: int, itemsize: int, requested: int, device: torch.device | str | None = None,
+                   overhead: int = 3) -> int:
+    """Query rows per `cdist` chunk so that chunk × n_ref distances (and `overhead`× for square/topk
+    workspace) fit in the memory budget: `SCENELENS_GPU_CHUNK_BYTES`, capped at half the device's free
+    memory on CUDA. Never more than `requested`, never fewer than 1 — a 2M-point cloud takes ~45 rows per
+    chunk in 1 GiB instead of 2,048 rows needing 16 GiB."""
+    import os
+
+    try:
+        budget = int(float(os.environ.get("SCENELENS_GPU_CHUNK_BYTES", GPU_CHUNK_BYTES)))
+    except ValueError:
+        budget = GPU_CHUNK_BYTES
+    dev = torch.device(device) if device is not None else None
+    if dev is not None and dev.type == "cuda" and torch.cuda.is_available():
+        try:
+            free, _ = torch.cuda.mem_get_info(dev)
+            budget = min(budget, free // 2)
+        except RuntimeError:
+            pass
+    per_row = max(1, n_ref) * itemsize * overhead
+    return int(max(1, min(requested, budget // per_row)))
 NORMAL_SLICE = 2_000_000  # neighbour entries (points × k) per normal-estimation slice
 
 
@@ -82,6 +106,7 @@ def knn(query: torch.Tensor, ref: torch.Tensor, k: int, chunk: int = 2048,
         return torch.as_tensor(d * d, dtype=query.dtype), torch.as_tensor(i, dtype=torch.int64)
     d_out = torch.empty(len(query), k, dtype=query.dtype, device=query.device)
     i_out = torch.empty(len(query), k, dtype=torch.int64, device=query.device)
+    chunk = rows_per_chunk(len(ref), query.element_size(), chunk, query.device)
     n_chunks = max(1, (len(query) + chunk - 1) // chunk)
     for c, s in enumerate(range(0, len(query), chunk)):
         d = torch.cdist(query[s:s + chunk], ref).square_()

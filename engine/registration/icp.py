@@ -34,9 +34,12 @@ class NearestNeighbour:
             d, i = self.tree.query(pts.detach().double().numpy(), k=1, distance_upper_bound=ub, workers=-1)
             i = np.where(np.isfinite(d), i, -1)
             return torch.as_tensor(d, dtype=pts.dtype), torch.as_tensor(i, dtype=torch.int64)
+        from ..geometry import rows_per_chunk
+
         ds, ix = [], []
-        for s in range(0, len(pts), self.chunk):
-            D = torch.cdist(pts[s:s + self.chunk], self.target.to(pts.dtype))
+        chunk = rows_per_chunk(len(self.target), pts.element_size(), self.chunk, pts.device, overhead=2)
+        for s in range(0, len(pts), chunk):
+            D = torch.cdist(pts[s:s + chunk], self.target.to(pts.dtype))
             d, i = D.min(1)
             ds.append(d)
             ix.append(i)

@@ -136,3 +136,14 @@ def test_render_refuses_missing_out_folder_and_blank_clouds(tmp_path):
     assert r.returncode == 2 and "--allow-outside-paths" in r.stderr, r.stderr
     r = _cli("render", sub / "scene.json", "--out", tmp_path / "o.png", "--allow-outside-paths")
     assert r.returncode == 0 and (tmp_path / "o.png").stat().st_size > 0, r.stderr
+
+
+def test_gpu_neighbour_chunks_are_sized_by_memory(monkeypatch):
+    from engine.geometry import rows_per_chunk
+
+    assert rows_per_chunk(2_000_000, 4, 2048) == (1 << 30) // (2_000_000 * 4 * 3)  # 44 rows, not 2,048 (16 GiB)
+    assert rows_per_chunk(1000, 4, 2048) == 2048  # small clouds keep the requested chunk
+    monkeypatch.setenv("SCENELENS_GPU_CHUNK_BYTES", str(64 * 1000 * 4 * 3))
+    assert rows_per_chunk(1000, 4, 2048) == 64
+    monkeypatch.setenv("SCENELENS_GPU_CHUNK_BYTES", "1")
+    assert rows_per_chunk(10**9, 8, 2048) == 1  # never zero rows
