@@ -46,6 +46,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-track", action="store_true",
                    help="video: do not link people across frames (default: track IDs, PoseTrack-style output)")
     p.add_argument("--max-people", type=int, default=0, help="built-in model: at most N people per frame (0 = all)")
+    p.add_argument("--det-score", type=float, default=0.5,
+                   help="built-in model: person detector score threshold (default 0.5, MediaPipe's)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
 
 
@@ -72,8 +74,11 @@ def _run_cli(args: argparse.Namespace) -> int:
     if args.max_people < 0:
         raise InputError(None, "--max-people must be ≥ 0")
     model = load_pose_model(args.model, device, args.model_output, args.joint_set, size)
-    if args.max_people and getattr(model, "pipe", None) is not None:
+    if not 0.0 < args.det_score <= 1.0:
+        raise InputError(None, "--det-score must be in (0, 1]")
+    if getattr(model, "pipe", None) is not None:
         model.max_people = model.pipe.max_people = args.max_people
+        model.min_detection_confidence = model.pipe.min_detection_confidence = args.det_score
     boxes = load_boxes(args.boxes, args.box_score) if args.boxes else None
     bar = cli_progress("pose")
     try:

@@ -125,3 +125,11 @@ def test_posetrack_json_reads_back_with_one_slot_per_track(tmp_path):
     sk = load_layers(p)[0]
     assert sk.meta["track_ids"] == [5, 2] and sk.joints.shape[:2] == (2, 2)
     assert sk.meta["valid"].tolist() == [[True, True], [False, True]]  # track 5 absent in frame 1, slot kept
+
+
+def test_run_pose_rejects_bad_detector_options(shared_data, tmp_path):
+    img = shared_data / "coco_keypoints" / "000000000785.jpg"
+    for opt in (["--det-score", "0"], ["--max-people", "-1"]):
+        r = subprocess.run([sys.executable, "main.py", "run", "pose", str(img), "--out", str(tmp_path / "o.json"), *opt],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
