@@ -8,6 +8,8 @@
 4. A clip-slider step on the Occ3D sample (offscreen VTK, software GL): clipping plane + cap mesh + one render
    (ours) vs rebuilding the clipped mesh + one render (the previous path); and a timeline step (one mesh
    build + one render of a new frame).
+5. A 2M-voxel frame (512×512×40 synthetic street, full resolution): merged exposed faces (ours, still frame
+   and the coarse mesh used while rotating) vs one cube glyph per voxel (the reference scripts' way).
 
 Run: `.venv/bin/python bench/bench_occupancy_gt.py`.
 """
@@ -194,6 +196,38 @@ def bench_clip():
           f"{gui_t / len(frames) * 1e3:.0f} ms on the GUI thread (+ {job_t / len(frames) * 1e3:.0f} ms in the worker)")
 
 
+def bench_2m():
+    import vtk
+
+    from engine.occupancy.grids import preset, with_overrides
+    from gui.views.layers.voxels import build_voxels
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_occupancy import frame_time, glyph_actor
+
+    rng = np.random.default_rng(0)
+    spec = with_overrides(preset("occ3d"), {"shape": (512, 512, 40), "voxel_size": 0.2, "origin": (-51.2, -51.2, -5)})
+    g = spec.empty("2M")
+    lab = g.labels
+    lab[:, :, :2] = 11
+    x, y = np.meshgrid(np.arange(512), np.arange(512), indexing="ij")
+    h = (10 + 14 * (np.sin(x / 15.0) * np.cos(y / 21.0)) + rng.integers(0, 5, (512, 512))).clip(3, 39)
+    b = rng.random((512, 512)) < 0.53
+    zz = np.arange(40)[None, None, :]
+    lab[(zz >= 2) & (zz < h[..., None]) & b[..., None]] = 15
+    n = int(g.occupied().sum())
+    t = time.perf_counter()
+    acts = build_voxels(g, {"origin": np.asarray(g.origin), "ego_marker": False})
+    build = time.perf_counter() - t
+    still = frame_time(acts[:1], n=3)
+    rot = frame_time(acts[:1], n=3, interacting=True) if getattr(acts[0], "_sl_lod_data", None) else float("nan")
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    glyph = frame_time([glyph_actor(g)], n=1)
+    print(f"2M-voxel frame ({n:,} voxels, {acts[0]._sl_faces:,} quads, build {build:.1f} s): still {still * 1e3:.0f} ms, "
+          f"rotating {rot * 1e3:.0f} ms | glyphs {glyph * 1e3:.0f} ms -> still {glyph / still:.1f}x, "
+          f"rotating {glyph / rot:.1f}x faster")
+
+
 if __name__ == "__main__":
     import torch
 
@@ -202,3 +236,4 @@ if __name__ == "__main__":
     bench_rayiou()
     bench_builder()
     bench_clip()
+    bench_2m()
