@@ -21,6 +21,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kw) -> Iterator[IO]
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:  # unwritable, read-only, a file where a folder should be: the user's to fix
+        blocker = next((q for q in (path.parent, *path.parent.parents) if q.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise InputError(path, f"cannot write here: {blocker} is a file, not a folder") from None
         raise InputError(path, f"cannot write here: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, mode, **kw) as f:
