@@ -137,6 +137,10 @@ class PoseWorkbench(Workbench):
         m.addSeparator()
         self.act_colour = m.addAction("Colour by confidence", self._toggle_colour)
         self.act_colour.setCheckable(True)
+        self.act_follow = m.addAction("3-D camera follows the subject", lambda: setattr(self, "_follow_prev", None))
+        self.act_follow.setCheckable(True)
+        self.act_follow.setChecked(True)
+        self._follow_prev = None
         m.addSeparator()
         m.addAction("Toggle visibility of selected keypoint", self.toggle_visibility)
         m.addAction("Add person", self.add_person)
@@ -311,6 +315,7 @@ class PoseWorkbench(Workbench):
         self.track_cursor.setValue(t)
         for s in self.skeletons(3):
             self.window.view3d.scene_renderer.add_layer(s, {"frame": min(t, s.joints.shape[0] - 1)})
+        self._follow(t)
         self._show_video_frame(t)
         self.redraw_2d()
         self.window.view3d.render()
@@ -332,6 +337,38 @@ class PoseWorkbench(Workbench):
                 if img is not None:
                     self.window.view2d.show_image(img, lay.name)
                 return
+
+    def subject_centre(self, t: int) -> np.ndarray | None:
+        """Where the first 3-D layer's people are at frame t, in the 3-D view's (display) coordinates."""
+        from gui.views.layers.skeleton import display_rotation
+
+        for sk in self.skeletons(3):
+            f = min(t, sk.joints.shape[0] - 1)
+            j = np.asarray(sk.joints[f], float).reshape(-1, 3)
+            ok = np.isfinite(j).all(1) & (np.abs(j).sum(1) > 0)
+            if sk.confidence is not None:
+                ok &= np.asarray(sk.confidence[f]).reshape(-1) > 0
+            if ok.any():
+                c = display_rotation(sk) @ j[ok].mean(0)
+                o = self.window.view3d.origin
+                return c - (np.asarray(o, float) if o is not None else 0.0)
+        return None
+
+    def _follow(self, t: int) -> None:
+        """While playing, move the 3-D camera with the subject (same view direction and distance)."""
+        if not (self.act_follow.isChecked() and self.timer.isActive()):
+            self._follow_prev = None
+            return
+        c = self.subject_centre(t)
+        if c is None:
+            return
+        if self._follow_prev is not None:
+            d = c - self._follow_prev
+            cam = self.window.view3d.renderer.GetActiveCamera()
+            cam.SetFocalPoint(*(np.asarray(cam.GetFocalPoint()) + d))
+            cam.SetPosition(*(np.asarray(cam.GetPosition()) + d))
+            self.window.view3d.renderer.ResetCameraClippingRange()
+        self._follow_prev = c
 
     def first_frame_with_people(self) -> int | None:
         """The first frame where a 3-D layer holds a person (valid, non-zero joints), or None."""
@@ -362,6 +399,7 @@ class PoseWorkbench(Workbench):
         # real time: each tick shows the frame the clock has reached, skipping frames the drawing cannot keep
         # up with (120 Hz motion capture, slow renders), instead of one frame per tick
         self._play_clock = (time.perf_counter(), self.frame, fps)
+        self._follow_prev = self.subject_centre(self.frame)
         self.timer.start(int(max(1000.0 / min(fps, 60.0), 15)))
         self.btn_play.setText("⏸")
 

@@ -174,3 +174,24 @@ def test_per_track_timeline(window, qtbot):
     assert np.isnan(y[:2]).all() and (y[2:] == 1).all()  # track 9 appears at frame 2
     wb.set_frame(3)
     assert wb.track_cursor.value() == 3
+
+
+def test_camera_follows_the_subject_while_playing(window, qtbot, shared_data, monkeypatch):
+    import gui.workbenches.pose as P
+
+    window.set_scene(load(shared_data / "cmu_mocap_131_01" / "scaled_131_01.bvh"))
+    wb = _bench(window)
+    now = [50.0]
+    monkeypatch.setattr(P.time, "perf_counter", lambda: now[0])
+    wb.set_frame(0)
+    cam = window.view3d.renderer.GetActiveCamera()
+    f0, c0 = np.array(cam.GetFocalPoint()), wb.subject_centre(0)
+    wb.toggle_play()
+    wb.timer.stop()
+    wb.timer.start(10_000)  # "playing", ticks driven by hand
+    now[0] += 2.0
+    wb._play_tick()
+    f1, c1 = np.array(cam.GetFocalPoint()), wb.subject_centre(wb.frame)
+    wb.timer.stop()
+    assert np.linalg.norm(c1 - c0) > 1e-3  # the subject moved over two seconds
+    np.testing.assert_allclose(f1 - f0, c1 - c0, atol=1e-6)  # and the camera moved with it
