@@ -155,8 +155,15 @@ def load_pose_npz(path: Path, **opts) -> list[Skeleton]:
         if not js:
             raise InputError(path, "joints NPZ does not name its joint set ('joint_set' array)")
         hyp = d["hypotheses"] if "hypotheses" in keys else None
-        sk = make_skeleton(path, path.name, d["joints"], js, d["confidence"] if "confidence" in keys else None, hyp,
-                           convert_units=False, format="joints-npz")
+        joints = np.asarray(d["joints"], float)
+        conf = np.asarray(d["confidence"], float) if "confidence" in keys else np.ones(joints.shape[:-1])
+        missing = ~np.isfinite(joints).all(-1)
+        if missing.any():  # NaN = not reconstructed (e.g. `run pose3d`): confidence 0, drawn nowhere
+            conf = np.where(missing, 0.0, conf.reshape(missing.shape))
+            joints = np.where(missing[..., None], 0.0, joints)
+        sk = make_skeleton(path, path.name, joints, js, conf, hyp, convert_units=False, format="joints-npz")
+        if missing.any():
+            sk.meta["valid"] = (~missing).any(-1).reshape(sk.joints.shape[:2])
         if "fps" in keys:
             sk.fps = float(d["fps"])
         if "units" in keys:

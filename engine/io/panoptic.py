@@ -2,7 +2,7 @@
 and `joints19` = 19 × (x, y, z, confidence) in centimetres, world y pointing down) — a single file or a
 folder of them (hdPose3d_stage1_coco19/) read as one sequence with one person slot per body id — and the
 sequence's `calibration_<seq>.json` (cameras with K, distCoef, R, t in centimetres, world → camera),
-found next to the poses or in a parent folder.
+found next to the poses or in a parent folder, kept in `meta["rig_cameras"]`.
 
 Joints are converted to metres (`units=` overrides the centimetres the dataset documents), the up axis is
 "-y", and with a calibration the skeletons are projected into the HD cameras named by `cameras=`
@@ -121,7 +121,9 @@ def load_panoptic(path: Path, **opts) -> list[Skeleton]:
     if calib is not None:
         cams = read_calibration(calib, UNITS[units])
         sk.meta["calibration"] = str(calib)
-        sk.meta["cameras"] = [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()} for c in cams]
+        # the rig (all calibrated cameras); not "cameras", which the 3-D view reads as one camera per frame
+        sk.meta["rig_cameras"] = [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()}
+                                  for c in cams]
         want = opts.get("cameras") or ""
         names = [c["name"] for c in cams] if want == "all" else [w for w in str(want).split(",") if w]
         unknown = [w for w in names if w not in {c["name"] for c in cams}]

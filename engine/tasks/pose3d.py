@@ -123,7 +123,8 @@ def _run_cli(args: argparse.Namespace) -> int:
             joints[t, s], err[t, s], nv[t, s] = X, e, n
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_npz(out / "pose3d.npz", joints=joints, reprojection_error_px=err, views_used=nv,
+    save_npz(out / "pose3d.npz", joints=joints, confidence=np.isfinite(joints).all(-1).astype(float),
+             reprojection_error_px=err, views_used=nv,
              track_ids=np.array(tracks, np.int64), joint_set=np.array("coco17"), units=np.array("m"),
              cameras=np.array([c.name for c in cams]), fps=np.array(float(fps)))
     trcs = []

@@ -195,3 +195,21 @@ def test_camera_follows_the_subject_while_playing(window, qtbot, shared_data, mo
     wb.timer.stop()
     assert np.linalg.norm(c1 - c0) > 1e-3  # the subject moved over two seconds
     np.testing.assert_allclose(f1 - f0, c1 - c0, atol=1e-6)  # and the camera moved with it
+
+
+def test_panoptic_and_pose3d_files_open_in_the_3d_view(window, qtbot, tmp_path):
+    from tests.conftest import colourful_fraction
+    from tests.pose.test_panoptic import _body
+
+    f = tmp_path / "body3DScene_00000000.json"
+    f.write_text(json.dumps({"bodies": [_body(0, -60), _body(1, 60)]}))
+    j = np.full((3, 1, 17, 3), np.nan)
+    j[1:, 0] = np.random.default_rng(0).normal(0, 0.2, (2, 17, 3)) + [0, 0, 1]
+    np.savez(tmp_path / "pose3d.npz", joints=j, joint_set=np.array("coco17"), units=np.array("m"))
+    wb = _bench(window)
+    for p in (f, tmp_path / "pose3d.npz"):
+        window.set_scene(load(p))
+        wb.set_frame(wb.first_frame_with_people() or 0)
+        window.view3d.reset_camera("side")
+        img = window.view3d.screenshot(str(tmp_path / f"{p.stem}.png"))
+        assert colourful_fraction(img) > 0.001, p.name

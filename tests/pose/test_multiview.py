@@ -150,6 +150,11 @@ def test_run_pose3d_on_per_view_results(tmp_path):
         assert np.median(e, axis=1).max() < 0.01
         assert np.delete(e, 5, axis=0).max() < 0.01
     assert (d["views_used"][..., 9] <= 2).all()  # the wrong wrist view was dropped every time
+    from engine.io import load_layers
+
+    sk = load_layers(out / "pose3d.npz")[0]  # opens as a 3-D skeleton layer (missing joints: confidence 0)
+    assert sk.joint_set == "coco17" and sk.joints.shape == (T, 2, 17, 3) and np.isfinite(sk.joints).all()
+    assert sk.meta["up_axis"] == "z"
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["per_joint_median_reprojection_px"]) >= {"nose", "left_wrist"}
     trc = (out / f"track_{s['tracks'][0]}.trc").read_text().splitlines()

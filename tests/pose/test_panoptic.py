@@ -49,7 +49,8 @@ def test_sequence_in_metres_standing_with_track_slots(sequence):
     assert not sk.meta["valid"][1, 0] and sk.meta["valid"][1, 1]  # body 0 missing in frame 1, slot kept
     k, a = PANOPTIC19.index("left_knee"), PANOPTIC19.index("left_ankle")
     assert np.linalg.norm(sk.joints[0, 0, k] - sk.joints[0, 0, a]) == pytest.approx(np.hypot(0.45, 0.02))
-    assert len(sk.meta["cameras"]) == 2 and sk.meta["cameras"][0]["t"] == pytest.approx([0, 0.8, 1.0])
+    assert len(sk.meta["rig_cameras"]) == 2 and sk.meta["rig_cameras"][0]["t"] == pytest.approx([0, 0.8, 1.0])
+    assert "cameras" not in sk.meta  # that key means one camera per frame to the 3-D view
     coco, conf = convert(sk.joints, "panoptic19", "coco17", sk.confidence)
     assert coco.shape == (3, 2, 17, 3) and conf.max() == pytest.approx(0.8)
 
