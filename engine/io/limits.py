@@ -190,10 +190,12 @@ def check_npy_file(path: Path, shown=None) -> tuple[tuple[int, ...], np.dtype]:
         return check_npy_stream(shown or path, f, os.fstat(f.fileno()).st_size)
 
 
-def check_zip(path: Path, shown=None, depth: int = 0) -> None:
+def check_zip(path: Path, shown=None, depth: int = 0) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Refuse a zip whose members, declared uncompressed, exceed the budget, or whose .npy members' headers
-    promise more than their member holds. Nothing but headers is inflated."""
+    promise more than their member holds. Nothing but headers is inflated. Returns {member stem: (shape, dtype)}
+    of the .npy members, so a reader can judge shapes before loading anything."""
     shown = shown or path
+    headers: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
     try:
         with zipfile.ZipFile(path) as z:
             infos = z.infolist()
@@ -208,7 +210,8 @@ def check_zip(path: Path, shown=None, depth: int = 0) -> None:
                     if not i.file_size:
                         raise InputError(shown, f"zip member {i.filename!r} is empty (not a .npy array)")
                     with z.open(i) as f:
-                        check_npy_stream(shown, _Counted(f), i.file_size, f"member {i.filename!r}")
+                        headers[i.filename[:-4]] = check_npy_stream(shown, _Counted(f), i.file_size,
+                                                                    f"member {i.filename!r}")
                 elif i.filename.endswith(".npz") and depth == 0 and i.file_size:
                     import io
 
@@ -218,6 +221,7 @@ def check_zip(path: Path, shown=None, depth: int = 0) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError,
             RuntimeError, struct.error) as e:
         raise InputError(shown, f"corrupt or unsupported zip archive ({type(e).__name__}: {str(e)[:120]})") from None
+    return headers
 
 
 def check_zip_bytes(data: bytes, shown, what: str) -> None:

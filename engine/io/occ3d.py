@@ -25,6 +25,26 @@ MASK_KEYS = {"mask_camera": "mask_camera", "mask_lidar": "mask_lidar",
 SCORE_KEYS = ("scores", "score", "confidence")
 
 
+def _early_shape_check(path: Path, headers: dict, opts: dict) -> None:
+    """For Occ3D's own archives (no `grid_*` geometry keys, no custom grid options), refuse a label array whose
+    header shape cannot be the preset grid before inflating it: a bomb that fits the memory budget still
+    costs seconds to inflate. Any other archive is judged after loading, by the full rules below."""
+    from ..occupancy.grids import preset, with_overrides
+
+    if any(k.startswith("grid_") for k in headers) or any(opts.get(k) is not None for k in
+                                                          ("origin", "voxel_size", "shape", "grid")):
+        return
+    key = next((k for k in LABEL_KEYS if k in headers), None)
+    if key is None or len(headers[key][0]) != 3:
+        return
+    shape = headers[key][0]
+    spec = with_overrides(preset("occ3d"), opts)
+    stored = tuple(shape[spec.axis_order.index(a)] for a in "xyz") if spec.axis_order != "xyz" else shape
+    if tuple(stored) != tuple(spec.shape):
+        raise InputError(path, f"grid shape {shape} does not match the {spec.name} grid {spec.shape}; "
+                               "give origin and voxel_size (scene manifest options) for a custom grid")
+
+
 def read_occ_npz(path: Path, **opts) -> VoxelGrid:
     from ..occupancy.grids import make_grid, preset, with_overrides
 
@@ -33,7 +53,8 @@ def read_occ_npz(path: Path, **opts) -> VoxelGrid:
     from .limits import check_readable, check_zip
 
     check_readable(path)
-    check_zip(path)  # members' declared sizes and .npy headers before anything is inflated (eval reads here directly)
+    headers = check_zip(path)  # members' declared sizes and .npy headers before anything is inflated
+    _early_shape_check(path, headers, opts)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files
