@@ -92,13 +92,19 @@ def check_alloc(path, nbytes: int | float, what: str) -> None:
 # ------------------------------------------------------------------------------------------ paths
 
 
-def allow_outside_paths(flag: bool | None) -> contextvars.Token:
-    """Let paths inside files leave their file's folder (True), forbid it (False) or follow the env (None)."""
-    return _allow_outside.set(flag)
+_allow_outside_global: list[bool | None] = [None]  # the session's choice (CLI flag, GUI setting): every thread
+
+
+def allow_outside_paths(flag: bool | None) -> None:
+    """For the whole process: let paths inside files leave their file's folder (True), forbid it (False) or
+    follow SCENELENS_ALLOW_OUTSIDE_PATHS (None). `outside_paths(flag)` overrides it within one context."""
+    _allow_outside_global[0] = flag
 
 
 def outside_paths_allowed() -> bool:
     v = _allow_outside.get()
+    if v is None:
+        v = _allow_outside_global[0]
     if v is not None:
         return v
     return os.environ.get("SCENELENS_ALLOW_OUTSIDE_PATHS", "").lower() in ("1", "true", "yes", "on")

@@ -64,8 +64,20 @@ def test_manifest_fields_cycles_bom_and_paths(tmp_path):
     inner.write_text(json.dumps({"scenelens_scene": 1, "layers": [{"path": "/proc/self/environ"}]}))
     with outside_paths(True), pytest.raises(InputError, match="system or device file"):
         load(inner)
-    tok = allow_outside_paths(None)
-    assert tok is not None
+    import threading
+
+    allow_outside_paths(True)  # the session's choice holds on worker threads too (jobs load there)
+    try:
+        got = []
+        t = threading.Thread(target=lambda: got.append(load(inner.with_name("ok.json")).layers[0].n))
+        inner.with_name("ok.json").write_text(json.dumps({"scenelens_scene": 1, "layers": [{"path": "../cloud.ply"}]}))
+        t.start()
+        t.join()
+        assert got == [4]
+    finally:
+        allow_outside_paths(None)
+    with pytest.raises(InputError, match="leaves the folder"):
+        load(inner.with_name("ok.json"))
 
 
 def test_json_depth_and_zip_bomb_refused_before_inflating(tmp_path, monkeypatch):
