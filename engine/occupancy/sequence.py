@@ -428,11 +428,61 @@ def occ3d_ground_spec(spec: GridSpec, ground_layer: int | None) -> GridSpec:
     return replace(spec, origin=(spec.origin[0], spec.origin[1], -(ground_layer + 0.5) * vz))
 
 
+@dataclass
+class Accumulation:
+    """What does not depend on the keyframe: every frame's static points and sensor origin in the global
+    frame, moving points without boxes per frame, and each instance's points in its own box frame."""
+
+    static: list  # per frame: (world points, labels)
+    moving: list  # per frame: (world points, labels) of box-less moving points (SemanticKITTI moving-*)
+    origins: list  # per frame: sensor origin, world
+    objects: dict  # instance id -> list of box-frame point arrays
+    ids_per_frame: list
+    ego_box: tuple
+    n_ego: int = 0
+
+
+def accumulate(seq: Sequence, ego_box=None, box_margin: float = 0.05, ctx: JobContext | None = None) -> Accumulation:
+    """Remove the ego vehicle's returns, split static from boxed points and accumulate both (once per sequence;
+    `build_ground_truth` then places it at any keyframe)."""
+    ctx = ctx or JobContext()
+    ego_box = tuple(ego_box if ego_box is not None else seq.ego_box)
+    frames = seq.frames
+    ids_per_frame = _associate(frames, seq.layout == "nuscenes-untracked")
+    static_cls = np.asarray(STATIC_CLASSES.get(seq.label_set, ()), np.int64)
+    acc = Accumulation([], [], [], {}, ids_per_frame, ego_box)
+    with ctx.stage("accumulate"):
+        for fi, f in enumerate(frames):
+            ctx.progress(0.3 * fi / len(frames), f"accumulating frame {fi + 1}/{len(frames)}")
+            lab = f.labels.astype(np.int64) if f.labels is not None else np.full(len(f.points), -1, np.int64)
+            pe = transform(f.lidar2ego, f.points)
+            ego = in_ego_box(pe, ego_box)
+            if f.ego_points is not None:
+                ego |= f.ego_points
+            acc.n_ego += int(ego.sum())
+            which = points_in_boxes(f.points, f.boxes, box_margin) if len(f.boxes) else np.full(len(f.points), -1)
+            if f.labels is not None and static_cls.size:
+                which[np.isin(lab, static_cls)] = -1  # road/building points inside a box stay static
+            dyn = (which >= 0) & ~ego
+            for bi in np.unique(which[dyn]):
+                sel = dyn & (which == bi)
+                acc.objects.setdefault(ids_per_frame[fi][bi], []).append(to_box_frame(f.points[sel], f.boxes[bi]))
+            keep = ~ego & (which < 0)
+            mov = keep & f.moving if f.moving is not None else np.zeros(len(keep), bool)
+            T = f.ego2global @ f.lidar2ego
+            acc.static.append((transform(T, f.points[keep & ~mov]), lab[keep & ~mov]))
+            acc.moving.append((transform(T, f.points[mov]), lab[mov]))
+            acc.origins.append(transform(T, np.zeros((1, 3)))[0])
+            ctx.check_cancel()
+    return acc
+
+
 def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box=None,
                        densify: bool = False, unlabeled_class: int | None = None, camera_mask: bool = True,
                        box_margin: float = 0.05, device: str = "cpu", ctx: JobContext | None = None,
-                       warn=None, nn_radius: float = 0.0) -> VoxelGrid:
-    """Semantic occupancy of the keyframe from the whole sequence. `warn(msg)` receives data warnings."""
+                       warn=None, nn_radius: float = 0.0, acc: Accumulation | None = None) -> VoxelGrid:
+    """Semantic occupancy of the keyframe from the whole sequence. `warn(msg)` receives data warnings; `acc`
+    (from `accumulate`) is reused across keyframes of one sequence."""
     from ..labels import get_label_set
     from .voxelize import majority_vote, raycast_visibility
 
@@ -443,50 +493,34 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
         raise InputError(seq.source, f"keyframe {keyframe} out of range (0..{len(frames) - 1})")
     if spec.label_set != seq.label_set:
         raise InputError(seq.source, f"the sequence has {seq.label_set} labels but the grid uses {spec.label_set}")
-    ego_box = tuple(ego_box if ego_box is not None else seq.ego_box)
+    if acc is None or (ego_box is not None and tuple(ego_box) != acc.ego_box):
+        acc = accumulate(seq, ego_box, box_margin, ctx)
+    ego_box = acc.ego_box
     kf = frames[keyframe]
-    ids_per_frame = _associate(frames, seq.layout == "nuscenes-untracked")
-    static_cls = np.asarray(STATIC_CLASSES.get(spec.label_set, ()), np.int64)
     # the grid frame at the keyframe: ego (Occ3D) or LiDAR (SurroundOcc, SemanticKITTI)
     world_to_grid = np.linalg.inv(kf.ego2global @ kf.lidar2ego) if spec.frame == "lidar" else np.linalg.inv(kf.ego2global)
     grid_to_ego = kf.lidar2ego if spec.frame == "lidar" else np.eye(4)
     st_pts, st_lab, st_origin, st_count = [], [], [], []
-    objects: dict[str, list[np.ndarray]] = {}
-    n_ego = n_unl = n_moving_dropped = 0
-    with ctx.stage("accumulate"):
-        for fi, f in enumerate(frames):
-            ctx.progress(0.3 * fi / len(frames), f"accumulating frame {fi + 1}/{len(frames)}")
-            lab = f.labels.astype(np.int64) if f.labels is not None else np.full(len(f.points), -1, np.int64)
-            pe = transform(f.lidar2ego, f.points)
-            ego = in_ego_box(pe, ego_box)
-            if f.ego_points is not None:
-                ego |= f.ego_points
-            n_ego += int(ego.sum())
-            which = points_in_boxes(f.points, f.boxes, box_margin) if len(f.boxes) else np.full(len(f.points), -1)
-            if f.labels is not None and static_cls.size:
-                which[np.isin(lab, static_cls)] = -1  # road/building points inside a box stay static
-            dyn = (which >= 0) & ~ego
-            for bi in np.unique(which[dyn]):
-                iid = ids_per_frame[fi][bi]
-                sel = dyn & (which == bi)
-                objects.setdefault(iid, []).append(to_box_frame(f.points[sel], f.boxes[bi]))
-            keep = ~ego & (which < 0)
-            if f.moving is not None and fi != keyframe:  # moving points without boxes: keyframe only
-                n_moving_dropped += int((keep & f.moving).sum())
-                keep &= ~f.moving
-            T = world_to_grid @ f.ego2global @ f.lidar2ego
-            st_pts.append(transform(T, f.points[keep]))
-            st_lab.append(lab[keep])
-            st_origin.append(transform(T, np.zeros((1, 3)))[0])
-            st_count.append(int(keep.sum()))
-            ctx.check_cancel()
+    n_moving_dropped = 0
+    for fi in range(len(frames)):
+        p, lab = acc.static[fi]
+        if fi == keyframe:  # moving points without boxes count at the keyframe only
+            p, lab = np.concatenate([p, acc.moving[fi][0]]), np.concatenate([lab, acc.moving[fi][1]])
+        else:
+            n_moving_dropped += len(acc.moving[fi][0])
+        st_pts.append(transform(world_to_grid, p))
+        st_lab.append(lab)
+        st_origin.append(transform(world_to_grid, acc.origins[fi][None])[0])
+        st_count.append(len(p))
+    n_ego = acc.n_ego
+    with ctx.stage("place instances"):
         # instances at the keyframe's boxes (only the points that fall inside the keyframe box)
         ob_pts, ob_lab = [], []
         T_kf = world_to_grid @ kf.ego2global @ kf.lidar2ego
-        for bi, iid in enumerate(ids_per_frame[keyframe]):
-            if iid not in objects:
+        for bi, iid in enumerate(acc.ids_per_frame[keyframe]):
+            if iid not in acc.objects:
                 continue
-            local = np.concatenate(objects[iid])
+            local = np.concatenate(acc.objects[iid])
             placed = from_box_frame(local, kf.boxes[bi])
             inside = points_in_boxes(placed, kf.boxes[bi:bi + 1], box_margin) >= 0
             ob_pts.append(transform(T_kf, placed[inside]))

@@ -366,10 +366,13 @@ def _run_sequence_all(args, seq, spec, device) -> int:
     if out.suffix:
         raise InputError(out, "--keyframe all writes one file per frame: give a folder for --out")
     out.mkdir(parents=True, exist_ok=True)
+    from ..occupancy.sequence import accumulate
+
     bar = cli_progress("ground truth")
     warned: set[str] = set()
     written = []
     n = len(seq.frames)
+    acc = accumulate(seq, args.ego_box)  # once: every keyframe reuses the accumulated points
     for k, f in enumerate(seq.frames):
         ctx = JobContext(lambda fr, m, k=k: bar((k + fr) / n, f"frame {k + 1}/{n}: {m}"))
 
@@ -380,7 +383,7 @@ def _run_sequence_all(args, seq, spec, device) -> int:
 
         g = build_ground_truth(seq, spec, k, ego_box=args.ego_box, densify=args.densify,
                                unlabeled_class=args.unlabeled_class, camera_mask=not args.no_camera_mask,
-                               device=device, ctx=ctx, warn=warn, nn_radius=args.nn_labels)
+                               device=device, ctx=ctx, warn=warn, nn_radius=args.nn_labels, acc=acc)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f.name) or f"{k:06d}"
         written += write_grid(out / f"{name}.npz", g)
     bar.close()
