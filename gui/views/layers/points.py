@@ -44,11 +44,11 @@ def point_colors(layer: PointCloud, color_by: str | None = None, hidden: set[int
     return cols, keep
 
 
-DEFAULT_DISPLAY_POINTS = 2_000_000
+DEFAULT_DISPLAY_POINTS = 250_000  # ≈ 7 fps at 10M points on this machine's llvmpipe (bench/bench_bigcloud.py)
 
 
 def display_budget(style: dict | None = None) -> int:
-    """Most points one cloud draws (style `max_display_points`, else SCENELENS_MAX_DISPLAY_POINTS, else 2M)."""
+    """Most points one cloud draws (style `max_display_points`, else SCENELENS_MAX_DISPLAY_POINTS, else 250k)."""
     v = (style or {}).get("max_display_points") or os.environ.get("SCENELENS_MAX_DISPLAY_POINTS")
     try:
         return max(1, int(float(v))) if v else DEFAULT_DISPLAY_POINTS
