@@ -15,10 +15,24 @@ def test_big_cloud_is_decimated_for_display_with_the_count_shown(monkeypatch):
     actors = build_points(layer, {})
     pts_actor, label = actors
     shown, total = pts_actor._sl_display
-    assert total == 5000 and shown <= 1000 and shown >= 900
+    assert total == 5000 and 900 <= shown <= 1000
     assert pts_actor.GetMapper().GetInput().GetNumberOfPoints() == shown
     assert "1,000 of 5,000 points shown" in label.GetInput()
     info = pts_actor._sl_pick(-1, 7, None)  # the 8th drawn point is original point 7 × stride
     assert info["point"] == 7 * 5 and info["intensity"] == "35.000"
     small = build_points(PointCloud(name="s", points=pts[:500]), {})
     assert len(small) == 1 and small[0]._sl_display == (500, 500)
+
+
+def test_hidden_classes_are_left_out_of_the_shown_and_total_counts(monkeypatch):
+    from gui.views.layers.points import build_points
+
+    monkeypatch.setenv("SCENELENS_MAX_DISPLAY_POINTS", "1000")
+    lab = np.repeat(np.array([1, 2], np.uint8), 2500)
+    layer = PointCloud(name="lab", points=np.random.default_rng(1).normal(size=(5000, 3)),
+                       attributes={"label": lab}, label_set="occ3d")
+    pts_actor, label = build_points(layer, {"hidden_classes": {1}})
+    shown, total = pts_actor._sl_display
+    assert total == 2500 and 450 <= shown <= 500
+    assert "of 2,500 points shown" in label.GetInput()
+    assert pts_actor._sl_pick(-1, 0, None)["class"].startswith("2 ")

@@ -77,12 +77,24 @@ def _count_label(text: str):
 
 @register_builder(PointCloud)
 def build_points(layer: PointCloud, style: dict) -> list:
-    cols, keep = point_colors(layer, style.get("color_by"), style.get("hidden_classes"))
-    full = np.flatnonzero(keep)
-    idx = display_subset(full, display_budget(style))  # level of detail: picks map back to the full cloud
-    pd = points_polydata(layer.points[idx], cols[idx], origin=style.get("origin"))
+    budget = display_budget(style)
+    if layer.n <= budget:
+        cols, keep = point_colors(layer, style.get("color_by"), style.get("hidden_classes"))
+        idx = np.flatnonzero(keep)
+        cols, total = cols[idx], len(idx)
+    else:  # level of detail: colour only the drawn subset (the GUI thread never touches all N points twice)
+        hidden = style.get("hidden_classes")
+        lab = layer.attributes.get("label")
+        total = layer.n - (int(np.isin(lab, list(hidden)).sum()) if hidden and lab is not None else 0)
+        sub = display_subset(np.arange(layer.n), budget)
+        view = PointCloud(name=layer.name, points=layer.points[sub], label_set=layer.label_set,
+                          attributes={k: v[sub] for k, v in layer.attributes.items()
+                                      if isinstance(v, np.ndarray) and len(v) == layer.n})
+        cols, keep = point_colors(view, style.get("color_by"), hidden)
+        idx, cols = sub[keep], cols[keep]
+    pd = points_polydata(layer.points[idx], cols, origin=style.get("origin"))
     actor = actor_for(pd, point_size=style.get("point_size", 3.0 if layer.n < 60000 else 2.0), opacity=style.get("opacity", 1.0))
-    actor._sl_display = (len(idx), len(full))  # noqa: SLF001 - shown / total, for views and tests
+    actor._sl_display = (len(idx), total)  # noqa: SLF001 - shown / total, for views and tests
 
     def pick(cell_id: int, point_id: int, pos) -> dict:
         i = int(idx[point_id if point_id >= 0 else cell_id])
@@ -98,7 +110,7 @@ def build_points(layer: PointCloud, style: dict) -> list:
         return info
 
     out = [tag_actor(actor, layer, pick)]
-    if len(idx) < len(full):
-        out.append(tag_actor(_count_label(f"{layer.name[:60]}: {len(idx):,} of {len(full):,} points shown "
+    if len(idx) < total:
+        out.append(tag_actor(_count_label(f"{layer.name[:60]}: {len(idx):,} of {total:,} points shown "
                                           "(display level of detail; picks and computations use all)"), layer))
     return out
