@@ -75,6 +75,7 @@ class Frame:
     moving: np.ndarray | None = None  # points of moving objects without boxes (SemanticKITTI moving-* ids)
     cameras: list[CameraInfo] = field(default_factory=list)
     name: str = ""
+    is_key: bool = True  # False: a sweep between keyframes (geometry and boxes interpolated, no labels)
 
 
 @dataclass
@@ -85,6 +86,11 @@ class Sequence:
     source: str
     ego_box: tuple = EGO_BOXES["nuscenes"]
     unlabeled_note: str = ""
+
+    @property
+    def keyframes(self) -> list[int]:
+        """Indices (into `frames`) of the keyframes; `build_ground_truth(keyframe=k)` means the k-th of these."""
+        return [i for i, f in enumerate(self.frames) if f.is_key]
 
 
 # ------------------------------------------------------------------------------------------ geometry
@@ -280,7 +286,77 @@ def read_kitti_sequence(folder: Path) -> Sequence:
     return Sequence(frames, "semantickitti", "semantickitti", str(folder), EGO_BOXES["semantickitti"], note)
 
 
-def read_nuscenes_sequence(path: Path, load_cameras: bool = True) -> Sequence:
+def _box_world(box, T):
+    c = transform(T, np.asarray(box[:3], float)[None])[0]
+    return np.array([*c, *box[3:6], box[6] + np.arctan2(T[1, 0], T[0, 0])])
+
+
+def _box_in(box_w, T):
+    Ti = np.linalg.inv(T)
+    c = transform(Ti, box_w[None, :3])[0]
+    return np.array([*c, *box_w[3:6], box_w[6] + np.arctan2(Ti[1, 0], Ti[0, 0])])
+
+
+def _with_sweeps(path: Path, base: Path, data_list: list, keys: list) -> tuple[list, int]:
+    """Keyframes with their preceding `lidar_sweeps` (mmdet3d v1.1: `lidar_points.lidar_path`, `lidar2ego`,
+    `ego2global`, `timestamp`) in time order. A sweep's boxes are those of the instances in both enclosing
+    keyframes, interpolated linearly in time (centre and yaw) — so moving objects never smear — and, for an
+    instance seen in only one of them, that keyframe's box grown by 1 m. Sweeps have no labels."""
+    from ..io.nuscenes import _find, _mat
+
+    out, n = [], 0
+    for si, (s, kf) in enumerate(zip(data_list, keys)):
+        prev = keys[si - 1] if si > 0 else None
+        t1 = s.get("timestamp")
+        t0 = data_list[si - 1].get("timestamp") if si > 0 else None
+        T1 = kf.ego2global @ kf.lidar2ego
+        b1 = {kf.box_ids[i]: (_box_world(kf.boxes[i], T1), kf.box_labels[i]) for i in range(len(kf.boxes))}
+        b0 = {}
+        if prev is not None:
+            T0 = prev.ego2global @ prev.lidar2ego
+            b0 = {prev.box_ids[i]: (_box_world(prev.boxes[i], T0), prev.box_labels[i]) for i in range(len(prev.boxes))}
+        sw = [w for w in (s.get("lidar_sweeps") or []) if isinstance(w, dict)]
+        sw.sort(key=lambda w: float(w.get("timestamp") or 0.0))
+        for wi, w in enumerate(sw):
+            lp = w.get("lidar_points") or {}
+            f = _find(base, lp["lidar_path"]) if lp.get("lidar_path") else None
+            if f is None:
+                raise InputError(path, f"sample {si}, sweep {wi}: LiDAR file {lp.get('lidar_path')!r} not found")
+            raw = np.fromfile(f, np.float32)
+            ncol = int(lp.get("num_pts_feats", 5))
+            if raw.size % ncol:
+                raise InputError(f, f"size is not a multiple of {ncol} float32 columns")
+            pts = raw.reshape(-1, ncol)[:, :3].astype(np.float64)
+            l2e = _mat(path, lp["lidar2ego"], (4, 4), "sweep lidar2ego") if lp.get("lidar2ego") is not None else kf.lidar2ego
+            e2g = _mat(path, w["ego2global"], (4, 4), "sweep ego2global") if w.get("ego2global") is not None else kf.ego2global
+            tw = w.get("timestamp")
+            a = (float(tw) - float(t0)) / (float(t1) - float(t0)) if None not in (tw, t0, t1) and t1 != t0 else 1.0
+            a = float(np.clip(a, 0.0, 1.0))
+            Tw = e2g @ l2e
+            boxes, ids, labs = [], [], []
+            for iid in set(b0) | set(b1):
+                if iid in b0 and iid in b1:
+                    p0, p1 = b0[iid][0], b1[iid][0]
+                    dyaw = (p1[6] - p0[6] + np.pi) % (2 * np.pi) - np.pi
+                    bw = np.concatenate([(1 - a) * p0[:6] + a * p1[:6], [p0[6] + a * dyaw]])
+                    lab = b1[iid][1]
+                else:
+                    bw, lab = (b1[iid] if iid in b1 else b0[iid])
+                    bw = bw.copy()
+                    bw[3:5] += 2.0
+                    bw[2] -= 0.5
+                    bw[5] += 1.0
+                boxes.append(_box_in(bw, Tw))
+                ids.append(iid)
+                labs.append(lab)
+            out.append(Frame(pts, None, l2e, e2g, np.asarray(boxes, float).reshape(-1, 7), ids,
+                             np.asarray(labs, np.int64), name=f"{kf.name}-sweep{wi}", is_key=False))
+            n += 1
+        out.append(kf)
+    return out, n
+
+
+def read_nuscenes_sequence(path: Path, load_cameras: bool = True, sweeps: bool = False) -> Sequence:
     from ..io.nuscenes import BOX_TO_OCC3D, _find, _mat, safe_load_pickle
     from ..labels import get_label_set
 
@@ -343,8 +419,13 @@ def read_nuscenes_sequence(path: Path, load_cameras: bool = True) -> Sequence:
         frames.append(Frame(pts, labels, lidar2ego, ego2global, np.asarray(boxes, float).reshape(-1, 7), ids,
                             np.asarray(blab, np.int64), ego_points=ego_pts, cameras=cams,
                             name=str(s.get("token", si))))
+    n_sweeps = 0
+    if sweeps:
+        frames, n_sweeps = _with_sweeps(path, base, d["data_list"], frames)
     note = (f"{unlabeled:,} LiDAR points have no lidarseg labels (points inside boxes take the box's class)"
             if unlabeled else "")
+    if n_sweeps:
+        note = (note + "; " if note else "") + f"{n_sweeps} sweeps between keyframes carry no labels"
     seq = Sequence(frames, "occ3d", "nuscenes", str(path), EGO_BOXES["nuscenes"], note)
     if not any("instance_token" in inst for s in d["data_list"] for inst in (s.get("instances") or [])):
         seq.layout = "nuscenes-untracked"  # instances matched across frames by position (no tokens)
@@ -364,15 +445,16 @@ def _image_size(path: Path) -> tuple[int, int] | None:
     return _SIZES[key]
 
 
-def detect_sequence(path) -> Sequence | None:
-    """The sequence layout at `path`, or None when it is not a sequence (single scans go the old way)."""
+def detect_sequence(path, sweeps: bool = False) -> Sequence | None:
+    """The sequence layout at `path`, or None when it is not a sequence (single scans go the old way).
+    `sweeps`: nuScenes infos also accumulate the non-key sweeps between keyframes."""
     p = Path(path)
     if is_surroundocc_layout(p):
         return read_surroundocc_sequence(p)
     if is_kitti_sequence(p):
         return read_kitti_sequence(p)
     if p.is_file() and p.suffix == ".pkl" and _is_nuscenes_info(p):
-        return read_nuscenes_sequence(p)
+        return read_nuscenes_sequence(p, sweeps=sweeps)
     return None
 
 
@@ -489,10 +571,13 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
     ctx = ctx or JobContext()
     warn = warn or (lambda m: None)
     frames = seq.frames
-    if not 0 <= keyframe < len(frames):
-        raise InputError(seq.source, f"keyframe {keyframe} out of range (0..{len(frames) - 1})")
+    keys = seq.keyframes
+    if not 0 <= keyframe < len(keys):
+        raise InputError(seq.source, f"keyframe {keyframe} out of range (0..{len(keys) - 1})")
     if spec.label_set != seq.label_set:
         raise InputError(seq.source, f"the sequence has {seq.label_set} labels but the grid uses {spec.label_set}")
+    key_index = keyframe
+    keyframe = keys[keyframe]  # from here on: the index into frames (sweeps included)
     if acc is None or (ego_box is not None and tuple(ego_box) != acc.ego_box):
         acc = accumulate(seq, ego_box, box_margin, ctx)
     ego_box = acc.ego_box
@@ -588,12 +673,13 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
             masks["mask_camera"] = cam_obs & masks["mask_lidar"]
     from .raymetrics import select_origins
 
-    g = spec.empty(f"ground truth ({Path(seq.source).name}, frame {keyframe})", seq.source)
-    # RayIoU casts from the LiDAR origins of the scene's frames (the reference picks ≤ 8 within ±39 m)
-    g.meta["ray_origins"] = select_origins(np.asarray(st_origin)).tolist()
+    g = spec.empty(f"ground truth ({Path(seq.source).name}, frame {key_index})", seq.source)
+    # RayIoU casts from the LiDAR origins of the scene's keyframes (the reference picks ≤ 8 within ±39 m)
+    g.meta["ray_origins"] = select_origins(np.asarray([st_origin[i] for i in keys])).tolist()
     g.labels = dense
     g.masks = masks
-    g.meta.update({"role": "gt", "grid": spec.name, "frames": len(frames), "keyframe": keyframe,
+    g.meta.update({"role": "gt", "grid": spec.name, "frames": len(frames), "keyframe": key_index,
+                   "sweeps": len(frames) - len(keys),
                    "points": int(len(pts)), "ego_points_removed": n_ego, "unlabeled_points": n_unl,
                    "instances": len(ob_pts), "layout": seq.layout, "moving_points_dropped": n_moving_dropped})
     ctx.progress(1.0, "done")

@@ -246,6 +246,9 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "'all': one ground-truth file per frame of a sequence, --out is then a folder")
     p.add_argument("--no-visibility", action="store_true", help="skip the ray-cast LiDAR visibility mask")
     p.add_argument("--no-camera-mask", action="store_true", help="sequences: skip the camera visibility mask")
+    p.add_argument("--sweeps", action="store_true",
+                   help="nuScenes infos: also accumulate the non-key LiDAR sweeps (lidar_sweeps) between keyframes, "
+                        "their boxes interpolated between the enclosing keyframes")
     p.add_argument("--densify", action="store_true",
                    help="sequences: close one-voxel holes of the surface (never into ray-observed free space)")
     p.add_argument("--ego-box", type=float, nargs=6, default=None, metavar=("XMIN", "YMIN", "ZMIN", "XMAX", "YMAX", "ZMAX"),
@@ -344,7 +347,8 @@ def _run_sequence(args, seq) -> int:
     files = write_grid(Path(args.out), g)
     occ = g.occupied()
     summary = {"grid": spec.name, "layout": seq.layout, "shape": list(spec.shape), "origin": list(spec.origin),
-               "voxel_size": list(spec.voxel_size), "frames": len(seq.frames), "keyframe": key,
+               "voxel_size": list(spec.voxel_size), "frames": len(seq.keyframes),
+               "sweeps": len(seq.frames) - len(seq.keyframes), "keyframe": key,
                "occupied": int(occ.sum()), **{k: int(g.masks[k].sum()) for k in ("mask_lidar", "mask_camera") if k in g.masks},
                "ego_points_removed": g.meta["ego_points_removed"], "unlabeled_points": g.meta["unlabeled_points"],
                "instances": g.meta["instances"],
@@ -371,9 +375,9 @@ def _run_sequence_all(args, seq, spec, device) -> int:
     bar = cli_progress("ground truth")
     warned: set[str] = set()
     written = []
-    n = len(seq.frames)
+    n = len(seq.keyframes)
     acc = accumulate(seq, args.ego_box)  # once: every keyframe reuses the accumulated points
-    for k, f in enumerate(seq.frames):
+    for k, f in enumerate(seq.frames[i] for i in seq.keyframes):
         ctx = JobContext(lambda fr, m, k=k: bar((k + fr) / n, f"frame {k + 1}/{n}: {m}"))
 
         def warn(m):
@@ -387,7 +391,8 @@ def _run_sequence_all(args, seq, spec, device) -> int:
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f.name) or f"{k:06d}"
         written += write_grid(out / f"{name}.npz", g)
     bar.close()
-    summary = {"frames": n, "layout": seq.layout, "grid": spec.name, "out": [str(f) for f in written],
+    summary = {"frames": n, "sweeps": len(seq.frames) - n, "layout": seq.layout, "grid": spec.name,
+               "out": [str(f) for f in written],
                "warnings": sorted(warned)}
     print(json.dumps(summary) if args.json else f"wrote {len(written)} ground-truth frame(s) to {out}")
     return 0
@@ -420,7 +425,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     if len(args.inputs) == 1 and not use_model and args.poses is None:
         from ..occupancy.sequence import detect_sequence
 
-        seq = detect_sequence(args.inputs[0])
+        seq = detect_sequence(args.inputs[0], sweeps=args.sweeps)
         if seq is not None:
             return _run_sequence(args, seq)
     first = Path(args.inputs[0])

@@ -69,7 +69,7 @@ def frame_points(i, rng, ego_shift=0.0):
     wy, wz = np.meshgrid(np.arange(-12, 12, 0.15), np.arange(0.05, 3.0, 0.15), indexing="ij")
     wall = np.stack([np.full(wy.size, 26.0), wy.ravel(), wz.ravel()], 1)
     b = car_box_global(i)
-    local = car_surface(["front", "rear", "front", "rear"][i % 4], rng)
+    local = car_surface(["front", "rear", "front", "rear"][i % 4] if float(i).is_integer() else "all", rng)
     c, s = np.cos(b[6]), np.sin(b[6])
     car = np.stack([c * local[:, 0] - s * local[:, 1] + b[0], s * local[:, 0] + c * local[:, 1] + b[1], local[:, 2]], 1)
     ego_l = rng.uniform(EGO_RETURNS["lo"], EGO_RETURNS["hi"], (3000, 3)) + (ego_shift, 0.0, 0.0)
@@ -118,7 +118,7 @@ CAM2EGO[:3, 3] = (1.5, 0.0, 1.5)
 K = np.array([[800.0, 0, 800], [0, 800, 450], [0, 0, 1]])
 
 
-def write_nuscenes_layout(root: Path):
+def write_nuscenes_layout(root: Path, sweeps: bool = False):
     import cv2
 
     rng = np.random.default_rng(0)
@@ -126,12 +126,22 @@ def write_nuscenes_layout(root: Path):
     cv2.imwrite(str(root / "front.jpg"), np.zeros((900, 1600, 3), np.uint8))
     data_list = []
     for i in range(N_FRAMES):
+        lidar_sweeps = []
+        if sweeps and i > 0:  # one unlabelled sweep half-way from the previous keyframe (the car in between)
+            t = i - 0.5
+            pg, _ = frame_points(t, rng)
+            pl = lidar_frame(t, pg)
+            np.concatenate([pl, np.zeros((len(pl), 2))], 1).astype(np.float32).tofile(root / f"sweep{i}_half.pcd.bin")
+            lidar_sweeps.append({"timestamp": 0.5 * t, "ego2global": ego2global(t).tolist(),
+                                 "lidar_points": {"lidar_path": f"sweep{i}_half.pcd.bin", "num_pts_feats": 5,
+                                                  "lidar2ego": LIDAR2EGO.tolist()}})
         pg, fine = frame_points(i, rng)
         pl = lidar_frame(i, pg)
         np.concatenate([pl, np.zeros((len(pl), 2))], 1).astype(np.float32).tofile(root / f"sweep{i}.pcd.bin")
         fine.tofile(root / f"sweep{i}_lidarseg.bin")
         b = box_in_frame(car_box_global(i), np.linalg.inv(ego2global(i) @ LIDAR2EGO))
-        data_list.append({"token": f"sample{i}", "ego2global": ego2global(i).tolist(),
+        data_list.append({"token": f"sample{i}", "ego2global": ego2global(i).tolist(), "timestamp": 0.5 * i,
+                          "lidar_sweeps": lidar_sweeps,
                           "lidar_points": {"lidar_path": f"sweep{i}.pcd.bin", "num_pts_feats": 5,
                                            "lidar2ego": LIDAR2EGO.tolist()},
                           "pts_semantic_mask_path": f"sweep{i}_lidarseg.bin",
@@ -372,3 +382,31 @@ def test_kitti_info_is_not_a_nuscenes_sequence_and_nothing_becomes_others(shared
     r = cli("run", "occupancy", pkl, "--out", tmp_path / "k.npz", "--json")
     assert r.returncode == 0, r.stderr
     assert "in no annotated box" in r.stderr and "0" not in json.loads(r.stdout)["class_counts"]
+
+
+def test_nuscenes_sweeps_add_geometry_and_follow_interpolated_boxes(tmp_path):
+    info = write_nuscenes_layout(tmp_path / "nus", sweeps=True)
+    seq = detect_sequence(info, sweeps=True)
+    assert len(seq.frames) == 2 * N_FRAMES - 1 and seq.keyframes == [0, 2, 4, 6]
+    spec = occ3d_ground_spec(preset("occ3d"), 0)
+    warnings = []
+    g = build_ground_truth(seq, spec, keyframe=1, warn=warnings.append)  # the second keyframe
+    assert g.meta["keyframe"] == 1 and g.meta["sweeps"] == N_FRAMES - 1
+    assert any("sweeps between keyframes carry no labels" in w for w in warnings)
+    T = np.linalg.inv(ego2global(1))
+    c = voxel_centres(spec)
+    b = box_in_frame(car_box_global(1), T)
+    cs, sn = np.cos(b[6]), np.sin(b[6])
+    d = c - b[:3]
+    lx, ly = cs * d[:, 0] + sn * d[:, 1], -sn * d[:, 0] + cs * d[:, 1]
+    inside = (np.abs(lx) <= b[3] / 2 + 0.4) & (np.abs(ly) <= b[4] / 2 + 0.4) & (d[:, 2] >= -0.4) & (d[:, 2] <= b[5] + 0.4)
+    car = g.labels.reshape(-1) == 4
+    assert car[inside].sum() > 20 and car[~inside].sum() == 0  # the sweep's car went into the box, not a trail
+    g0 = build_ground_truth(detect_sequence(info), spec, keyframe=1)
+    assert int((g.labels != 17).sum()) >= int((g0.labels != 17).sum())  # sweeps add geometry
+    assert int(g.masks["mask_lidar"].sum()) >= int(g0.masks["mask_lidar"].sum())
+    r = cli("run", "occupancy", info, "--sweeps", "--keyframe", "all", "--out", tmp_path / "gts", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["frames"] == N_FRAMES and s["sweeps"] == N_FRAMES - 1
+    assert sorted(Path(f).stem for f in s["out"]) == [f"sample{i}" for i in range(N_FRAMES)]
