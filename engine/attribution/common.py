@@ -225,6 +225,9 @@ def overlay(img: np.ndarray, m: np.ndarray, alpha: float = 0.5, cmap: str = "jet
         m = resize(m.astype(np.float32), (img.shape[1], img.shape[0]))
     col = colorize(m, cmap, signed, outlier_perc).astype(np.float32)
     base = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255
+    if signed:  # a diverging map is white at 0: blend by |value| so neutral pixels show the photo, not a veil
+        w = alpha * np.clip(2.0 * np.abs(normalize_map(m, True, outlier_perc)), 0, 1)[..., None]
+        return np.clip((1 - w) * base + w * col, 0, 255).astype(np.uint8)
     return np.clip((1 - alpha) * base + alpha * col, 0, 255).astype(np.uint8)
 
 

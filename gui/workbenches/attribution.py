@@ -10,7 +10,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.attribution.common import colorize, load_image, overlay
+from engine.attribution.common import colorbar, colorize, display_scale, load_image, overlay
+from engine.attribution.ig import format_gap
 from engine.attribution.pipeline import AttributionOptions, export_all, make_job
 from engine.scene import ImageLayer
 
@@ -53,6 +54,18 @@ class AttributionWorkbench(Workbench):
         self.steps = QtWidgets.QSpinBox()
         self.steps.setRange(1, 1024)
         self.steps.setValue(32)
+        self.tol = QtWidgets.QDoubleSpinBox()
+        self.tol.setRange(0.0, 50.0)
+        self.tol.setDecimals(2)
+        self.tol.setSingleStep(0.5)
+        self.tol.setValue(1.0)
+        self.tol.setSuffix(" %")
+        self.tol.setToolTip("completeness tolerance |Σ IG − ΔF| / |ΔF|: the steps double until it is met "
+                            "(0 = exactly 'steps')")
+        self.max_steps = QtWidgets.QSpinBox()
+        self.max_steps.setRange(2, 8192)
+        self.max_steps.setValue(1024)
+        self.max_steps.setToolTip("cap on the doubling; a warning says when it is reached above the tolerance")
         self.baseline = QtWidgets.QComboBox()
         self.baseline.addItems(["black", "blurred"])
         self.baseline.setEditable(True)
@@ -65,7 +78,14 @@ class AttributionWorkbench(Workbench):
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(50)
-        self.signed = QtWidgets.QCheckBox("signed (else |·|)")
+        self.signed = QtWidgets.QCheckBox("signed (red for, blue against; else |·|)")
+        self.signed.setChecked(True)
+        self.gap_label = QtWidgets.QLabel("")
+        self.gap_label.setWordWrap(True)
+        self.gap_label.setObjectName("attribution_gap")
+        self.colorbar_label = QtWidgets.QLabel()
+        self.colorbar_label.setObjectName("attribution_colorbar")
+        self.colorbar_label.setMinimumHeight(46)
         self.layout = QtWidgets.QComboBox()
         self.layout.addItems(LAYOUTS)
         self.run_btn = QtWidgets.QPushButton("Run")
@@ -80,13 +100,16 @@ class AttributionWorkbench(Workbench):
         self.topk.itemActivated.connect(self._pick_class)
         self.topk.itemClicked.connect(self._pick_class)
         for label, wid in (("method", self.method), ("model", self.model), ("target", self.target),
-                           ("steps / fold", self.steps), ("IG baseline", self.baseline), ("PoseIG GT", self.gt)):
+                           ("steps / fold", self.steps), ("tolerance", self.tol), ("max steps", self.max_steps),
+                           ("IG baseline", self.baseline), ("PoseIG GT", self.gt)):
             f.addRow(label, wid)
         f.addRow(self.faith)
         f.addRow(btns)
+        f.addRow(self.gap_label)
         for label, wid in (("colour map", self.cmap), ("opacity", self.opacity), ("layout", self.layout)):
             f.addRow(label, wid)
         f.addRow(self.signed)
+        f.addRow("colour scale", self.colorbar_label)
         f.addRow("top classes", self.topk)
         for wid in (self.cmap, self.layout):
             wid.currentIndexChanged.connect(self.redraw)
@@ -128,19 +151,35 @@ class AttributionWorkbench(Workbench):
         # shown under its own key, but only brought to the front where attribution is what the user is doing
         self.window.view2d.show_image(self.image, "attribution",
                                       select=getattr(self.window, "workspace", "Attribution") == "Attribution")
+        self._enlarge_view()
+
+    def _enlarge_view(self) -> None:
+        """When the image view is still a dock (an image set without a scene photo), give it most of the
+        window: the overlay is the answer, not a thumbnail above the form."""
+        win = self.window
+        dock = getattr(win, "dock_2d", None)
+        if (dock is None or dock.isHidden() or dock.isFloating() or dock.widget() is not win.view2d
+                or getattr(win, "workspace", "Attribution") != "Attribution"):
+            return
+        win.resizeDocks([dock], [int(win.width() * 0.5)], QtCore.Qt.Horizontal)
+        win.resizeDocks([dock], [int(win.height() * 0.55)], QtCore.Qt.Vertical)
 
     def _open_image(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Image to explain", "",
                                                         "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)")
         if path:
             try:
-                self.set_image(load_image(path), path)
+                if hasattr(self.window, "open_path"):  # into the scene: a photo then fills the centre
+                    self.window.open_path(path)
+                else:
+                    self.set_image(load_image(path), path)
             except Exception as e:
                 self.window.error("Cannot open image", str(e))
 
     # ----------------------------------------------------------------------------------------- running
     def options(self) -> AttributionOptions:
         return AttributionOptions(steps=self.steps.value(), baseline=self.baseline.currentText() or "black",
+                                  tol=self.tol.value() / 100.0 or None, max_steps=self.max_steps.value(),
                                   faithfulness=self.faith.isChecked(), gt=self.gt.text() or None,
                                   curve_step=self.curve_step or (256 * 16 if self.method.currentText() == "poseig" else None))
 
@@ -180,11 +219,28 @@ class AttributionWorkbench(Workbench):
             self.target.setCurrentText(cur)
         self._fill_indices(res)
         self._fill_curves(res)
-        self.signed.setChecked(bool(res.signed) and self.signed.isChecked())
+        self.signed.setChecked(bool(res.signed))
+        self._show_gap(res)
         self.redraw()
+        self._enlarge_view()
         self.window.inspector.show(f"Attribution: {res.method} → {res.target_name}",
                                    {k: (round(v, 5) if isinstance(v, float) else v) for k, v in res.metrics.items()
                                     if isinstance(v, (int, float, str))})
+
+    def _show_gap(self, res) -> None:
+        """The reached completeness gap under the Run button (red when the cap stopped it above the tolerance)."""
+        m = res.metrics
+        if "relative_error" not in m:
+            self.gap_label.setText("")
+            return
+        tol = m.get("tolerance")
+        text = (f"completeness gap {format_gap(m['relative_error'])} at {m.get('steps')} steps"
+                + (f" (tolerance {100 * tol:.2f} %)" if tol else " (fixed steps)"))
+        bad = m.get("converged") is False
+        self.gap_label.setText(text + ("\n⚠ above the tolerance: " + "; ".join(m.get("warnings", [])) if bad else ""))
+        self.gap_label.setStyleSheet("color: #c00; font-weight: bold" if bad else "")
+        for w in m.get("warnings", []):
+            self.window.log(f"Attribution: {w}", "warning")
 
     def current_map(self) -> np.ndarray | None:
         r = self.result
@@ -204,8 +260,10 @@ class AttributionWorkbench(Workbench):
         signed = self.signed.isChecked() and r.signed
         m = self.current_map()
         lay = self.layout.currentText()
+        self._show_colorbar(cmap, signed, m if not (lay == "joint grid" and r.joint_maps) else
+                            np.stack(list(r.joint_maps.values())))
         if lay == "joint grid" and r.joint_maps:
-            tiles = [overlay(r.image, jm, alpha, cmap) for jm in r.joint_maps.values()]
+            tiles = [overlay(r.image, jm, alpha, cmap, signed) for jm in r.joint_maps.values()]
             cols = int(np.ceil(np.sqrt(len(tiles))))
             rows = int(np.ceil(len(tiles) / cols))
             h, w = tiles[0].shape[:2]
@@ -217,6 +275,14 @@ class AttributionWorkbench(Workbench):
         if lay == "side by side":
             return np.concatenate([r.image, colorize(m, cmap, signed), ov], axis=1)
         return ov
+
+    def _show_colorbar(self, cmap: str, signed: bool, m: np.ndarray) -> None:
+        from PySide6 import QtGui
+
+        bar = np.ascontiguousarray(colorbar(cmap, signed, display_scale(m), 300, 46))
+        q = QtGui.QImage(bar.data, bar.shape[1], bar.shape[0], 3 * bar.shape[1], QtGui.QImage.Format_RGB888).copy()
+        self.colorbar_label.setPixmap(QtGui.QPixmap.fromImage(q))
+        self.colorbar_values = (signed, display_scale(m))
 
     def redraw(self, *_):
         img = self.composed_image()
