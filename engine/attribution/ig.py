@@ -177,6 +177,12 @@ class _NestedTrapezoid:
         return ((x - xb).detach() * (h * (self.interior + self.ends / 2)))[0]
 
 
+def _round_progress(progress, r: int):
+    """Progress of doubling round r mapped onto [1 − 2^−r, 1 − 2^−(r+1)], so it never runs backwards."""
+    lo, hi = 1 - 0.5 ** r, 1 - 0.5 ** (r + 1)
+    return lambda f, msg="": progress(lo + (hi - lo) * f, msg)
+
+
 def integrated_gradients(forward: Callable, x, target: int | None = None, baseline="black", steps: int = 50,
                          method: str = "gausslegendre", batch_size: int = 16, blur_sigma: float | None = None,
                          progress: Progress = no_progress, cancel=None, tol: float | None = None,
@@ -208,11 +214,12 @@ def integrated_gradients(forward: Callable, x, target: int | None = None, baseli
     nested = _NestedTrapezoid() if method == "trapezoid" else None
     while True:
         label = f" ({steps} steps)" if tried else ""
+        prog = progress if tol is None else _round_progress(progress, len(tried))
         if nested is not None:
-            attr = nested.refine(forward, x, xb, target, steps, bs, progress, cancel, label)
+            attr = nested.refine(forward, x, xb, target, steps, bs, prog, cancel, label)
             steps = nested.n
         else:
-            attr = _ig_once(forward, x, xb, target, steps, method, bs, progress, cancel, label)
+            attr = _ig_once(forward, x, xb, target, steps, method, bs, prog, cancel, label)
         delta = float(attr.sum()) - (fx - fb)
         rel = abs(delta) / abs(fx - fb) if fx != fb else float("nan")
         tried.append((steps, rel))
@@ -220,6 +227,8 @@ def integrated_gradients(forward: Callable, x, target: int | None = None, baseli
         if tol is None or not np.isfinite(rel) or rel <= tol or nxt > cap:
             break
         steps = nxt
+    if tol is not None:
+        progress(1.0, f"IG done at {steps} steps")
     converged = tol is None or (np.isfinite(rel) and rel <= tol) or (not np.isfinite(rel) and delta == 0.0)
     return IGResult(attr.detach().cpu().numpy(), fx, fb, delta, steps, method, bname, tol, bool(converged), tried)
 

@@ -144,7 +144,12 @@ def poseig(target_fn: Callable, x, joints: list[str], fold: int = 50, sigma_max:
     tried = []
     while True:
         label = f" (fold {fold})" if tried else ""
-        total, t0 = _poseig_once(target_fn, x, J, fold, sigma_max, bs, batch_joints, progress, cancel, label, rule)
+        if tol is None:
+            prog = progress
+        else:  # round r on [1 − 2^−r, 1 − 2^−(r+1)]: progress never runs backwards
+            lo, hi = 1 - 0.5 ** len(tried), 1 - 0.5 ** (len(tried) + 1)
+            prog = (lambda lo, hi: lambda f, msg="": progress(lo + (hi - lo) * f, msg))(lo, hi)
+        total, t0 = _poseig_once(target_fn, x, J, fold, sigma_max, bs, batch_joints, prog, cancel, label, rule)
         raw = total.detach().cpu().numpy()
         integral = raw.reshape(J, -1).astype(np.float64).sum(1) / fold
         dt = tv - t0
