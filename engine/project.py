@@ -104,6 +104,11 @@ MAX_PROJECT_JSON = 64 << 20
 
 def load_project(path: str | Path) -> Project:
     path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such project file")
+    from .io.limits import check_zip
+
+    check_zip(path)  # declared sizes and the arrays' .npy headers judged before anything is inflated
     try:
         with zipfile.ZipFile(path) as z:
             info = z.getinfo("project.json")
@@ -114,7 +119,8 @@ def load_project(path: str | Path) -> Project:
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise InputError(path, "no such project file") from None
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError, OSError, RecursionError) as e:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, ValueError, OSError, RecursionError,
+            MemoryError) as e:
         raise InputError(path, f"not a readable SceneLens project ({type(e).__name__}: {str(e)[:200]})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise InputError(path, "not a SceneLens project file")

@@ -59,11 +59,12 @@ def register(name: str, description: str = "", folder: bool = False):
 def _discover() -> None:
     import sys
 
-    from ..plugins import discovered, import_submodules
+    from ..plugins import discovered, entry_point_plugins, import_submodules
 
     pkg = sys.modules[__name__]
     if not discovered(pkg):
         import_submodules(pkg)
+        entry_point_plugins("readers")  # installed plug-ins register with @register when imported
 
 
 def readers() -> list[Reader]:

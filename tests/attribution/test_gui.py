@@ -70,10 +70,12 @@ def test_poseig_joint_grid_and_joint_switch(window, qtbot, shared_data):
     wb.steps.setValue(2)
     wb.faith.setChecked(False)
     wb.method.setCurrentText("poseig")
+    orig_opts = wb.options
     wb.target.setCurrentText("")
     # keep it quick: three joints
-    orig = wb.options
-    wb.options = lambda: (lambda o: (setattr(o, "joints", ["nose", "left_wrist", "right_ankle"]), o)[1])(orig())
+    orig = orig_opts  # fixed steps (tol None): this test is about the joint grid, not completeness
+    wb.options = lambda: (lambda o: (setattr(o, "joints", ["nose", "left_wrist", "right_ankle"]),
+                                     setattr(o, "tol", None), o)[2])(orig())
     h = wb.run()
     wait_job(qtbot, h, 120000)
     r = wb.result

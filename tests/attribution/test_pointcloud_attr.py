@@ -122,6 +122,11 @@ def test_user_model_files_and_errors(tmp_path):
     torch.jit.script(BoxModel()).save(str(scripted))
     pickled = tmp_path / "box_pickled.pt"
     torch.save(BoxModel(), str(pickled))
+    from engine.trust import UntrustedModelError, trust_model_file
+
+    with pytest.raises(UntrustedModelError, match="--trust-model"):  # a pickle is code: refused until trusted
+        explain_point_model(layer, pickled, 1, method="ig", steps=8, channels=("intensity",), ctx=JobContext())
+    trust_model_file(pickled)
     for path in (scripted, pickled):
         am = explain_point_model(layer, path, 1, method="ig", steps=96, channels=("intensity",), ctx=JobContext())
         assert am.on_layer == layer.uid and am.scores.shape == (layer.n,)

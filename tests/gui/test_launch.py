@@ -84,7 +84,7 @@ def test_device_cpu_and_a_path(tmp_path, shared_data):
     img, r = _launch([str(kitti), "--device", "cpu"], tmp_path)
     assert "workspace Viewer" in r.stdout
     dark, lit, _ = _cloud_and_grid(img)
-    assert dark > 0.3 and lit > 0.01, (dark, lit)
+    assert dark > 0.3 and lit > 0.003, (dark, lit)  # a KITTI scan: sparse, intensity-coloured points
 
 
 def test_folder_with_manifest_and_grid_picks_occupancy(tmp_path, shared_data):

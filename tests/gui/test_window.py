@@ -331,3 +331,40 @@ def test_registration_with_one_cloud_has_no_target(qtbot, window):
     window.set_workspace("Registration")
     assert reg.src_combo.currentIndex() == 0 and reg.tgt_combo.currentIndex() == -1
     assert reg.run() is None and "two different point clouds" in window.last_dialog.message
+
+
+def test_workspaces_by_real_clicks_and_camera_tile_enlarges(qtbot, window):
+    from PySide6 import QtCore, QtWidgets
+
+    open_demo(qtbot, window)
+    assert window.workspace == "Viewer" and window.dock_cameras.isVisible()
+    assert window.camera_grid.names()[:3] == ["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT"]
+
+    def shown():
+        return {d.windowTitle() for d in window.findChildren(QtWidgets.QDockWidget) if d.isVisible()}
+
+    for name, own, other in (("Occupancy", "Occupancy", "Registration"), ("Registration", "Registration", "Pose"),
+                             ("Pose", "Pose timeline", "Occupancy"), ("Attribution", "Attribution", "Pose")):
+        button = window.workspace_bar.widgetForAction(window.workspace_actions[name])
+        qtbot.mouseClick(button, QtCore.Qt.LeftButton)
+        qtbot.wait(30)
+        assert window.workspace == name and own in shown() and other not in shown(), (name, shown())
+        m = window.minimumSizeHint()  # fits 1280×720 in every workspace: nothing is pushed off-screen
+        assert m.width() <= 1280 and m.height() <= 720, (name, m)
+    qtbot.mouseClick(window.workspace_bar.widgetForAction(window.workspace_actions["Viewer"]), QtCore.Qt.LeftButton)
+    qtbot.wait(30)
+    grid = window.camera_grid
+    r = grid.tile_rect("CAM_BACK")
+    qtbot.mouseClick(grid, QtCore.Qt.LeftButton, pos=r.center())
+    qtbot.wait(30)
+    assert window.view2d.current == "CAM_BACK" and window.dock_2d.isVisible()
+    assert window.minimumSizeHint().width() <= 1280 and window.minimumSizeHint().height() <= 720
+
+
+def test_welcome_page_when_nothing_is_open(qtbot, window):
+    from PySide6 import QtCore
+
+    assert window.central.currentWidget() is window.welcome
+    qtbot.mouseClick(window.welcome.demo_button, QtCore.Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(window.scene) > 0, timeout=30000)
+    assert window.central.currentWidget() is window.view3d
