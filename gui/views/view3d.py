@@ -47,8 +47,9 @@ class View3D(QtWidgets.QWidget):
             self.window.AddRenderer(self.renderer)
             self.interactor = self.window.GetInteractor()
             self.interactor.SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
-            self.interactor.AddObserver("LeftButtonPressEvent", self._on_press, 1.0)
-            self.interactor.AddObserver("LeftButtonReleaseEvent", self._on_release, 1.0)
+            # Clicks are seen on the Qt widget itself: the trackball style grabs VTK's press, so a release
+            # observer on the interactor never fires for a real mouse (8 real clicks → 0 picks before).
+            self.vtk_widget.installEventFilter(self)
             self._axes = vtk.vtkOrientationMarkerWidget()
             self._axes.SetOrientationMarker(vtk.vtkAxesActor())
             self._axes.SetInteractor(self.interactor)
@@ -138,14 +139,25 @@ class View3D(QtWidgets.QWidget):
         a.PickableOff()
         return a
 
-    def _on_press(self, obj, event):
-        self._press_pos = obj.GetEventPosition()
+    def eventFilter(self, obj, ev) -> bool:
+        """A left click (press and release within 4 px) picks; a drag only rotates. VTK still gets every event."""
+        if obj is getattr(self, "vtk_widget", None):
+            t = ev.type()
+            if t == QtCore.QEvent.MouseButtonPress and ev.button() == QtCore.Qt.LeftButton:
+                self._press_pos = ev.position().toPoint()
+            elif t == QtCore.QEvent.MouseButtonRelease and ev.button() == QtCore.Qt.LeftButton:
+                p, q = ev.position().toPoint(), self._press_pos
+                self._press_pos = None
+                if q is not None and abs(p.x() - q.x()) + abs(p.y() - q.y()) < 4:
+                    r = self.vtk_widget.devicePixelRatioF() or 1.0
+                    x, y = int(p.x() * r), int((self.vtk_widget.height() - 1 - p.y()) * r)
+                    QtCore.QTimer.singleShot(0, self, lambda: self.pick_display(x, y))
+        return False
 
-    def _on_release(self, obj, event):
-        pos = obj.GetEventPosition()
-        if self._press_pos is not None and abs(pos[0] - self._press_pos[0]) + abs(pos[1] - self._press_pos[1]) < 4:
-            self.pick_display(pos[0], pos[1])
-        self._press_pos = None
+    def display_to_widget(self, x: float, y: float) -> QtCore.QPoint:
+        """Qt widget coordinates (top-left origin) of a VTK display position (bottom-left origin)."""
+        r = self.vtk_widget.devicePixelRatioF() or 1.0
+        return QtCore.QPoint(int(round(x / r)), int(round(self.vtk_widget.height() - 1 - y / r)))
 
     def pick_display(self, x: int, y: int) -> dict | None:
         """Pick at display coordinates (VTK convention: origin bottom-left); emits `picked` with details."""

@@ -368,3 +368,36 @@ def test_welcome_page_when_nothing_is_open(qtbot, window):
     qtbot.mouseClick(window.welcome.demo_button, QtCore.Qt.LeftButton)
     qtbot.waitUntil(lambda: len(window.scene) > 0, timeout=30000)
     assert window.central.currentWidget() is window.view3d
+
+
+def test_real_mouse_clicks_pick_points_and_drags_do_not(qtbot, window):
+    """Clicks as the X server delivers them (press + release on the VTK widget), not pick_display()."""
+    from PySide6 import QtCore
+
+    open_demo(qtbot, window)
+    window.view3d.reset_camera("top")
+    qtbot.wait(100)
+    cloud = window.scene.of_type(PointCloud)[0]
+    w, h = window.view3d.window.GetSize()
+    hits = 0
+    for k, off in enumerate(((3, 3), (-6, 2), (8, -5), (-4, -9), (12, 6), (0, 14), (-15, 0), (5, -16))):
+        i = int(np.argmin(np.linalg.norm(cloud.points[:, :2] - np.median(cloud.points[:, :2], 0) - off, axis=1)))
+        x, y = window.view3d.world_to_display(cloud.points[i])
+        if not (5 < x < w - 5 and 5 < y < h - 5):
+            continue
+        window.inspector.info = {}
+        qtbot.mouseClick(window.view3d.vtk_widget, QtCore.Qt.LeftButton, pos=window.view3d.display_to_widget(x, y))
+        qtbot.wait(60)
+        if window.inspector.info.get("point") is not None:
+            picked = cloud.points[window.inspector.info["point"]]
+            hits += np.linalg.norm(picked[:2] - cloud.points[i, :2]) < 1.0
+    assert hits >= 6, hits
+    assert window.session.selection is not None and window.session.selection.kind == "point"
+    # a drag rotates and picks nothing
+    window.inspector.info = {}
+    vw = window.view3d.vtk_widget
+    qtbot.mousePress(vw, QtCore.Qt.LeftButton, pos=QtCore.QPoint(100, 100))
+    qtbot.mouseMove(vw, QtCore.QPoint(160, 130))
+    qtbot.mouseRelease(vw, QtCore.Qt.LeftButton, pos=QtCore.QPoint(160, 130))
+    qtbot.wait(60)
+    assert "point" not in window.inspector.info
