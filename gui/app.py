@@ -38,6 +38,12 @@ def run_app(paths: list[str], device: str | None = None) -> int:
     from .main_window import demo_scene_path
 
     app = _app()
+    # Readers are discovered (imported) here, on one thread, before any job or the warm-up thread runs:
+    # importing pydantic-backed readers from two threads at once failed now and then with "partially
+    # initialized module" (seen 1 in ~15 launches), which skipped the manifest reader.
+    from engine.io import readers
+
+    readers()
     win = _window(device)
     if os.environ.get("SCENELENS_WINDOW_SIZE"):
         win.show()
@@ -56,6 +62,9 @@ def run_app(paths: list[str], device: str | None = None) -> int:
 def show_session(session=None, device: str = "auto", size=None):
     """The window on an existing Session (its scene, layers and edits), blocking until closed."""
     app = _app()
+    from engine.io import readers
+
+    readers()  # imported on this thread, before any job (see run_app)
     win = _window(device if device != "auto" else None, size)
     win.show()
     if session is not None:
@@ -96,8 +105,9 @@ def _autoshot(win, handle) -> None:
         QtCore.QTimer.singleShot(0, win, win.close)
 
     def failed(*_a) -> None:
-        print("autoshot: opening failed", file=sys.stderr, flush=True)
-        QtCore.QTimer.singleShot(0, win, win.close)
+        entries = [m for lvl, m in win.log_panel.entries if lvl == "error"]
+        print(f"autoshot: opening failed: {entries[-1] if entries else handle.error}", file=sys.stderr, flush=True)
+        QtCore.QTimer.singleShot(0, win, lambda: (win.close(), QtCore.QCoreApplication.exit(1)))
 
     if handle is None:
         QtCore.QTimer.singleShot(300, win, shoot)

@@ -25,6 +25,7 @@ def _launch(args, tmp_path, size="1280x800", exe=None, workspace=None, timeout=1
     r = subprocess.run(cmd + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
+    assert shot.exists(), r.stdout + r.stderr
     from engine.io.image import read_image
 
     img = read_image(shot)
