@@ -132,6 +132,20 @@ def loaded_objects(group: str, attr: str | None = None, kind: type | None = None
     return out
 
 
+def collect(package: ModuleType, attr: str, kind: type, group: str, into: dict[str, Any]) -> dict[str, Any]:
+    """Fill `into` (name → object) once: each submodule of `package` that defines `attr` as a `kind`, then the
+    installed plug-ins of entry-point `group` (an in-tree name wins). The one discovery loop behind the task and
+    command registries."""
+    if not discovered(package):
+        for m in import_submodules(package):
+            obj = getattr(m, attr, None)
+            if isinstance(obj, kind):
+                into[obj.name] = obj
+        for _, obj in loaded_objects(group, attr, kind):
+            into.setdefault(obj.name, obj)
+    return into
+
+
 def records() -> list[PluginRecord]:
     """Every plug-in seen so far: in-tree modules that failed, and all entry-point plug-ins."""
     return sorted((r for r in _RECORDS.values() if r.dist or r.state == "failed" or r.group in GROUPS.values()),

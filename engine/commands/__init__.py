@@ -26,16 +26,6 @@ _COMMANDS: dict[str, Command] = {}
 def commands() -> dict[str, Command]:
     import sys
 
-    from ..plugins import discovered, import_submodules
+    from ..plugins import collect
 
-    pkg = sys.modules[__name__]
-    if not discovered(pkg):
-        for m in import_submodules(pkg):
-            c = getattr(m, "COMMAND", None)
-            if isinstance(c, Command):
-                _COMMANDS[c.name] = c
-        from ..plugins import loaded_objects
-
-        for _, c in loaded_objects("commands", "COMMAND", Command):  # installed plug-ins (entry points)
-            _COMMANDS.setdefault(c.name, c)
-    return dict(_COMMANDS)
+    return dict(collect(sys.modules[__name__], "COMMAND", Command, "commands", _COMMANDS))

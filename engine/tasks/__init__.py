@@ -37,19 +37,9 @@ _TASKS: dict[str, Task] = {}
 def _discover() -> None:
     import sys
 
-    from ..plugins import discovered, import_submodules
+    from ..plugins import collect
 
-    pkg = sys.modules[__name__]
-    if discovered(pkg):
-        return
-    for m in import_submodules(pkg):
-        t = getattr(m, "TASK", None)
-        if isinstance(t, Task):
-            _TASKS[t.name] = t
-    from ..plugins import loaded_objects
-
-    for _, t in loaded_objects("tasks", "TASK", Task):  # installed plug-ins (entry points)
-        _TASKS.setdefault(t.name, t)
+    collect(sys.modules[__name__], "TASK", Task, "tasks", _TASKS)
 
 
 def tasks() -> dict[str, Task]:
