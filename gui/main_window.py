@@ -416,16 +416,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.set_scene(session.scene, workspace=session.workspace if session.workspace != "Viewer" else None)
 
     def set_scene(self, scene: Scene, workspace: str | None = None) -> None:
-        if scene is not self.session.scene or not getattr(self, "_scene_shown", False):
-            if scene is not self.session.scene:
-                self.session.set_scene(scene)
-        self._scene_shown = True
+        if scene is not self.session.scene:
+            self.session.set_scene(scene)
         self.undo_stack.clear()
         self.view2d.clear()
         self.view3d.set_scene(scene)
         for lay in scene.layers:
             self._show_2d(lay)
-        self._update_camera_grid()
+        self._update_camera_grid(relayout=False)
         self.browser.set_scene(scene)
         self.setWindowTitle(f"SceneLens — {_elide(scene.name)}")
         self.statusBar().showMessage(f"{_elide(scene.name)}: {len(scene)} layer(s)", 5000)
@@ -434,14 +432,14 @@ class MainWindow(QtWidgets.QMainWindow):
                 wb.on_scene_changed(scene)
             except Exception as e:
                 self.log(f"{wb.title}: {_one_line(e)}", "error")
-        self._update_central()
-        self.set_workspace(workspace or suggest_workspace(scene))
+        self._update_central(relayout=False)
+        self.set_workspace(workspace or suggest_workspace(scene), force=True)  # one dock relayout per scene
         self.scene_changed.emit(scene)
         if not getattr(self, "_frozen", False):
             self._frozen = True
             QtCore.QTimer.singleShot(1500, self, freeze_startup_objects)
 
-    def _update_central(self) -> None:
+    def _update_central(self, relayout: bool = True) -> None:
         """The centre shows the 3D view; a scene with images but nothing to draw in 3D (a photo, a video)
         puts the image view there instead, full size; an empty scene shows the welcome page."""
         has3d = any(self.view3d.scene_renderer.actors.values())
@@ -459,10 +457,10 @@ class MainWindow(QtWidgets.QMainWindow):
             self.welcome.set_recent(self.settings.recent)
         else:
             self.central.setCurrentWidget(self.view2d if image_central else self.view3d)
-        if changed and hasattr(self, "workspace"):
+        if changed and relayout and hasattr(self, "workspace"):
             self.set_workspace(self.workspace, force=True)
 
-    def _update_camera_grid(self) -> None:
+    def _update_camera_grid(self, relayout: bool = True) -> None:
         items = [(cam.name, cam.image) for rig in self.scene.of_type(CameraRig) for cam in rig.cameras
                  if cam.image is not None]
         order = {n: i for i, n in enumerate(NUSCENES_GRID)}
@@ -471,7 +469,7 @@ class MainWindow(QtWidgets.QMainWindow):
         had = bool(self.camera_grid.names())
         self.camera_grid.set_cameras(items)
         self.dock_cameras.setWindowTitle(f"Cameras ({len(items)})" if items else "Cameras")
-        if had != bool(items) and hasattr(self, "workspace"):  # no rig: the 3D view gets the room
+        if had != bool(items) and relayout and hasattr(self, "workspace"):  # no rig: the 3D view gets the room
             self.set_workspace(self.workspace, force=True)
 
     def enlarge_camera(self, name: str) -> None:
@@ -909,7 +907,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recovery.discard_own()
         self.recovery.close()
         self.view3d.close_view()
-        self.notifications.clear() if hasattr(self.notifications, "clear") else None
+        self.notifications.clear()
         super().closeEvent(e)
 
     def _close_when_idle(self) -> None:
