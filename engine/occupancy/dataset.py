@@ -115,17 +115,9 @@ def evaluate_dataset(dataset, pred, proto: str = "occ3d", mask: str = "camera", 
             m = metrics_from_hist(h, proto)
             frames.append({"token": key, "pred": r["pred"], "gt": r["gt"], "miou": m["miou"],
                            "iou_geometry": m["iou_geometry"]})
-    res = conf.result()
-    res["mask"] = mask
-    res["hist"] = conf.hist
-    if fs is not None:
-        res.update(fs.result())
-    if ray is not None:
-        from ..labels import get_label_set
+    from .evaluate import assemble_result
 
-        res.update(ray.result(get_label_set(pr.label_set).names))
-    if per_frame:
-        res["frames"] = frames
+    res = assemble_result(conf, mask, fs, ray, pr.label_set, frames if per_frame else None)
     res["failed"] = dict(run.failed)
     res["run"] = run.summary()
     return res

@@ -129,6 +129,12 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
                 frames.append({"pred": pg.source, "gt": gg.source, "miou": r["miou"], "iou_geometry": r["iou_geometry"]})
             done += 1
             ctx.progress(done / n, f"{done}/{n} frames")
+    return assemble_result(conf, mask, fs, ray, protocol(proto).label_set, frames if per_frame else None)
+
+
+def assemble_result(conf, mask, fs, ray, label_set: str, frames: list | None) -> dict:
+    """The metrics dict of a sequence or dataset eval from its accumulators (confusion, F-score, RayIoU);
+    shared by `evaluate_sequence` and the dataset runner so both report the same keys."""
     res = conf.result()
     res["mask"] = mask
     res["hist"] = conf.hist
@@ -137,8 +143,8 @@ def evaluate(pairs: list[tuple[Path, Path]], proto: str = "occ3d", mask: str = "
     if ray is not None:
         from ..labels import get_label_set
 
-        res.update(ray.result(get_label_set(protocol(proto).label_set).names))
-    if per_frame:
+        res.update(ray.result(get_label_set(label_set).names))
+    if frames is not None:
         res["frames"] = frames
     return res
 
