@@ -13,7 +13,8 @@ def test_readme_python_example_runs(tmp_path):
     text = (ROOT / "README.md").read_text()
     section = text[text.index("## Python API"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    code = code.replace('"assets/demo"', repr(str(ROOT / "assets" / "demo"))).replace("/tmp/", f"{tmp_path}/")
+    # the README's /tmp/ paths first, then the demo path (the checkout itself may live under /tmp)
+    code = code.replace("/tmp/", f"{tmp_path}/").replace('"assets/demo"', repr(str(ROOT / "assets" / "demo")))
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
