@@ -9,12 +9,20 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import JobCancelled
 
 ProgressFn = Callable[[float, str], None]
+_CURRENT: ContextVar["JobContext | None"] = ContextVar("scenelens_job", default=None)
+
+
+def current_context() -> "JobContext | None":
+    """The context of the job running on this thread (None outside a job): lets code deep inside a job, such as
+    a file reader that reads in chunks, honour Cancel without every caller passing the context down."""
+    return _CURRENT.get()
 
 
 class JobContext:
@@ -87,7 +95,11 @@ class Job:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def run(self, ctx: JobContext) -> Any:
-        return self.fn(ctx)
+        token = _CURRENT.set(ctx)
+        try:
+            return self.fn(ctx)
+        finally:
+            _CURRENT.reset(token)
 
 
 def run_sync(job: Job, on_progress: ProgressFn | None = None, on_partial=None) -> tuple[Any, JobContext]:

@@ -397,14 +397,27 @@ def check_ply_header(path: Path) -> None:
 # ------------------------------------------------------------------------------------------ finite values
 
 
+FINITE_CHUNK = 1 << 20
+
+
 def finite_rows(a: np.ndarray, limit: float = MAX_COORD) -> np.ndarray:
-    """Mask of rows whose values are all finite and within ±limit."""
+    """Mask of rows whose values are all finite and within ±limit. In row chunks (a cancel point each), so a
+    50M-point cloud needs a 50 MB mask and one chunk's temporaries, not an N×3 float copy."""
+    from .chunks import check_cancel
+
     a = np.asarray(a)
     if a.dtype.kind not in "fc":
         return np.ones(len(a), bool)
+    out = np.empty(len(a), bool)
     with np.errstate(invalid="ignore", over="ignore"):
-        ok = np.isfinite(a) & (np.abs(a) <= limit)
-    return ok.reshape(len(a), -1).all(1)
+        for s in range(0, len(a), FINITE_CHUNK):
+            b = a[s:s + FINITE_CHUNK]
+            ok = np.abs(b) <= limit  # False for NaN; Inf fails unless limit is inf
+            if limit == np.inf:
+                ok &= np.isfinite(b)
+            out[s:s + FINITE_CHUNK] = ok.reshape(len(b), -1).all(1)
+            check_cancel()
+    return out
 
 
 def check_finite(owner, arr, what: str) -> np.ndarray:

@@ -42,7 +42,15 @@ def load_ply(path: Path, **opts) -> list[PointCloud]:
     names = v.dtype.names or ()
     if not {"x", "y", "z"} <= set(names):
         raise InputError(path, f"PLY vertices lack x/y/z (fields: {', '.join(names)})")
-    pts = np.stack([v["x"], v["y"], v["z"]], 1).astype(np.float64)
+    from .chunks import CHUNK_ROWS, Ticker
+
+    n = len(v)  # binary PLY is memory-mapped by plyfile: copy xyz in chunks, with cancel points
+    pts = np.empty((n, 3), np.float64)
+    tick = Ticker(n, "reading points")
+    for s in range(0, n, CHUNK_ROWS):
+        for j, c in enumerate("xyz"):
+            pts[s:s + CHUNK_ROWS, j] = v[c][s:s + CHUNK_ROWS]
+        tick(min(s + CHUNK_ROWS, n))
     attrs: dict[str, np.ndarray] = {}
     if {"red", "green", "blue"} <= set(names):
         attrs["rgb"] = np.stack([v["red"], v["green"], v["blue"]], 1).astype(np.uint8)
@@ -51,7 +59,7 @@ def load_ply(path: Path, **opts) -> list[PointCloud]:
     for k in names:
         if k in ("x", "y", "z", "red", "green", "blue", "nx", "ny", "nz", "alpha"):
             continue
-        attrs[{"scalar_intensity": "intensity"}.get(k, k)] = np.asarray(v[k])
+        attrs[{"scalar_intensity": "intensity"}.get(k, k)] = np.array(v[k])  # a copy: the file is unmapped after
     return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
                        label_set=opts.get("label_set"))]
 
@@ -97,19 +105,22 @@ def write_ply(path, cloud: PointCloud, binary: bool = True) -> None:
 
 # ----------------------------------------------------------------------------------------------- PCD
 
+PCD_HEADER_MAX = 1 << 20
 _PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4", ("I", 8): "i8",
               ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4", ("U", 8): "u8"}
 
 
 @register("pcd", "PCD point cloud (ascii or binary)")
 def load_pcd(path: Path, **opts) -> list[PointCloud]:
-    raw = path.read_bytes()
+    with open(path, "rb") as f:  # the header only; binary data is read in chunks below
+        raw = f.read(PCD_HEADER_MAX)
     header: dict[str, list[str]] = {}
     pos = 0
     while True:
         end = raw.find(b"\n", pos)
         if end < 0:
-            raise InputError(path, "PCD header ends before DATA line")
+            raise InputError(path, "PCD header ends before DATA line" if len(raw) < PCD_HEADER_MAX
+                             else f"PCD header longer than {PCD_HEADER_MAX:,} bytes without a DATA line")
         line = raw[pos:end].decode("ascii", "replace").strip()
         pos = end + 1
         if not line or line.startswith("#"):
@@ -138,7 +149,9 @@ def load_pcd(path: Path, **opts) -> list[PointCloud]:
         name = f if f != "_" else f"_pad{len(dt)}"
         dt.append((name, base, (c,)) if c > 1 else (name, base))
     dtype = np.dtype(dt)
-    mode = header["DATA"][0].lower()
+    mode = header["DATA"][0].lower() if header["DATA"] else ""
+    if mode != "binary":
+        raw = path.read_bytes()
     if mode == "ascii":
         try:
             flat = np.loadtxt(raw[pos:].decode("ascii").splitlines(), dtype=np.float64, ndmin=2)
@@ -153,19 +166,37 @@ def load_pcd(path: Path, **opts) -> list[PointCloud]:
             data[name] = flat[:, col:col + width].reshape(data[name].shape)
             col += width
     elif mode == "binary":
-        need = n * dtype.itemsize
-        if len(raw) - pos < need:
-            raise InputError(path, f"PCD binary data truncated: {len(raw) - pos} bytes for {n} points × {dtype.itemsize}")
-        data = np.frombuffer(raw, dtype, count=n, offset=pos)
+        need, have = n * dtype.itemsize, path.stat().st_size - pos
+        if have < need:
+            raise InputError(path, f"PCD binary data truncated: {have} bytes for {n} points × {dtype.itemsize}")
+        if not {"x", "y", "z"} <= set(dtype.names):
+            raise InputError(path, f"PCD lacks x/y/z fields ({', '.join(fields)})")
+        from .chunks import read_rows
+
+        kept = [m for m in dtype.names if m not in ("x", "y", "z") and not m.startswith("_pad")]
+        data = np.empty(n, np.dtype([(m, dtype[m]) for m in kept]))  # attribute fields only
+        pts = np.empty((n, 3), np.float64)  # xyz converted in the same pass
+
+        def sink(s: int, block: np.ndarray) -> None:
+            e = s + len(block)
+            for j, c in enumerate("xyz"):
+                pts[s:e, j] = block[c]
+            for m in kept:
+                data[m][s:e] = block[m]
+
+        with open(path, "rb") as f:
+            f.seek(pos)
+            read_rows(f, dtype, n, sink, path, "reading points")
     elif mode == "binary_compressed":  # LZF, as PCL and Open3D write by default
         data = _read_compressed_pcd(path, raw, pos, dtype, n)
     else:
         raise InputError(path, f"PCD DATA {mode!r} is not supported (ascii, binary and binary_compressed are)")
     if not {"x", "y", "z"} <= set(dtype.names):
         raise InputError(path, f"PCD lacks x/y/z fields ({', '.join(fields)})")
-    pts = np.stack([data["x"], data["y"], data["z"]], 1).astype(np.float64)
+    if mode != "binary":
+        pts = np.stack([data["x"], data["y"], data["z"]], 1).astype(np.float64)
     attrs: dict[str, np.ndarray] = {}
-    for name in dtype.names:
+    for name in data.dtype.names:
         if name in ("x", "y", "z") or name.startswith("_pad"):
             continue
         if name in ("rgb", "rgba"):
@@ -175,7 +206,7 @@ def load_pcd(path: Path, **opts) -> list[PointCloud]:
             continue
         else:
             attrs[name] = np.array(data[name])
-    if {"normal_x", "normal_y", "normal_z"} <= set(dtype.names):
+    if {"normal_x", "normal_y", "normal_z"} <= set(data.dtype.names):
         attrs["normal"] = np.stack([data["normal_x"], data["normal_y"], data["normal_z"]], 1).astype(np.float32)
     # organised clouds pad with NaN: engine.io drops those rows (with a one-line warning giving the count)
     return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
@@ -316,20 +347,33 @@ def _sniff_las(p: Path, head: bytes) -> int:
 
 @register("npy-points", "NumPy array of points (N×3 or more columns)")
 def load_npy(path: Path, **opts) -> list[PointCloud]:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        raise InputError(path, f"not a plain NumPy array ({e})") from None
-    if arr.ndim != 2 or arr.shape[1] < 3 or arr.dtype.kind not in "fiu":
-        raise InputError(path, f"expected an N×3 (or N×k, k≥3) numeric array, got {arr.dtype} {arr.shape}")
+    from .chunks import read_columns
+    from .limits import check_npy_file, read_npy_header
+
+    shape, dtype = check_npy_file(path)
+    if len(shape) != 2 or shape[1] < 3 or dtype.kind not in "fiu":
+        raise InputError(path, f"expected an N×3 (or N×k, k≥3) numeric array, got {dtype} {shape}")
+    n, k = shape
+    with open(path, "rb") as f:
+        _, fortran, _ = read_npy_header(f)
+        if fortran:  # column-major (rare for points): numpy reads it whole
+            arr = np.load(path, allow_pickle=False)
+            pts, cols = arr[:, :3], {"_3": arr[:, 3]} if k >= 4 else {}
+            if k == 6:
+                cols["_rgb"] = arr[:, 3:6]
+        else:  # row chunks with cancel points, straight into float64 (see engine/io/chunks.py)
+            extra = {"_3": (3, np.float32)} if k >= 4 else {}
+            if k == 6:
+                extra["_rgb"] = (slice(3, 6), np.float32)
+            pts, cols = read_columns(f, np.dtype((dtype, (k,))), n, path, (0, 1, 2), extra)
     attrs = {}
-    if arr.shape[1] >= 4:
-        attrs["intensity"] = arr[:, 3].astype(np.float32)
-    if arr.shape[1] >= 6 and arr.shape[1] != 4:
-        extra = arr[:, 3:6]
-        if extra.min() >= 0 and extra.max() <= 255 and arr.shape[1] == 6:
+    if k >= 4:
+        attrs["intensity"] = np.asarray(cols["_3"], np.float32)
+    if k == 6:
+        extra = cols["_rgb"]
+        if len(extra) and extra.min() >= 0 and extra.max() <= 255:
             attrs = {"rgb": extra.astype(np.uint8)}
-    return [PointCloud(name=path.name, source=str(path), points=arr[:, :3], attributes=attrs,
+    return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
                        label_set=opts.get("label_set"))]
 
 
@@ -393,24 +437,29 @@ def load_bin(path: Path, **opts) -> list[PointCloud]:
         raise InputError(path, str(e)) from None
     if size % (4 * ncol):
         raise InputError(path, f"{size} bytes is not a whole number of {ncol}-float points")
-    a = np.fromfile(path, np.float32).reshape(-1, ncol)
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(a[:, :3]).all(1)
-    if len(a) and finite.mean() < 0.5:  # a few NaN are dropped later with a warning; mostly NaN is not a scan
-        raise InputError(path, f"{int((~finite).sum()):,} of {len(a):,} points have non-finite coordinates "
-                               "(is this really a float32 point file?)")
-    attrs = {"intensity": a[:, 3].copy()}
+    from .chunks import read_columns
+    from .limits import finite_rows
+
+    n = size // (4 * ncol)
+    extra = {"intensity": (3, np.float32)}
     if ncol == 5:
-        attrs["ring"] = a[:, 4].astype(np.int16)
+        extra["ring"] = (4, np.int16)
+    with open(path, "rb") as f:  # row chunks with cancel points, straight into float64 (engine/io/chunks.py)
+        pts, attrs = read_columns(f, np.dtype((np.float32, (ncol,))), n, path, (0, 1, 2), extra)
+    with np.errstate(invalid="ignore"):
+        bad = n - int(finite_rows(pts, np.inf).sum())
+    if n and bad > n / 2:  # a few NaN are dropped later with a warning; mostly NaN is not a scan
+        raise InputError(path, f"{bad:,} of {n:,} points have non-finite coordinates "
+                               "(is this really a float32 point file?)")
     label_set = opts.get("label_set")
     lab_path = Path(opts["labels"]) if opts.get("labels") else find_label_file(path)
     if lab_path is not None and ncol == 4:
-        sem, inst = read_semantickitti_labels(lab_path, len(a))
+        sem, inst = read_semantickitti_labels(lab_path, n)
         label_set = label_set or "semantickitti"
         attrs["label"] = get_label_set(label_set).map_raw(sem).astype(np.uint8)
         attrs["raw_label"] = sem
         attrs["instance"] = inst
-    pc = PointCloud(name=path.name, source=str(path), points=a[:, :3], attributes=attrs, label_set=label_set,
+    pc = PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs, label_set=label_set,
                     frame="lidar")
     pc.meta["format"] = "nuscenes" if ncol == 5 else "kitti"
     if lab_path is not None:
