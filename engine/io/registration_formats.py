@@ -393,3 +393,244 @@ def _sniff_gt_info(p: Path, head: bytes) -> int:
 
 # KITTI poses files are registered as a Trajectory by engine/io/trajectory.py; read_kitti_poses above is
 # the strict reader used to derive relative transforms.
+
+
+# --------------------------------------------------------------------------------------------- sequences
+
+class LidarFrame:
+    """One LiDAR sweep of a sequence: its file, the sensor→world pose (lidar→ego→global) and its scene."""
+
+    __slots__ = ("key", "path", "pose", "scene", "timestamp", "columns")
+
+    def __init__(self, key: str, path: Path, pose: np.ndarray, scene: str, timestamp: float, columns: int | None):
+        self.key, self.path, self.pose, self.scene = key, path, pose, scene
+        self.timestamp, self.columns = timestamp, columns
+
+
+def _pose_from(owner, trans, quat_wxyz, what: str) -> np.ndarray:
+    from ..rotations import quat_wxyz_to_matrix
+
+    try:
+        t = np.asarray(trans, float).reshape(3)
+        q = np.asarray(quat_wxyz, float).reshape(4)
+    except (TypeError, ValueError):
+        raise InputError(owner, f"{what}: expected a translation of 3 and a rotation quaternion of 4 numbers") from None
+    if not (np.isfinite(t).all() and np.isfinite(q).all()) or np.linalg.norm(q) < 1e-6:
+        raise InputError(owner, f"{what}: non-finite or zero pose")
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = quat_wxyz_to_matrix(q / np.linalg.norm(q)), t
+    return T
+
+
+def _matrix4(owner, v, what: str) -> np.ndarray:
+    try:
+        m = np.asarray(v, float)
+    except (TypeError, ValueError):
+        raise InputError(owner, f"{what} must be a 4×4 matrix of numbers") from None
+    if m.shape != (4, 4):
+        raise InputError(owner, f"{what} must be 4×4, got shape {m.shape}")
+    return _check_rigid(owner, m)
+
+
+def _nuscenes_tables(root: Path) -> list[LidarFrame]:
+    """Keyframe LIDAR_TOP sweeps of a nuScenes devkit folder (`v1.0-*/sample_data.json`, `ego_pose.json`,
+    `calibrated_sensor.json`, `sensor.json`, `sample.json`; sweeps under `samples/LIDAR_TOP/`)."""
+    from .limits import load_json, resolve_inside
+
+    tables = sorted(p.parent for p in root.glob("*/sample_data.json"))
+    if not tables:
+        raise InputError(root, "no nuScenes tables (v1.0-*/sample_data.json)")
+    tdir = tables[0]
+
+    def table(name: str) -> dict:
+        p = tdir / f"{name}.json"
+        if not p.exists():
+            raise InputError(p, "missing nuScenes table")
+        rows = load_json(p, what=f"nuScenes {name} table")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "token" in r for r in rows):
+            raise InputError(p, "expected a list of records with a 'token'")
+        return {r["token"]: r for r in rows}
+
+    sensor = table("sensor")
+    calib = table("calibrated_sensor")
+    ego = table("ego_pose")
+    sample = table("sample")
+    frames = []
+    for tok, sd in table("sample_data").items():
+        try:
+            cs = calib[sd["calibrated_sensor_token"]]
+            if sensor[cs["sensor_token"]].get("channel") != "LIDAR_TOP" or not sd.get("is_key_frame", True):
+                continue
+            ep = ego[sd["ego_pose_token"]]
+            scene = sample[sd["sample_token"]].get("scene_token", "") if sd.get("sample_token") in sample else ""
+        except KeyError as e:
+            raise InputError(tdir / "sample_data.json", f"record {tok}: unknown token {e.args[0]!r}") from None
+        lidar2ego = _pose_from(tdir / "calibrated_sensor.json", cs.get("translation"), cs.get("rotation"),
+                               f"calibrated_sensor {cs['token']}")
+        ego2global = _pose_from(tdir / "ego_pose.json", ep.get("translation"), ep.get("rotation"),
+                                f"ego_pose {ep['token']}")
+        path = resolve_inside(root, sd.get("filename"), f"sample_data {tok} filename", must_exist=False)
+        frames.append(LidarFrame(tok, path, ego2global @ lidar2ego, str(scene), float(sd.get("timestamp", 0)), 5))
+    if not frames:
+        raise InputError(tdir / "sample_data.json", "no LIDAR_TOP keyframes")
+    return frames
+
+
+def _nuscenes_info(path: Path) -> list[LidarFrame]:
+    """LiDAR keyframes of an mmdetection3d info `.pkl` (v1.1 `data_list`: lidar_points.lidar_path/lidar2ego,
+    ego2global; or the older `infos` list: lidar_path, lidar2ego_*/ego2global_* translation + quaternion),
+    read with the restricted unpickler (engine.io.nuscenes)."""
+    from .limits import resolve_inside
+    from .nuscenes import safe_load_pickle
+
+    d = safe_load_pickle(path)
+    if isinstance(d, dict) and "data_list" in d:
+        rows, new = d["data_list"], True
+    elif isinstance(d, dict) and "infos" in d:
+        rows, new = d["infos"], False
+    else:
+        raise InputError(path, "not an mmdetection3d info file (no 'data_list' or 'infos')")
+    if not isinstance(rows, list) or not rows:
+        raise InputError(path, "info file holds no samples")
+    frames = []
+    by_name = None
+    for k, s in enumerate(rows):
+        if not isinstance(s, dict):
+            raise InputError(path, f"sample {k} is not a record")
+        try:
+            if new:
+                lp = s["lidar_points"]
+                rel = lp["lidar_path"]
+                pose = _matrix4(path, s["ego2global"], f"sample {k} ego2global") @ _matrix4(
+                    path, lp["lidar2ego"], f"sample {k} lidar_points.lidar2ego")
+                cols = int(lp.get("num_pts_feats", 5)) if lp.get("num_pts_feats") in (4, 5) else 5
+            else:
+                rel = s["lidar_path"]
+                pose = _pose_from(path, s["ego2global_translation"], s["ego2global_rotation"], f"sample {k} ego2global") \
+                    @ _pose_from(path, s["lidar2ego_translation"], s["lidar2ego_rotation"], f"sample {k} lidar2ego")
+                cols = 5
+        except KeyError as e:
+            raise InputError(path, f"sample {k} has no {e.args[0]!r}") from None
+        if not isinstance(rel, str):
+            raise InputError(path, f"sample {k}: lidar_path must be a path string")
+        p = resolve_inside(path, rel, f"sample {k} lidar_path", must_exist=False)
+        if not p.exists():  # as mmdet3d writes them: relative to a data root; look for the file by name
+            if by_name is None:
+                by_name = {}
+                for q in sorted(path.parent.rglob("*.bin")):
+                    by_name.setdefault(q.name, q)
+            p = by_name.get(Path(rel).name, p)
+        frames.append(LidarFrame(str(s.get("token", k)), p, pose, str(s.get("scene_token", "")),
+                                 float(s.get("timestamp", k)), cols))
+    return frames
+
+
+def read_lidar_sequence(path) -> list[LidarFrame]:
+    """nuScenes-style LiDAR keyframes with sensor→global poses: a devkit folder (v1.0-*/ tables) or an
+    mmdetection3d info .pkl (or a folder holding exactly one). Ordered by scene, then timestamp."""
+    path = Path(path)
+    if path.is_dir():
+        if any(path.glob("*/sample_data.json")):
+            frames = _nuscenes_tables(path)
+        else:
+            pkls = sorted(path.glob("*.pkl"))
+            if len(pkls) != 1:
+                raise InputError(path, "no nuScenes tables (v1.0-*/sample_data.json) and not exactly one info .pkl")
+            frames = _nuscenes_info(pkls[0])
+    else:
+        frames = _nuscenes_info(path)
+    order = {}
+    for f in frames:
+        order.setdefault(f.scene, len(order))
+    frames.sort(key=lambda f: (order[f.scene], f.timestamp))
+    return frames
+
+
+# --------------------------------------------------------------------------------------------- pair lists
+
+def read_pair_list(path) -> list[dict]:
+    """A 3DMatch/3DLoMatch pair list as Predator (`{'src', 'tgt', 'rot', 'trans', 'overlap'}`: parallel lists,
+    rot·src + trans maps src into tgt) or GeoTransformer (a list of `{'pcd0', 'pcd1', 'rotation', 'translation',
+    'overlap', 'scene_name', 'frag_id0', 'frag_id1'}`: the transform maps pcd1 (source) into pcd0 (reference))
+    write it, read with the restricted unpickler → [{source, target, gt (4×4 source→target), overlap, scene}]."""
+    from .nuscenes import safe_load_pickle
+
+    path = Path(path)
+    d = safe_load_pickle(path)
+    out = []
+
+    def gt_of(k, R, t):
+        try:
+            R = np.asarray(R, float).reshape(3, 3)
+            t = np.asarray(t, float).reshape(3)
+        except (TypeError, ValueError):
+            raise InputError(path, f"pair {k}: rotation must be 3×3 and translation 3 numbers") from None
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = R, t
+        return _check_rigid(path, T)
+
+    def text(k, v, what):
+        if not isinstance(v, str) or not v:
+            raise InputError(path, f"pair {k}: {what} must be a path string")
+        return v
+
+    if isinstance(d, dict) and {"src", "tgt", "rot", "trans"} <= set(d):
+        n = len(d["src"])
+        for key in ("tgt", "rot", "trans"):
+            if len(d[key]) != n:
+                raise InputError(path, f"'{key}' has {len(d[key])} entries, 'src' has {n}")
+        ov = d.get("overlap")
+        for k in range(n):
+            src = text(k, d["src"][k], "src")
+            out.append({"source": src, "target": text(k, d["tgt"][k], "tgt"), "gt": gt_of(k, d["rot"][k], d["trans"][k]),
+                        "overlap": None if ov is None else float(np.asarray(ov[k]).ravel()[0]),
+                        "scene": Path(src).parent.name})
+    elif isinstance(d, list) and d and all(isinstance(r, dict) for r in d):
+        for k, r in enumerate(d):
+            try:
+                out.append({"source": text(k, r["pcd1"], "pcd1"), "target": text(k, r["pcd0"], "pcd0"),
+                            "gt": gt_of(k, r["rotation"], r["translation"]),
+                            "overlap": None if r.get("overlap") is None else float(r["overlap"]),
+                            "scene": str(r.get("scene_name") or Path(r["pcd1"]).parent.name)})
+            except KeyError as e:
+                raise InputError(path, f"pair {k} has no {e.args[0]!r}") from None
+    else:
+        raise InputError(path, "not a pair list (Predator: a dict with src/tgt/rot/trans; GeoTransformer: a list of "
+                               "records with pcd0/pcd1/rotation/translation)")
+    if not out:
+        raise InputError(path, "pair list is empty")
+    return out
+
+
+def read_pth_points(path) -> np.ndarray:
+    """An N×3 point array from a `.pth` fragment as Predator/GeoTransformer store 3DMatch (torch.save of a numpy
+    array or tensor), through torch's weights-only unpickler with numpy's array reconstructors allowed."""
+    import torch
+
+    path = Path(path)
+    allowed = [np.ndarray, np.dtype]
+    for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        try:
+            allowed.append(getattr(__import__(mod, fromlist=["_reconstruct"]), "_reconstruct"))
+        except (ImportError, AttributeError):
+            pass
+    allowed += [type(np.dtype(c)) for c in "fdil"]  # numpy ≥ 1.25 pickles dtypes by their classes
+    try:
+        with torch.serialization.safe_globals(allowed):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except Exception as e:  # noqa: BLE001 — torch raises UnpicklingError/RuntimeError/ValueError for bad files
+        raise InputError(path, f"not a weights-only torch file of points ({type(e).__name__}: "
+                               f"{str(e).splitlines()[0][:200]})") from None
+    if isinstance(obj, torch.Tensor):
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, dict):  # some exports keep {'points': …}
+        obj = next((obj[k] for k in ("points", "pcd", "xyz", "coord") if k in obj), obj)
+    try:
+        pts = np.asarray(obj, np.float64)
+    except (TypeError, ValueError):
+        raise InputError(path, f"holds a {type(obj).__name__}, not a point array") from None
+    if pts.ndim != 2 or pts.shape[1] < 3:
+        raise InputError(path, f"expected an N×3 point array, got shape {pts.shape}")
+    return pts[:, :3]
