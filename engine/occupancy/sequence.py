@@ -14,7 +14,8 @@ Input layouts (detected from the folder or file, never from a name alone):
 
 Steps (`build_ground_truth`): remove the ego vehicle's returns (a box around the car, plus points labelled
 ego); split dynamic from static by the boxes; accumulate each instance in its own box frame over all frames
-and place it at the keyframe's box; accumulate the static scene in the global frame; optionally densify;
+and place it at the keyframe's box; accumulate the static scene in the global frame; optionally densify (SurroundOcc's Poisson
+reconstruction when Open3D imports, else a closing — `densify.py`);
 label voxels by majority vote of their points (unlabelled points vote for `ignore` and are counted, never a
 class); ray-cast the LiDAR visibility mask from every frame's sensor origin, and — when cameras are known —
 the camera mask as Occ3D defines it: a ray from each camera centre to each occupied voxel centre it sees
@@ -562,9 +563,12 @@ def accumulate(seq: Sequence, ego_box=None, box_margin: float = 0.05, ctx: JobCo
 def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box=None,
                        densify: bool = False, unlabeled_class: int | None = None, camera_mask: bool = True,
                        box_margin: float = 0.05, device: str = "cpu", ctx: JobContext | None = None,
-                       warn=None, nn_radius: float = 0.0, acc: Accumulation | None = None) -> VoxelGrid:
+                       warn=None, nn_radius: float = 0.0, acc: Accumulation | None = None,
+                       densify_depth: int = 10) -> VoxelGrid:
     """Semantic occupancy of the keyframe from the whole sequence. `warn(msg)` receives data warnings; `acc`
-    (from `accumulate`) is reused across keyframes of one sequence."""
+    (from `accumulate`) is reused across keyframes of one sequence. `densify`: False, True / 'auto' (SurroundOcc's
+    Poisson when Open3D imports, else closing), 'poisson' or 'closing'; `densify_depth`: the Poisson octree
+    depth (SurroundOcc: 10)."""
     from ..labels import get_label_set
     from .voxelize import majority_vote, raycast_visibility
 
@@ -655,10 +659,19 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
             obs |= o_i
             passed_any |= p_i
         masks["mask_lidar"] = obs
+    densified = None
     if densify:
-        with ctx.stage("densify"):
+        from .densify import densify_scene
+
+        with ctx.stage("densify"):  # SurroundOcc's Poisson when Open3D imports, else the closing stand-in
             ctx.progress(0.72, "densifying")
-            dense = densify_grid(dense, spec, passed_any & ~(dense != spec.free_label))
+            method = densify if isinstance(densify, str) else "auto"
+            from ..device import worker_threads
+
+            dense, densified = densify_scene(dense, spec, pts, labs, ~unl & (labs < n_cls),
+                                             passed_any & ~(dense != spec.free_label),
+                                             st_origin[keyframe], method, n_threads=worker_threads(),
+                                             depth=densify_depth)
             dense[ego_vox] = spec.free_label
             masks["mask_lidar"] = masks["mask_lidar"] | (dense != spec.free_label)
     cams = kf.cameras if camera_mask else []
@@ -682,6 +695,8 @@ def build_ground_truth(seq: Sequence, spec: GridSpec, keyframe: int = 0, ego_box
                    "sweeps": len(frames) - len(keys),
                    "points": int(len(pts)), "ego_points_removed": n_ego, "unlabeled_points": n_unl,
                    "instances": len(ob_pts), "layout": seq.layout, "moving_points_dropped": n_moving_dropped})
+    if densified is not None:
+        g.meta["densify"] = densified
     ctx.progress(1.0, "done")
     return g
 
@@ -714,29 +729,10 @@ def _ego_voxels(spec: GridSpec, grid_to_ego: np.ndarray, ego_box) -> np.ndarray:
 
 
 def densify_grid(dense: np.ndarray, spec: GridSpec, known_free: np.ndarray, iterations: int = 1) -> np.ndarray:
-    """Close one-voxel holes in the occupied surface (binary closing with a 3×3×3 ball), never into space a
-    LiDAR ray passed through; new voxels take the label of the nearest occupied voxel.
+    """The closing stand-in (kept for callers of this name): see `densify.closing_densify`."""
+    from .densify import closing_densify
 
-    SurroundOcc densifies with Poisson surface reconstruction (Open3D); closing is the dependency-free
-    stand-in here: it fills the gaps between sparse rings and scan lines that make single sweeps look
-    striped, and it cannot invent surfaces far from the points.
-    """
-    from scipy import ndimage
-    from scipy.spatial import cKDTree
-
-    occ = dense != spec.free_label
-    if not occ.any():
-        return dense
-    st = ndimage.generate_binary_structure(3, 1)
-    closed = ndimage.binary_closing(occ, st, iterations=iterations, border_value=0)
-    new = closed & ~occ & ~known_free
-    if not new.any():
-        return dense
-    src = np.argwhere(occ)
-    _, nn = cKDTree(src).query(np.argwhere(new))
-    out = dense.copy()
-    out[new] = dense[tuple(src[nn].T)]
-    return out
+    return closing_densify(dense, spec, known_free, iterations)
 
 
 def camera_visibility(occupied: np.ndarray, spec: GridSpec, cam: CameraInfo, ego_to_grid: np.ndarray,
