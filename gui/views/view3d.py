@@ -20,6 +20,10 @@ def offscreen_platform() -> bool:
 
 class View3D(QtWidgets.QWidget):
     picked = QtCore.Signal(dict)
+    layer_built = QtCore.Signal(str)  # uid: a mesh built in the background is now in the view
+
+    # set by the window: big meshes (a builder with `background`/`prebuild` hooks) are built in its jobs
+    runner = None
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -58,6 +62,8 @@ class View3D(QtWidgets.QWidget):
             self._axes.InteractiveOff()
             self.vtk_widget.Initialize()
         self._press_pos = None
+        self._bg_gen: dict[str, int] = {}  # per layer: generation of the newest build (older results are dropped)
+        self._bg_jobs: dict = {}
         self.picker = vtk.vtkCellPicker()
         self.picker.SetTolerance(0.004)
         self.marker = self._make_marker()
@@ -69,7 +75,9 @@ class View3D(QtWidgets.QWidget):
         return self.scene_renderer.origin
 
     def set_scene(self, scene: Scene) -> None:
-        self.scene_renderer.set_scene(scene)
+        self.scene_renderer.clear()
+        for lay in scene.layers:  # big grids build in a job (add_layer), the rest here
+            self.add_layer(lay, render=False)
         self.renderer.AddActor(self.marker)
         self.reset_camera(render=False)
         self.render_later()
@@ -86,7 +94,13 @@ class View3D(QtWidgets.QWidget):
         self.render()
 
     def add_layer(self, layer: Layer, style: dict | None = None, render: bool = True) -> list:
+        """(Re)build a layer's actors. A layer whose builder says its mesh is big (`builder.background`) is
+        built in a job with `builder.prebuild`: the view keeps the layer's previous actors (or draws a
+        placeholder, e.g. a grid's outline) until the mesh lands, then emits `layer_built(uid)`."""
         first = not self.scene_renderer.actors
+        self._bg_gen[layer.uid] = self._bg_gen.get(layer.uid, 0) + 1  # any pending background build is stale
+        if self._build_in_background(layer, style, first):
+            return self.scene_renderer.actors.get(layer.uid, [])
         actors = self.scene_renderer.add_layer(layer, style)
         if first:
             self.reset_camera(render=False)
@@ -94,7 +108,61 @@ class View3D(QtWidgets.QWidget):
             self.render()
         return actors
 
+    def _build_in_background(self, layer: Layer, style: dict | None, first: bool) -> bool:
+        from .builders import builder_for
+
+        fn = builder_for(layer)
+        wants, prebuild = getattr(fn, "background", None), getattr(fn, "prebuild", None)
+        if self.runner is None or wants is None or prebuild is None:
+            return False
+        sr = self.scene_renderer
+        st = dict(sr.styles.get(layer.uid, {}))
+        st.update(style or {})
+        if not wants(layer, st):
+            return False
+        from engine.jobs import Job
+
+        uid, gen = layer.uid, self._bg_gen[layer.uid]
+        old = self._bg_jobs.pop(uid, None)
+        if old is not None and old.state == "running":
+            old.cancel()  # superseded: it stops at its next step
+        if not sr.actors.get(uid):  # nothing drawn yet: a placeholder until the mesh lands
+            sr.add_layer(layer, {**st, "placeholder": True})
+            if first:
+                self.reset_camera(render=False)
+            self.render_later()
+        sr.styles[uid] = {k: v for k, v in st.items() if k not in ("placeholder", "prebuilt")}
+        cam = self.renderer.GetActiveCamera()
+        view_before = (cam.GetPosition(), cam.GetFocalPoint())
+        job_style = {**st, "origin": sr.origin}
+
+        def done(pre) -> None:
+            if self._bg_gen.get(uid) != gen or uid not in sr.layers:
+                return  # superseded by a newer build, or the layer left the view
+            placeholder = any(getattr(a, "_sl_placeholder", False) for a in sr.actors.get(uid, []))
+            sr.add_layer(sr.layers[uid], {"prebuilt": pre})
+            sr.styles[uid].pop("prebuilt", None)
+            if placeholder and (cam.GetPosition(), cam.GetFocalPoint()) == view_before:
+                self.reset_camera(render=False)  # framed on the outline and not moved since: frame the mesh
+            self.render()
+            self.layer_built.emit(uid)
+
+        def failed(msg: str, details: str) -> None:
+            if self._bg_gen.get(uid) == gen and uid in sr.layers:  # the jobs panel shows why; build it here
+                sr.add_layer(sr.layers[uid])
+                self.render()
+                self.layer_built.emit(uid)
+
+        self._bg_jobs[uid] = self.runner.start(Job(f"Mesh of {layer.name}", lambda ctx: prebuild(layer, job_style, ctx)),
+                                               done, None, failed)
+        return True
+
+    def building(self) -> list[str]:
+        """Uids of layers whose mesh is being built in the background."""
+        return [u for u, h in self._bg_jobs.items() if h.state == "running" and u in self.scene_renderer.layers]
+
     def remove_layer(self, uid: str) -> None:
+        self._bg_gen[uid] = self._bg_gen.get(uid, 0) + 1
         self.scene_renderer.remove_layer(uid)
         self.render()
 
@@ -130,6 +198,9 @@ class View3D(QtWidgets.QWidget):
     def _make_marker(self) -> vtk.vtkActor:
         src = vtk.vtkSphereSource()
         src.SetRadius(0.25)
+        src.SetThetaResolution(16)
+        src.SetPhiResolution(12)
+        self._marker_src = src
         m = vtk.vtkPolyDataMapper()
         m.SetInputConnection(src.GetOutputPort())
         a = vtk.vtkActor()
@@ -179,9 +250,18 @@ class View3D(QtWidgets.QWidget):
             if info["kind"] == "voxel":
                 info["voxel"] = tuple(info["index"])
             info["details"] = details
+        self._size_marker(actor)
         self.show_marker(pos)
         self.picked.emit(info)
         return info
+
+    def _size_marker(self, actor) -> None:
+        """The pick marker scales with what was picked (0.4 % of its bounding-box diagonal, ≥ 2 mm): a fixed
+        0.25 m sphere hid the picked spot on an indoor fragment and was a dot on a 100 m scan."""
+        b = actor.GetBounds()
+        diag = float(np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])) if b and b[1] >= b[0] else 0.0
+        if np.isfinite(diag) and diag > 0:
+            self._marker_src.SetRadius(max(0.004 * diag, 0.002))
 
     def show_marker(self, world_xyz, visible: bool = True) -> None:
         self.marker.SetPosition(*self.scene_renderer.to_local(world_xyz))

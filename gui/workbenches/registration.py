@@ -22,11 +22,50 @@ from engine.undo import Command
 from .base import Workbench
 from .registration_explain import AlignmentExplainer
 from .registration_gizmo import PoseGizmo
+from .registration_params import AdvancedParams
 
 SRC_RGB = (255, 140, 0)
 TGT_RGB = (40, 140, 255)
+TGT_GREY = (150, 150, 150)
 STAGES = ("initial", "coarse", "refined", "manual")
 PREFIX = "registration: "
+MANUAL_ICP_ITERATIONS = 200  # "ICP from current pose" default cap (the pipeline's 30 stopped hand poses early)
+FAILURE_STYLE = ("QLabel { background: #b8860b; color: #111; font-weight: bold; padding: 6px; "
+                 "border-radius: 3px; }")
+
+
+def residual_colours(res: np.ndarray, hi: float) -> np.ndarray:
+    """Residual (m) → RGB on matplotlib's "cool" ramp (cyan = 0 → magenta ≥ hi): every colour stays bright on
+    the dark background (viridis made the well-aligned points near-black), and none is the source orange,
+    the target blue or a correspondence line's green/red/yellow."""
+    t = np.clip(np.asarray(res, float) / max(hi, 1e-9), 0, 1)
+    return np.stack([255 * t, 255 * (1 - t), np.full_like(t, 255)], 1).astype(np.uint8)
+
+
+def residual_range(prm) -> float:
+    """Top of the residual colour scale: twice the inlier threshold τ (green-to-magenta reads "within τ" at
+    the middle), the same for every stage so the colours compare between them."""
+    return 2.0 * float(prm.inlier_threshold)
+
+
+def residual_histogram_range(res: np.ndarray) -> tuple[np.ndarray, float]:
+    """(residuals in cm, top of the histogram): the 99th percentile, so a LiDAR pair (residuals of metres) does
+    not pile into the last bin and an indoor pair (millimetres) is not squeezed into the first."""
+    cm = 100 * np.asarray(res, float)
+    cm = cm[np.isfinite(cm)]
+    hi = float(np.percentile(cm, 99)) if len(cm) else 1.0
+    if not hi > 0:
+        hi = float(cm.max()) if len(cm) and cm.max() > 0 else 1.0
+    return cm, hi
+
+
+def marker_radius(points: np.ndarray, voxel: float) -> float:
+    """Pick-pair marker size: about one keypoint spacing (the voxel), kept within 0.3–1.5 % of the cloud's
+    bounding-box diagonal, so it marks the spot indoors (5 cm voxels) and stays visible on a 100 m scan."""
+    if len(points) == 0:
+        return float(voxel)
+    diag = float(np.linalg.norm(np.ptp(points, 0)))
+    return float(np.clip(0.8 * voxel, 0.003 * diag, 0.015 * diag)) if diag > 0 else float(voxel)
 
 
 class SetPose(Command):
@@ -74,7 +113,8 @@ class RegistrationWorkbench(Workbench):
         self.manual_residual: np.ndarray | None = None
         self.manual_metrics: dict | None = None
         self.manual_pairs: list[tuple[np.ndarray, np.ndarray]] = []
-        self._pending_src: np.ndarray | None = None
+        self._pending: tuple[str, np.ndarray] | None = None  # ("source"|"target", xyz in its own frame)
+        self._colour_bar = None
         self.icp_history: list[dict] = []
         self.src_layer = self.tgt_layer = self.corr_layer = self.pairs_layer = None
         self.seed_pos = 0
@@ -114,8 +154,14 @@ class RegistrationWorkbench(Workbench):
         form.addRow("Source", self.src_combo)
         form.addRow("Target", self.tgt_combo)
         self.preset_combo = QtWidgets.QComboBox()
-        self.preset_combo.addItems(["3dmatch", "kitti", "nuscenes"])
+        from engine.registration.pipeline import PRESET_HELP, PRESETS
+
+        self.preset_combo.addItems(list(PRESETS))
+        for i, name in enumerate(PRESETS):
+            self.preset_combo.setItemData(i, PRESET_HELP.get(name, ""), QtCore.Qt.ToolTipRole)
         form.addRow("Preset", self.preset_combo)
+        self.advanced = AdvancedParams(w)
+        self.preset_combo.currentTextChanged.connect(self.advanced.set_preset)
         self.est_combo = QtWidgets.QComboBox()
         self.est_combo.addItems(["sc2", "ransac"])
         form.addRow("Estimator", self.est_combo)
@@ -127,6 +173,17 @@ class RegistrationWorkbench(Workbench):
         self.run_btn = QtWidgets.QPushButton("Run registration")
         self.run_btn.clicked.connect(self.run)
         form.addRow(self.run_btn)
+        # a failed result (too few inliers, degenerate) is flagged where the user looks, above the metrics
+        self.failure_banner = QtWidgets.QLabel()
+        self.failure_banner.setObjectName("registration_failure")
+        self.failure_banner.setStyleSheet(FAILURE_STYLE)
+        self.failure_banner.setWordWrap(True)
+        self.failure_banner.hide()
+        form.addRow(self.failure_banner)
+        self.metrics_label = QtWidgets.QLabel("No result yet.")
+        self.metrics_label.setTextFormat(QtCore.Qt.RichText)
+        self.metrics_label.setWordWrap(True)
+        form.addRow(self.metrics_label)
 
         self.stage_combo = QtWidgets.QComboBox()
         self.stage_combo.addItems(list(STAGES))
@@ -138,6 +195,8 @@ class RegistrationWorkbench(Workbench):
         row.addWidget(anim)
         form.addRow("Alignment", row)
         self.residual_box = QtWidgets.QCheckBox("colour source by residual")
+        self.residual_box.setToolTip("cyan: on the target → magenta: 2τ or more away (colour bar in the view); "
+                                     "the target turns grey meanwhile")
         self.residual_box.toggled.connect(lambda _v: self._draw())
         form.addRow("", self.residual_box)
 
@@ -166,13 +225,20 @@ class RegistrationWorkbench(Workbench):
         g = QtWidgets.QGridLayout(box)
         self.pick_btn = QtWidgets.QPushButton("Pick pairs")
         self.pick_btn.setCheckable(True)
+        self.pick_btn.setToolTip("Click a point of one cloud, then its match on the other: one pair per two "
+                                 "clicks (Edit ▸ Undo removes the last pair)")
+        self.pick_btn.toggled.connect(self._on_pick_mode)
         g.addWidget(self.pick_btn, 0, 0)
-        solve = QtWidgets.QPushButton("Solve from pairs")
-        solve.clicked.connect(self.solve_from_pairs)
-        g.addWidget(solve, 0, 1)
+        self.solve_btn = QtWidgets.QPushButton("Align from pairs")
+        self.solve_btn.setToolTip("Rigid pose from the picked pairs (at least three)")
+        self.solve_btn.clicked.connect(self.solve_from_pairs)
+        g.addWidget(self.solve_btn, 0, 1)
         clear = QtWidgets.QPushButton("Clear pairs")
-        clear.clicked.connect(lambda: self.window.push(EditPairs(self, [], "clear picked pairs")))
+        clear.clicked.connect(self.clear_pairs)
         g.addWidget(clear, 0, 2)
+        self.pairs_label = QtWidgets.QLabel("0 pairs")
+        self.pairs_label.setWordWrap(True)
+        g.addWidget(self.pairs_label, 6, 0, 1, 3)
         self.rot_step = QtWidgets.QDoubleSpinBox()
         self.rot_step.setRange(0.1, 90)
         self.rot_step.setValue(5.0)
@@ -186,8 +252,12 @@ class RegistrationWorkbench(Workbench):
         for r, kind in enumerate(("rotate", "translate"), start=2):
             for c, axis in enumerate("xyz"):
                 hb = QtWidgets.QHBoxLayout()
+                hb.setSpacing(2)
                 for sign in (-1, 1):
-                    b = QtWidgets.QPushButton(f"{'R' if kind == 'rotate' else 'T'}{axis}{'+' if sign > 0 else '−'}")
+                    b = QtWidgets.QToolButton()  # compact: the panel fits its dock without a horizontal scroll
+                    b.setText(f"{'R' if kind == 'rotate' else 'T'}{axis}{'+' if sign > 0 else '−'}")
+                    b.setToolTip(f"{kind} the source {'+' if sign > 0 else '−'}{axis} by the step")
+                    b.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
                     b.clicked.connect(lambda _c=False, k=kind, a=axis, s=sign: self.nudge(k, a, s))
                     hb.addWidget(b)
                 g.addLayout(hb, r, c)
@@ -199,13 +269,21 @@ class RegistrationWorkbench(Workbench):
         g.addWidget(self.gizmo_box, 5, 0, 1, 3)
         icp_btn = QtWidgets.QPushButton("ICP from current pose")
         icp_btn.clicked.connect(self.icp_from_current)
-        g.addWidget(icp_btn, 4, 0, 1, 3)
+        g.addWidget(icp_btn, 4, 0)
+        self.icp_iter_spin = QtWidgets.QSpinBox()
+        self.icp_iter_spin.setRange(1, 100000)
+        self.icp_iter_spin.setValue(MANUAL_ICP_ITERATIONS)
+        self.icp_iter_spin.setPrefix("max ")
+        self.icp_iter_spin.setSuffix(" it.")
+        self.icp_iter_spin.setToolTip("ICP from the current pose stops at convergence or after this many iterations "
+                                      "(convergence thresholds, distance: Advanced ▸ ICP)")
+        g.addWidget(self.icp_iter_spin, 4, 1, 1, 2)
+        self.icp_status = QtWidgets.QLabel("")
+        self.icp_status.setWordWrap(True)
+        g.addWidget(self.icp_status, 7, 0, 1, 3)
         form.addRow(box)
 
-        self.metrics_label = QtWidgets.QLabel("No result yet.")
-        self.metrics_label.setTextFormat(QtCore.Qt.RichText)
-        self.metrics_label.setWordWrap(True)
-        form.addRow(self.metrics_label)
+        form.addRow(self.advanced.build())
         form.addRow(self.explainer.build())
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
@@ -229,6 +307,11 @@ class RegistrationWorkbench(Workbench):
         self.result = None
         self.src_layer = self.tgt_layer = self.corr_layer = self.pairs_layer = None
         self.manual_pairs, self.T_manual, self.stage = [], None, "initial"
+        self._pending = None
+        self.failure_banner.hide()
+        self.metrics_label.setText("No result yet.")
+        self.icp_status.setText("")
+        self._remove_colour_bar()
         self.explainer.clear()
         self.gizmo_box.setChecked(False)
         self._refresh_choices()
@@ -261,9 +344,12 @@ class RegistrationWorkbench(Workbench):
 
         icp = self.icp_combo.currentText()
         kind = {} if icp in ("off", "preset's") else {"icp_method": icp}
-        return RegistrationParams.for_preset(
+        # the Advanced section's edits on top of the preset (an edited voxel rescales the untouched lengths)
+        prm = self.advanced.params(
             self.preset_combo.currentText(), estimator=self.est_combo.currentText(),
             run_baseline=self.baseline_box.isChecked(), icp=icp != "off", device=self.window.device, **kind)
+        assert isinstance(prm, RegistrationParams)
+        return prm
 
     def run(self):
         from engine.registration.pipeline import make_job
@@ -273,7 +359,13 @@ class RegistrationWorkbench(Workbench):
         if src is None or tgt is None or src is tgt:
             self.window.error("Registration", "Choose two different point clouds as source and target.")
             return None
-        self.handle = self.window.start_job(make_job(src, tgt, self.params(), gt=self.gt,
+        try:
+            prm = self.params()
+            prm.scan.check()  # a bad ego box / range is one line now, not a failed job later
+        except InputError as e:
+            self.window.error("Registration parameters", str(e))
+            return None
+        self.handle = self.window.start_job(make_job(src, tgt, prm, gt=self.gt,
                                                      name=f"Register {src.name} → {tgt.name}"),
                                             on_result=self.show_result, on_partial=self._on_partial)
         return self.handle
@@ -299,11 +391,21 @@ class RegistrationWorkbench(Workbench):
         self.stage_combo.blockSignals(False)
         times = ", ".join(f"{n} {t:.2f}s" for n, t in res.stage_times.items())
         self.window.log(f"registration: {len(res.corr):,} correspondences, {int(res.inlier.sum()):,} inliers; {times}")
-        if getattr(res, "failure", None):  # too few inliers / degenerate: the pose is shown but not trusted
-            self.window.log(f"registration failed: {res.failure}", "warning")
+        self._show_failure(getattr(res, "failure", None))
         self._draw(reset_camera=True)
         self._update_plots()
         self.gizmo.sync()
+
+    def _show_failure(self, reason: str | None) -> None:
+        """Too few inliers / degenerate geometry: a banner above the metrics plus a notification (the pose is
+        still drawn, to see why, but is not to be trusted or exported as a result)."""
+        if not reason:
+            self.failure_banner.hide()
+            return
+        self.failure_banner.setText(f"⚠ Registration failed: {reason}. The pose shown is not trustworthy — try "
+                                    "another preset, the Advanced parameters, or align by hand (Manual alignment).")
+        self.failure_banner.show()
+        self.window.log(f"registration failed: {reason}", "warning")
 
     # ------------------------------------------------------------------------------------------ poses
     def current_T(self) -> np.ndarray:
@@ -373,17 +475,40 @@ class RegistrationWorkbench(Workbench):
         if self.result is None:
             self.window.error("ICP", "Run the registration first (ICP works on its keypoints).")
             return None
-        res, T0, prm, gt = self.result, self.current_T().copy(), self.params(), self.gt
+        try:
+            prm = self.params().with_(icp_iterations=int(self.icp_iter_spin.value()))
+        except InputError as e:
+            self.window.error("ICP", str(e))
+            return None
+        res, T0, gt = self.result, self.current_T().copy(), self.gt
         job = Job("ICP from current pose", lambda ctx: refine(res.src_down, res.tgt_down, T0, prm,
                                                               tgt_normals=res.tgt_normals, gt=gt, ctx=ctx))
 
         def done(rr) -> None:
             self.icp_history = rr.icp_history
+            self._show_icp_status(rr.icp_history, prm.icp_iterations)
             self.set_manual_pose(rr.T_refined, "ICP from manual pose")
             self._update_plots()
 
         self.handle = self.window.start_job(job, on_result=done)
         return self.handle
+
+    def _show_icp_status(self, hist: list[dict], cap: int) -> None:
+        """How the ICP run ended: converged, or stopped at the iteration cap while the RMSE still fell."""
+        if not hist:
+            self.icp_status.setText("")
+            return
+        n = int(hist[-1]["iteration"])
+        r0, r1 = 100 * hist[0]["rmse"], 100 * hist[-1]["rmse"]
+        last = 100 * (hist[-2]["rmse"] - hist[-1]["rmse"]) if len(hist) > 1 else 0.0
+        text = f"ICP: {n} iterations, RMSE {r0:.2f} → {r1:.2f} cm"
+        if n >= cap and last > 1e-4:
+            self.icp_status.setStyleSheet("color: #ff6060;")
+            self.icp_status.setText(f"{text} — stopped at the {cap}-iteration cap while still improving "
+                                    f"({last:.3f} cm in the last iteration): raise max iterations")
+        else:
+            self.icp_status.setStyleSheet("")
+            self.icp_status.setText(f"{text} — converged")
 
     def _evaluate_manual(self) -> None:
         from engine.registration.pipeline import evaluate_pose
@@ -443,16 +568,23 @@ class RegistrationWorkbench(Workbench):
         res = self.stage_residual() if T_override is None else None
         style = {"point_size": 3.0}
         if self.residual_box.isChecked() and res is not None:
-            attrs["residual"] = np.minimum(res, 0.25 * 4).astype(np.float32)
-            style["color_by"] = "residual"
+            hi = residual_range(r.params)
+            attrs["rgb"] = residual_colours(res, hi)
+            attrs["residual"] = np.asarray(res, np.float32)  # shown when a point is picked
+            style["color_by"] = "rgb"
+            self._show_colour_bar(hi)
         else:
+            self._remove_colour_bar()
             attrs["rgb"] = np.tile(np.array(SRC_RGB, np.uint8), (len(pts), 1))
             style["color_by"] = "rgb"
         ex_src = self.explainer.colours("source", len(pts))
         if ex_src is not None and T_override is None:
             attrs, style["color_by"], style["point_size"] = {"rgb": ex_src}, "rgb", 4.5
+            self._remove_colour_bar()
         tgt_rgb = self.explainer.colours("target", len(r.tgt_down))
-        tgt_rgb = np.tile(np.array(TGT_RGB, np.uint8), (len(r.tgt_down), 1)) if tgt_rgb is None else tgt_rgb
+        if tgt_rgb is None:  # grey under residual colours: the cool ramp's blues would read as target points
+            rgb = TGT_GREY if style["color_by"] == "rgb" and "residual" in attrs else TGT_RGB
+            tgt_rgb = np.tile(np.array(rgb, np.uint8), (len(r.tgt_down), 1))
         if self.src_layer is None:
             self.src_layer = PointCloud(name=PREFIX + "source", source="job:registration", points=pts, attributes=attrs)
             self.tgt_layer = PointCloud(name=PREFIX + "target", source="job:registration", points=r.tgt_down,
@@ -472,6 +604,44 @@ class RegistrationWorkbench(Workbench):
             self.window.view3d.reset_camera(render=False)
         self.window.view3d.render()
         self._update_metrics()
+
+    def _show_colour_bar(self, hi: float) -> None:
+        """A colour bar for the residual colouring, in the 3D view's right edge (cm, light text)."""
+        import vtk
+
+        if self._colour_bar is None:
+            lut = vtk.vtkLookupTable()
+            lut.SetNumberOfTableValues(64)
+            for k, c in enumerate(residual_colours(np.linspace(0, 1, 64), 1.0)):
+                lut.SetTableValue(k, *(c / 255.0), 1.0)
+            lut.Build()
+            bar = vtk.vtkScalarBarActor()
+            bar.SetLookupTable(lut)
+            bar.SetTitle("residual (cm)")
+            bar.SetNumberOfLabels(5)
+            bar.SetLabelFormat("%.3g")
+            bar.SetPosition(0.86, 0.12)
+            bar.SetWidth(0.12)
+            bar.SetHeight(0.76)
+            bar.SetBarRatio(0.3)
+            bar.SetTextPositionToPrecedeScalarBar()
+            bar.UnconstrainedFontSizeOn()
+            for tp, size in ((bar.GetTitleTextProperty(), 13), (bar.GetLabelTextProperty(), 12)):
+                tp.SetColor(0.92, 0.92, 0.92)
+                tp.SetFontSize(size)
+                tp.ShadowOff()
+                tp.ItalicOff()
+                tp.BoldOff()
+            bar.PickableOff()
+            self._colour_bar = bar
+        self._colour_bar.GetLookupTable().SetTableRange(0.0, 100.0 * hi)
+        ren = self.window.view3d.renderer
+        if not ren.HasViewProp(self._colour_bar):
+            ren.AddViewProp(self._colour_bar)
+
+    def _remove_colour_bar(self) -> None:
+        if self._colour_bar is not None:
+            self.window.view3d.renderer.RemoveViewProp(self._colour_bar)
 
     def corr_scores(self) -> np.ndarray | None:
         r = self.result
@@ -503,11 +673,14 @@ class RegistrationWorkbench(Workbench):
             self.window.add_layer(c)
         style = {"color_by": self.colour_combo.currentText(), "show_outliers": self.outliers_box.isChecked(),
                  "min_score": self.compat_slider.value() / 100.0 if scores is not None else None,
-                 "max_lines": 2500}
+                 "max_lines": 2500, "pickable": not self.pick_btn.isChecked()}  # clicks reach the clouds
         self.window.refresh_layer(c, style)  # the renderer applies c.visible to the rebuilt actors
 
     def _draw_manual_pairs(self, T: np.ndarray | None = None, render: bool = True) -> None:
-        if not self.manual_pairs and self.pairs_layer is None:
+        """Picked pairs: a marker on each cloud and a line between them; a pending first pick is a marker on
+        its cloud alone. Markers are sized to the scene and never take a click from the clouds."""
+        self._update_pairs_label()
+        if not self.manual_pairs and self._pending is None and self.pairs_layer is None:
             return
         T = self.current_T() if T is None else T
         P = np.array([p for p, _ in self.manual_pairs]).reshape(-1, 3)
@@ -517,12 +690,32 @@ class RegistrationWorkbench(Workbench):
             self.pairs_layer.meta["manual"] = True
         pl = self.pairs_layer
         pl.pairs = np.c_[np.arange(len(P)), np.arange(len(P))].astype(np.int64)
-        pl.meta.update(src_xyz=P, tgt_xyz=Q, source_transform=T)
+        pending = {"source": None, "target": None}
+        if self._pending is not None:
+            pending[self._pending[0]] = self._pending[1]
+        pl.meta.update(src_xyz=P, tgt_xyz=Q, source_transform=T, pending_src=pending["source"],
+                       pending_tgt=pending["target"])
+        r = self.result
+        pts = r.tgt_down if r is not None else Q
+        voxel = float(r.params.voxel) if r is not None else 0.05
         if self.window.scene.get(pl.uid) is None:
             self.window.add_layer(pl)
-        self.window.refresh_layer(pl, {"line_width": 3.0})
+        self.window.refresh_layer(pl, {"line_width": 3.0, "markers": True,
+                                       "marker_radius": marker_radius(pts, voxel), "pickable": False})
         if render:
             self.window.view3d.render()
+
+    def _update_pairs_label(self) -> None:
+        n = len(self.manual_pairs)
+        text = f"{n} pair{'s' if n != 1 else ''}"
+        if self._pending is not None:
+            other = "target" if self._pending[0] == "source" else "source"
+            text += f" · {self._pending[0]} point picked: now click its match on the {other}"
+        elif self.pick_btn.isChecked():
+            text += " · click a point on the source (orange) or target (blue)"
+        if 0 < n < 3:
+            text += f" · {3 - n} more to align"
+        self.pairs_label.setText(text)
 
     def _update_metrics(self) -> None:
         r = self.result
@@ -542,6 +735,8 @@ class RegistrationWorkbench(Workbench):
                         f"<td>{m['translation_error_cm']:.1f} cm</td><td>{'✔' if m['success'] else '✘'}</td><td></td></tr>")
         head = (f"<b>{self.stage}</b> · {len(r.corr):,} correspondences, {int(r.inlier.sum()):,} predicted inliers"
                 f" · {r.seconds:.2f} s")
+        if getattr(r, "failure", None):
+            head = "<b style='color:#ffb020'>FAILED</b> · " + head
         if "coarse" in r.metrics:
             head += f" · input inlier ratio {r.metrics['coarse']['inlier_ratio']:.3f}"
         table = ("<table><tr><th></th><th>RE</th><th>TE</th><th>ok</th><th>IP/IR/F1</th></tr>" + "".join(rows)
@@ -560,9 +755,15 @@ class RegistrationWorkbench(Workbench):
             self.icp_plot.plot(it, rm, pen=pg.mkPen((255, 200, 0), width=2), symbol="o", symbolSize=5)
         res = self.stage_residual()
         if res is not None and len(res):
-            cm = np.minimum(100 * res, 50.0)
-            y, x = np.histogram(cm, bins=50, range=(0, 50))
+            cm, hi = residual_histogram_range(res)
+            y, x = np.histogram(np.minimum(cm, hi), bins=50, range=(0, hi))
             self.res_plot.plot(x, y, stepMode="center", fillLevel=0, brush=(255, 140, 0, 150), pen=pg.mkPen(SRC_RGB))
+            tau = 100 * float(r.params.inlier_threshold)
+            if tau < hi:
+                self.res_plot.addItem(pg.InfiniteLine(tau, angle=90, pen=pg.mkPen((0, 220, 255), width=2),
+                                                      label="τ", labelOpts={"position": 0.9, "color": (0, 220, 255)}))
+            self.res_plot.setXRange(0, hi, padding=0.02)
+            self.res_plot.setTitle(f"Residuals to nearest target, 0–{hi:.3g} cm (99th pct.)")
         if len(r.seed_fitness):
             f = r.seed_fitness
             y, x = np.histogram(f, bins=min(50, max(5, int(f.max() - f.min() + 1))))
@@ -570,29 +771,56 @@ class RegistrationWorkbench(Workbench):
             self.seed_plot.addItem(pg.InfiniteLine(float(f[r.best_seed]), angle=90, pen=pg.mkPen((255, 60, 60), width=2)))
 
     # ------------------------------------------------------------------------------------------ picking
+    def _on_pick_mode(self, on: bool) -> None:
+        if not on:
+            self._pending = None
+        if self.result is not None:
+            self._draw_corr()  # correspondence lines stop taking clicks while picking
+            self._draw_manual_pairs()
+        else:
+            self._update_pairs_label()
+
     def _on_pick(self, info: dict) -> None:
         if not self.pick_btn.isChecked() or self.result is None:
             return
         uid = info.get("layer")
-        pid = info.get("point_id", -1)
-        if pid is None or pid < 0:
+        pid = info.get("index", info.get("point_id", -1))
+        if pid is None or not np.isscalar(pid) or int(pid) < 0:
             return
         if self.src_layer is not None and uid == self.src_layer.uid:
+            self.window.view3d.marker.SetVisibility(False)  # the pair markers show the pick
             self.pick_source(int(pid))
         elif self.tgt_layer is not None and uid == self.tgt_layer.uid:
+            self.window.view3d.marker.SetVisibility(False)
             self.pick_target(int(pid))
 
     def pick_source(self, i: int) -> None:
-        self._pending_src = self.result.src_down[i].copy()  # raw source frame, independent of the pose
-        self.window.log(f"picked source keypoint {i}; now pick its match on the target")
+        """Source keypoint i (kept in the raw source frame, independent of the pose shown)."""
+        self._pick("source", self.result.src_down[i].copy())
 
     def pick_target(self, j: int) -> None:
-        if self._pending_src is None:
-            self.window.log("pick a source point first", "warning")
+        self._pick("target", self.result.tgt_down[j].copy())
+
+    def _pick(self, side: str, xyz: np.ndarray) -> None:
+        """Either cloud first; the second click on the other cloud makes the pair (one undoable edit). A second
+        click on the same cloud moves the pending pick."""
+        if self._pending is None or self._pending[0] == side:
+            self._pending = (side, xyz)
+            self.window.log(f"picked a {side} point; now pick its match on the "
+                            f"{'target' if side == 'source' else 'source'}")
+            self._draw_manual_pairs()
             return
-        pairs = list(self.manual_pairs) + [(self._pending_src, self.result.tgt_down[j].copy())]
-        self._pending_src = None
-        self.window.push(EditPairs(self, pairs, "pick point pair"))
+        other = self._pending[1]
+        self._pending = None
+        p, q = (xyz, other) if side == "source" else (other, xyz)
+        self.window.push(EditPairs(self, list(self.manual_pairs) + [(p, q)], "pick point pair"))
+
+    def clear_pairs(self) -> None:
+        self._pending = None
+        if self.manual_pairs:
+            self.window.push(EditPairs(self, [], "clear picked pairs"))
+        else:
+            self._draw_manual_pairs()
 
     # ------------------------------------------------------------------------------------------ files
     def load_gt(self, path: str, pair: tuple[int, int] | None = None) -> np.ndarray | None:

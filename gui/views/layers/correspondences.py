@@ -6,7 +6,9 @@ the registration job). Endpoint coordinates live in `layer.meta["src_xyz"]` / `[
 source's and target's own frames) and `meta["source_transform"]` (4×4) says where the source currently
 sits, so switching between initial / coarse / refined alignment re-draws without recomputing anything.
 Style keys: `color_by` ("inlier" | "truth"), `min_score` (hide lines whose `scores` are below it),
-`show_outliers`, `max_lines`, `line_width`.
+`show_outliers`, `max_lines`, `line_width`, `pickable` (False: clicks go through to the clouds), `markers` with
+`marker_radius` (manual pairs: a sphere on each endpoint, and on `meta["pending_src"/"pending_tgt"]`, a first
+pick still waiting for its match).
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 from engine.scene import CorrespondenceSet
 
 from ..builders import register_builder, tag_actor
-from ..vtk_utils import actor_for, lines_polydata
+from ..vtk_utils import actor_for, lines_polydata, points_polydata
 
 INLIER = (40, 220, 80)
 OUTLIER = (230, 50, 50)
@@ -24,6 +26,7 @@ FALSE_INLIER = (255, 160, 0)
 MISSED_INLIER = (0, 200, 255)
 TRUE_OUTLIER = (150, 40, 40)
 MANUAL = (255, 240, 40)
+PENDING = (245, 245, 245)  # a first pick waiting for its match
 
 
 def line_colors(layer: CorrespondenceSet, color_by: str = "inlier") -> np.ndarray:
@@ -68,18 +71,62 @@ def _fmt(v) -> str:
     return "—" if not np.isfinite(v) else f"{v:.4g}"
 
 
+def _marker_actor(xyz: np.ndarray, rgb: np.ndarray, radius: float, origin):
+    """Spheres (one glyph actor) at xyz, coloured per point; not pickable, so a marker never hides the point
+    under it from the next click."""
+    import vtk
+
+    pd = points_polydata(xyz, rgb, origin=origin)
+    src = vtk.vtkSphereSource()
+    src.SetRadius(float(radius))
+    src.SetThetaResolution(16)
+    src.SetPhiResolution(12)
+    g = vtk.vtkGlyph3D()
+    g.SetInputData(pd)
+    g.SetSourceConnection(src.GetOutputPort())
+    g.SetColorModeToColorByScalar()
+    g.SetScaleModeToDataScalingOff()
+    g.Update()
+    a = actor_for(g.GetOutput())
+    a.PickableOff()
+    return a
+
+
+def _markers(layer: CorrespondenceSet, a: np.ndarray, b: np.ndarray, T: np.ndarray, style: dict) -> list:
+    r = float(style.get("marker_radius", 0.05))
+    xyz, cols = [a, b], [np.tile(np.array(MANUAL, np.uint8), (len(a) + len(b), 1))]
+    ps, pt = layer.meta.get("pending_src"), layer.meta.get("pending_tgt")
+    if ps is not None:
+        xyz.append((np.asarray(ps, float) @ T[:3, :3].T + T[:3, 3]).reshape(1, 3))
+        cols.append(np.array([PENDING], np.uint8))
+    if pt is not None:
+        xyz.append(np.asarray(pt, float).reshape(1, 3))
+        cols.append(np.array([PENDING], np.uint8))
+    P = np.concatenate(xyz)
+    if len(P) == 0:
+        return []
+    return [tag_actor(_marker_actor(P, np.concatenate(cols), r, style.get("origin")), layer, None)]
+
+
 @register_builder(CorrespondenceSet)
 def build_correspondences(layer: CorrespondenceSet, style: dict) -> list:
     src = layer.meta.get("src_xyz")
     tgt = layer.meta.get("tgt_xyz")
+    T = np.asarray(layer.meta.get("source_transform", np.eye(4)), float)
+    if style.get("markers") and src is not None and tgt is not None:
+        a = np.asarray(src, float).reshape(-1, 3) @ T[:3, :3].T + T[:3, 3]
+        marks = _markers(layer, a, np.asarray(tgt, float).reshape(-1, 3), T, style)
+        if len(layer.pairs) == 0:
+            return marks
+    else:
+        marks = []
     if src is None or tgt is None or len(layer.pairs) == 0:
         return []
-    T = np.asarray(layer.meta.get("source_transform", np.eye(4)), float)
     a = np.asarray(src, float) @ T[:3, :3].T + T[:3, 3]
     b = np.asarray(tgt, float)
     idx = visible_lines(layer, style)
     if len(idx) == 0:
-        return []
+        return marks
     cols = line_colors(layer, style.get("color_by", "inlier"))
     pred = np.ones(len(layer.pairs), bool) if layer.inlier is None else np.asarray(layer.inlier, bool)
     width = style.get("line_width", 2.0 if layer.meta.get("manual") else 1.0)
@@ -91,7 +138,10 @@ def build_correspondences(layer: CorrespondenceSet, style: dict) -> list:
         if len(sub) == 0:
             continue
         pd = lines_polydata(a[sub], b[sub], cols[sub], origin=style.get("origin"))
-        built.append((actor_for(pd, line_width=width, opacity=opacity), sub))
+        actor = actor_for(pd, line_width=width, opacity=opacity)
+        if not style.get("pickable", True):
+            actor.PickableOff()
+        built.append((actor, sub))
     m = layer.meta
 
     def make_pick(sub: np.ndarray):
@@ -114,4 +164,4 @@ def build_correspondences(layer: CorrespondenceSet, style: dict) -> list:
 
         return pick
 
-    return [tag_actor(actor, layer, make_pick(sub)) for actor, sub in built]
+    return [tag_actor(actor, layer, make_pick(sub)) for actor, sub in built] + marks
