@@ -164,11 +164,62 @@ def resolve_inside(owner: str | os.PathLike, rel: str, field: str = "path", must
 # ------------------------------------------------------------------------------------------ npy / zip
 
 
-def read_npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = np.lib.format.read_magic(f)
-    if version not in ((1, 0), (2, 0), (3, 0)):
+MAX_NPY_HEADER = 10_000  # numpy's own default (np.load refuses longer headers unless allow_pickle)
+_NPY_LENGTH = {(1, 0): "<H", (2, 0): "<I", (3, 0): "<I"}
+
+
+def _read_exactly(f: IO[bytes], n: int, what: str) -> bytes:
+    b = f.read(n)
+    if len(b) != n:
+        raise ValueError(f"truncated .npy {what} ({len(b)} of {n} bytes)")
+    return b
+
+
+def read_npy_header(f: IO[bytes], max_header_size: int = MAX_NPY_HEADER) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) of the .npy header at `f`, leaving `f` just after it; nothing is allocated
+    for the array. Any fault is a ValueError.
+
+    numpy's public API (`read_magic`, `read_array_header_1_0/2_0`, `descr_to_dtype`) does the parsing. The header
+    length is checked against `max_header_size` before the header is read: numpy's readers read the declared
+    length (up to 4 GiB in version 2/3) first and judge it afterwards. numpy has no public reader for version 3.0
+    (version 2.0 with a UTF-8 header, written only for non-Latin-1 field names), so that one is parsed here with
+    numpy's own rules: a literal dict with exactly descr/fortran_order/shape, read by `ast.literal_eval`."""
+    import ast
+    import io
+
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version not in _NPY_LENGTH:
         raise ValueError(f"unsupported .npy version {version}")
-    return np.lib.format._read_array_header(f, version)  # noqa: SLF001 - the public readers allocate
+    prefix = _read_exactly(f, struct.calcsize(_NPY_LENGTH[version]), "header length")
+    (length,) = struct.unpack(_NPY_LENGTH[version], prefix)
+    if length > max_header_size:
+        raise ValueError(f".npy header is {length:,} bytes (limit {max_header_size:,})")
+    header = _read_exactly(f, length, "header")
+    if version != (3, 0):
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        try:
+            return read(io.BytesIO(prefix + header), max_header_size=max_header_size)
+        except ValueError:
+            raise
+        except Exception as e:  # noqa: BLE001 - numpy's Python-2 header repair lets SyntaxError, TokenError... out
+            raise ValueError(f"cannot parse .npy header ({type(e).__name__})") from None
+    try:
+        d = ast.literal_eval(header.decode("utf-8"))
+    except (UnicodeDecodeError, SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as e:
+        raise ValueError(f"cannot parse .npy header ({type(e).__name__})") from None
+    if not isinstance(d, dict) or d.keys() != {"descr", "fortran_order", "shape"}:
+        raise ValueError(".npy header is not a dict of descr, fortran_order and shape")
+    shape, fortran = d["shape"], d["fortran_order"]
+    if not isinstance(shape, tuple) or not all(isinstance(x, int) and not isinstance(x, bool) for x in shape):
+        raise ValueError(f".npy header shape is not a tuple of ints: {shape!r:.80}")
+    if not isinstance(fortran, bool):
+        raise ValueError(f".npy header fortran_order is not a bool: {fortran!r:.80}")
+    try:
+        dtype = fmt.descr_to_dtype(d["descr"])
+    except (TypeError, ValueError, KeyError, IndexError) as e:
+        raise ValueError(f".npy header descr is not a dtype ({type(e).__name__})") from None
+    return shape, fortran, dtype
 
 
 def check_npy_stream(owner, f: IO[bytes], available: int, what: str = "array") -> tuple[tuple[int, ...], np.dtype]:

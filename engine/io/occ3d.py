@@ -136,8 +136,9 @@ def _single_int_grid(p: Path) -> bool:
             if len(names) != 1:
                 return False
             with z.open(names[0]) as f:
-                version = np.lib.format.read_magic(f)
-                shape, _, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+                from .limits import read_npy_header
+
+                shape, _, dtype = read_npy_header(f)
         return len(shape) == 3 and np.dtype(dtype).kind in "iub"
     except (zipfile.BadZipFile, ValueError, OSError, KeyError):
         return False

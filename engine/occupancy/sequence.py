@@ -157,8 +157,9 @@ def load_pickled_npy(path: Path):
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            shape, _, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001
+            from ..io.limits import read_npy_header
+
+            shape, _, dtype = read_npy_header(f)
             if not dtype.hasobject:
                 f.seek(0)
                 return np.load(f, allow_pickle=False)
