@@ -16,7 +16,16 @@ fi
 # evo (GPL-3.0, tests only: tests/pose/test_trajectory_eval.py compares `eval trajectory` with it). Its
 # metadata pulls pandas/seaborn/rosbags and a newer numpy; the core metrics need none of them.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "evo==1.38.1"
-# Open3D is test-only (the FPFH equivalence check against its implementation). Its metadata pulls a notebook and
-# web-viewer stack (dash, flask, ipywidgets...; dash also registers a pytest plugin); the registration and
-# geometry modules the tests use need only numpy, so it is installed without them.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "open3d-cpu==0.20.0"
+# Open3D is test-only (the FPFH equivalence check against its implementation, PCD interop, Poisson densify).
+# Its metadata pulls a notebook and web-viewer stack (flask, ipywidgets, ipython, nbformat...), so it is installed
+# without them. `import open3d` still imports its plotly/dash viewer at the top (open3d/visualization/
+# draw_plotly.py), so those five pure-Python packages come pinned and --no-deps too; without them the import fails
+# and every Open3D test skips without a word. dash registers a pytest plugin: scripts/test.sh runs `-p no:dash`.
+# open3d-cpu 0.20.0 works with numpy 2 (its FPFH and point clouds checked with numpy 2.4).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "open3d-cpu==0.20.0" \
+  "plotly==7.1.0" "narwhals==2.29.0" "dash==4.4.1" "janus==2.0.0" "werkzeug==3.1.9"
+if ! .venv/bin/python -c "import open3d" >/dev/null 2>&1; then
+  echo "setup: open3d does not import (the Open3D equivalence tests would skip):" >&2
+  .venv/bin/python -c "import open3d" 2>&1 | tail -1 >&2
+  exit 1
+fi
