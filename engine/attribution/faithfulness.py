@@ -6,6 +6,18 @@ blurred copy (kernel 11, σ 5); after each step the class probability is recorde
 n = ceil(HW / step)) and AUC = (Σ s_i − s_0/2 − s_n/2) / n. A random ranking of the same pixels gives the
 floor a map must beat. Images along the curve are scored in batches (one model call per batch).
 For pose models the same code runs with the PoseIG target exp(−0.3·EPE) as the score (an adaptation).
+
+Substrates (what "removed" means, `SUBSTRATES`): ``rise`` = RISE's own pair (zeros for deletion, the
+blurred image for insertion); ``blur`` (Gaussian, kernel 11, σ 5), ``mean`` (the image's per-channel
+mean) and ``zero`` use that one substrate for both curves, as the later papers that compare them do.
+
+Random floors: a per-pixel random ranking is white noise, so a smooth map (Grad-CAM's 7×7 grid, occlusion's
+stride grid) deletes spatially coherent blobs while the floor deletes scattered pixels — a model is far
+more sensitive to blobs, so the smooth map "loses" to random pixels for reasons unrelated to faithfulness.
+The granularity-matched floor keeps the map's own values and smoothness and only moves them: the map's
+cells (cell × cell blocks, e.g. the occlusion stride) are permuted, or the CAM's low-resolution grid cells
+are permuted and upsampled exactly as the CAM is (`cell_shuffled`). Quantus-style scalar metrics (faithfulness
+correlation, MoRF/LeRF AOPC, the model-randomisation check) live in `faithmetrics.py`.
 """
 from __future__ import annotations
 
@@ -33,21 +45,78 @@ class Curve:
         return {"mode": self.mode, "auc": self.auc, "step": self.step, "scores": [float(s) for s in self.scores]}
 
 
+SUBSTRATES = ("rise", "blur", "mean", "zero")
+
+
 @dataclass
 class Faithfulness:
     deletion: Curve
     insertion: Curve
     deletion_random: Curve | None = None
     insertion_random: Curve | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # name -> Curve: granularity-matched floors ("…_random_cells")
+    substrate: str = "rise"
+    cell: int | None = None  # cell size (model-input pixels) of the granularity-matched floor
+
+    def curves(self) -> dict:
+        c = {"deletion": self.deletion, "insertion": self.insertion}
+        if self.deletion_random is not None:
+            c.update(deletion_random=self.deletion_random, insertion_random=self.insertion_random)
+        c.update(self.extra)
+        return c
 
     def metrics(self) -> dict:
-        m = {"deletion_auc": self.deletion.auc, "insertion_auc": self.insertion.auc}
+        m = {"deletion_auc": self.deletion.auc, "insertion_auc": self.insertion.auc, "substrate": self.substrate}
         if self.deletion_random is not None:
             m["deletion_auc_random"] = self.deletion_random.auc
         if self.insertion_random is not None:
             m["insertion_auc_random"] = self.insertion_random.auc
+        for k, c in self.extra.items():
+            m[f"{k.split('_')[0]}_auc_{'_'.join(k.split('_')[1:])}"] = c.auc
+        if self.cell is not None and self.extra:
+            m["random_cell"] = int(self.cell)
         return m
+
+
+def make_substrate(x, kind: str, mode: str = "deletion"):
+    """The image a removed pixel takes its value from (see the module docstring); x is N×C×H×W."""
+    import torch
+
+    if torch.is_tensor(kind):
+        return kind.to(x.dtype).expand_as(x)
+    if kind == "rise":
+        kind = "zero" if mode == "deletion" else "blur"
+    if kind == "zero":
+        return torch.zeros_like(x)
+    if kind == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).contiguous()
+    if kind == "blur":
+        return gaussian_blur(x, 5.0, 11)
+    raise ValueError(f"unknown substrate {kind!r} (use {', '.join(SUBSTRATES)})")
+
+
+def cell_shuffled(saliency: np.ndarray, cell: int, rng, lowres: np.ndarray | None = None) -> np.ndarray:
+    """A random map at the map's own granularity: its cell × cell blocks permuted (edges padded by
+    replication, then cropped), or — given the low-resolution map it was upsampled from (Grad-CAM's grid) —
+    that grid's cells permuted and upsampled bilinearly to the map's size as the CAM itself is."""
+    H, W = saliency.shape
+    if lowres is not None:
+        import torch
+        import torch.nn.functional as F
+
+        lo = np.asarray(lowres, np.float64)
+        perm = rng.permutation(lo.size)
+        sh = lo.reshape(-1)[perm].reshape(lo.shape)
+        t = torch.from_numpy(sh)[None, None]
+        return F.interpolate(t, size=(H, W), mode="bilinear", align_corners=False)[0, 0].numpy()
+    c = max(1, int(cell))
+    if c == 1:
+        return np.asarray(saliency, np.float64).reshape(-1)[rng.permutation(H * W)].reshape(H, W)
+    gh, gw = -(-H // c), -(-W // c)
+    pad = np.pad(np.asarray(saliency, np.float64), ((0, gh * c - H), (0, gw * c - W)), mode="edge")
+    blocks = pad.reshape(gh, c, gw, c).transpose(0, 2, 1, 3).reshape(gh * gw, c, c)
+    blocks = blocks[rng.permutation(gh * gw)]
+    return blocks.reshape(gh, gw, c, c).transpose(0, 2, 1, 3).reshape(gh * c, gw * c)[:H, :W]
 
 
 def auc(scores) -> float:
@@ -78,8 +147,7 @@ def curve(score_fn: Callable, x, saliency: np.ndarray, mode: str = "deletion", s
         raise ValueError(f"saliency {saliency.shape} does not match the input {(H, W)}")
     step = int(step or max(1, W))  # RISE: one row's worth of pixels per step
     n = math.ceil(H * W / step)
-    if substrate is None:
-        substrate = torch.zeros_like(x) if mode == "deletion" else gaussian_blur(x, 5.0, 11)
+    substrate = make_substrate(x, "rise" if substrate is None else substrate, mode)
     pos = torch.from_numpy(rank_positions(saliency).reshape(H, W)).to(x.device)
     scores = np.zeros(n + 1)
     bs = max(1, int(batch_size))
@@ -102,15 +170,28 @@ def curve(score_fn: Callable, x, saliency: np.ndarray, mode: str = "deletion", s
 
 def deletion_insertion(score_fn: Callable, x, saliency: np.ndarray, step: int | None = None, batch_size: int = 16,
                        with_random: bool = True, seed: int = 0, progress: Progress = no_progress,
-                       cancel=None) -> Faithfulness:
-    """Deletion + insertion for the map, plus (optionally) both for a random ranking of the same pixels."""
-    rnd = np.random.default_rng(seed).random(saliency.shape)
+                       cancel=None, substrate: str = "rise", cell: int | None = None,
+                       lowres: np.ndarray | None = None) -> Faithfulness:
+    """Deletion + insertion for the map; with `with_random` also both for a per-pixel random ranking and,
+    when `cell` > 1 or `lowres` is given, for the granularity-matched random map (`cell_shuffled`)."""
+    if substrate not in SUBSTRATES:
+        raise ValueError(f"unknown substrate {substrate!r} (use {', '.join(SUBSTRATES)})")
+    rng = np.random.default_rng(seed)
+    rnd = rng.random(saliency.shape)
     runs = [("deletion", saliency), ("insertion", saliency)]
+    cells = with_random and (lowres is not None or (cell is not None and int(cell) > 1))
     if with_random:
         runs += [("deletion", rnd), ("insertion", rnd)]
+    if cells:
+        sh = cell_shuffled(saliency, cell or 1, rng, lowres)
+        runs += [("deletion", sh), ("insertion", sh)]
     out = []
     for i, (mode, sal) in enumerate(runs):
         def sub(f, msg="", i=i):
             progress((i + f) / len(runs), msg)
-        out.append(curve(score_fn, x, sal, mode, step, batch_size, progress=sub, cancel=cancel))
-    return Faithfulness(out[0], out[1], *(out[2:4] if with_random else (None, None)))
+        out.append(curve(score_fn, x, sal, mode, step, batch_size, substrate=substrate, progress=sub, cancel=cancel))
+    extra = {"deletion_random_cells": out[4], "insertion_random_cells": out[5]} if cells else {}
+    if lowres is not None and cells:
+        cell = int(round(saliency.shape[0] / np.asarray(lowres).shape[0]))
+    return Faithfulness(out[0], out[1], *(out[2:4] if with_random else (None, None)), extra=extra,
+                        substrate=substrate, cell=int(cell) if cells else None)

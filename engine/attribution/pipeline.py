@@ -32,6 +32,14 @@ class AttributionOptions:
     stride: int = 16
     faithfulness: bool = True
     curve_step: int | None = None   # pixels per deletion/insertion step (None: one row)
+    substrate: str = "rise"         # what deleted pixels become: rise (zero / blur) | blur | mean | zero
+    random_cell: int | None = None  # granularity-matched random floor: cell size (None: the method's own grid)
+    metrics: tuple = ()             # Quantus-style extras: correlation, aopc, sanity (faithmetrics.py)
+    fc_subset: int = 224            # faithfulness correlation: pixels per random subset (Quantus default)
+    fc_runs: int = 100              # … and the number of subsets
+    aopc_patch: int = 8             # region perturbation: patch size (Quantus default)
+    aopc_regions: int = 100         # … and the number of regions removed
+    sanity_checkpoints: int = 6     # model randomisation: cascade depths at which the map is recomputed
     joints: list[str] | None = None  # PoseIG joints (None: all COCO-17)
     gt: str | None = None           # COCO keypoint JSON for PoseIG ground truth
     person: int = 0                 # which annotated person in the image
@@ -78,12 +86,125 @@ def ig_warning(r) -> str | None:
             f"the step cap ({r.steps} steps): the map does not sum to the output change; raise --max-steps")
 
 
+def measure_faithfulness(score, x, m: np.ndarray, opts: AttributionOptions, ctx: JobContext, lo: float, hi: float,
+                         step: int | None, cell: int | None = None, lowres: np.ndarray | None = None,
+                         sanity=None) -> tuple[dict, dict]:
+    """RISE curves (with the chosen substrate and both random floors) plus the requested Quantus-style
+    metrics, on the map at model resolution. `sanity` = (module, explain(module) -> map) enables the
+    model-randomisation check. Returns (metrics, curves)."""
+    from . import faithfulness as fa
+    from . import faithmetrics as fm
+
+    cancel = ctx.cancel_event
+    extra = [k for k in opts.metrics if k in fm.METRICS]
+    unknown = [k for k in opts.metrics if k not in fm.METRICS]
+    if unknown:
+        raise InputError(None, f"unknown faithfulness metric(s) {', '.join(unknown)} (use {', '.join(fm.METRICS)})")
+    if opts.substrate not in fa.SUBSTRATES:
+        raise InputError(None, f"unknown substrate {opts.substrate!r} (use {', '.join(fa.SUBSTRATES)})")
+    parts = 1 + len(extra) * 0.5
+    span = (hi - lo) / parts
+    sal = np.asarray(m, np.float64)
+    metrics: dict = {}
+    rc = opts.random_cell if opts.random_cell is not None else cell
+    f = fa.deletion_insertion(score, x, sal, step, opts.batch_size, True, opts.seed, ctx.sub(lo, lo + span), cancel,
+                              substrate=opts.substrate, cell=rc, lowres=lowres if opts.random_cell is None else None)
+    metrics.update(f.metrics())
+    curves = f.curves()
+    at = lo + span
+    sub = "zero" if opts.substrate == "rise" else opts.substrate
+    if "correlation" in extra:
+        with ctx.stage("faithfulness correlation"):
+            r = fm.faithfulness_correlation(score, x, sal, opts.fc_subset, opts.fc_runs, sub, "pixel", opts.seed,
+                                            opts.batch_size, ctx.sub(at, at + span / 2), cancel)
+        metrics.update(faithfulness_correlation=r.correlation, fc_subset=r.subset_size, fc_runs=len(r.deltas))
+        at += span / 2
+    if "aopc" in extra:
+        with ctx.stage("region perturbation"):
+            rcs = {}
+            for i, order in enumerate(("morf", "lerf", "random")):
+                rcs[order] = fm.region_perturbation(score, x, sal, opts.aopc_patch, order, opts.aopc_regions, sub,
+                                                    opts.seed, opts.batch_size,
+                                                    ctx.sub(at + i * span / 6, at + (i + 1) * span / 6), cancel)
+        metrics.update(aopc_morf=rcs["morf"].aopc, aopc_lerf=rcs["lerf"].aopc, aopc_random=rcs["random"].aopc,
+                       aopc_gap=rcs["morf"].aopc - rcs["lerf"].aopc, aopc_patch=opts.aopc_patch,
+                       region_perturbation={k: c.to_dict() for k, c in rcs.items()})
+        at += span / 2
+    if "sanity" in extra:
+        if sanity is None:
+            raise InputError(None, "sanity (model randomisation) needs a classifier method (ig, gradcam, occlusion)")
+        module, explain = sanity
+        with ctx.stage("model randomisation"):
+            n = len(fm.randomisable_layers(module))
+            if n == 0:
+                raise InputError(None, "sanity check: the model has no layer with reset_parameters() to randomise "
+                                       "(a TorchScript file cannot be re-initialised; give the module or an adapter)")
+            r = fm.model_randomisation(module, explain, sal, "top_down", 42,
+                                       fm.log_checkpoints(n, opts.sanity_checkpoints), True, ctx.sub(at, hi), cancel)
+        metrics.update(sanity_last=r.last, sanity=r.to_dict())
+        if np.isfinite(r.last) and r.last > 0.5:
+            metrics.setdefault("warnings", []).append(
+                f"sanity check: the map still correlates {r.last:.2f} (Spearman) with the map of a model whose "
+                f"{n} layers are all re-initialised — it shows the input more than the model")
+    return metrics, curves
+
+
 def _full_res(m: np.ndarray, img: np.ndarray) -> np.ndarray:
     from .common import resize
 
     if m.shape == img.shape[:2]:
         return m.astype(np.float32)
     return resize(m.astype(np.float32), (img.shape[1], img.shape[0])).astype(np.float32)
+
+
+def classifier_map(module, x, t: int, method: str, opts: AttributionOptions, default_layer: str | None = None,
+                   work=None, cancel=None) -> tuple[np.ndarray, dict, bool, dict]:
+    """One classifier map at model resolution: (map, metrics, signed, extra) — extra holds the map's own
+    granularity for the faithfulness floors ("cell", or Grad-CAM's low-resolution grid "lowres")."""
+    import torch
+
+    from .common import no_progress, reduce_channels
+
+    work = work or no_progress
+    metrics: dict = {}
+    if method == "ig":
+        from .ig import integrated_gradients
+
+        base = opts.baseline
+        if base not in ("black", "blurred"):
+            from .common import load_image
+            base = load_image(base)
+        r = integrated_gradients(module, x, t, base, opts.steps, opts.ig_method, opts.batch_size,
+                                 progress=work, cancel=cancel, tol=opts.tol, max_steps=opts.max_steps)
+        m = reduce_channels(r.attributions, "sum")
+        metrics.update(convergence_delta=r.convergence_delta, output_difference=r.output_difference,
+                       f_input=r.f_input, f_baseline=r.f_baseline, relative_error=r.relative_error,
+                       steps=r.steps, baseline=r.baseline, integration=r.method, tolerance=r.tolerance,
+                       converged=r.converged, steps_tried=r.tried)
+        warn = ig_warning(r)
+        if warn:
+            metrics.setdefault("warnings", []).append(warn)
+        return m, metrics, True, {"cell": 1}
+    if method == "gradcam":
+        from .gradcam import grad_cam
+
+        work(0.0, "Grad-CAM")
+        try:
+            r = grad_cam(module, x, t, opts.layer or default_layer)
+        except ValueError as e:  # no such layer / no conv layer: the user's choice, not a crash
+            raise InputError(None, f"--layer: {e}") from None
+        metrics.update(layer=r.layer, logit=r.score)
+        work(1.0, "Grad-CAM done")
+        return r.cam, metrics, False, {"lowres": r.cam_lowres}
+    if method == "occlusion":
+        from .occlusion import occlusion
+
+        def score(b):
+            return torch.softmax(module(b), 1)[:, t]
+        r = occlusion(score, x, opts.window, opts.stride, "blur", opts.batch_size, work, cancel)
+        metrics.update(window=r.window, stride=r.stride, evaluations=r.n_evaluations)
+        return r.attributions, metrics, True, {"cell": r.stride}
+    raise InputError(None, f"method {method!r} is not for classifiers (use ig, gradcam or occlusion)")
 
 
 def run_classifier_method(img: np.ndarray, method: str, target=None, model: str | None = None,
@@ -108,59 +229,25 @@ def run_classifier_method(img: np.ndarray, method: str, target=None, model: str 
     work = ctx.sub(0.02, 0.6 if opts.faithfulness else 0.98)
     t0 = time.perf_counter()
     with ctx.stage(method):
-        if method == "ig":
-            from .ig import integrated_gradients
-
-            base = opts.baseline
-            if base not in ("black", "blurred"):
-                from .common import load_image
-                base = load_image(base)
-            r = integrated_gradients(clf.module, x, t, base, opts.steps, opts.ig_method, opts.batch_size,
-                                     progress=work, cancel=cancel, tol=opts.tol, max_steps=opts.max_steps)
-            m = reduce_channels(r.attributions, "sum")
-            metrics.update(convergence_delta=r.convergence_delta, output_difference=r.output_difference,
-                           f_input=r.f_input, f_baseline=r.f_baseline, relative_error=r.relative_error,
-                           steps=r.steps, baseline=r.baseline, integration=r.method, tolerance=r.tolerance,
-                           converged=r.converged, steps_tried=r.tried)
-            warn = ig_warning(r)
-            if warn:
-                metrics.setdefault("warnings", []).append(warn)
-            signed = True
-        elif method == "gradcam":
-            from .gradcam import grad_cam
-
-            work(0.0, "Grad-CAM")
-            try:
-                r = grad_cam(clf.module, x, t, opts.layer or clf.gradcam_layer)
-            except ValueError as e:  # no such layer / no conv layer: the user's choice, not a crash
-                raise InputError(None, f"--layer: {e}") from None
-            m = r.cam
-            metrics.update(layer=r.layer, logit=r.score)
-            signed = False
-            work(1.0, "Grad-CAM done")
-        elif method == "occlusion":
-            from .occlusion import occlusion
-
-            def score(b):
-                return torch.softmax(clf.module(b), 1)[:, t]
-            r = occlusion(score, x, opts.window, opts.stride, "blur", opts.batch_size, work, cancel)
-            m = r.attributions
-            metrics.update(window=r.window, stride=r.stride, evaluations=r.n_evaluations)
-            signed = True
-        else:
-            raise InputError(None, f"method {method!r} is not for classifiers (use ig, gradcam or occlusion)")
+        m, mm, signed, extra = classifier_map(clf.module, x, t, method, opts, clf.gradcam_layer, work, cancel)
+    metrics.update(mm)
     metrics["seconds_method"] = time.perf_counter() - t0
     curves = {}
     if opts.faithfulness:
         with ctx.stage("faithfulness"):
             def score(b):
                 return torch.softmax(clf.module(b), 1)[:, t]
+            fixed = AttributionOptions(**{**opts.__dict__, "tol": None, "steps": min(int(metrics.get("steps") or 32), 64)})
+
+            def explain(module):  # the same method on a randomised copy (IG at fixed steps: no doubling)
+                return classifier_map(module, x, t, method, fixed, clf.gradcam_layer)[0]
             # rank by positive evidence: for signed maps, negative pixels argue against the class
-            f = fa.deletion_insertion(score, x, np.asarray(m, np.float64), opts.curve_step, opts.batch_size,
-                                      True, opts.seed, ctx.sub(0.6, 0.98), cancel)
-            metrics.update(f.metrics())
-            curves = {"deletion": f.deletion, "insertion": f.insertion,
-                      "deletion_random": f.deletion_random, "insertion_random": f.insertion_random}
+            fm_metrics, curves = measure_faithfulness(score, x, m, opts, ctx, 0.6, 0.98, opts.curve_step,
+                                                      extra.get("cell"), extra.get("lowres"), (clf.module, explain))
+            warns = fm_metrics.pop("warnings", [])
+            metrics.update(fm_metrics)
+            if warns:
+                metrics.setdefault("warnings", []).extend(warns)
     ctx.progress(1.0, "done")
     return AttributionResult(img, _full_res(m, img), method, t, clf.class_name(t), clf.name, signed, metrics,
                              topk, curves, source=source, extra={"model_input": x[0].permute(1, 2, 0).cpu().numpy(),

@@ -299,11 +299,15 @@ def run_pose_method(img: np.ndarray, method: str, target, model, opts, device: s
             def score(b):
                 t = target_fn(b)
                 return t[:, ti] if ti is not None else t.mean(1)
-            f = fa.deletion_insertion(score, x, shown.astype(np.float64), opts.curve_step or S * 8, opts.batch_size,
-                                      True, opts.seed, ctx.sub(0.8, 0.98), cancel)
-            metrics.update(f.metrics())
-            curves = {"deletion": f.deletion, "insertion": f.insertion,
-                      "deletion_random": f.deletion_random, "insertion_random": f.insertion_random}
+            from .pipeline import measure_faithfulness
+
+            fm_metrics, curves = measure_faithfulness(score, x, shown.astype(np.float64), opts, ctx, 0.8, 0.98,
+                                                      opts.curve_step or S * 8,
+                                                      opts.stride if method == "occlusion" else 1)
+            warns = fm_metrics.pop("warnings", [])
+            metrics.update(fm_metrics)
+            if warns:
+                metrics.setdefault("warnings", []).extend(warns)
     full = {j: unwarp(m, A, (H, W)) for j, m in crop_maps.items()}
     ctx.progress(1.0, "done")
     res = AttributionResult(img, unwarp(shown, A, (H, W)), method, joints[tj] if tj is not None else "all joints",

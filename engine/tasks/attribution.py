@@ -34,6 +34,19 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=int, default=16, help="occlusion stride")
     p.add_argument("--no-faithfulness", action="store_true", help="skip deletion/insertion curves")
     p.add_argument("--curve-step", type=int, default=None, help="pixels per deletion/insertion step")
+    p.add_argument("--substrate", default="rise", choices=("rise", "blur", "mean", "zero"),
+                   help="what deleted pixels become: rise = zeros for deletion and the blurred image for insertion "
+                        "(RISE); blur, mean or zero = that substrate for both curves and the metrics below")
+    p.add_argument("--random-cell", type=int, default=None,
+                   help="cell size (model-input pixels) of the granularity-matched random floor (default: the "
+                        "map's own grid: Grad-CAM's feature cells, the occlusion stride, pixels for IG)")
+    p.add_argument("--faithfulness", default="", metavar="LIST",
+                   help="extra faithfulness metrics, comma-separated: correlation (Bhatt et al.), aopc (MoRF/LeRF "
+                        "region perturbation), sanity (model-parameter randomisation); 'all' for the three")
+    p.add_argument("--fc-subset", type=int, default=224, help="faithfulness correlation: pixels per subset")
+    p.add_argument("--fc-runs", type=int, default=100, help="faithfulness correlation: number of subsets")
+    p.add_argument("--aopc-patch", type=int, default=8, help="region perturbation: patch size (pixels)")
+    p.add_argument("--aopc-regions", type=int, default=100, help="region perturbation: regions removed")
     p.add_argument("--gt", default=None, help="PoseIG: COCO keypoint JSON with the image's ground truth")
     p.add_argument("--person", type=int, default=0, help="PoseIG: which annotated person (0 = largest)")
     p.add_argument("--joints", default=None, help="PoseIG: comma-separated joint names (default: COCO-17)")
@@ -62,6 +75,19 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise InputError(None, "--tol must be ≥ 0")
     if args.max_steps is not None and args.max_steps < 1:
         raise InputError(None, "--max-steps must be ≥ 1")
+    extra = [k.strip() for k in (args.faithfulness or "").split(",") if k.strip()]
+    if "all" in extra:
+        extra = ["correlation", "aopc", "sanity"]
+    bad = [k for k in extra if k not in ("correlation", "aopc", "sanity")]
+    if bad:
+        raise InputError(None, f"--faithfulness: unknown metric(s) {', '.join(bad)} (use correlation, aopc, sanity or all)")
+    if extra and args.no_faithfulness:
+        raise InputError(None, "--faithfulness and --no-faithfulness contradict each other")
+    for name in ("fc_subset", "fc_runs", "aopc_patch", "aopc_regions"):
+        if getattr(args, name) < 1:
+            raise InputError(None, f"--{name.replace('_', '-')} must be ≥ 1")
+    if args.random_cell is not None and args.random_cell < 1:
+        raise InputError(None, "--random-cell must be ≥ 1")
     if not 0.0 <= args.alpha <= 1.0:
         raise InputError(None, "--alpha must be in [0, 1]")
     from matplotlib import colormaps
@@ -72,6 +98,8 @@ def _run_cli(args: argparse.Namespace) -> int:
         tol=args.tol or None, max_steps=args.max_steps,
         batch_size=max(1, args.batch_size), layer=args.layer, window=args.window, stride=args.stride,
         faithfulness=not args.no_faithfulness, curve_step=args.curve_step, gt=args.gt, person=args.person,
+        substrate=args.substrate, random_cell=args.random_cell, metrics=tuple(extra), fc_subset=args.fc_subset,
+        fc_runs=args.fc_runs, aopc_patch=args.aopc_patch, aopc_regions=args.aopc_regions,
         joints=[j.strip() for j in args.joints.split(",")] if args.joints else None)
     bar = cli_progress(f"attribution {args.method}")
     try:
@@ -92,7 +120,8 @@ def _run_cli(args: argparse.Namespace) -> int:
             tol = m.get("tolerance")
             parts.append(f"completeness gap {format_gap(m['relative_error'])} at {m.get('steps')} steps"
                          + (f" (tolerance {100 * tol:.2f} %)" if tol else " (fixed steps)"))
-        for k in ("convergence_delta", "output_difference", "deletion_auc", "insertion_auc", "deletion_auc_random"):
+        for k in ("convergence_delta", "output_difference", "deletion_auc", "insertion_auc", "deletion_auc_random",
+                  "deletion_auc_random_cells", "faithfulness_correlation", "aopc_morf", "aopc_lerf", "sanity_last"):
             if k in m and m[k] is not None:
                 parts.append(f"{k}={m[k]:.4g}")
         print(", ".join(parts) + f"; wrote {args.out}")
