@@ -24,6 +24,11 @@ fi
 # open3d-cpu 0.20.0 works with numpy 2 (its FPFH and point clouds checked with numpy 2.4).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "open3d-cpu==0.20.0" \
   "plotly==7.1.0" "narwhals==2.29.0" "dash==4.4.1" "janus==2.0.0" "werkzeug==3.1.9"
+# Quantus (LGPL-3.0, tests only: tests/attribution/test_faithmetrics.py compares the faithfulness metrics with it).
+# Its metadata pulls opencv-python (a second OpenCV beside the headless one) and TensorFlow-era pins; the metrics
+# compared import with pandas, scikit-learn and cachetools only.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "quantus==0.6.0"
+.venv/bin/python -m pip install -q --disable-pip-version-check "pandas<3" scikit-learn cachetools
 if ! .venv/bin/python -c "import open3d" >/dev/null 2>&1; then
   echo "setup: open3d does not import (the Open3D equivalence tests would skip):" >&2
   .venv/bin/python -c "import open3d" 2>&1 | tail -1 >&2
