@@ -60,6 +60,9 @@ def load_adapter_file(path: str | Path) -> type:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "adapter file does not exist")
+    from .trust import check_adapter
+
+    check_adapter(path)  # the GUI asks once per file version before any of its code runs
     name = f"scenelens_user_adapter_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

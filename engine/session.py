@@ -85,6 +85,14 @@ class Session:
             out.setdefault(lay.name, lay)
         return out
 
+    @staticmethod
+    def precompute_prints(scene: Scene) -> Scene:
+        """Hash the freshly read layers in the open job (a 50M-point cloud takes seconds to hash), so that
+        `set_scene` on the GUI thread does not; the print is used once, by `set_scene`."""
+        for lay in scene.layers:
+            lay.meta["_print_at_load"] = fingerprint(lay)
+        return scene
+
     def set_scene(self, scene: Scene) -> None:
         self.scene = scene
         self.selection = None
@@ -99,7 +107,8 @@ class Session:
             if not lay.provenance:
                 lay.provenance = {"kind": "file", "path": lay.source or self.scene.path}
             self._file_order[lay.uid] = i
-            self._file_prints[lay.uid] = fingerprint(lay)
+            pre = lay.meta.pop("_print_at_load", None)  # hashed by the open job (precompute_prints)
+            self._file_prints[lay.uid] = pre or fingerprint(lay)
 
     def add_layer(self, layer: Layer, replace: bool = True) -> Layer:
         """Add a layer (a job's result); a layer of the same name is replaced when `replace`."""

@@ -34,6 +34,27 @@ class UntrustedModelError(InputError):
     """A model file needs unpickling (it can run code) and the user has not trusted it."""
 
 
+class UntrustedAdapterError(InputError):
+    """An adapter `.py` the user has not confirmed, while confirmations are required (the GUI asks first)."""
+
+
+_confirm_adapters = False  # the GUI turns this on: an adapter file runs only after the user confirmed it
+
+
+def require_adapter_confirmation(on: bool = True) -> None:
+    """Process-wide: refuse adapter files the user has not confirmed (`UntrustedAdapterError`) so the GUI can
+    ask once per file version. Off for the CLI and the Python API, where naming the file is the consent."""
+    global _confirm_adapters
+    _confirm_adapters = bool(on)
+
+
+def check_adapter(path: str | os.PathLike) -> None:
+    """Called before an adapter file is imported; raises when confirmations are required and it has none."""
+    if _confirm_adapters and not is_adapter_trusted(path):
+        raise UntrustedAdapterError(path, "is an adapter: Python code that runs with your permissions; it runs "
+                                          "only after you confirm it (once per file version)")
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     try:

@@ -25,6 +25,9 @@ def _window(device: str | None, size=None):
     from .main_window import MainWindow
 
     win = MainWindow(device=device)
+    from engine.trust import require_adapter_confirmation
+
+    require_adapter_confirmation(True)  # an adapter .py runs only after the user confirmed it (gui/trust_prompts.py)
     geo = os.environ.get("SCENELENS_WINDOW_SIZE")
     if geo:
         w, h = (int(v) for v in geo.lower().split("x"))
@@ -121,6 +124,7 @@ def _warm_up_imports() -> None:
     import threading
 
     def work() -> None:
+        import matplotlib  # noqa: F401  (the colour maps of the first point cloud: ~1 s cold on the GUI thread)
         import scipy.spatial  # noqa: F401
         import torch
 

@@ -51,8 +51,10 @@ class _Worker(QtCore.QObject):
         except JobCancelled:
             self.cancelled.emit()
         except (InputError, SceneLensError) as e:
+            self.exception = e  # for the window: some failures are questions (engine.trust: run this file?)
             self.failed.emit(str(e), "")
         except Exception as e:  # a bug or a model failure: show it, keep the app alive
+            self.exception = e
             self.failed.emit(f"{type(e).__name__}: {e}", traceback.format_exc())
         else:
             if self.ctx.cancelled:
@@ -114,6 +116,7 @@ class JobHandle(QtCore.QObject):
 
     def _failed(self, msg: str, details: str) -> None:
         self.error, self.details, self.state = msg, details, "failed"
+        self.exception = getattr(self.worker, "exception", None)
         self.done.emit("failed")
 
     def _cancelled(self) -> None:

@@ -155,6 +155,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_device_label()
         self._menus: dict[str, QtWidgets.QMenu] = {}
         self._build_menus()
+        from .trust_prompts import TrustPrompts
+
+        self.trust = TrustPrompts(self)  # model/adapter confirmations, outside-paths setting, reader warnings
         self._build_workspace_bar()
 
         from .workbenches import discover
@@ -274,6 +277,10 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.log_panel.log(details, "error")
             if on_error is not None:
                 on_error(msg, details)
+            if self.trust.ask(getattr(handle, "exception", None),  # "run this file?": on yes, the same job again
+                              lambda: self.start_job(job, on_result, on_partial, on_error, on_cancel)):
+                self.log(f"{job.name}: waiting for your confirmation: {_elide(msg, 300)}")
+                return
             self.error(f"{job.name} failed", msg)
 
         def finished(result) -> None:
@@ -302,7 +309,8 @@ class MainWindow(QtWidgets.QMainWindow):
         try:
             plan = build(task, self.session, **options)
         except InputError as e:
-            self.error(task.capitalize(), str(e))
+            if not self.trust.ask(e, lambda: self.run_task(task, on_layers, **options)):
+                self.error(task.capitalize(), str(e))
             return None
 
         def done(result) -> None:
@@ -567,7 +575,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         def work(ctx):
             ctx.progress(0.05, f"reading {Path(path).name}")
-            return load(path)
+            return Session.precompute_prints(load(path))  # hashing a big cloud: here, not on the GUI thread
 
         def done(scene: Scene) -> None:
             self.set_scene(scene)

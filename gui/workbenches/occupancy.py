@@ -946,7 +946,14 @@ class OccupancyWorkbench(Workbench):
         if drop_cameras and rig is not None:
             rig2 = CameraRig(name=rig.name, cameras=[c for c in rig.cameras if c.name not in drop_cameras], frame=rig.frame)
             scene = Scene(scene.name, [rig2 if lay is rig else lay for lay in scene.layers], dict(scene.meta), scene.path)
-        adapter = get_adapter("occupancy", path, self.window.device)
+        from engine.errors import InputError
+
+        try:
+            adapter = get_adapter("occupancy", path, self.window.device)
+        except InputError as e:  # e.g. not confirmed yet: the window asks, then runs this again
+            if not self.window.trust.ask(e, lambda: self.run_adapter(path, drop_cameras)):
+                self.window.error("Occupancy model", str(e))
+            return None
         spec = preset("occ3d")
         return self.run_job_with_adapter(make_run_job([], spec, adapter=adapter, scenes=[scene],
                                                       name=f"model ({Path(path).stem})"))
