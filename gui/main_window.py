@@ -299,7 +299,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if on_cancel is not None:
                 on_cancel()
 
-        return self.runner.start(job, finished, on_partial, failed, cancelled)
+        handle = self.runner.start(job, finished, on_partial, failed, cancelled)
+        return handle
 
     def run_task(self, task: str, on_layers=None, **options):
         """Run a task through its engine controller (the same plan the CLI and the Python API use): the job
