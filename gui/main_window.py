@@ -111,6 +111,7 @@ class MainWindow(QtWidgets.QMainWindow):
         from .views.camera_grid import CameraGrid
 
         self.view3d = View3D(self)
+        self.view3d.runner = self.runner  # big meshes (e.g. a 300k-voxel grid) are built in a job, not here
         self.welcome = WelcomePanel()
         self.welcome.open_file.connect(self._open_dialog)
         self.welcome.open_folder.connect(self._open_folder_dialog)

@@ -64,6 +64,8 @@ class View3D(QtWidgets.QWidget):
         self._press_pos = None
         self._bg_gen: dict[str, int] = {}  # per layer: generation of the newest build (older results are dropped)
         self._bg_jobs: dict = {}
+        self._bg_pending: dict[str, int] = {}  # uid → generation whose job is queued or running
+        self._bg_landed: dict[str, int] = {}  # uid → generation whose mesh is in the view
         self.picker = vtk.vtkCellPicker()
         self.picker.SetTolerance(0.004)
         self.marker = self._make_marker()
@@ -139,27 +141,35 @@ class View3D(QtWidgets.QWidget):
         def done(pre) -> None:
             if self._bg_gen.get(uid) != gen or uid not in sr.layers:
                 return  # superseded by a newer build, or the layer left the view
+            self._bg_landed[uid] = gen
             placeholder = any(getattr(a, "_sl_placeholder", False) for a in sr.actors.get(uid, []))
             sr.add_layer(sr.layers[uid], {"prebuilt": pre})
             sr.styles[uid].pop("prebuilt", None)
             if placeholder and (cam.GetPosition(), cam.GetFocalPoint()) == view_before:
                 self.reset_camera(render=False)  # framed on the outline and not moved since: frame the mesh
-            self.render()
             self.layer_built.emit(uid)
+            self.render_later()  # one frame for the new mesh and whatever the listeners laid over it
 
         def failed(msg: str, details: str) -> None:
             if self._bg_gen.get(uid) == gen and uid in sr.layers:  # the jobs panel shows why; build it here
+                self._bg_landed[uid] = gen
                 sr.add_layer(sr.layers[uid])
-                self.render()
                 self.layer_built.emit(uid)
+                self.render_later()
 
-        self._bg_jobs[uid] = self.runner.start(Job(f"Mesh of {layer.name}", lambda ctx: prebuild(layer, job_style, ctx)),
-                                               done, None, failed)
+        def start() -> None:  # on the next turn: a restyle in the same event (a workbench) supersedes this one
+            if self._bg_gen.get(uid) == gen and uid in sr.layers:
+                self._bg_jobs[uid] = self.runner.start(
+                    Job(f"Mesh of {layer.name}", lambda ctx: prebuild(layer, job_style, ctx)), done, None, failed)
+
+        self._bg_pending[uid] = gen
+        QtCore.QTimer.singleShot(0, self, start)
         return True
 
     def building(self) -> list[str]:
-        """Uids of layers whose mesh is being built in the background."""
-        return [u for u, h in self._bg_jobs.items() if h.state == "running" and u in self.scene_renderer.layers]
+        """Uids of layers whose newest mesh is being built in the background (or queued to be)."""
+        return sorted(u for u, g in self._bg_pending.items()
+                      if g == self._bg_gen.get(u) and self._bg_landed.get(u) != g and u in self.scene_renderer.layers)
 
     def remove_layer(self, uid: str) -> None:
         self._bg_gen[uid] = self._bg_gen.get(uid, 0) + 1

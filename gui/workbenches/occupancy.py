@@ -75,14 +75,19 @@ class OccupancyWorkbench(Workbench):
         window.connect_click(self, self._on_image_click)
         window.view2d.image_changed.connect(lambda key: self._draw_projection())
         window.layer_added.connect(self._on_layer_added)
+        window.view3d.layer_built.connect(self._on_layer_built)
         window.annotation_providers.append(self)
         it = getattr(window.view3d, "interactor", None)
         if it is not None:
             from gui.views.layers.voxels import set_interactive_lod
 
-            it.AddObserver("StartInteractionEvent", lambda *a: set_interactive_lod(window.view3d.renderer, True))
-            it.AddObserver("EndInteractionEvent", lambda *a: (set_interactive_lod(window.view3d.renderer, False),
-                                                              window.view3d.render()))
+            def lod(on: bool) -> None:
+                for r in (window.view3d.renderer, getattr(self, "_side", None) and self._side["renderer"]):
+                    if r:
+                        set_interactive_lod(r, on)
+
+            it.AddObserver("StartInteractionEvent", lambda *a: lod(True))
+            it.AddObserver("EndInteractionEvent", lambda *a: (lod(False), window.view3d.render()))
         self.play_timer = QtCore.QTimer(window)
         self.play_timer.setInterval(500)
         self.play_timer.timeout.connect(self._next_frame)
@@ -91,6 +96,9 @@ class OccupancyWorkbench(Workbench):
         m = self.window.menu("&Occupancy")
         m.addAction("LiDAR → occupancy (current scene)", self.run_lidar_task)
         m.addAction("Open prediction… (compare with the ground truth in one view)", self._open_prediction_dialog)
+        self.side_action = m.addAction("Compare side by side (linked cameras)")
+        self.side_action.setCheckable(True)
+        self.side_action.toggled.connect(lambda on: self.side_check.setChecked(on))
         m.addAction("Build ground truth from sequence folder…", self._sequence_gt_dialog)
         m.addAction("Build ground truth from nuScenes info file…",
                     lambda: self._sequence_gt_dialog(info_file=True))
@@ -142,6 +150,9 @@ class OccupancyWorkbench(Workbench):
         self.diff_check = QtWidgets.QCheckBox("diff mode (correct / wrong / false occ. / missed)")
         self.diff_check.toggled.connect(self.set_diff_mode)
         form.addRow(self.diff_check)
+        self.side_check = QtWidgets.QCheckBox("side by side: prediction | ground truth (linked cameras)")
+        self.side_check.toggled.connect(self.set_side_by_side)
+        form.addRow(self.side_check)
         lay.addLayout(form)
         self.legend = QtWidgets.QListWidget()
         self.legend.itemChanged.connect(self._on_legend_item)
@@ -237,6 +248,7 @@ class OccupancyWorkbench(Workbench):
         return self.window.scene.of_type(VoxelGrid)
 
     def on_scene_changed(self, scene) -> None:
+        self.side_check.setChecked(False)
         self.projections = {}
         self.metrics = None
         self.codes = None
@@ -373,9 +385,16 @@ class OccupancyWorkbench(Workbench):
     def redraw(self) -> None:
         if self.grid is None:
             return
-        self.window.refresh_layer(self.grid, self.style())
-        self._cap_actor = None  # the rebuild dropped the old actors; the cap went with the clip
-        self._apply_clip()
+        self.window.refresh_layer(self.grid, self.style())  # a big grid: built in a job, see _on_layer_built
+        self._after_build()
+        if getattr(self, "_side", None) is not None:
+            self._build_side()
+        self.draw_planes()
+
+    def _after_build(self, render: bool = True) -> None:
+        """What the workbench lays over the grid's actors once they exist: the clip, the pair shown as one, the
+        LOD note. Runs after every synchronous redraw and when a background build lands."""
+        self._apply_clip()  # removes the previous cap (not one of the layer's actors) and cuts the new ones
         self._show_pair_as_one()
         acts = self.window.view3d.scene_renderer.actors.get(self.grid.uid) or []
         lod = getattr(acts[0], "_sl_lod", 1) if acts else 1
@@ -383,14 +402,21 @@ class OccupancyWorkbench(Workbench):
             self._lod_noted = self.grid.uid  # never a silent half resolution: say it once per grid
             self.window.log(f"{self.grid.name}: {int(self.grid.occupied().sum()):,} voxels drawn at 1/{lod} "
                             "resolution (picks still use the full grid)", "warning")
-        self.window.view3d.render()
-        self.draw_planes()
+        if render:
+            self.window.view3d.render()
+
+    def _on_layer_built(self, uid: str) -> None:  # the view renders once after this
+        if self.grid is not None and uid == self.grid.uid:
+            self._after_build(render=False)
+        elif self.gt is not None and uid == self.gt.uid:
+            self._show_pair_as_one()
 
     def _show_pair_as_one(self) -> None:
         """In diff mode the prediction layer draws the pair (agree / wrong class / false positive / missed), so
         the ground truth's own actors are hidden: clip, hide and pick then act on the pair alone."""
         sr = self.window.view3d.scene_renderer
-        pair = self.diff_check.isChecked() and self.codes is not None and self.gt is not None
+        pair = (self.diff_check.isChecked() and self.codes is not None and self.gt is not None) or \
+            getattr(self, "_side", None) is not None  # side by side: the ground truth is drawn on the right
         for g in self.grids():
             if g is self.grid:
                 continue
@@ -398,6 +424,136 @@ class OccupancyWorkbench(Workbench):
             for a in sr.actors.get(g.uid, []):
                 a.SetVisibility(bool(g.visible and not hide))
                 a.SetPickable(not hide)
+
+    # ------------------------------------------------------------------------------- side by side
+    def set_side_by_side(self, on: bool) -> None:
+        """Occupancy ▸ compare side by side: the prediction in the left half of the 3-D view, the ground truth
+        in the right half, two renderers that share one vtkCamera — a drag, zoom or view preset in either
+        moves both, and one render draws both. Clip and hidden classes apply to both sides."""
+        import vtk
+
+        v3 = self.window.view3d
+        if self.side_action.isChecked() != on:
+            self.side_action.setChecked(on)
+        if on and (self.grid is None or self.gt is None):
+            self.window.log("side by side needs a prediction and a grid to compare with ('Compare with')", "warning")
+            self.side_check.setChecked(False)
+            return
+        side = getattr(self, "_side", None)
+        if on and side is None:
+            ren = v3.renderer
+            r2 = vtk.vtkRenderer()
+            r2.GradientBackgroundOn()
+            r2.SetBackground(*ren.GetBackground())
+            r2.SetBackground2(*ren.GetBackground2())
+            r2.SetActiveCamera(ren.GetActiveCamera())  # the link: one camera for both views
+            ren.SetViewport(0.0, 0.0, 0.5, 1.0)
+            r2.SetViewport(0.5, 0.0, 1.0, 1.0)
+            v3.window.AddRenderer(r2)
+            titles = []
+            for r in (ren, r2):
+                t = vtk.vtkTextActor()
+                t.GetTextProperty().SetFontSize(16)
+                t.GetTextProperty().SetColor(0.95, 0.95, 0.95)
+                t.SetPosition(12, 12)
+                r.AddViewProp(t)
+                titles.append(t)
+            divider = vtk.vtkActor2D()  # a thin line between the halves
+            pts = vtk.vtkPoints()
+            pts.InsertNextPoint(0.0, 0.0, 0.0)
+            pts.InsertNextPoint(0.0, 1.0, 0.0)
+            line = vtk.vtkCellArray()
+            line.InsertNextCell(2, [0, 1])
+            pd = vtk.vtkPolyData()
+            pd.SetPoints(pts)
+            pd.SetLines(line)
+            coord = vtk.vtkCoordinate()
+            coord.SetCoordinateSystemToNormalizedViewport()
+            m = vtk.vtkPolyDataMapper2D()
+            m.SetInputData(pd)
+            m.SetTransformCoordinate(coord)
+            divider.SetMapper(m)
+            divider.GetProperty().SetColor(0.55, 0.57, 0.62)
+            divider.GetProperty().SetLineWidth(2)
+            r2.AddViewProp(divider)
+            self._side = {"renderer": r2, "titles": titles, "divider": divider, "actors": [], "cap": None}
+            self._build_side()
+            self._show_pair_as_one()
+            v3.reset_camera(render=False)
+            v3.render()
+        elif not on and side is not None:
+            self._clear_side_actors()
+            v3.window.RemoveRenderer(side["renderer"])
+            for t, r in zip(side["titles"], (v3.renderer, side["renderer"])):
+                r.RemoveViewProp(t)
+            v3.renderer.SetViewport(0.0, 0.0, 1.0, 1.0)
+            self._side = None
+            self._show_pair_as_one()
+            v3.render()
+
+    def _clear_side_actors(self) -> None:
+        side = self._side
+        for a in side["actors"] + ([side["cap"]] if side["cap"] is not None else []):
+            side["renderer"].RemoveViewProp(a)
+        side["actors"], side["cap"] = [], None
+
+    def _side_style(self) -> dict:
+        sr = self.window.view3d.scene_renderer
+        return {**self.style(), "diff_codes": None, "compare_to": None, "highlight": None, "clip": None,
+                "origin": sr.origin}
+
+    def _build_side(self) -> None:
+        """(Re)build the ground truth's actors in the right-hand renderer; a big grid's mesh in a job."""
+        from gui.views.builders import build_actors
+        from gui.views.layers.voxels import prebuild, wants_background
+
+        side, gt = self._side, self.gt
+        if gt is None or self.grid is None:  # nothing to compare with any more
+            self.side_check.setChecked(False)
+            return None
+        st = self._side_style()
+        side["titles"][0].SetInput(f"prediction: {self.grid.name}" if self.grid is not None else "")
+        side["titles"][1].SetInput(f"ground truth: {gt.name}")
+        side["gen"] = side.get("gen", 0) + 1
+        gen = side["gen"]
+
+        def land(pre) -> None:
+            if getattr(self, "_side", None) is not side or side["gen"] != gen or self.gt is not gt:
+                return  # switched off or rebuilt since
+            self._clear_side_actors()
+            side["actors"] = build_actors(gt, {**st, "prebuilt": pre, "ego_marker": True})
+            for a in side["actors"]:
+                a.SetVisibility(gt.visible)
+                side["renderer"].AddViewProp(a)
+            self._apply_side_clip()
+            self.window.view3d.render()
+
+        if wants_background(gt, st):
+            return self.window.start_job(Job(f"Mesh of {gt.name} (side by side)", lambda ctx: prebuild(gt, st, ctx)),
+                                         on_result=land)
+        land(None)
+        return None
+
+    def _apply_side_clip(self) -> None:
+        from gui.views.layers.voxels import apply_clip, visible_voxels
+
+        side = getattr(self, "_side", None)
+        if side is None or self.gt is None:
+            return
+        if side["cap"] is not None:
+            side["renderer"].RemoveViewProp(side["cap"])
+            side["cap"] = None
+        if self.clip is None:
+            for a in side["actors"]:
+                m = a.GetMapper()
+                if m is not None and hasattr(m, "RemoveAllClippingPlanes"):
+                    m.RemoveAllClippingPlanes()
+            return
+        sr = self.window.view3d.scene_renderer
+        drawn = visible_voxels(self.gt, self._side_style())[0]
+        origin = np.asarray(self.gt.origin, float) - (sr.origin if sr.origin is not None else 0.0)
+        side["cap"] = apply_clip(side["actors"], self.gt, drawn, self.gt.labels, self.clip[0], self.clip[1], origin,
+                                 side["renderer"])
 
     def set_diff_mode(self, on: bool) -> None:
         if on and self.gt is None:
@@ -485,6 +641,7 @@ class OccupancyWorkbench(Workbench):
         if self.grid is None:
             return
         self._apply_clip()  # a clipping plane and a small cap mesh: no rebuild of the grid's mesh
+        self._apply_side_clip()
         self.window.view3d.render()
 
     def _apply_clip(self) -> None:
@@ -689,7 +846,6 @@ class OccupancyWorkbench(Workbench):
                 self.window.scene.meta["frame_index"] = i
                 self.window.refresh_layer(cur, {**self.style(), "prebuilt": pre})
                 self.window.view3d.scene_renderer.styles.get(cur.uid, {}).pop("prebuilt", None)  # one use
-                self._cap_actor = None
                 self._apply_clip()
                 self._show_pair_as_one()
                 self.window.view3d.render()

@@ -133,8 +133,9 @@ def surface_polydata(surf: Surface, voxel_size, scalars: np.ndarray) -> vtk.vtkP
     return pd
 
 
-def surface_actor(surf: Surface, voxel_size, scalars, lut, opacity: float, position) -> vtk.vtkActor:
-    pd = surface_polydata(surf, voxel_size, scalars)
+def surface_actor(surf: Surface, voxel_size, scalars, lut, opacity: float, position,
+                  polydata: vtk.vtkPolyData | None = None) -> vtk.vtkActor:
+    pd = polydata if polydata is not None else surface_polydata(surf, voxel_size, scalars)
     mapper = vtk.vtkPolyDataMapper()
     mapper.SetInputData(pd)
     mapper.SetLookupTable(lut)
@@ -176,23 +177,76 @@ def ego_marker(position, frame: str) -> vtk.vtkActor:
     return actor
 
 
-def prebuild(layer: VoxelGrid, style: dict) -> dict:
-    """The numpy half of `build_voxels` (visible set, exposed faces, the coarse rotation mesh), safe to run in a
-    worker thread; pass the result as style["prebuilt"] and the GUI thread only wraps it in VTK objects."""
+# above this many occupied voxels the window builds the mesh in a job (View3D.add_layer → `background`): the GUI
+# thread keeps its event loop and shows the grid's outline until the mesh lands; below it a build is a few
+# tens of ms and stays synchronous (a job round trip would cost more than it saves)
+BACKGROUND_VOXELS = 120_000
+
+
+def prebuild(layer: VoxelGrid, style: dict, ctx=None) -> dict:
+    """The heavy half of `build_voxels` (visible set, exposed faces, the coarse rotation mesh and their VTK
+    polydata), safe to run in a worker thread: VTK data objects may be made off the GUI thread as long as no
+    render window sees them there. Pass the result as style["prebuilt"]; the GUI thread then only makes the
+    mapper and actor. `ctx` (a JobContext) is checked between steps so a superseded build stops early."""
+    check = ctx.check_cancel if ctx is not None else (lambda: None)
     opaque, translucent = visible_voxels(layer, style)
     codes = style.get("diff_codes")
     values = codes if codes is not None else layer.labels
+    vs = np.asarray(layer.voxel_size)
     out = {"labels": layer.labels, "codes": codes, "opaque": opaque, "translucent": translucent}
-    if int(opaque.sum()) <= LOD_AUTO_VOXELS and style.get("lod", "auto") in ("auto", 1, 0, None, False):
-        out["surface"] = exposed_faces(opaque, values, merge=style.get("merge", True))
-        if out["surface"].n > LOD_INTERACTIVE_QUADS and style.get("lod", "auto") in ("auto", 0, None, False):
+    lod = style.get("lod", "auto")
+    if int(opaque.sum()) <= LOD_AUTO_VOXELS and lod in ("auto", 1, 0, None, False):
+        check()
+        surf = out["surface"] = exposed_faces(opaque, values, merge=style.get("merge", True))
+        check()
+        out["polydata"] = surface_polydata(surf, vs, surf.labels)
+        if surf.n > LOD_INTERACTIVE_QUADS and lod in ("auto", 0, None, False):
+            check()
             vals2, occ2 = downsample_labels(values, opaque, 2)
-            out["coarse"] = exposed_faces(occ2, vals2, merge=True)
+            s2c = out["coarse"] = exposed_faces(occ2, vals2, merge=True)
+            out["coarse_polydata"] = surface_polydata(s2c, vs * 2, s2c.labels)
+    elif lod == "auto" or (lod and int(lod) > 1):  # a coarser still frame (> LOD_AUTO_VOXELS, or asked for)
+        f = 2 if lod == "auto" else int(lod)
+        check()
+        vals, occ = downsample_labels(values, opaque, f)
+        surf = exposed_faces(occ, vals, merge=style.get("merge", True))
+        out["lod_surface"] = (f, surf, surface_polydata(surf, vs * f, surf.labels))
+    if translucent is not None and translucent.any():
+        check()
+        out["translucent_surface"] = exposed_faces(translucent, values, merge=True)
     return out
+
+
+def wants_background(layer: VoxelGrid, style: dict) -> bool:
+    """Whether View3D should build this grid's mesh in a job (big grids), not on the GUI thread."""
+    if style.get("prebuilt") is not None or style.get("placeholder"):
+        return False
+    return int(np.count_nonzero(layer.labels != layer.free_label) if layer.free_label is not None
+               else layer.labels.size) > BACKGROUND_VOXELS
+
+
+def outline_actor(layer: VoxelGrid, style: dict) -> vtk.vtkActor:
+    """The grid's bounding box as a thin grey wire frame: drawn while its mesh is built in the background, so
+    the window shows where the grid is (and the camera can frame it) from the first frame on."""
+    lo, hi = layer.bounds()
+    o = np.asarray(style["origin"], float) if style.get("origin") is not None else np.zeros(3)
+    src = vtk.vtkOutlineSource()
+    src.SetBounds(*[float(v) for pair in zip(lo - o, hi - o) for v in pair])
+    m = vtk.vtkPolyDataMapper()
+    m.SetInputConnection(src.GetOutputPort())
+    a = vtk.vtkActor()
+    a.SetMapper(m)
+    a.GetProperty().SetColor(0.6, 0.62, 0.66)
+    a.GetProperty().LightingOff()
+    a.PickableOff()
+    a._sl_placeholder = True  # noqa: SLF001
+    return a
 
 
 @register_builder(VoxelGrid)
 def build_voxels(layer: VoxelGrid, style: dict) -> list:
+    if style.get("placeholder"):
+        return [tag_actor(outline_actor(layer, style), layer, None)]
     origin_local = np.asarray(layer.origin, np.float64) - (np.asarray(style["origin"], np.float64)
                                                            if style.get("origin") is not None else 0.0)
     vs = np.asarray(layer.voxel_size)
@@ -212,24 +266,29 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
         factor = int(lod)
     actors = []
     if factor > 1:
-        vals, occ = downsample_labels(values, opaque, factor)
-        surf = exposed_faces(occ, vals, merge=style.get("merge", True))
-        actor = surface_actor(surf, vs * factor, surf.labels, lut_fn(opacity), opacity, origin_local)
+        if pre is not None and pre.get("lod_surface") is not None and pre["lod_surface"][0] == factor:
+            _, surf, pd = pre["lod_surface"]
+        else:
+            vals, occ = downsample_labels(values, opaque, factor)
+            surf, pd = exposed_faces(occ, vals, merge=style.get("merge", True)), None
+        actor = surface_actor(surf, vs * factor, surf.labels, lut_fn(opacity), opacity, origin_local, polydata=pd)
     else:
-        surf = pre["surface"] if pre is not None and "surface" in pre else \
-            exposed_faces(opaque, values, merge=style.get("merge", True))
-        actor = surface_actor(surf, vs, surf.labels, lut_fn(opacity), opacity, origin_local)
+        have = pre is not None and "surface" in pre
+        surf = pre["surface"] if have else exposed_faces(opaque, values, merge=style.get("merge", True))
+        actor = surface_actor(surf, vs, surf.labels, lut_fn(opacity), opacity, origin_local,
+                              polydata=pre.get("polydata") if have else None)
     actor.GetProperty().BackfaceCullingOn()  # exposed faces are closed and wound outward
     actor._sl_lod = factor  # noqa: SLF001
     actor._sl_faces = surf.n  # noqa: SLF001
     if factor == 1 and surf.n > LOD_INTERACTIVE_QUADS and lod in ("auto", 0, None, False):
         if pre is not None and "coarse" in pre:
-            s2c = pre["coarse"]
+            s2c, pd2 = pre["coarse"], pre.get("coarse_polydata")
         else:
             vals2, occ2 = downsample_labels(values, opaque, 2)
-            s2c = exposed_faces(occ2, vals2, merge=True)
+            s2c, pd2 = exposed_faces(occ2, vals2, merge=True), None
         # coarse mesh in the same voxel-unit frame as the full one (2× larger voxels)
-        actor._sl_lod_data = (actor.GetMapper().GetInput(), surface_polydata(s2c, vs * 2, s2c.labels))  # noqa: SLF001
+        actor._sl_lod_data = (actor.GetMapper().GetInput(),  # noqa: SLF001
+                              pd2 if pd2 is not None else surface_polydata(s2c, vs * 2, s2c.labels))
         actor._sl_lod_faces = s2c.n  # noqa: SLF001
     compare = style.get("compare_to")
     names = get_label_set(layer.label_set or "occ3d")
@@ -242,7 +301,8 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
 
     actors.append(tag_actor(actor, layer, pick))
     if translucent is not None and translucent.any():
-        s2 = exposed_faces(translucent, values, merge=True)
+        s2 = pre["translucent_surface"] if pre is not None and "translucent_surface" in pre else \
+            exposed_faces(translucent, values, merge=True)
         t_op = float(style.get("unobserved_opacity", 0.18))
         ta = surface_actor(s2, vs, s2.labels, lut_fn(t_op), t_op, origin_local)
         ta.PickableOff()
@@ -375,3 +435,8 @@ def apply_clip(actors: list, layer: VoxelGrid, drawn: np.ndarray, values: np.nda
     actor.PickableOff()
     renderer.AddViewProp(actor)
     return actor
+
+
+# the hooks View3D uses to build a big grid's mesh in a job (see View3D.add_layer)
+build_voxels.background = wants_background
+build_voxels.prebuild = prebuild

@@ -1,0 +1,110 @@
+"""A big grid's mesh is built in a job, not on the GUI thread: a scattered 300k-voxel grid opens with the
+event loop running (an outline first, the mesh when it lands), and a redraw with a new style keeps the old
+mesh on screen until the new one is ready (needs a display)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from PySide6 import QtCore
+
+from engine.occupancy.grids import preset
+from engine.scene import Scene
+from tests.conftest import colourful_fraction
+from tests.occupancy.occ_helpers import wb_of
+
+
+def scattered(n_target=300_000, seed=0):
+    """A 256×256×32 SemanticKITTI-sized grid with ~300k voxels of random classes at random places: the worst
+    case for face merging (nothing continues) and the issue's 11 s freeze on open."""
+    g = preset("semantickitti").empty("scattered 300k")
+    rng = np.random.default_rng(seed)
+    occ = rng.random(g.shape) < n_target / g.labels.size
+    g.labels[occ] = rng.integers(1, 20, int(occ.sum()))
+    return g
+
+
+class Heartbeat:
+    """Longest gap between 5 ms timer ticks on the GUI thread: how long the window was frozen."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+        self.longest = 0.0
+        self.timer = QtCore.QTimer()
+        self.timer.setInterval(5)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start()
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def stop(self):
+        self.timer.stop()
+        return self.longest
+
+
+def test_scattered_300k_grid_opens_without_freezing(qtbot, window, monkeypatch):
+    import gui.views.layers.voxels as vox
+
+    g = scattered()
+    n = int(g.occupied().sum())
+    assert n > 290_000
+    on_gui = []
+    real = vox.exposed_faces
+    monkeypatch.setattr(vox, "exposed_faces", lambda *a, **k: (
+        on_gui.append(threading.current_thread() is threading.main_thread()), real(*a, **k))[1])
+    built = []
+    window.view3d.layer_built.connect(built.append)
+    renders = []  # how long each frame of the 3-D view took (the first one of ~1.5M quads is the one stall left)
+    t0 = []
+    rw = window.view3d.window
+    rw.AddObserver("StartEvent", lambda *a: t0.append(time.perf_counter()))
+    rw.AddObserver("EndEvent", lambda *a: renders.append(time.perf_counter() - t0[-1]))
+    qtbot.wait(200)
+    hb = Heartbeat()
+    window.set_scene(Scene("big", [g]))
+    # at once: the outline (a placeholder), the mesh still building in a job
+    sr = window.view3d.scene_renderer
+    assert [getattr(a, "_sl_placeholder", False) for a in sr.actors[g.uid]] == [True]
+    assert window.view3d.building() == [g.uid]
+    qtbot.waitUntil(lambda: g.uid in built and not window.view3d.building(), timeout=120_000)
+    qtbot.wait(300)
+    longest = hb.stop()
+    renders = list(renders)  # the frames drawn while the heartbeat ran
+    acts = sr.actors[g.uid]
+    assert not getattr(acts[0], "_sl_placeholder", False) and acts[0]._sl_faces > n  # the full mesh, full res
+    assert acts[0]._sl_lod == 1
+    assert on_gui and not any(on_gui), "faces were built on the GUI thread"
+    img = window.view3d.screenshot()
+    assert colourful_fraction(img) > 0.05  # the voxels are drawn
+    # the event loop kept running while the mesh was built: the one long stall left is the first frame of the
+    # ~1.5M quads (VTK must draw on the GUI thread), nothing else of that size
+    print(f"longest GUI stall while opening {n:,} scattered voxels: {longest * 1e3:.0f} ms; frames: "
+          f"{', '.join(f'{r * 1e3:.0f}' for r in renders)} ms")
+    assert longest < 1.15 * max(renders) + 0.5, (longest, renders)  # the frame itself, plus scheduling slack
+    assert sum(r > 0.3 for r in renders) <= 1, renders  # one heavy frame when the mesh lands, not several
+
+
+def test_redraw_of_a_big_grid_keeps_the_old_mesh_until_the_new_one_lands(qtbot, window):
+    g = scattered(200_000, seed=1)
+    window.set_scene(Scene("big", [g]))
+    wb = wb_of(window)
+    qtbot.waitUntil(lambda: not window.view3d.building(), timeout=120_000)
+    qtbot.wait(100)
+    sr = window.view3d.scene_renderer
+    old = sr.actors[g.uid][0]
+    cls = int(np.bincount(g.labels[g.occupied()]).argmax())
+    wb.set_class_visible(cls, False)  # a legend untick → redraw → background build
+    assert sr.actors[g.uid][0] is old  # still on screen while the new mesh is built
+    qtbot.waitUntil(lambda: not window.view3d.building(), timeout=120_000)
+    qtbot.wait(100)
+    new = sr.actors[g.uid][0]
+    assert new is not old and new._sl_faces < old._sl_faces
+    # the class is gone from the new mesh's colours
+    arr = new.GetMapper().GetInput().GetPointData().GetScalars()
+    from vtk.util import numpy_support as ns
+
+    assert cls not in set(np.unique(ns.vtk_to_numpy(arr)).tolist())
