@@ -100,8 +100,7 @@ def write_rrd(scene: Scene, out: str | Path, app_id: str = "scenelens") -> dict[
     scene = Scene(name=scene.name, layers=list(scene.layers), meta=dict(scene.meta), path=scene.path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    rec = rr.new_recording(application_id=app_id, recording_id=None, make_default=False, make_thread_default=False,
-                           spawn=False)
+    rec = rr.RecordingStream(app_id, make_default=False, make_thread_default=False)
     rec.save(str(tmp))
     logged: dict[str, str] = {}
     used: set[str] = set()
@@ -123,7 +122,7 @@ def write_rrd(scene: Scene, out: str | Path, app_id: str = "scenelens") -> dict[
         else:
             for lay in scene.layers:
                 _log_layer(rr, rec, scene, lay, used, logged, contexts)
-        rec.flush(blocking=True)
+        rec.flush()  # blocks until written (the default in every rerun-sdk release this supports)
     finally:
         rec.disconnect()
     tmp.replace(out)
@@ -139,7 +138,7 @@ def _log_manifest_frames(rr, rec, scene: Scene, names: list[str], used: set[str]
     start = int(scene.meta.get("frame_index", 0))
     for i in range(len(frames)):
         load_frame(scene, i)
-        rec.set_time_sequence("frame", i)
+        rec.set_time("frame", sequence=i)
         per = [lay for lay in scene.layers if lay.meta.get("per_frame")]
         mine: dict = {}
         for j, lay in enumerate(per):
@@ -161,7 +160,7 @@ def _log_occ_frames(rr, rec, scene: Scene, files: list[str], used: set[str], log
     mine: dict = {}
     for i, f in enumerate(files):
         g = first if i == int(first.meta.get("frame_index", 0)) else read_occ_npz(Path(f), **opts)
-        rec.set_time_sequence("frame", i)
+        rec.set_time("frame", sequence=i)
         _log_layer(rr, rec, scene, g, set(used), mine, contexts, static=False, name=name)
     rec.reset_time()
     for k, v in mine.items():
@@ -241,11 +240,10 @@ def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, 
         rec.log(path, rr.LineStrips3D([P[:, :3, 3].astype(np.float32)]), static=static)
         span = float(np.ptp(P[:, :3, 3], axis=0).max()) if len(P) > 1 else 1.0
         for i, T in enumerate(P):
-            rec.set_time_sequence("frame", i)
+            rec.set_time("frame", sequence=i)
             if lay.timestamps is not None and i < len(lay.timestamps):
-                rec.set_time_seconds("time", float(lay.timestamps[i]))
-            rec.log(f"{path}/pose", rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3],
-                                                   axis_length=max(span / 20, 1e-3)))
+                rec.set_time("time", duration=float(lay.timestamps[i]))
+            rec.log(f"{path}/pose", *_pose_with_axes(rr, T, max(span / 20, 1e-3)))
         rec.reset_time()
         logged[path] = f"LineStrips3D + Transform3D ({len(P)} poses on 'frame')"
     elif isinstance(lay, CorrespondenceSet):
@@ -286,6 +284,13 @@ def _log_layer(rr, rec, scene: Scene, lay: Layer, used: set[str], logged: dict, 
         logged[_unique(f"world/other/{name}", used)] = f"skipped ({type(lay).__name__} has no Rerun form)"
 
 
+def _pose_with_axes(rr, T: np.ndarray, length: float) -> list:
+    """A pose drawn as axes: newer rerun-sdk logs them as TransformAxes3D; 0.23 took Transform3D(axis_length=)."""
+    if hasattr(rr, "TransformAxes3D"):
+        return [rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3]), rr.TransformAxes3D(length)]
+    return [rr.Transform3D(translation=T[:3, 3], mat3x3=T[:3, :3], axis_length=length)]
+
+
 def _log_video(rr, rec, path: str, video: str) -> int:
     import cv2
 
@@ -300,7 +305,7 @@ def _log_video(rr, rec, path: str, video: str) -> int:
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
             if not ok:
                 break
-            rec.set_time_sequence("frame", i)
+            rec.set_time("frame", sequence=i)
             rec.log(path, rr.EncodedImage(contents=buf.tobytes(), media_type="image/jpeg"))
             n += 1
     finally:
@@ -323,7 +328,7 @@ def _log_skeleton(rr, rec, sk: Skeleton, name: str, used: set[str], logged: dict
     Pts, Lines = (rr.Points3D, rr.LineStrips3D) if three_d else (rr.Points2D, rr.LineStrips2D)
     bones = [(a, b) for a, b in sk.bones if a < J.shape[2] and b < J.shape[2]]
     for t in range(T):
-        rec.set_time_sequence("frame", t)
+        rec.set_time("frame", sequence=t)
         pts, segs = [], []
         for p in range(P):
             x = J[t, p]

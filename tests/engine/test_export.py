@@ -15,22 +15,12 @@ DEMO = ROOT / "assets" / "demo" / "scene.json"
 OCC = "occ3d_nuscenes_sample/labels.npz"
 
 rr = pytest.importorskip("rerun")
+from tests.rrd_read import Recording  # noqa: E402
 
 
 def cli(*args, timeout=240):
     return subprocess.run([sys.executable, str(ROOT / "main.py"), *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, timeout=timeout)
-
-
-def static_table(path: Path, contents: str):
-    rec = rr.dataframe.load_recording(str(path))
-    return rec, rec.view(index="frame", contents=contents).select_static().read_all()
-
-
-def column(table, entity: str, component: str):
-    name = f"{entity}:{component}"
-    assert name in table.column_names, (name, table.column_names)
-    return table[name][0].values
 
 
 def test_demo_scene_to_rrd_reads_back(tmp_path):
@@ -45,21 +35,22 @@ def test_demo_scene_to_rrd_reads_back(tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert out.stat().st_size == summary["bytes"] > 100_000
-    rec, t = static_table(out, "/world/**")
-    paths = {c.entity_path for c in rec.schema().component_columns()}
+    rec = Recording(out)
+    paths = rec.entities()
     ent = "/world/points/LIDAR_TOP_ego_frame"
-    xyz = np.asarray(column(t, ent, "Position3D").values).reshape(-1, 3)
+    xyz = np.asarray(rec.static(ent, "Points3D:positions").values.values).reshape(-1, 3)
     assert xyz.shape == (pc.n, 3) and np.allclose(xyz, pc.points, atol=1e-4)
-    assert len(column(t, ent, "ClassId")) == pc.n  # per-point classes under the occ3d annotation context
+    assert len(rec.static(ent, "Points3D:class_ids").values) == pc.n  # classes under the occ3d annotation context
+    assert "AnnotationContext:context" in rec.columns(ent)
     cam_paths = sorted(p for p in paths if p.startswith("/world/cameras/"))
     assert len(cam_paths) == len(cams) == 6
     for c in cams:
         e = f"/world/cameras/{c.name}"
-        K = np.asarray(column(t, e, "PinholeProjection").values).reshape(3, 3).T  # stored column-major
+        K = np.asarray(rec.static(e, "Pinhole:image_from_camera").values.values).reshape(3, 3).T  # column-major
         assert np.allclose(K, c.K, atol=1e-3)
-        blob = np.asarray(column(t, e, "Blob").values)
+        blob = np.asarray(rec.static(e, "EncodedImage:blob").values.values)
         assert blob.size == Path(c.image_path).stat().st_size  # the JPEG's own bytes
-        tr = np.asarray(column(t, e, "Translation3D").values)
+        tr = np.asarray(rec.static(e, "Transform3D:translation").values.values)
         assert np.allclose(tr, np.asarray(c.cam_to_frame)[:3, 3], atol=1e-5)
 
 
@@ -87,18 +78,21 @@ def test_grid_skeleton_trajectory_correspondences_rrd(tmp_path):
     out = tmp_path / "s.rrd"
     logged = write_rrd(Scene("synthetic", [grid, a, b, corr, sk, traj]), out)
     assert logged["world/voxels/grid"] == "Boxes3D (3 voxels)" and "skipped" not in " ".join(logged.values())
-    rec, t = static_table(out, "/world/**")
-    centers = np.asarray(column(t, "/world/voxels/grid", "PoseTranslation3D").values).reshape(-1, 3)
+    rec = Recording(out)
+    centers = np.asarray(rec.static("/world/voxels/grid", "Boxes3D:centers").values.values).reshape(-1, 3)
     want = grid.centers(np.argwhere(grid.occupied()))
     assert np.allclose(np.sort(centers, 0), np.sort(want, 0))
-    assert sorted(column(t, "/world/voxels/grid", "ClassId").tolist()) == [4, 4, 11]
-    seg = np.asarray(column(t, "/world/correspondences/matches", "LineStrip3D").values.values).reshape(-1, 2, 3)
+    assert sorted(rec.static("/world/voxels/grid", "Boxes3D:class_ids").values.to_pylist()) == [4, 4, 11]
+    strips = rec.static("/world/correspondences/matches", "LineStrips3D:strips").values.to_pylist()
+    seg = np.asarray(strips, float).reshape(-1, 2, 3)
     assert np.allclose(seg[:, 1], b.points[5:15] + (10, 0, 0), atol=1e-5)  # target layer's transform applied
     # frames on a timeline: one skeleton frame and one pose per step
-    frames = rec.view(index="frame", contents="/world/skeletons/**").select().read_all()
-    assert sorted(frames["frame"].to_pylist()) == [0, 1, 2, 3]
-    poses = rec.view(index="time", contents="/world/trajectories/**").select().read_all()
-    assert poses.num_rows == 5
+    joints_t = rec.temporal("/world/skeletons/pose3d/joints", "Points3D:positions", "frame")
+    assert [t for t, _ in joints_t] == [0, 1, 2, 3]
+    assert np.allclose(np.asarray(joints_t[2][1]), joints[2, 0], atol=1e-5)
+    poses = rec.temporal("/world/trajectories/ego_path/pose", "Transform3D:translation", "time")
+    assert len(poses) == 5 and np.allclose([p[1][0][0] for p in poses], np.arange(5))
+    assert [t.total_seconds() for t, _ in poses] == pytest.approx(np.arange(5) * 0.1)
 
 
 def test_voxel_grid_to_mesh_ply_and_glb(shared_data, tmp_path):
@@ -154,15 +148,12 @@ def test_sequences_go_on_the_frame_timeline(tmp_path):
     scene = load(man)
     logged = write_rrd(scene, tmp_path / "seq.rrd")
     assert logged["world/points/scan"] == "Points3D (3 frames on 'frame')"
-    rec = rr.dataframe.load_recording(str(tmp_path / "seq.rrd"))
-    t = rec.view(index="frame", contents="/world/points/scan").select().read_all()
-    assert t["frame"].to_pylist() == [0, 1, 2]
-    counts = [len(v) for v in t["/world/points/scan:Position3D"].to_pylist()]
-    assert counts == sizes
-    first = np.asarray(t["/world/points/scan:Position3D"].to_pylist()[2])
-    assert np.all(first == 2.0)  # frame 2's own points
-    st = rec.view(index="frame", contents="/world/points/map").select_static().read_all()
-    assert len(st["/world/points/map:Position3D"][0].values) == 4
+    rec = Recording(tmp_path / "seq.rrd")
+    t = rec.temporal("/world/points/scan", "Points3D:positions", "frame")
+    assert [f for f, _ in t] == [0, 1, 2]
+    assert [len(v) for _, v in t] == sizes
+    assert np.all(np.asarray(t[2][1]) == 2.0)  # frame 2's own points
+    assert len(rec.static("/world/points/map", "Points3D:positions").values) == 4
 
     # an Occ3D folder: one grid per frame
     occ = tmp_path / "occ"
@@ -174,6 +165,5 @@ def test_sequences_go_on_the_frame_timeline(tmp_path):
     logged = write_rrd(load(occ), tmp_path / "occ.rrd")
     (path, what), = [(k, v) for k, v in logged.items() if k.startswith("world/voxels/")]
     assert what == "Boxes3D (3 frames on 'frame')"
-    rec = rr.dataframe.load_recording(str(tmp_path / "occ.rrd"))
-    t = rec.view(index="frame", contents=f"/{path}").select().read_all()
-    assert [len(v) for v in t[f"/{path}:ClassId"].to_pylist()] == [1, 2, 3]
+    t = Recording(tmp_path / "occ.rrd").temporal(f"/{path}", "Boxes3D:class_ids", "frame")
+    assert [f for f, _ in t] == [0, 1, 2] and [len(v) for _, v in t] == [1, 2, 3]
