@@ -7,7 +7,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
-# torch is pinned in pyproject.toml to the CPU wheel on this machine; extras=test adds pytest & co.
+# torch is a range in pyproject.toml (>=2.4,<2.14) whose newest release here is the local CPU wheel
+# (2.13.0+cpu); a range that admits 2.14 would take the CUDA build. extras=test adds pytest & co.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 # mediapipe is not installed: the pose models run on torch (assets/pose). To re-record the reference
 # (scripts/make_pose_reference.py) or compare speed (bench/bench_pose.py), install it by hand with
