@@ -1,76 +1,217 @@
-"""Big clouds: build time (runs on the GUI thread: the stall), frame time and peak RSS, level of detail vs a
-plain full-resolution VTK actor, measured in one run. `python bench/bench_bigcloud.py [N ...]` (default 1M 10M).
+"""Big clouds in the real window: open time, peak RSS over the raw array, frame time and the longest GUI stall,
+with the display level of detail (LOD) next to a plain full-resolution VTK actor, measured in one run.
 
-Offscreen through EGL (VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow) at 800×600; frame time = median of 5
-renders after a camera azimuth step (what rotating costs).
+    xvfb-run -a -s "-screen 0 1600x1000x24" python bench/bench_bigcloud.py [N ...]   (default 1M 10M 50M)
+    python bench/bench_bigcloud.py --budgets 10M 100k 150k 250k                     (display-budget sweep)
+
+For each N a float32 N×3 `.npy` (the raw array) is written block-wise, then every (N, mode) runs in a fresh
+process so peak RSS is that run's own: a MainWindow (1280×800, software GL under Xvfb) opens the file the way
+a user does (`open_path`: a job reads it, the GUI thread builds the actors). Measured there:
+
+* open: from `open_path` until the scene is drawn for the first time (after the app's start-up warm-up
+  imports, as for a file opened once the window is up);
+* stall: the longest gap between ticks of a 5 ms QTimer on the GUI thread from `open_path` until 0.5 s after
+  the first frame (what freezes the window; the reading job runs on its own thread);
+* RSS/raw: (peak RSS of the process − RSS before the open) / (N × 12 bytes);
+* frame: median time of `Render()` after a 10° camera azimuth step (what rotating costs); fps = 1000/frame.
+
+"full" sets the display budget above N (SCENELENS_MAX_DISPLAY_POINTS), i.e. one plain VTK actor with every
+point — what SceneLens drew before the LOD. Ratios full/LOD come from the same run. The machine is shared,
+so the load average is printed with the numbers.
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-
-import numpy as np  # noqa: E402
-import vtk  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from engine.scene import PointCloud  # noqa: E402
-from gui.views.layers.points import build_points  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
-def rss_mib() -> float:
+def _n(s: str) -> int:
+    s = s.lower().replace(",", "").replace("_", "")
+    mult = {"k": 1_000, "m": 1_000_000}.get(s[-1], 1)
+    return int(float(s[:-1] if s[-1] in "km" else s) * mult)
+
+
+def write_cloud(path: Path, n: int) -> None:
+    """A float32 N×3 street-like cloud (a wide flat spread, 2 m tall) written in 1M-row blocks."""
+    import numpy as np
+
+    if path.exists() and path.stat().st_size > n * 12:
+        return
+    rng = np.random.default_rng(0)
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, 3))
+    for s in range(0, n, 1 << 20):
+        k = min(1 << 20, n - s)
+        mm[s:s + k] = (rng.normal(size=(k, 3)) * (40, 40, 2)).astype(np.float32)
+    mm.flush()
+    del mm
+
+
+# ------------------------------------------------------------------------------------------ one run (child)
+
+
+def child(path: str, n: int, mode: str, budget: int | None) -> dict:
+    import resource
+
+    import numpy as np
     import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+    if mode == "full":
+        os.environ["SCENELENS_MAX_DISPLAY_POINTS"] = str(n + 1)
+    elif budget:
+        os.environ["SCENELENS_MAX_DISPLAY_POINTS"] = str(budget)
+    os.environ.setdefault("SCENELENS_CONFIG_DIR", "/tmp/scenelens-bench-config")
+    os.environ.setdefault("SCENELENS_STATE_DIR", "/tmp/scenelens-bench-state")
+    from PySide6 import QtCore, QtWidgets
 
+    import pyqtgraph  # noqa: F401
+    from gui.main_window import MainWindow
 
-def frame_ms(actors) -> float:
-    ren = vtk.vtkRenderer()
-    for a in actors:
-        ren.AddViewProp(a)
-    win = vtk.vtkRenderWindow()
-    win.SetOffScreenRendering(1)
-    win.SetSize(800, 600)
-    win.AddRenderer(ren)
-    ren.ResetCamera()
-    win.Render()
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    from engine.io import readers
+
+    readers()
+    win = MainWindow(device="cpu")
+    win.resize(1280, 800)
+    win.show()
+    import threading
+
+    from gui.app import _warm_up_imports
+
+    _warm_up_imports()  # as the app does at launch; the measured open comes after it (a user's later open)
+    for th in [t for t in threading.enumerate() if t.name == "warm-up-imports"]:
+        while th.is_alive():
+            app.processEvents()
+            th.join(0.02)
+    settle = QtCore.QEventLoop()
+    QtCore.QTimer.singleShot(1000, settle.quit)
+    settle.exec()
+    ticks: list[float] = []
+    timer = QtCore.QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    rss0 = psutil.Process().memory_info().rss
+    t0 = time.perf_counter()
+    ticks.append(t0)
+    loop = QtCore.QEventLoop()
+    h = win.open_path(path)
+    h.done.connect(loop.quit)  # after the window's own handler (connected first) has shown the scene
+    loop.exec()
+    if h.state != "finished":
+        return {"error": h.error or h.state}
+    drawn: list[float] = []  # the first frame: the view renders on the next turn of the event loop
+
+    def end(*_a) -> None:
+        drawn.append(time.perf_counter())
+        loop.quit()
+
+    obs = win.view3d.window.AddObserver("EndEvent", end)
+    win.view3d.render_later()
+    loop.exec()
+    win.view3d.window.RemoveObserver(obs)
+    t_open = drawn[0] - t0
+    QtCore.QTimer.singleShot(500, loop.quit)
+    loop.exec()
+    timer.stop()
+    gaps = np.diff(ticks)
+    stall = float(gaps.max()) if len(gaps) else float("nan")
+    worst = [(round(ticks[i] - t0, 3), round(1000 * float(gaps[i]))) for i in np.argsort(gaps)[::-1][:4]]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    actors = [a for acts in win.view3d.scene_renderer.actors.values() for a in acts if hasattr(a, "_sl_display")]
+    shown, total = actors[0]._sl_display if actors else (0, 0)
+    cam = win.view3d.renderer.GetActiveCamera()
     times = []
-    for _ in range(5):
-        ren.GetActiveCamera().Azimuth(10)
+    while len(times) < 5 and (len(times) < 2 or sum(times) < 20):
+        cam.Azimuth(10)
         t = time.perf_counter()
-        win.Render()
+        win.view3d.window.Render()
         times.append(time.perf_counter() - t)
-    win.Finalize()
-    return 1000 * float(np.median(times))
+    label = any(hasattr(a, "GetInput") and "points shown" in (a.GetInput() or "")
+                for acts in win.view3d.scene_renderer.actors.values() for a in acts)
+    win.close()
+    return {"open_s": t_open, "stall_ms": 1000 * stall, "rss_over_raw": (peak - rss0) / (n * 12),
+            "frame_ms": 1000 * float(np.median(times)), "shown": int(shown), "total": int(total),
+            "label": bool(label), "worst_gaps": worst}
 
 
-def main(sizes: list[int]) -> None:
-    from gui.views.layers.points import display_budget
+def run_child(path: Path, n: int, mode: str, budget: int | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(path), str(n), mode, str(budget or 0)]
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    for line in reversed(r.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    return {"error": (r.stderr.strip().splitlines() or ["no output"])[-1]}
 
-    print(f"display budget {display_budget():,} points; RSS/raw = (RSS with the cloud and its actors − RSS before "
-          "the cloud) / raw xyz bytes")
-    print(f"{'points':>12} {'mode':>6} {'build s':>8} {'frame ms':>9} {'fps':>6} {'RSS/raw':>13}")
+
+def load_avg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(sizes: list[int], folder: Path) -> None:
+    from gui.views.layers.points import DEFAULT_DISPLAY_POINTS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"display budget {DEFAULT_DISPLAY_POINTS:,} points; window 1280×800; load average {load_avg()}")
+    print(f"{'points':>11} {'mode':>5} {'open s':>7} {'stall ms':>9} {'RSS/raw':>8} {'frame ms':>9} {'fps':>6} "
+          f"{'shown':>11}  load")
+    ref = folder / "cloud_10000.npy"  # what any open costs here (window relayout, first frames, imports)
+    write_cloud(ref, 10_000)
+    r = run_child(ref, 10_000, "lod")
+    if "error" not in r:
+        print(f"{10_000:>11,} {'ref':>5} {r['open_s']:>7.2f} {r['stall_ms']:>9.0f} {r['rss_over_raw']:>8.2f} "
+              f"{r['frame_ms']:>9.1f} {1000 / r['frame_ms']:>6.1f} {r['shown']:>11,}  {load_avg()}", flush=True)
     for n in sizes:
-        rng = np.random.default_rng(0)
-        pts = rng.normal(size=(n, 3)) * [40, 40, 2]
-        layer = PointCloud(name="big", points=pts, attributes={"intensity": rng.random(n, dtype=np.float32)})
-        raw = pts.nbytes / 2**20
+        path = folder / f"cloud_{n}.npy"
+        write_cloud(path, n)
         res = {}
-        for mode, style in (("full", {"max_display_points": n + 1}), ("lod", {})):
-            base = rss_mib() - raw  # the process without the cloud
-            t = time.perf_counter()
-            actors = build_points(layer, style)
-            build = time.perf_counter() - t
-            f = frame_ms(actors)
-            res[mode] = (build, f)
-            print(f"{n:>12,} {mode:>6} {build:>8.2f} {f:>9.1f} {1000 / f:>6.1f} {(rss_mib() - base) / raw:>13.2f}")
-            del actors
-        (bf, ff), (bl, fl) = res["full"], res["lod"]
-        print(f"{'':>12} ratio full/lod: build {bf / bl:.2f}×, frame {ff / fl:.2f}×")
+        for mode in ("lod", "full"):
+            r = run_child(path, n, mode)
+            res[mode] = r
+            if "error" in r:
+                print(f"{n:>11,} {mode:>5} failed: {r['error']}")
+                continue
+            print(f"{n:>11,} {mode:>5} {r['open_s']:>7.2f} {r['stall_ms']:>9.0f} {r['rss_over_raw']:>8.2f} "
+                  f"{r['frame_ms']:>9.1f} {1000 / r['frame_ms']:>6.1f} {r['shown']:>11,}  {load_avg()}", flush=True)
+        if all("error" not in r for r in res.values()):
+            f, lod = res["full"], res["lod"]
+            print(f"{'':>11} full/LOD: open {f['open_s'] / lod['open_s']:.1f}×, stall {f['stall_ms'] / lod['stall_ms']:.1f}×, "
+                  f"frame {f['frame_ms'] / lod['frame_ms']:.1f}×, RSS {f['rss_over_raw'] / lod['rss_over_raw']:.2f}×"
+                  f"{'' if lod['label'] else '  (no shown/total label!)'}", flush=True)
+        if n >= 20_000_000 and os.environ.get("BENCH_KEEP") != "1":
+            path.unlink(missing_ok=True)
+
+
+def sweep(n: int, budgets: list[int], folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"cloud_{n}.npy"
+    write_cloud(path, n)
+    print(f"display-budget sweep at {n:,} points (window 1280×800), load average {load_avg()}")
+    for b in budgets:
+        r = run_child(path, n, "lod", b)
+        if "error" in r:
+            print(f"budget {b:>9,}: failed: {r['error']}")
+            continue
+        print(f"budget {b:>9,}: frame {r['frame_ms']:6.1f} ms ({1000 / r['frame_ms']:5.1f} fps), stall "
+              f"{r['stall_ms']:5.0f} ms, open {r['open_s']:.2f} s   load {load_avg()}", flush=True)
 
 
 if __name__ == "__main__":
-    main([int(float(a)) for a in sys.argv[1:]] or [1_000_000, 10_000_000])
+    args = sys.argv[1:]
+    if args[:1] == ["--child"]:
+        print(json.dumps(child(args[1], int(args[2]), args[3], int(args[4]) or None)))
+        sys.exit(0)
+    if not os.environ.get("DISPLAY"):
+        sys.exit("needs a display: run under xvfb-run -a -s '-screen 0 1600x1000x24'")
+    folder = Path(os.environ.get("BENCH_DIR", "/tmp/scenelens-bigcloud"))
+    if args[:1] == ["--budgets"]:
+        sweep(_n(args[1]), [_n(a) for a in args[2:]], folder)
+    else:
+        main([_n(a) for a in args] or [1_000_000, 10_000_000, 50_000_000], folder)

@@ -9,6 +9,15 @@ from engine.scene import Layer, PointCloud, Scene, VoxelGrid
 
 from .builders import build_actors
 
+STAT_SAMPLE = 100_000  # the view's centre and framing percentiles come from at most this many points
+
+
+def sample_rows(points: np.ndarray, n: int = STAT_SAMPLE) -> np.ndarray:
+    """An even stride of at most `n` rows: medians and 2–98th percentiles of a 50M-point cloud from 100k rows
+    take a few ms on the GUI thread instead of seconds (and no N×3 copy); framing does not need more."""
+    return points if len(points) <= n else points[:: -(-len(points) // n)]
+
+
 BACKGROUND = ((0.08, 0.09, 0.11), (0.20, 0.22, 0.27))
 VIEWS = ("iso", "top", "front", "side", "bev")
 
@@ -34,12 +43,13 @@ class SceneRenderer:
         self.styles: dict[str, dict] = {}
         self.origin: np.ndarray | None = None
         self.layers: dict[str, Layer] = {}
+        self._framing: dict[str, tuple] = {}  # uid -> ((id(points), n), 2nd percentile, 98th percentile)
 
     def _pick_origin(self, layer: Layer) -> None:
         if self.origin is not None:
             return
         if isinstance(layer, PointCloud) and layer.n:
-            self.origin = np.round(np.median(layer.points, 0), 0)
+            self.origin = np.round(np.median(sample_rows(layer.points), 0), 0)
         elif isinstance(layer, VoxelGrid):
             lo, hi = layer.bounds()
             self.origin = np.round((lo + hi) / 2, 0)
@@ -94,6 +104,7 @@ class SceneRenderer:
         for a in self.actors.pop(uid, []):
             self.renderer.RemoveViewProp(a)
         self.layers.pop(uid, None)
+        self._framing.pop(uid, None)
 
     def set_visible(self, uid: str, visible: bool) -> None:
         if uid in self.layers:
@@ -115,7 +126,11 @@ class SceneRenderer:
             if not lay.visible or not self.actors.get(uid):
                 continue
             if isinstance(lay, PointCloud) and lay.n > 50:
-                lo, hi = np.percentile(lay.points, [2, 98], axis=0)
+                key = (id(lay.points), lay.n)  # framing is asked for several times per opened scene
+                cached = self._framing.get(uid)
+                if cached is None or cached[0] != key:
+                    cached = self._framing[uid] = (key, *np.percentile(sample_rows(lay.points), [2, 98], axis=0))
+                lo, hi = cached[1], cached[2]
                 los.append(self.to_local(lo))
                 his.append(self.to_local(hi))
             else:

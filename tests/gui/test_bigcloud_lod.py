@@ -36,3 +36,35 @@ def test_hidden_classes_are_left_out_of_the_shown_and_total_counts(monkeypatch):
     assert total == 2500 and 450 <= shown <= 500
     assert "of 2,500 points shown" in label.GetInput()
     assert pts_actor._sl_pick(-1, 0, None)["class"].startswith("2 ")
+
+
+def test_display_subset_of_a_count_is_the_stride_without_an_index_array():
+    from gui.views.layers.points import display_subset
+
+    for n, budget in ((10, 100), (5000, 1000), (5001, 1000), (10_000_000, 150_000)):
+        want = display_subset(np.arange(n), budget)
+        got = display_subset(n, budget)
+        np.testing.assert_array_equal(got, want)
+        assert len(got) <= budget
+
+
+def test_view_centre_and_framing_of_a_big_cloud_come_from_a_sample():
+    import vtk
+
+    from gui.views.scene_renderer import STAT_SAMPLE, SceneRenderer
+
+    rng = np.random.default_rng(2)
+    pts = rng.normal(size=(2_000_000, 3)) * (40, 20, 2) + (1000, -500, 10)
+    pts[rng.integers(0, len(pts), 2000)] = (9e5, 9e5, 9e5)  # far returns must not decide the framing
+    sr = SceneRenderer(vtk.vtkRenderer())
+    sr.add_layer(PointCloud(name="big", points=pts))
+    np.testing.assert_allclose(sr.origin, np.round(np.median(pts, 0)), atol=1.0)
+    lo, hi = sr.focus_bounds()
+    full_lo, full_hi = np.percentile(pts, [2, 98], axis=0)
+    span = full_hi - full_lo
+    np.testing.assert_allclose(lo, full_lo - sr.origin, atol=0.02 * span.max())
+    np.testing.assert_allclose(hi, full_hi - sr.origin, atol=0.02 * span.max())
+    uid = next(iter(sr.layers))
+    key, *_ = sr._framing[uid]
+    assert key == (id(sr.layers[uid].points), len(pts))  # computed once per layer, reused by later framings
+    assert STAT_SAMPLE < len(pts)

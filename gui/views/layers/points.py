@@ -44,11 +44,13 @@ def point_colors(layer: PointCloud, color_by: str | None = None, hidden: set[int
     return cols, keep
 
 
-DEFAULT_DISPLAY_POINTS = 250_000  # ≈ 7 fps at 10M points on this machine's llvmpipe (bench/bench_bigcloud.py)
+# Frame time on llvmpipe grows ~linearly with the points drawn (bench/bench_bigcloud.py --budgets): 250k drew
+# at ~7 fps on a quiet 2-core machine (session 3), so 150k is the budget for ≥ 10 fps at any cloud size.
+DEFAULT_DISPLAY_POINTS = 150_000
 
 
 def display_budget(style: dict | None = None) -> int:
-    """Most points one cloud draws (style `max_display_points`, else SCENELENS_MAX_DISPLAY_POINTS, else 250k)."""
+    """Most points one cloud draws (style `max_display_points`, else SCENELENS_MAX_DISPLAY_POINTS, else 150k)."""
     v = (style or {}).get("max_display_points") or os.environ.get("SCENELENS_MAX_DISPLAY_POINTS")
     try:
         return max(1, int(float(v))) if v else DEFAULT_DISPLAY_POINTS
@@ -56,8 +58,11 @@ def display_budget(style: dict | None = None) -> int:
         return DEFAULT_DISPLAY_POINTS
 
 
-def display_subset(idx: np.ndarray, budget: int) -> np.ndarray:
-    """An even stride through the drawn points when there are more than `budget` (display only)."""
+def display_subset(idx: np.ndarray | int, budget: int) -> np.ndarray:
+    """An even stride through the drawn points when there are more than `budget` (display only). `idx` may
+    be a count N, meaning all of 0..N-1 (no N-long index array for a 50M-point cloud)."""
+    if isinstance(idx, (int, np.integer)):
+        return np.arange(0, int(idx), max(1, -(-int(idx) // budget)))
     if len(idx) <= budget:
         return idx
     step = -(-len(idx) // budget)
@@ -86,7 +91,7 @@ def build_points(layer: PointCloud, style: dict) -> list:
         hidden = style.get("hidden_classes")
         lab = layer.attributes.get("label")
         total = layer.n - (int(np.isin(lab, list(hidden)).sum()) if hidden and lab is not None else 0)
-        sub = display_subset(np.arange(layer.n), budget)
+        sub = display_subset(layer.n, budget)
         view = PointCloud(name=layer.name, points=layer.points[sub], label_set=layer.label_set,
                           attributes={k: v[sub] for k, v in layer.attributes.items()
                                       if isinstance(v, np.ndarray) and len(v) == layer.n})
