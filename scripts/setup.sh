@@ -25,6 +25,9 @@ fi
 # open3d-cpu 0.20.0 works with numpy 2 (its FPFH and point clouds checked with numpy 2.4).
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "open3d-cpu==0.20.0" \
   "plotly==7.1.0" "narwhals==2.29.0" "dash==4.4.1" "janus==2.0.0" "werkzeug==3.1.9"
+# Registration peers for bench/bench_registration.py --peers (bench-only): KISS-Matcher (coarse) and small_gicp
+# (fine alignment). Both wheels require only numpy, so --no-deps keeps numpy/torch as they are.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "kiss-matcher==1.0.2" "small_gicp==1.0.1"
 # Quantus (LGPL-3.0, tests only: tests/attribution/test_faithmetrics.py compares the faithfulness metrics with it).
 # Its metadata pulls opencv-python (a second OpenCV beside the headless one) and TensorFlow-era pins; the metrics
 # compared import with pandas, scikit-learn and cachetools only.
