@@ -79,7 +79,7 @@ def _in_front(view, pts: np.ndarray, px: float = 4.0, margin: float = 0.04) -> n
 
     w, h = view.window.GetSize()
     disp = np.array([view.world_to_display(p) for p in pts])
-    eye = np.asarray(view.renderer.GetActiveCamera().GetPosition()) + view.origin
+    eye = np.asarray(view.renderer.GetActiveCamera().GetPosition()) + (0 if view.origin is None else view.origin)
     depth = np.linalg.norm(pts - eye, axis=1)
     ok = (disp[:, 0] > 20) & (disp[:, 0] < w - 20) & (disp[:, 1] > 20) & (disp[:, 1] < h - 20)
     for i, nb in enumerate(cKDTree(disp).query_ball_point(disp, px)):
@@ -353,10 +353,12 @@ def test_residual_colour_bar_histogram_range_and_metrics_above_the_fold(window, 
     lo, hi = bar.GetLookupTable().GetTableRange()
     assert lo == 0 and hi == pytest.approx(200 * wb.result.params.inlier_threshold)
     h, w = img.shape[:2]
-    strip = i[int(0.15 * h): int(0.85 * h), int(0.90 * w): int(0.93 * w)]
+    strip = i[:, int(0.86 * w):]
     cyan = (strip[..., 1] > 200) & (strip[..., 2] > 200) & (strip[..., 0] < 80)
     magenta = (strip[..., 0] > 200) & (strip[..., 2] > 200) & (strip[..., 1] < 80)
-    assert cyan.sum() > 10 and magenta.sum() > 10, (cyan.sum(), magenta.sum())
+    assert cyan.sum() > 50 and magenta.sum() > 50, (cyan.sum(), magenta.sum())
+    # a ramp: cyan (0) at the bottom, magenta (2τ) at the top
+    assert np.nonzero(cyan)[0].mean() > np.nonzero(magenta)[0].mean() + 0.3 * h
     wb.residual_box.setChecked(False)
     assert not window.view3d.renderer.HasViewProp(bar)
 
@@ -379,18 +381,22 @@ def test_real_click_picks_a_joint_in_3d(window, qtbot, shared_data):
     window.view3d.reset_camera("front")
     qtbot.wait(100)
     sk = window.scene.of_type(Skeleton)[0]
-    from gui.views.layers.skeleton import current_frame, display_rotation
+    from gui.views.layers.skeleton import current_frame, display_rotation, scale_of
 
     style = window.view3d.scene_renderer.styles.get(sk.uid, {})
     t = current_frame(sk, style)
     xyz = sk.joints[t, 0] @ display_rotation(sk).T
+    bone = scale_of(sk)
+    # joints nothing else is drawn in front of — no other joint, no bone (sampled along its length); BVH has
+    # coincident joints: those count as the same spot
+    b = np.asarray(sk.bones)
+    f = np.linspace(0.15, 0.85, 8)[:, None, None]
+    along = (xyz[b[:, 0]][None] * (1 - f) + xyz[b[:, 1]][None] * f).reshape(-1, 3)
+    front = np.flatnonzero(_in_front(view, np.concatenate([xyz, along]), px=10.0, margin=0.5 * bone)[: len(xyz)])
     hits = 0
     tried = 0
-    w, h = window.view3d.window.GetSize()
-    for j in range(0, len(xyz), max(1, len(xyz) // 8)):
+    for j in front[:: max(1, len(front) // 8)]:
         x, y = view.world_to_display(xyz[j])
-        if not (5 < x < w - 5 and 5 < y < h - 5):
-            continue
         tried += 1
         window.inspector.info = {}
         qtbot.mouseClick(view.vtk_widget, QtCore.Qt.LeftButton, pos=view.display_to_widget(x, y))
@@ -398,8 +404,8 @@ def test_real_click_picks_a_joint_in_3d(window, qtbot, shared_data):
         info = window.inspector.info
         if "joint" in info:
             picked = int(info["index"])
-            hits += np.linalg.norm(xyz[picked] - xyz[j]) < 0.1
-    assert tried >= 5 and hits >= tried - 2, (hits, tried)
+            hits += np.linalg.norm(xyz[picked] - xyz[j]) < 0.5 * bone
+    assert tried >= 6 and hits >= tried - 1, (hits, tried)
     assert window.session.selection is not None and window.session.selection.layer == sk.uid
 
 
