@@ -74,10 +74,97 @@ def load_user_module(path: str | Path, device: str = "cpu", freeze: bool = True,
     module = load_model_file(p, device, trust)
     if not callable(module) or isinstance(module, dict):
         raise InputError(p, "file holds weights but no runnable module (a state_dict or .safetensors alone cannot "
-                            "be run): save it as TorchScript, or write an adapter .py that builds the model")
+                            "be run): save it as TorchScript, or pass an adapter .py with build_model() as --model "
+                            "and this file as --weights")
     module.eval()
     if freeze:
         for prm in getattr(module, "parameters", lambda: [])():
+            prm.requires_grad_(False)
+    return module
+
+
+MODEL_CONTRACT = """\
+A model for attribution is one of
+  * a TorchScript file (torch.jit.script/trace(model).save("m.pt")) — no Python code needed;
+  * an adapter .py defining build_model() -> torch.nn.Module (the architecture), with the weights in
+    --weights FILE (a state_dict saved with torch.save, or .safetensors; loaded as data, strict key match) or
+    loaded by build_model() itself (a WEIGHTS = "file" constant beside it is used when --weights is absent);
+  * a whole torch.save'd module, only with --trust-model (unpickling runs code)."""
+
+
+def _import_adapter(path: Path):
+    import importlib.util
+    import sys
+
+    from ..trust import check_adapter
+
+    check_adapter(path)  # the GUI asks once per file version before any of its code runs
+    name = f"scenelens_attr_adapter_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise InputError(path, "not a Python file")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except Exception as e:  # the user's code: report, don't crash
+        raise InputError(path, f"adapter failed to import: {type(e).__name__}: {e}") from None
+    return mod
+
+
+def load_weights_into(module, weights: str | Path, label) -> None:
+    """Load a state_dict / .safetensors file (as data) into `module`; a mismatch names the keys."""
+    from ..trust import load_model_file
+
+    wp = Path(weights)
+    sd = load_model_file(wp, "cpu", trust=False)
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]  # Lightning-style checkpoints
+    if not isinstance(sd, dict):
+        raise InputError(wp, "weights file holds a whole model, not a state_dict: pass it as --model instead")
+    try:
+        res = module.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = "; ".join(lines[1:4]) if len(lines) > 1 else lines[0]
+        raise InputError(wp, f"weights do not fit the model built by {Path(str(label)).name}: {detail[:400]}") from None
+    del res
+
+
+def load_user_model(spec: str | Path, device: str = "cpu", weights: str | Path | None = None, freeze: bool = True,
+                    hint: str = ""):
+    """Any model file the attribution tasks take (see `MODEL_CONTRACT`): TorchScript / trusted pickle via
+    `load_user_module`, or an adapter .py with build_model() plus optional weights. Eval mode, frozen."""
+    p = Path(spec)
+    if p.suffix.lower() != ".py":
+        if weights is not None:
+            raise InputError(weights, "--weights needs an adapter .py as --model (build_model() makes the module "
+                                      "the weights are loaded into)")
+        return load_user_module(p, device, freeze, hint)
+    if not p.is_file():
+        raise InputError(p, "adapter file does not exist")
+    mod = _import_adapter(p)
+    build = getattr(mod, "build_model", None)
+    if not callable(build):
+        raise InputError(p, "adapter defines no build_model() returning a torch.nn.Module (the weights then come "
+                            "from --weights FILE); see README 'Point-cloud and voxel attribution'")
+    try:
+        module = build()
+    except InputError:
+        raise
+    except Exception as e:
+        raise InputError(p, f"build_model() failed: {type(e).__name__}: {e}") from None
+    if not callable(module) or not hasattr(module, "eval"):
+        raise InputError(p, f"build_model() returned {type(module).__name__}, not a torch.nn.Module")
+    if weights is None and getattr(mod, "WEIGHTS", None):
+        weights = p.parent / str(mod.WEIGHTS)
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise InputError(weights, "weights file does not exist")
+        load_weights_into(module, weights, p)
+    module = module.to(device).eval()
+    if freeze:
+        for prm in module.parameters():
             prm.requires_grad_(False)
     return module
 

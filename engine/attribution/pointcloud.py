@@ -61,11 +61,12 @@ class PointAttribution:
         return abs(self.convergence_delta) / abs(d) if d != 0 else float("nan")
 
 
-def load_point_model(path: str | Path, device: str = "cpu"):
-    """A TorchScript file or a `torch.save`d nn.Module, loaded as user classifiers are."""
-    from .common import load_user_module
+def load_point_model(path: str | Path, device: str = "cpu", weights: str | Path | None = None):
+    """A user's point model per `common.MODEL_CONTRACT`: TorchScript, an adapter .py with build_model() (+ a
+    state_dict/.safetensors `weights` file), or a whole torch.save'd module when trusted."""
+    from .common import load_user_model
 
-    return load_user_module(path, device)
+    return load_user_model(path, device, weights)
 
 
 def cloud_tensor(layer_or_points, channels: tuple[str, ...] = (), name: str = "point cloud"):
@@ -192,19 +193,21 @@ def parse_target(text: str):
 
 def explain_point_model(layer: PointCloud, model_path, target, method: str = "ig", baseline: str = "centroid",
                         steps: int = 64, channels: tuple[str, ...] = (), layout: str = "NC", device: str = "cpu",
-                        ctx: JobContext | None = None) -> AttributionMap:
+                        ctx: JobContext | None = None, weights: str | Path | None = None, tol: float | None = 0.01,
+                        max_steps: int | None = None) -> AttributionMap:
     """Load the user's model, attribute its target score to each point of `layer`, return an AttributionMap
     (signed per-point scores; magnitude, per-channel values and the completeness numbers in meta)."""
     ctx = ctx or JobContext()
     with ctx.stage("load model"):
-        model = load_point_model(model_path, device)
+        model = load_point_model(model_path, device, weights)
     x = cloud_tensor(layer, tuple(channels), getattr(layer, "name", "point cloud"))
     import torch
 
     with ctx.stage(method):
         try:
             res = attribute_points(model, torch.as_tensor(x, device=device)[None], target, method, baseline, steps,
-                                   layout=layout, progress=ctx.sub(0.05, 1.0), cancel=ctx.cancel_event)
+                                   layout=layout, progress=ctx.sub(0.05, 1.0), cancel=ctx.cancel_event, tol=tol,
+                                   max_steps=max_steps)
         except InputError as e:
             raise InputError(model_path, e.message) from None
         except RuntimeError as e:  # shape mismatches inside the user's forward

@@ -45,7 +45,8 @@ def run_voxel_cli(args: argparse.Namespace, device: str) -> int:
                                max_steps=getattr(args, "max_steps", None) or 256)
     bar = cli_progress("voxel attribution")
     try:
-        res, ctx = run_sync(make_voxel_job(scene, args.voxel, opts, getattr(args, "model", None), device), bar)
+        res, ctx = run_sync(make_voxel_job(scene, args.voxel, opts, getattr(args, "model", None), device,
+                                           weights=getattr(args, "weights", None)), bar)
     finally:
         bar.close()
     res.metrics["seconds_stages"] = {k: round(v, 4) for k, v in ctx.stage_times.items()}

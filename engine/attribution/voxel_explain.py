@@ -268,11 +268,12 @@ def _class_grid(shape, idx, cls) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------ user models
-def load_voxel_model(path: str | Path, device: str = "cpu"):
-    """A user's voxel model: TorchScript or a torch.save'd nn.Module mapping 1×C×X×Y×Z → 1×K×X×Y×Z logits."""
-    from .common import load_user_module
+def load_voxel_model(path: str | Path, device: str = "cpu", weights: str | Path | None = None):
+    """A user's voxel model mapping 1×C×X×Y×Z → 1×K×X×Y×Z logits, per `common.MODEL_CONTRACT` (TorchScript, an
+    adapter .py with build_model() + state_dict/.safetensors weights, or a trusted whole-module pickle)."""
+    from .common import load_user_model
 
-    return load_user_module(path, device)
+    return load_user_model(path, device, weights)
 
 
 def explain_user_voxel_model(module, grid_input: np.ndarray, grid: VoxelGrid, voxel, target=None,
@@ -319,7 +320,7 @@ def explain_user_voxel_model(module, grid_input: np.ndarray, grid: VoxelGrid, vo
 
 # ------------------------------------------------------------------------------------------ jobs
 def make_voxel_job(scene: Scene, voxel, opts: VoxelExplainOptions | None = None, model: str | None = None,
-                   device: str = "cpu", grid: VoxelGrid | None = None) -> Job:
+                   device: str = "cpu", grid: VoxelGrid | None = None, weights: str | None = None) -> Job:
     """A Job explaining `voxel` in `scene`: CamVox (default, or a CamVox checkpoint `model`) or a user
     voxel model (`model` = TorchScript / torch.save'd module file) on the scene's occupancy."""
 
@@ -340,7 +341,7 @@ def make_voxel_job(scene: Scene, voxel, opts: VoxelExplainOptions | None = None,
                     if not pcs:
                         raise InputError(scene.path, "the scene has neither a voxel grid nor a point cloud")
                     g = voxelise_points(pcs[0])
-                module = load_voxel_model(model, device)
+                module = load_voxel_model(model, device, weights)
                 res = explain_user_voxel_model(module, g.occupied().astype(np.float32)[None], g, voxel,
                                                opts_.target, opts_, ctx, Path(model).name)
                 res.grid_is_new = new

@@ -14,7 +14,8 @@ from . import Task
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs=1, metavar="IMAGE", help="image file (PNG, JPEG, ...), or a scene with --voxel")
+    p.add_argument("inputs", nargs=1, metavar="IMAGE",
+                   help="image file (PNG, JPEG, ...), a scene with --voxel, or a point cloud with --points")
     p.add_argument("--method", default=None, choices=("ig", "gradcam", "occlusion", "poseig"),
                    help="image attribution method (required unless --voxel)")
     p.add_argument("--target", default=None,
@@ -52,9 +53,11 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--joints", default=None, help="PoseIG: comma-separated joint names (default: COCO-17)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
     p.add_argument("--cmap", default="jet", help="overlay colour map (matplotlib name)")
+    from ..attribution.point_cli import add_point_args
     from ..attribution.voxel_cli import add_voxel_args
 
     add_voxel_args(p)
+    add_point_args(p)
 
 
 def _run_cli(args: argparse.Namespace) -> int:
@@ -63,6 +66,12 @@ def _run_cli(args: argparse.Namespace) -> int:
     from ..jobs import cli_progress, run_sync
 
     device = resolve_device(getattr(args, "device", "auto"))
+    if getattr(args, "points", False):
+        if getattr(args, "voxel", None):
+            raise InputError(None, "--points and --voxel are different tasks: give one")
+        from ..attribution.point_cli import run_point_cli
+
+        return run_point_cli(args, device)
     if getattr(args, "voxel", None):
         from ..attribution.voxel_cli import run_voxel_cli
 
