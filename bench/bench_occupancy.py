@@ -5,11 +5,19 @@
    grid with ≥300k occupied voxels (ours at full detail and with the automatic 2× level of detail).
 2. Open-to-first-frame for the Occ3D sample (read file → actors → first rendered frame).
 3. `eval` over a folder of 100 frames vs a straightforward numpy loop (np.load + per-class boolean IoU).
+4. A clip-slider step on the Occ3D sample: clipping plane + cap mesh + one render (ours) vs rebuilding the
+   clipped mesh + one render; a timeline step: faces built in the job, one actor + one render on the GUI
+   thread (ours) vs one build + one render on the GUI thread.
+5. Opening a scattered 300k-voxel grid: GUI-thread time with the mesh built in a job vs all on the GUI thread.
+6. A 2M-voxel frame (512×512×40): still and rotating frame times vs one cube glyph per voxel.
+Every line starts with the 1-minute load average (the machine is shared).
 
-Run: `.venv/bin/python bench/bench_occupancy.py` (uses an offscreen render window; under Xvfb too).
+Run: `.venv/bin/python bench/bench_occupancy.py [open render eval clip scattered 2m]` (offscreen render window;
+under Xvfb too).
 """
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -238,7 +246,166 @@ def bench_eval(n=100):
           f"{t_naive:.2f} s ({n / t_naive:.0f} frames/s) | ours {t_naive / t_ours:.1f}x faster; same mIoU {m_naive:.4f}")
 
 
+def load() -> str:
+    """The 1-minute load average, printed with every number (the machine is shared)."""
+    return f"[load {os.getloadavg()[0]:.2f}]"
+
+
+def bench_open_scattered():
+    """Opening a scattered 300k-voxel grid: what the GUI thread does. Ours: the faces and VTK polydata are
+    built in a job (prebuild), the GUI thread makes the actor and draws the first frame. Naive: all of it on
+    the GUI thread (the path before the background build)."""
+    import vtk
+
+    from gui.views.layers.voxels import build_voxels, prebuild
+
+    vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
+    from engine.occupancy.grids import preset
+
+    g = preset("semantickitti").empty("scattered")
+    rng = np.random.default_rng(0)
+    occ = rng.random(g.shape) < 300_000 / g.labels.size
+    g.labels[occ] = rng.integers(1, 20, int(occ.sum()))
+    st = {"origin": np.asarray(g.origin), "ego_marker": False}
+
+    def first_frame(acts):
+        ren, win = window()
+        for a in acts:
+            ren.AddViewProp(a)
+        ren.ResetCamera()
+        t = time.perf_counter()
+        win.Render()
+        dt = time.perf_counter() - t
+        win.Finalize()
+        return dt
+
+    t = time.perf_counter()
+    pre = prebuild(g, st)
+    t_job = time.perf_counter() - t
+    t = time.perf_counter()
+    acts = build_voxels(g, {**st, "prebuilt": pre})
+    t_wrap = time.perf_counter() - t
+    t_first = first_frame(acts)
+    t = time.perf_counter()
+    acts = build_voxels(g, st)
+    t_naive_build = time.perf_counter() - t
+    t_naive_first = first_frame(acts)
+    ours, naive = t_wrap + t_first, t_naive_build + t_naive_first
+    print(f"{load()} open scattered {int(occ.sum()):,} voxels ({acts[0]._sl_faces:,} quads): GUI thread {ours:.2f} s "
+          f"(actor {t_wrap * 1e3:.0f} ms + first frame {t_first:.2f} s; faces in the job {t_job:.2f} s) | all on the GUI "
+          f"thread {naive:.2f} s -> longest stall {naive / ours:.1f}x shorter")
+
+
+def bench_clip():
+    import vtk
+
+    from engine.io import load_layers
+    from gui.views.layers.voxels import apply_clip, build_voxels, visible_voxels
+
+    vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
+    g = load_layers(SAMPLE)[0]
+    ren = vtk.vtkRenderer()
+    win = vtk.vtkRenderWindow()
+    win.SetOffScreenRendering(1)
+    win.SetSize(1280, 800)
+    win.AddRenderer(ren)
+    origin = np.zeros(3)
+    st = {"origin": origin, "ego_marker": False}
+    acts = build_voxels(g, st)
+    for a in acts:
+        ren.AddViewProp(a)
+    ren.ResetCamera()
+    win.Render()
+    drawn = visible_voxels(g, st)[0]
+    slices = [3, 5, 7, 9, 11, 6, 4, 8]
+    t = time.perf_counter()
+    cap = None
+    for k in slices:
+        if cap is not None:
+            ren.RemoveViewProp(cap)
+        cap = apply_clip(acts, g, drawn, g.labels, 2, k, np.asarray(g.origin), ren)
+        win.Render()
+    ours = (time.perf_counter() - t) / len(slices)
+    for a in acts:
+        a.GetMapper().RemoveAllClippingPlanes()
+    if cap is not None:
+        ren.RemoveViewProp(cap)
+    t = time.perf_counter()
+    for k in slices:
+        for a in acts:
+            ren.RemoveViewProp(a)
+        acts = build_voxels(g, {**st, "clip": (2, k)})
+        for a in acts:
+            ren.AddViewProp(a)
+        win.Render()
+    rebuild = (time.perf_counter() - t) / len(slices)
+    # timeline step: a new frame = one mesh build + one render
+    frames = [np.roll(g.labels, s, axis=0) for s in (1, 2, 3, 4)]
+    t = time.perf_counter()
+    for lab in frames:
+        g.labels = lab
+        for a in acts:
+            ren.RemoveViewProp(a)
+        acts = build_voxels(g, st)
+        for a in acts:
+            ren.AddViewProp(a)
+        win.Render()
+    step = (time.perf_counter() - t) / len(frames)
+    # the workbench's path: faces built in the job (prebuild), the GUI thread wraps them and renders once
+    from gui.views.layers.voxels import prebuild
+
+    gui_t = job_t = 0.0
+    for lab in frames:
+        g.labels = lab
+        t = time.perf_counter()
+        pre = prebuild(g, st)
+        job_t += time.perf_counter() - t
+        t = time.perf_counter()
+        for a in acts:
+            ren.RemoveViewProp(a)
+        acts = build_voxels(g, {**st, "prebuilt": pre})
+        for a in acts:
+            ren.AddViewProp(a)
+        win.Render()
+        gui_t += time.perf_counter() - t
+    print(f"{load()} clip step (Occ3D sample): plane + cap {ours * 1e3:.0f} ms, rebuild {rebuild * 1e3:.0f} ms -> "
+          f"{rebuild / ours:.1f}x; timeline step all on one thread {step * 1e3:.0f} ms, with faces in the job "
+          f"{gui_t / len(frames) * 1e3:.0f} ms on the GUI thread (+ {job_t / len(frames) * 1e3:.0f} ms in the worker)")
+
+
+def bench_2m():
+    import vtk
+
+    from engine.occupancy.grids import preset, with_overrides
+    from gui.views.layers.voxels import build_voxels
+
+    rng = np.random.default_rng(0)
+    spec = with_overrides(preset("occ3d"), {"shape": (512, 512, 40), "voxel_size": 0.2, "origin": (-51.2, -51.2, -5)})
+    g = spec.empty("2M")
+    lab = g.labels
+    lab[:, :, :2] = 11
+    x, y = np.meshgrid(np.arange(512), np.arange(512), indexing="ij")
+    h = (10 + 14 * (np.sin(x / 15.0) * np.cos(y / 21.0)) + rng.integers(0, 5, (512, 512))).clip(3, 39)
+    b = rng.random((512, 512)) < 0.53
+    zz = np.arange(40)[None, None, :]
+    lab[(zz >= 2) & (zz < h[..., None]) & b[..., None]] = 15
+    n = int(g.occupied().sum())
+    t = time.perf_counter()
+    acts = build_voxels(g, {"origin": np.asarray(g.origin), "ego_marker": False})
+    build = time.perf_counter() - t
+    still = frame_time(acts[:1], n=3)
+    rot = frame_time(acts[:1], n=3, interacting=True) if getattr(acts[0], "_sl_lod_data", None) else float("nan")
+    vtk.vtkObject.GlobalWarningDisplayOff()
+    glyph = frame_time([glyph_actor(g)], n=1)
+    print(f"{load()} 2M-voxel frame ({n:,} voxels, {acts[0]._sl_faces:,} quads, build {build:.1f} s): still {still * 1e3:.0f} ms, "
+          f"rotating {rot * 1e3:.0f} ms | glyphs {glyph * 1e3:.0f} ms -> still {glyph / still:.1f}x, "
+          f"rotating {glyph / rot:.1f}x faster")
+
+
+
 if __name__ == "__main__":
-    bench_open()
-    bench_render()
-    bench_eval()
+    which = set(sys.argv[1:])  # e.g. `clip 2m`; default: all
+    for name, fn in (("open", bench_open), ("render", bench_render), ("eval", bench_eval), ("clip", bench_clip),
+                     ("scattered", bench_open_scattered), ("2m", bench_2m)):
+        if not which or name in which:
+            fn()

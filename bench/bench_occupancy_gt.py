@@ -5,11 +5,7 @@
 2. RayIoU traversal (SparseOcc's virtual LiDAR, 14,040 rays): our vectorised walk vs the same walk one
    ray at a time in Python, per ray (the reference runs a compiled C++/CUDA loop).
 3. The builder end to end on a synthetic 4-frame nuScenes-style sequence (stage times).
-4. A clip-slider step on the Occ3D sample (offscreen VTK, software GL): clipping plane + cap mesh + one render
-   (ours) vs rebuilding the clipped mesh + one render (the previous path); and a timeline step (one mesh
-   build + one render of a new frame).
-5. A 2M-voxel frame (512×512×40 synthetic street, full resolution): merged exposed faces (ours, still frame
-   and the coarse mesh used while rotating) vs one cube glyph per voxel (the reference scripts' way).
+(The clip, timeline and 2M-voxel viewer numbers are in bench/bench_occupancy.py.)
 
 Run: `.venv/bin/python bench/bench_occupancy_gt.py`.
 """
@@ -119,115 +115,6 @@ def bench_builder():
           f"{total:.2f} s ({stages})")
 
 
-def bench_clip():
-    import vtk
-
-    from engine.io import load_layers
-    from gui.views.layers.voxels import apply_clip, build_voxels, visible_voxels
-
-    vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
-    g = load_layers(SAMPLE)[0]
-    ren = vtk.vtkRenderer()
-    win = vtk.vtkRenderWindow()
-    win.SetOffScreenRendering(1)
-    win.SetSize(1280, 800)
-    win.AddRenderer(ren)
-    origin = np.zeros(3)
-    st = {"origin": origin, "ego_marker": False}
-    acts = build_voxels(g, st)
-    for a in acts:
-        ren.AddViewProp(a)
-    ren.ResetCamera()
-    win.Render()
-    drawn = visible_voxels(g, st)[0]
-    slices = [3, 5, 7, 9, 11, 6, 4, 8]
-    t = time.perf_counter()
-    cap = None
-    for k in slices:
-        if cap is not None:
-            ren.RemoveViewProp(cap)
-        cap = apply_clip(acts, g, drawn, g.labels, 2, k, np.asarray(g.origin), ren)
-        win.Render()
-    ours = (time.perf_counter() - t) / len(slices)
-    for a in acts:
-        a.GetMapper().RemoveAllClippingPlanes()
-    if cap is not None:
-        ren.RemoveViewProp(cap)
-    t = time.perf_counter()
-    for k in slices:
-        for a in acts:
-            ren.RemoveViewProp(a)
-        acts = build_voxels(g, {**st, "clip": (2, k)})
-        for a in acts:
-            ren.AddViewProp(a)
-        win.Render()
-    rebuild = (time.perf_counter() - t) / len(slices)
-    # timeline step: a new frame = one mesh build + one render
-    frames = [np.roll(g.labels, s, axis=0) for s in (1, 2, 3, 4)]
-    t = time.perf_counter()
-    for lab in frames:
-        g.labels = lab
-        for a in acts:
-            ren.RemoveViewProp(a)
-        acts = build_voxels(g, st)
-        for a in acts:
-            ren.AddViewProp(a)
-        win.Render()
-    step = (time.perf_counter() - t) / len(frames)
-    # the workbench's path: faces built in the job (prebuild), the GUI thread wraps them and renders once
-    from gui.views.layers.voxels import prebuild
-
-    gui_t = job_t = 0.0
-    for lab in frames:
-        g.labels = lab
-        t = time.perf_counter()
-        pre = prebuild(g, st)
-        job_t += time.perf_counter() - t
-        t = time.perf_counter()
-        for a in acts:
-            ren.RemoveViewProp(a)
-        acts = build_voxels(g, {**st, "prebuilt": pre})
-        for a in acts:
-            ren.AddViewProp(a)
-        win.Render()
-        gui_t += time.perf_counter() - t
-    print(f"clip step (Occ3D sample): plane + cap {ours * 1e3:.0f} ms, rebuild {rebuild * 1e3:.0f} ms -> "
-          f"{rebuild / ours:.1f}x; timeline step all on one thread {step * 1e3:.0f} ms, with faces in the job "
-          f"{gui_t / len(frames) * 1e3:.0f} ms on the GUI thread (+ {job_t / len(frames) * 1e3:.0f} ms in the worker)")
-
-
-def bench_2m():
-    import vtk
-
-    from engine.occupancy.grids import preset, with_overrides
-    from gui.views.layers.voxels import build_voxels
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bench_occupancy import frame_time, glyph_actor
-
-    rng = np.random.default_rng(0)
-    spec = with_overrides(preset("occ3d"), {"shape": (512, 512, 40), "voxel_size": 0.2, "origin": (-51.2, -51.2, -5)})
-    g = spec.empty("2M")
-    lab = g.labels
-    lab[:, :, :2] = 11
-    x, y = np.meshgrid(np.arange(512), np.arange(512), indexing="ij")
-    h = (10 + 14 * (np.sin(x / 15.0) * np.cos(y / 21.0)) + rng.integers(0, 5, (512, 512))).clip(3, 39)
-    b = rng.random((512, 512)) < 0.53
-    zz = np.arange(40)[None, None, :]
-    lab[(zz >= 2) & (zz < h[..., None]) & b[..., None]] = 15
-    n = int(g.occupied().sum())
-    t = time.perf_counter()
-    acts = build_voxels(g, {"origin": np.asarray(g.origin), "ego_marker": False})
-    build = time.perf_counter() - t
-    still = frame_time(acts[:1], n=3)
-    rot = frame_time(acts[:1], n=3, interacting=True) if getattr(acts[0], "_sl_lod_data", None) else float("nan")
-    vtk.vtkObject.GlobalWarningDisplayOff()
-    glyph = frame_time([glyph_actor(g)], n=1)
-    print(f"2M-voxel frame ({n:,} voxels, {acts[0]._sl_faces:,} quads, build {build:.1f} s): still {still * 1e3:.0f} ms, "
-          f"rotating {rot * 1e3:.0f} ms | glyphs {glyph * 1e3:.0f} ms -> still {glyph / still:.1f}x, "
-          f"rotating {glyph / rot:.1f}x faster")
-
-
 if __name__ == "__main__":
     import torch
 
@@ -235,5 +122,3 @@ if __name__ == "__main__":
     bench_camera_mask()
     bench_rayiou()
     bench_builder()
-    bench_clip()
-    bench_2m()

@@ -217,8 +217,12 @@ class OccupancyWorkbench(Workbench):
     def _build_planes(self) -> None:
         w = QtWidgets.QWidget()
         lay = QtWidgets.QHBoxLayout(w)
+        grid = QtWidgets.QGridLayout()  # the square top plane on the left, the flat side/front slices stacked
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 2)
+        lay.addLayout(grid, 1)
         self.plane_views = []
-        for name, axis, shown in PLANES:
+        for n_plane, (name, axis, shown) in enumerate(PLANES):
             col = QtWidgets.QVBoxLayout()
             pw = pg.PlotWidget(title=name)
             pw.setAspectLocked(axis == 2)  # side/front slices are 16–32 cells high: stretch them to fill
@@ -229,7 +233,10 @@ class OccupancyWorkbench(Workbench):
             s.valueChanged.connect(lambda v, a=axis: self._on_slice(a, v))
             col.addWidget(pw, 1)
             col.addWidget(s)
-            lay.addLayout(col, 1)
+            if n_plane == 0:
+                grid.addLayout(col, 0, 0, 2, 1)
+            else:
+                grid.addLayout(col, n_plane - 1, 1)
             self.plane_views.append({"axis": axis, "shown": shown, "plot": pw, "image": img, "slider": s})
         side = QtWidgets.QVBoxLayout()
         self.clip_check = QtWidgets.QCheckBox("clip 3D at slice")
@@ -453,7 +460,7 @@ class OccupancyWorkbench(Workbench):
             titles = []
             for r in (ren, r2):
                 t = vtk.vtkTextActor()
-                t.GetTextProperty().SetFontSize(16)
+                t.GetTextProperty().SetFontSize(15)
                 t.GetTextProperty().SetColor(0.95, 0.95, 0.95)
                 t.SetPosition(12, 12)
                 r.AddViewProp(t)
@@ -480,6 +487,10 @@ class OccupancyWorkbench(Workbench):
             self._build_side()
             self._show_pair_as_one()
             v3.reset_camera(render=False)
+            w, h = v3.window.GetSize()
+            aspect = (w / 2) / max(h, 1)
+            if aspect < 1.0:  # a half is narrower than tall: pull back so the grid's width fits it
+                v3.renderer.GetActiveCamera().Zoom(max(0.5, aspect))
             v3.render()
         elif not on and side is not None:
             self._clear_side_actors()
@@ -512,8 +523,12 @@ class OccupancyWorkbench(Workbench):
             self.side_check.setChecked(False)
             return None
         st = self._side_style()
-        side["titles"][0].SetInput(f"prediction: {self.grid.name}" if self.grid is not None else "")
-        side["titles"][1].SetInput(f"ground truth: {gt.name}")
+        def short(name: str, n: int = 26) -> str:
+            name = Path(name).name if "/" in name else name
+            return name if len(name) <= n else name[: n - 1] + "…"
+
+        side["titles"][0].SetInput(f"prediction: {short(self.grid.name)}")
+        side["titles"][1].SetInput(f"ground truth: {short(gt.name)}")
         side["gen"] = side.get("gen", 0) + 1
         gen = side["gen"]
 
@@ -590,7 +605,11 @@ class OccupancyWorkbench(Workbench):
             s = pv["slider"]
             s.blockSignals(True)
             s.setRange(0, self.grid.shape[pv["axis"]] - 1)
-            s.setValue(self.grid.shape[pv["axis"]] // 2 if pv["axis"] != 2 else 1)
+            if pv["axis"] == 2:  # the top plane at the layer holding the most voxels (the ground in any grid)
+                per_k = self.grid.occupied().sum((0, 1))
+                s.setValue(int(per_k.argmax()) if per_k.any() else 0)
+            else:
+                s.setValue(self.grid.shape[pv["axis"]] // 2)
             s.blockSignals(False)
         self.draw_planes()
 
@@ -612,10 +631,13 @@ class OccupancyWorkbench(Workbench):
             cols = np.where(occ[..., None], lut[lab], BG)
         return cols.astype(np.uint8)
 
-    def draw_planes(self) -> None:
+    def draw_planes(self, axis: int | None = None) -> None:
+        """Redraw the TPV plane images (only the one slicing `axis` when given: a slider step changes one)."""
         if self.grid is None:
             return
         for pv in self.plane_views:
+            if axis is not None and pv["axis"] != axis:
+                continue
             rgb = self.plane_rgb(pv)  # (A, B, 3): A horizontal, B vertical
             shown = rgb.transpose(1, 0, 2) if pg.getConfigOption("imageAxisOrder") == "row-major" else rgb
             pv["image"].setImage(np.ascontiguousarray(shown), levels=(0, 255))
@@ -624,7 +646,7 @@ class OccupancyWorkbench(Workbench):
                 pv["plot"].setRange(xRange=(0, rgb.shape[0]), yRange=(0, rgb.shape[1]), padding=0.02)
 
     def _on_slice(self, axis: int, value: int) -> None:
-        self.draw_planes()
+        self.draw_planes(axis)
         if self.clip_check.isChecked() and self._clip_axis() == axis:
             self._update_clip()
 

@@ -85,7 +85,6 @@ def test_scattered_300k_grid_opens_without_freezing(qtbot, window, monkeypatch):
     print(f"longest GUI stall while opening {n:,} scattered voxels: {longest * 1e3:.0f} ms; frames: "
           f"{', '.join(f'{r * 1e3:.0f}' for r in renders)} ms")
     assert longest < 1.15 * max(renders) + 0.5, (longest, renders)  # the frame itself, plus scheduling slack
-    assert sum(r > 0.3 for r in renders) <= 1, renders  # one heavy frame when the mesh lands, not several
 
 
 def test_redraw_of_a_big_grid_keeps_the_old_mesh_until_the_new_one_lands(qtbot, window):

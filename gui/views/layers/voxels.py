@@ -372,18 +372,25 @@ def apply_clip(actors: list, layer: VoxelGrid, drawn: np.ndarray, values: np.nda
     actor (already added to `renderer`), or None when there is nothing to cap."""
     vs = np.asarray(layer.voxel_size, float)
     o = np.asarray(origin_local, float)
-    plane = vtk.vtkPlane()
     p0 = o.copy()
     p0[axis] += (index + 1) * vs[axis] + 1e-4 * vs[axis]
     n = np.zeros(3)
     n[axis] = -1.0
+    # one plane per actor set, moved in place on later steps: adding or removing a mapper's clipping plane
+    # changes the mapper (its buffers are rebuilt at the next frame), moving the plane only changes a uniform
+    plane = next((getattr(a, "_sl_clip_plane", None) for a in actors if getattr(a, "_sl_clip_plane", None)), None)
+    plane = plane or vtk.vtkPlane()
     plane.SetOrigin(*p0)
     plane.SetNormal(*n)
     for a in actors:
         m = a.GetMapper()
-        if m is not None and hasattr(m, "RemoveAllClippingPlanes"):
+        if m is None or not hasattr(m, "RemoveAllClippingPlanes"):
+            continue
+        cur = m.GetClippingPlanes()
+        if not (cur is not None and cur.GetNumberOfItems() == 1 and cur.GetItem(0) is plane):
             m.RemoveAllClippingPlanes()
             m.AddClippingPlane(plane)
+        a._sl_clip_plane = plane  # noqa: SLF001
     if not 0 <= index < layer.shape[axis] - 1:
         return None
     sl = [slice(None)] * 3
