@@ -29,14 +29,93 @@ def _fmt(v) -> str:
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
 
 
-def _svg_curves(curves: dict, w: int = 420, h: int = 260) -> str:
+def _svg_xy(series: list, xlabel: str, ylabel: str, w: int = 470, h: int = 260) -> str:
+    """Line chart with axes: series = [(legend, xs, ys, colour)]; y from min(0, data) to max(data)."""
+    if not series:
+        return ""
+    xs_all = np.concatenate([np.asarray(s[1], float) for s in series])
+    ys_all = np.concatenate([np.asarray(s[2], float) for s in series])
+    ys_all = ys_all[np.isfinite(ys_all)]
+    x0, x1 = float(xs_all.min()), float(max(xs_all.max(), xs_all.min() + 1e-9))
+    y0 = min(0.0, float(ys_all.min()) if ys_all.size else 0.0)
+    y1 = max(y0 + 1e-9, float(ys_all.max()) if ys_all.size else 1.0)
+    L, R, T, B = 56, 190, 12, 40
+    pw, ph = w - L - R, h - T - B
+
+    def X(v):
+        return L + pw * (v - x0) / (x1 - x0)
+
+    def Y(v):
+        return T + ph * (1 - (v - y0) / (y1 - y0))
+    parts = [f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" '
+             f'font-family="sans-serif" font-size="11">',
+             f'<rect x="{L}" y="{T}" width="{pw}" height="{ph}" fill="white" stroke="#666"/>']
+    for f in (0, 0.25, 0.5, 0.75, 1.0):
+        xv, yv = x0 + f * (x1 - x0), y0 + f * (y1 - y0)
+        parts.append(f'<line x1="{X(xv):.1f}" y1="{T + ph}" x2="{X(xv):.1f}" y2="{T + ph + 4}" stroke="#333"/>'
+                     f'<text x="{X(xv):.1f}" y="{T + ph + 15}" text-anchor="middle">{_fmt(xv)}</text>'
+                     f'<line x1="{L - 4}" y1="{Y(yv):.1f}" x2="{L}" y2="{Y(yv):.1f}" stroke="#333"/>'
+                     f'<text x="{L - 6}" y="{Y(yv) + 4:.1f}" text-anchor="end">{_fmt(yv)}</text>')
+    if y0 < 0 < y1:
+        parts.append(f'<line x1="{L}" y1="{Y(0):.1f}" x2="{L + pw}" y2="{Y(0):.1f}" stroke="#bbb"/>')
+    parts.append(f'<text x="{L + pw / 2}" y="{h - 6}" text-anchor="middle">{html.escape(xlabel)}</text>')
+    parts.append(f'<text x="12" y="{T + ph / 2}" text-anchor="middle" transform="rotate(-90 12 {T + ph / 2})">'
+                 f'{html.escape(ylabel)}</text>')
+    for i, (name, xs, ys, col) in enumerate(series):
+        pts = " ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in zip(xs, ys) if np.isfinite(b))
+        parts.append(f'<polyline fill="none" stroke="{col}" stroke-width="2" points="{pts}"/>')
+        parts.append(f'<line x1="{L + pw + 8}" y1="{T + 8 + 16 * i}" x2="{L + pw + 24}" y2="{T + 8 + 16 * i}" '
+                     f'stroke="{col}" stroke-width="2"/><text x="{L + pw + 28}" y="{T + 12 + 16 * i}">'
+                     f'{html.escape(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _faithfulness_section(m: dict) -> str:
+    """Quantus-style metrics: a table, the region-perturbation curves and the sanity curve."""
+    rows = []
+    for k, label in (("substrate", "substrate (what deleted pixels become)"),
+                     ("random_cell", "granularity-matched floor: cell size (px)"),
+                     ("deletion_auc_random_cells", "deletion AUC, cell-shuffled map (floor)"),
+                     ("insertion_auc_random_cells", "insertion AUC, cell-shuffled map (floor)"),
+                     ("faithfulness_correlation", "faithfulness correlation (Pearson; 1 = faithful)"),
+                     ("aopc_morf", "AOPC MoRF (higher = better)"), ("aopc_lerf", "AOPC LeRF (lower = better)"),
+                     ("aopc_random", "AOPC random order"), ("aopc_gap", "AOPC MoRF − LeRF"),
+                     ("sanity_last", "sanity: Spearman ρ with every layer randomised (→ 0 expected)")):
+        if k in m and m[k] is not None:
+            v = m[k]
+            bad = k == "sanity_last" and isinstance(v, float) and v > 0.5
+            style = ' style="background:#fdd"' if bad else ""
+            rows.append(f"<tr{style}><th>{html.escape(label)}</th><td>"
+                        + (f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))) + "</td></tr>")
+    if not rows:
+        return ""
+    out = "<h2>Faithfulness</h2><table>" + "".join(rows) + "</table>"
+    cols = {"morf": "#d62728", "lerf": "#1f77b4", "random": "#7f7f7f"}
+    rp = m.get("region_perturbation") or {}
+    if rp:
+        out += _svg_xy([(f"{o.upper()} AOPC {c['aopc']:.3f}", np.arange(1, len(c["drops"]) + 1), c["drops"],
+                         cols.get(o, "#333")) for o, c in rp.items()],
+                       f"regions removed ({next(iter(rp.values()))['patch']} px patches)", "score drop f(x) − f(x_k)")
+    san = m.get("sanity") or {}
+    if san.get("similarity"):
+        depth = san.get("depth", {})
+        xs = [0] + [depth.get(k, i + 1) for i, k in enumerate(san["similarity"])]
+        out += _svg_xy([(f"{san.get('order', '')} (of {san.get('n_layers')})", xs,
+                         [1.0] + list(san["similarity"].values()), "#9467bd")],
+                       "layers re-initialised, from the output down", "Spearman ρ with the original map")
+    return out
+
+
+def _svg_curves(curves: dict, w: int = 470, h: int = 260) -> str:
     """Deletion / insertion curves with axes: x = fraction of pixels deleted or inserted, y = score."""
-    colors = {"deletion": "#d62728", "insertion": "#1f77b4", "deletion_random": "#ff9896", "insertion_random": "#aec7e8"}
+    colors = {"deletion": "#d62728", "insertion": "#1f77b4", "deletion_random": "#ff9896", "insertion_random": "#aec7e8",
+              "deletion_random_cells": "#ff7f0e", "insertion_random_cells": "#17becf"}
     valid = {k: c for k, c in curves.items() if c is not None}
     if not valid:
         return ""
     top = max(1e-9, max(float(np.max(c.scores)) for c in valid.values()))
-    L, R, T, B = 52, 150, 12, 40  # plot margins (left axis labels, legend on the right)
+    L, R, T, B = 52, 200, 12, 40  # plot margins (left axis labels, legend on the right)
     pw, ph = w - L - R, h - T - B
 
     def X(f):
@@ -169,6 +248,7 @@ h2{{font-size:16px}}</style></head><body>
 {'<h2>Per-joint maps</h2><div>' + joint_figs + '</div>' if joint_figs else ''}
 {'<h2>Indices (FI, LI, DI)</h2>' + idx if idx else ''}
 {'<h2>Deletion / insertion</h2>' + curves if curves else ''}
+{_faithfulness_section(m)}
 </body></html>"""
 
 

@@ -73,6 +73,24 @@ class AttributionWorkbench(Workbench):
         self.gt.setPlaceholderText("COCO keypoint JSON (PoseIG ground truth)")
         self.faith = QtWidgets.QCheckBox("deletion / insertion curves")
         self.faith.setChecked(True)
+        self.substrate = QtWidgets.QComboBox()
+        self.substrate.addItems(["rise", "blur", "mean", "zero"])
+        self.substrate.setToolTip("what deleted pixels become: rise = zeros for deletion, the blurred image for "
+                                  "insertion (RISE); blur / mean / zero = that one substrate for everything")
+        self.m_corr = QtWidgets.QCheckBox("correlation")
+        self.m_corr.setToolTip("faithfulness correlation (Bhatt et al.): Σ map over random pixel subsets vs the "
+                               "score drop when they are removed")
+        self.m_aopc = QtWidgets.QCheckBox("AOPC")
+        self.m_aopc.setToolTip("region perturbation (Samek et al.): 8×8 regions removed most / least relevant first")
+        self.m_sanity = QtWidgets.QCheckBox("sanity")
+        self.m_sanity.setToolTip("model-parameter randomisation (Adebayo et al.): re-initialise layers from the top "
+                                 "and recompute the map; the rank correlation should fall")
+        metric_row = QtWidgets.QHBoxLayout()
+        for cb in (self.m_corr, self.m_aopc, self.m_sanity):
+            metric_row.addWidget(cb)
+        self.faith_label = QtWidgets.QLabel("")
+        self.faith_label.setWordWrap(True)
+        self.faith_label.setObjectName("attribution_faithfulness")
         self.cmap = QtWidgets.QComboBox()
         self.cmap.addItems(CMAPS)
         self.opacity = QtWidgets.QSlider(QtCore.Qt.Horizontal)
@@ -104,8 +122,11 @@ class AttributionWorkbench(Workbench):
                            ("IG baseline", self.baseline), ("PoseIG GT", self.gt)):
             f.addRow(label, wid)
         f.addRow(self.faith)
+        f.addRow("substrate", self.substrate)
+        f.addRow("metrics", metric_row)
         f.addRow(btns)
         f.addRow(self.gap_label)
+        f.addRow(self.faith_label)
         for label, wid in (("colour map", self.cmap), ("opacity", self.opacity), ("layout", self.layout)):
             f.addRow(label, wid)
         f.addRow(self.signed)
@@ -125,6 +146,13 @@ class AttributionWorkbench(Workbench):
         self.curve_plot = self.plots.addPlot(title="deletion / insertion")
         self.curve_plot.addLegend(offset=(-5, 5))
         self.curve_plot.setLabel("bottom", "fraction of pixels")
+        self.region_plot = self.plots.addPlot(title="region perturbation (AOPC)")
+        self.region_plot.addLegend(offset=(-5, 5))
+        self.region_plot.setLabel("bottom", "regions removed")
+        self.region_plot.setLabel("left", "score drop")
+        self.sanity_plot = self.plots.addPlot(title="sanity: map vs randomised model")
+        self.sanity_plot.setLabel("bottom", "layers re-initialised (from the top)")
+        self.sanity_plot.setLabel("left", "Spearman ρ")
         self.bar_plot = self.plots.addPlot(title="indices")
         lay.addWidget(self.plots, 2)
         self.table = QtWidgets.QTableWidget(0, 4)
@@ -181,6 +209,9 @@ class AttributionWorkbench(Workbench):
         return AttributionOptions(steps=self.steps.value(), baseline=self.baseline.currentText() or "black",
                                   tol=self.tol.value() / 100.0 or None, max_steps=self.max_steps.value(),
                                   faithfulness=self.faith.isChecked(), gt=self.gt.text() or None,
+                                  substrate=self.substrate.currentText(),
+                                  metrics=tuple(k for k, cb in (("correlation", self.m_corr), ("aopc", self.m_aopc),
+                                                                ("sanity", self.m_sanity)) if cb.isChecked()),
                                   curve_step=self.curve_step or (256 * 16 if self.method.currentText() == "poseig" else None))
 
     def run(self, method: str | None = None, target=None):
@@ -219,6 +250,7 @@ class AttributionWorkbench(Workbench):
             self.target.setCurrentText(cur)
         self._fill_indices(res)
         self._fill_curves(res)
+        self._fill_faithfulness(res)
         self.signed.setChecked(bool(res.signed))
         self._show_gap(res)
         self.redraw()
@@ -311,12 +343,46 @@ class AttributionWorkbench(Workbench):
     def _fill_curves(self, res) -> None:
         self.curve_plot.clear()
         colors = {"deletion": "#d62728", "insertion": "#1f77b4", "deletion_random": "#ff9896",
-                  "insertion_random": "#aec7e8"}
+                  "insertion_random": "#aec7e8", "deletion_random_cells": "#ff7f0e", "insertion_random_cells": "#17becf"}
         for k, c in res.curves.items():
             if c is None:
                 continue
-            pen = pg.mkPen(colors.get(k, "w"), width=2, style=QtCore.Qt.DashLine if "random" in k else QtCore.Qt.SolidLine)
+            style = QtCore.Qt.DotLine if k.endswith("_cells") else QtCore.Qt.DashLine if "random" in k else QtCore.Qt.SolidLine
+            pen = pg.mkPen(colors.get(k, "w"), width=2, style=style)
             self.curve_plot.plot(c.fractions, c.scores, pen=pen, name=f"{k} ({c.auc:.3f})")
+
+    def _fill_faithfulness(self, res) -> None:
+        """Region-perturbation curves, the sanity curve and a one-line summary of the scalar metrics."""
+        m = res.metrics
+        self.region_plot.clear()
+        self.sanity_plot.clear()
+        cols = {"morf": "#d62728", "lerf": "#1f77b4", "random": "#7f7f7f"}
+        for order, c in (m.get("region_perturbation") or {}).items():
+            d = np.asarray(c["drops"], float)
+            self.region_plot.plot(np.arange(1, len(d) + 1), d, pen=pg.mkPen(cols.get(order, "w"), width=2),
+                                  name=f"{order.upper()} AOPC {c['aopc']:.3f}")
+        san = m.get("sanity") or {}
+        if san.get("similarity"):
+            depth = san.get("depth", {})
+            xs = [depth.get(k, i + 1) for i, k in enumerate(san["similarity"])]
+            ys = list(san["similarity"].values())
+            self.sanity_plot.plot([0] + xs, [1.0] + ys, pen=pg.mkPen("#9467bd", width=2), symbol="o",
+                                  symbolBrush="#9467bd", symbolSize=6)
+            self.sanity_plot.setYRange(-0.2, 1.05)
+        parts = []
+        if "substrate" in m:
+            parts.append(f"substrate {m['substrate']}")
+        for k, label in (("deletion_auc", "deletion AUC"), ("deletion_auc_random", "pixel floor"),
+                         ("deletion_auc_random_cells", f"cell floor ({m.get('random_cell', '?')} px)"),
+                         ("insertion_auc", "insertion AUC"), ("insertion_auc_random_cells", "cell floor"),
+                         ("faithfulness_correlation", "faithfulness corr."), ("aopc_morf", "AOPC MoRF"),
+                         ("aopc_lerf", "LeRF"), ("sanity_last", "sanity ρ (all layers random)")):
+            v = m.get(k)
+            if isinstance(v, (int, float)):
+                parts.append(f"{label} {v:.3f}")
+        self.faith_label.setText(" · ".join(parts))
+        bad = isinstance(m.get("sanity_last"), float) and m["sanity_last"] > 0.5
+        self.faith_label.setStyleSheet("color: #c00" if bad else "")
 
     # ----------------------------------------------------------------------------------------- picking
     def _on_click(self, x: float, y: float) -> None:

@@ -37,7 +37,7 @@ def test_gradcam_overlay_pick_layouts_and_export(window, qtbot, tmp_path):
     assert colourful_fraction(drawn(after), 120) > colourful_fraction(drawn(before), 120) + 0.2
     # top-k list and curves are filled
     assert wb.topk.count() == 5 and "Egyptian cat" in wb.topk.item(0).text()
-    assert len(wb.curve_plot.listDataItems()) == 4
+    assert len(wb.curve_plot.listDataItems()) == 6  # map, pixel floor and Grad-CAM-cell floor, both directions
     # opacity 0 shows the photo again
     wb.opacity.setValue(0)
     qtbot.wait(50)
@@ -87,3 +87,43 @@ def test_poseig_joint_grid_and_joint_switch(window, qtbot, shared_data):
     wb.table.cellClicked.emit(1, 0)  # left_wrist row → that joint's map, overlay layout
     assert wb.shown_joint == "left_wrist" and wb.layout.currentText() == "overlay"
     np.testing.assert_array_equal(wb.current_map(), r.joint_maps["left_wrist"])
+
+
+def test_faithfulness_metrics_from_the_controls(window, qtbot):
+    """Substrate and the three Quantus-style metrics chosen with real clicks/keys; the plots and the summary
+    line show what the engine measured, and the sanity curve ends where the engine's number says."""
+    import skimage.data
+    from PySide6 import QtCore
+    from PySide6.QtTest import QTest
+
+    wb = wb_of(window)
+    wb.set_image(skimage.data.chelsea(), "chelsea")
+    window.raise_()
+    wb.faith.setChecked(True)
+    wb.curve_step = 224 * 16
+    for cb in (wb.m_corr, wb.m_aopc, wb.m_sanity):
+        assert not cb.isChecked()
+        QTest.mouseClick(cb, QtCore.Qt.LeftButton, pos=QtCore.QPoint(8, cb.height() // 2))
+        assert cb.isChecked(), cb.text()
+    wb.substrate.setFocus()
+    QTest.keyClick(wb.substrate, QtCore.Qt.Key_Down)  # rise → blur
+    assert wb.substrate.currentText() == "blur"
+    opts = wb.options()
+    assert opts.substrate == "blur" and set(opts.metrics) == {"correlation", "aopc", "sanity"}
+    orig = wb.options
+    # keep it quick on two cores: fewer subsets / regions / sanity depths than the defaults
+    wb.options = lambda: (lambda o: (setattr(o, "fc_runs", 16), setattr(o, "aopc_regions", 8),
+                                     setattr(o, "sanity_checkpoints", 2), o)[3])(orig())
+    h = wb.run("gradcam")
+    wait_job(qtbot, h, 300000)
+    m = wb.result.metrics
+    assert m["substrate"] == "blur" and m["random_cell"] == 32
+    for k in ("faithfulness_correlation", "aopc_morf", "aopc_lerf", "sanity_last", "deletion_auc_random_cells"):
+        assert isinstance(m[k], float), k
+    assert len(wb.region_plot.listDataItems()) == 3
+    (san,) = wb.sanity_plot.listDataItems()
+    xs, ys = san.getData()
+    assert xs[0] == 0 and ys[0] == 1.0 and ys[-1] == pytest.approx(m["sanity_last"])
+    assert xs[-1] == m["sanity"]["n_layers"]
+    text = wb.faith_label.text()
+    assert "substrate blur" in text and "AOPC MoRF" in text and f"{m['aopc_morf']:.3f}" in text
