@@ -249,8 +249,10 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweeps", action="store_true",
                    help="nuScenes infos: also accumulate the non-key LiDAR sweeps (lidar_sweeps) between keyframes, "
                         "their boxes interpolated between the enclosing keyframes")
-    p.add_argument("--densify", action="store_true",
-                   help="sequences: close one-voxel holes of the surface (never into ray-observed free space)")
+    p.add_argument("--densify", nargs="?", const="auto", default=None, choices=("auto", "poisson", "closing"),
+                   help="sequences: densify as SurroundOcc does (Poisson surface via Open3D; 'auto', the default "
+                        "when given alone, falls back to 'closing' — one-voxel holes, never into ray-observed free "
+                        "space — where Open3D does not import); the summary says which ran")
     p.add_argument("--ego-box", type=float, nargs=6, default=None, metavar=("XMIN", "YMIN", "ZMIN", "XMAX", "YMAX", "ZMAX"),
                    help="sequences: the ego vehicle's box in its ego frame (points inside are removed)")
     p.add_argument("--ground-layer", type=int, default=0,
@@ -340,7 +342,7 @@ def _run_sequence(args, seq) -> int:
         _warn(m)
 
     bar = cli_progress("ground truth")
-    g, ctx = run_sync(make_sequence_job(seq, spec, key, ego_box=args.ego_box, densify=args.densify,
+    g, ctx = run_sync(make_sequence_job(seq, spec, key, ego_box=args.ego_box, densify=args.densify or False,
                                         unlabeled_class=args.unlabeled_class, nn_radius=args.nn_labels,
                                         camera_mask=not args.no_camera_mask, device=device, warn=warn), bar)
     bar.close()
@@ -351,7 +353,7 @@ def _run_sequence(args, seq) -> int:
                "sweeps": len(seq.frames) - len(seq.keyframes), "keyframe": key,
                "occupied": int(occ.sum()), **{k: int(g.masks[k].sum()) for k in ("mask_lidar", "mask_camera") if k in g.masks},
                "ego_points_removed": g.meta["ego_points_removed"], "unlabeled_points": g.meta["unlabeled_points"],
-               "instances": g.meta["instances"],
+               "instances": g.meta["instances"], **({"densify": g.meta["densify"]} if "densify" in g.meta else {}),
                "class_counts": {int(c): int(n) for c, n in zip(*np.unique(g.labels[occ], return_counts=True))},
                "warnings": warnings, "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()},
                "device": device, "out": [str(f) for f in files]}
@@ -385,7 +387,7 @@ def _run_sequence_all(args, seq, spec, device) -> int:
                 warned.add(m)
                 _warn(m)
 
-        g = build_ground_truth(seq, spec, k, ego_box=args.ego_box, densify=args.densify,
+        g = build_ground_truth(seq, spec, k, ego_box=args.ego_box, densify=args.densify or False,
                                unlabeled_class=args.unlabeled_class, camera_mask=not args.no_camera_mask,
                                device=device, ctx=ctx, warn=warn, nn_radius=args.nn_labels, acc=acc)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f.name) or f"{k:06d}"

@@ -120,3 +120,18 @@ def test_closing_stand_in_when_open3d_is_missing(built, monkeypatch):
 
     with pytest.raises(InputError, match="Poisson densification needs Open3D"):
         build_ground_truth(seq, spec, 0, densify="poisson")
+
+
+def test_cli_densify_method_in_the_summary(built, tmp_path):
+    import json
+
+    from tests.occupancy.test_sequence_gt import cli
+
+    seq, spec, plain = built
+    r = cli("run", "occupancy", seq.source, "--out", tmp_path / "gt.npz", "--densify", "closing", "--json",
+            "--no-camera-mask")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["densify"]["method"] == "closing" and summary["densify"]["why"] == "asked for"
+    r = cli("run", "occupancy", seq.source, "--out", tmp_path / "gt2.npz", "--densify", "bogus")
+    assert r.returncode == 2 and "invalid choice" in r.stderr
