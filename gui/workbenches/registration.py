@@ -402,8 +402,11 @@ class RegistrationWorkbench(Workbench):
         if not reason:
             self.failure_banner.hide()
             return
-        self.failure_banner.setText(f"⚠ Registration failed: {reason}. The pose shown is not trustworthy — try "
-                                    "another preset, the Advanced parameters, or align by hand (Manual alignment).")
+        self.failure_banner.setText(f"⚠ Registration failed: {reason}. The pose shown is not trustworthy: try "
+                                    "another preset, the Advanced parameters, or align by hand.")
+        # a wrapped label in a form layout gets its one-line height: size it for the width it will have
+        width = self.metrics_label.width() if self.metrics_label.width() > 100 else 360
+        self.failure_banner.setMinimumHeight(self.failure_banner.heightForWidth(width) + 4)
         self.failure_banner.show()
         self.window.log(f"registration failed: {reason}", "warning")
 
@@ -625,6 +628,9 @@ class RegistrationWorkbench(Workbench):
             bar.SetHeight(0.76)
             bar.SetBarRatio(0.3)
             bar.SetTextPositionToPrecedeScalarBar()
+            bar.DrawBackgroundOn()  # labels stay legible over the points behind them
+            bar.GetBackgroundProperty().SetColor(0.06, 0.07, 0.09)
+            bar.GetBackgroundProperty().SetOpacity(0.85)
             bar.UnconstrainedFontSizeOn()
             for tp, size in ((bar.GetTitleTextProperty(), 13), (bar.GetLabelTextProperty(), 12)):
                 tp.SetColor(0.92, 0.92, 0.92)

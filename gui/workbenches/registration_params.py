@@ -144,7 +144,7 @@ class AdvancedParams(QtCore.QObject):
     def _widget(self, name: str, value) -> QtWidgets.QWidget:
         if name in CHOICES:
             w = QtWidgets.QComboBox()
-            w.addItems(list(CHOICES[name]))
+            w.addItems(list(CHOICES[name]) + ([str(value)] if str(value) not in CHOICES[name] else []))
             w.setCurrentText(str(value))
             w.currentTextChanged.connect(lambda _v, n=name: self._on_edit(n))
         elif isinstance(value, bool):
@@ -198,6 +198,8 @@ class AdvancedParams(QtCore.QObject):
         w.blockSignals(True)
         try:
             if isinstance(w, QtWidgets.QComboBox):
+                if w.findText(str(value)) < 0:  # a choice a preset uses that this list does not know yet
+                    w.addItem(str(value))
                 w.setCurrentText(str(value))
             elif isinstance(w, QtWidgets.QCheckBox):
                 w.setChecked(bool(value))
