@@ -266,12 +266,12 @@ class View3D(QtWidgets.QWidget):
         return info
 
     def _size_marker(self, actor) -> None:
-        """The pick marker scales with what was picked (0.4 % of its bounding-box diagonal, ≥ 2 mm): a fixed
+        """The pick marker scales with what was picked (0.6 % of its bounding-box diagonal, ≥ 2 mm): a fixed
         0.25 m sphere hid the picked spot on an indoor fragment and was a dot on a 100 m scan."""
         b = actor.GetBounds()
         diag = float(np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])) if b and b[1] >= b[0] else 0.0
         if np.isfinite(diag) and diag > 0:
-            self._marker_src.SetRadius(max(0.004 * diag, 0.002))
+            self._marker_src.SetRadius(max(0.006 * diag, 0.002))
 
     def show_marker(self, world_xyz, visible: bool = True) -> None:
         self.marker.SetPosition(*self.scene_renderer.to_local(world_xyz))

@@ -134,7 +134,7 @@ def test_manual_pairs_by_real_clicks_undo_redo_align_and_icp(window, qtbot, shar
     img4 = view.screenshot(str(tmp_path / "four_pairs.png"))
     counts = [_yellow(img4)]
     assert counts[-1] > 400, counts  # markers on both clouds and the lines between them
-    # the view's own pick marker is sized to the fragment (≈ 0.4 % of its extent), not a fixed 0.25 m
+    # the view's own pick marker is sized to the fragment (0.6 % of its extent: 2.5 cm), not a fixed 0.25 m
     assert wb.window.view3d._marker_src.GetRadius() < 0.05
     # markers sit on both clouds: yellow pixels around each picked spot
     for i in picks:
