@@ -30,31 +30,11 @@ NORMALS_MAX_NN = 20
 
 
 def import_open3d():
-    """Open3D's module. open3d(-cpu) 0.20's package `__init__` imports its web visualiser (plotly, dash)
-    unconditionally; the geometry core needs neither, so when only those are missing the import is retried
-    with empty stand-ins for them, removed again right after (draw_plotly is never called here)."""
-    import sys
-    import types
+    """Open3D's module (`open3d` or `open3d-cpu`; scripts/setup.sh installs it with the plotly/dash modules its
+    package `__init__` imports, and the system needs libusb-1.0)."""
+    import open3d
 
-    try:
-        import open3d
-
-        return open3d
-    except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] not in ("plotly", "dash"):
-            raise
-    stubs = [n for n in ("plotly", "plotly.graph_objects", "dash") if n not in sys.modules]
-    for n in stubs:
-        sys.modules[n] = types.ModuleType(n)
-    if "dash" in stubs:
-        sys.modules["dash"].html = sys.modules["dash"].dcc = sys.modules["dash"].Dash = None
-    try:
-        import open3d
-
-        return open3d
-    finally:
-        for n in stubs:
-            sys.modules.pop(n, None)
+    return open3d
 
 
 def open3d_version() -> str | None:
