@@ -160,9 +160,10 @@ def indoor_pairs(copies: int, seed: int):
     return out
 
 
-def peers(copies: int = 4, seed: int = 0) -> None:
+def peers(copies: int = 4, seed: int = 0, settings=("indoor", "outdoor")) -> None:
     """Recall and median time of ours and every peer that imports, indoor (3DMatch pair + re-posed copies,
-    15°/30 cm) and outdoor (synthetic 32-beam street sweeps 5–15 m apart, 5°/60 cm), in one run."""
+    15°/30 cm) and outdoor (synthetic 32-beam street sweeps 5–15 m apart, 5°/60 cm), in one run; the load
+    average is printed with each setting (the machine is shared)."""
     import torch
 
     print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
@@ -178,8 +179,13 @@ def peers(copies: int = 4, seed: int = 0) -> None:
             avail.append((name, fn))
         except Exception as e:  # noqa: BLE001
             print(f"{name}: not installed ({type(e).__name__}: {e})")
-    for setting, pairs, preset in (("indoor", indoor_pairs(copies, seed), "3dmatch"),
-                                   ("outdoor", outdoor_pairs(seed + 1), "nuscenes")):
+    todo = [("indoor", lambda: indoor_pairs(copies, seed), "3dmatch"),
+            ("outdoor", lambda: outdoor_pairs(seed + 1), "nuscenes")]
+    for setting, make, preset in todo:
+        if setting not in settings:
+            continue
+        pairs = make()
+        load0 = os.getloadavg()
         prm = RegistrationParams.for_preset(preset)
         register(pairs[0][1][::3], pairs[0][2][::3], prm)  # warm-up (numba cache, thread pools)
         rows = {"ours (SC²-PCR + ICP, " + preset + ")": []}
@@ -197,7 +203,9 @@ def peers(copies: int = 4, seed: int = 0) -> None:
                     T = np.eye(4) * np.nan
                 rows[n].append((time.perf_counter() - t0, *M.transform_errors(T, g)))
         th = M.THRESHOLDS[preset]
-        print(f"\n{setting}: {len(pairs)} pairs, success RE < {th[0]:g}° and TE < {th[1]:g} cm")
+        load1 = os.getloadavg()
+        print(f"\n{setting}: {len(pairs)} pairs, success RE < {th[0]:g}° and TE < {th[1]:g} cm; load average "
+              f"{load0[0]:.1f} before, {load1[0]:.1f} after (1 min), {load1[1]:.1f} (5 min)")
         print(f"{'method':<34} {'recall':>7} {'median s':>9} {'mean RE° ok':>12} {'mean TE cm ok':>14}")
         ours_t = float(np.median([r[0] for r in next(iter(rows.values()))]))
         for n, rs in rows.items():
@@ -321,13 +329,14 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--peers", action="store_true",
                     help="only the peer table: ours vs Open3D RANSAC/FGR, KISS-Matcher, small_gicp, indoor and outdoor")
+    ap.add_argument("--setting", choices=["indoor", "outdoor", "both"], default="both", help="with --peers")
     ap.add_argument("--fpfh", action="store_true", help="only FPFH speed and equality vs Open3D")
     args = ap.parse_args()
     if args.contention:
         contention(args.reps)
         return
     if args.peers:
-        peers(min(args.copies, 4), args.seed)
+        peers(min(args.copies, 4), args.seed, ("indoor", "outdoor") if args.setting == "both" else (args.setting,))
         return
     if args.fpfh:
         fpfh_speed(max(args.reps, 3))

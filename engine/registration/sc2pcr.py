@@ -36,7 +36,10 @@ class SC2Params:
     k2: int = 20
     num_iterations: int = 10
     max_points: int = 2000
-    cap: str = "best"  # how to keep max_points of N: "best" by `priority` (lowest first), or "random" (seeded)
+    # how to keep max_points of N: by the caller's `priority` (lowest first) — "best" (the pipeline passes the
+    # descriptor ratio) or "salient" (the pipeline passes −distinctiveness of the source descriptor) — or
+    # "random" (seeded)
+    cap: str = "best"
     refine_iterations: int = 20
     # re-rank the verify_top best hypotheses (by inlier count) with the caller's `verify` score, e.g. the
     # share of source keypoints that land on the target (0: off, selection by inlier count as released)
@@ -132,12 +135,12 @@ def post_refine(T: torch.Tensor, P: torch.Tensor, Q: torch.Tensor, inlier_thresh
 def cap_indices(N: int, prm: SC2Params, priority: torch.Tensor | None, device) -> torch.Tensor:
     """Sorted indices of the correspondences that enter the N×N stage: all when N ≤ max_points; otherwise the
     max_points with the lowest `priority` (e.g. the descriptor ratio; stable, so ties keep index order) when
-    cap == "best" and a priority is given, else a seeded random subset (CPU generator: same on CUDA)."""
+    cap is "best" or "salient" and a priority is given, else a seeded random subset (CPU generator: same on CUDA)."""
     if N <= prm.max_points:
         return torch.arange(N, device=device)
-    if prm.cap not in ("best", "random"):
-        raise ValueError(f"unknown SC² cap {prm.cap!r} (best or random)")
-    if prm.cap == "best" and priority is not None:
+    if prm.cap not in ("best", "salient", "random"):
+        raise ValueError(f"unknown SC² cap {prm.cap!r} (best, salient or random)")
+    if prm.cap in ("best", "salient") and priority is not None:
         order = torch.sort(priority.detach().to("cpu", torch.float64), stable=True).indices
         keep = order[: prm.max_points]
     else:

@@ -75,8 +75,9 @@ def _add_param_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-icp", action="store_true", help="skip the ICP refinement")
     g.add_argument("--icp", choices=["point_to_point", "point_to_plane"], default=None,
                    help="ICP kind (default: the preset's — point_to_point indoor, point_to_plane outdoor)")
-    g.add_argument("--cap", choices=["best", "random"], default=None,
-                   help="which correspondences the cap keeps: best descriptor ratio (default) or a seeded random subset")
+    g.add_argument("--cap", choices=["best", "salient", "random"], default=None,
+                   help="which correspondences the --max-points cap keeps: best descriptor ratio (3dmatch), most "
+                        "salient source descriptors (outdoor presets) or a seeded random subset")
     g.add_argument("--mutual", action="store_true", help="keep only mutual nearest-neighbour matches")
     g.add_argument("--seed", type=int, default=0)
 

@@ -150,3 +150,97 @@ def drive(street: Street, xs, sensor: str = "nuscenes", seed: int = 0, wobble: f
 def relative(poses, a: int, b: int) -> np.ndarray:
     """Ground truth mapping scan a (source) into scan b (target): inv(P_b) · P_a."""
     return np.linalg.inv(poses[b]) @ poses[a]
+
+
+# nuScenes LIDAR_TOP calibration (scene-0061's calibrated_sensor record): 0.94 m ahead of the ego origin, 1.84 m
+# up, x axis pointing to the car's right (≈ −90° yaw) with a slight tilt
+NUSCENES_LIDAR2EGO = ([0.943713, 0.0, 1.84023],
+                      [0.7077955119163518, -0.006492242056004365, 0.010646214713995808, -0.7063073142877817])
+
+
+def _quat_wxyz(R: np.ndarray) -> list[float]:
+    from scipy.spatial.transform import Rotation
+
+    x, y, z, w = Rotation.from_matrix(R).as_quat()
+    return [float(w), float(x), float(y), float(z)]
+
+
+def _pose(trans, quat_wxyz) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    w, x, y, z = quat_wxyz
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat([x, y, z, w]).as_matrix()
+    T[:3, 3] = trans
+    return T
+
+
+def nuscenes_sequence(street: Street, xs, seed: int = 0, wobble: float = 0.4, yaw: float = 4.0):
+    """Keyframe sweeps as a nuScenes car records them: ego poses on the ground (z = 0) along the street, the
+    sensor at NUSCENES_LIDAR2EGO on the roof; sweeps in the LiDAR frame. Returns (sweeps, ego2global list,
+    lidar2ego)."""
+    rng = np.random.default_rng(seed)
+    l2e = _pose(*NUSCENES_LIDAR2EGO)
+    egos = [pose_at(x, rng.uniform(-wobble, wobble), rng.uniform(-yaw, yaw), 0.0) for x in xs]
+    sweeps = [scan(street, E @ l2e, "nuscenes", rng) for E in egos]
+    return sweeps, egos, l2e
+
+
+def _write_sweep(path, pts: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ring = np.zeros(len(pts))
+    np.c_[pts, np.full(len(pts), 10.0), ring].astype(np.float32).tofile(path)
+
+
+def write_nuscenes_devkit(root, sweeps, egos, l2e, scene: str = "scene-0001", version: str = "v1.0-mini") -> None:
+    """A nuScenes devkit folder: v1.0-*/ tables (sensor, calibrated_sensor, ego_pose, sample, sample_data,
+    scene) and samples/LIDAR_TOP/*.pcd.bin (x y z intensity ring, float32). A camera record and a non-keyframe
+    sweep are included, as in the real tables, and must be ignored."""
+    import json
+    from pathlib import Path
+
+    root = Path(root)
+    t = root / version
+    t.mkdir(parents=True, exist_ok=True)
+    sensor = [{"token": "s_lidar", "channel": "LIDAR_TOP", "modality": "lidar"},
+              {"token": "s_cam", "channel": "CAM_FRONT", "modality": "camera"}]
+    calib = [{"token": "c_lidar", "sensor_token": "s_lidar", "translation": list(l2e[:3, 3]),
+              "rotation": _quat_wxyz(l2e[:3, :3]), "camera_intrinsic": []},
+             {"token": "c_cam", "sensor_token": "s_cam", "translation": [1.7, 0.0, 1.5],
+              "rotation": [0.5, -0.5, 0.5, -0.5], "camera_intrinsic": [[1266, 0, 816], [0, 1266, 491], [0, 0, 1]]}]
+    ego, sample, sd = [], [], []
+    for k, (pts, E) in enumerate(zip(sweeps, egos)):
+        ts = 1_532_402_927_000_000 + 500_000 * k
+        ego.append({"token": f"e{k}", "translation": list(E[:3, 3]), "rotation": _quat_wxyz(E[:3, :3]), "timestamp": ts})
+        sample.append({"token": f"smp{k}", "scene_token": scene, "timestamp": ts})
+        name = f"samples/LIDAR_TOP/n015-{scene}__LIDAR_TOP__{ts}.pcd.bin"
+        _write_sweep(root / name, pts)
+        sd.append({"token": f"sd{k}", "sample_token": f"smp{k}", "ego_pose_token": f"e{k}",
+                   "calibrated_sensor_token": "c_lidar", "filename": name, "fileformat": "pcd", "is_key_frame": True,
+                   "timestamp": ts})
+        sd.append({"token": f"cam{k}", "sample_token": f"smp{k}", "ego_pose_token": f"e{k}",
+                   "calibrated_sensor_token": "c_cam", "filename": f"samples/CAM_FRONT/{ts}.jpg",
+                   "fileformat": "jpg", "is_key_frame": True, "timestamp": ts})
+    sd.append({"token": "sweep0", "sample_token": "smp0", "ego_pose_token": "e1", "calibrated_sensor_token": "c_lidar",
+               "filename": "sweeps/LIDAR_TOP/not_written.pcd.bin", "fileformat": "pcd", "is_key_frame": False,
+               "timestamp": 1_532_402_927_050_000})
+    for name, rows in (("sensor", sensor), ("calibrated_sensor", calib), ("ego_pose", ego), ("sample", sample),
+                       ("sample_data", sd), ("scene", [{"token": scene, "name": scene}])):
+        (t / f"{name}.json").write_text(json.dumps(rows))
+
+
+def write_nuscenes_info(pkl, sweeps, egos, l2e, scene: str = "scene-0001") -> None:
+    """An mmdetection3d v1.1 info .pkl (data_list with lidar_points.lidar_path/lidar2ego, ego2global as numpy
+    arrays) beside samples/LIDAR_TOP/*.pcd.bin; lidar paths written relative to a data root, as mmdet3d does."""
+    import pickle
+    from pathlib import Path
+
+    pkl = Path(pkl)
+    rows = []
+    for k, (pts, E) in enumerate(zip(sweeps, egos)):
+        name = f"info_sweep_{k:02d}.pcd.bin"
+        _write_sweep(pkl.parent / "samples" / "LIDAR_TOP" / name, pts)
+        rows.append({"sample_idx": k, "token": f"tok{k}", "timestamp": 1.5e9 + 0.5 * k, "scene_token": scene,
+                     "ego2global": np.asarray(E), "lidar_points": {"lidar_path": f"data/nuscenes/samples/LIDAR_TOP/{name}",
+                                                                   "num_pts_feats": 5, "lidar2ego": l2e.tolist()}})
+    pkl.write_bytes(pickle.dumps({"metainfo": {"dataset": "nuscenes", "version": "v1.0-mini"}, "data_list": rows}))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from engine.io.registration_formats import write_gt_log
 from engine.registration import metrics as M
@@ -105,3 +106,192 @@ def test_eval_dataset_kitti_sequence(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, env=ENV, timeout=300)
     assert p.returncode == 2 and "nope" in p.stderr
     assert M.THRESHOLDS["nuscenes"] == (5.0, 60.0)
+
+
+# ------------------------------------------------------------------------------------------- nuScenes layout
+
+@pytest.fixture(scope="module")
+def nuscenes_drive():
+    from .street import nuscenes_sequence
+
+    xs = np.arange(0, 25.1, 5.0)  # 2 Hz keyframes at 10 m/s
+    return nuscenes_sequence(make_street(3), xs, seed=3)
+
+
+def _cli(*args, timeout=900):
+    return subprocess.run([sys.executable, "main.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          env=ENV, timeout=timeout)
+
+
+def test_lidar_sequence_readers_give_sensor_to_global_poses(tmp_path, nuscenes_drive):
+    """Devkit tables and an mmdet3d info file describe the same sweeps: pose = ego2global · lidar2ego, keyframes
+    of LIDAR_TOP only (the camera record and the non-keyframe sweep are left out), in time order."""
+    from engine.io.registration_formats import read_lidar_sequence
+
+    from .street import write_nuscenes_devkit, write_nuscenes_info
+
+    sweeps, egos, l2e = nuscenes_drive
+    write_nuscenes_devkit(tmp_path / "nus", sweeps, egos, l2e)
+    (tmp_path / "info").mkdir()
+    write_nuscenes_info(tmp_path / "info" / "nuscenes_infos_val.pkl", sweeps, egos, l2e)
+    for src in (tmp_path / "nus", tmp_path / "info" / "nuscenes_infos_val.pkl", tmp_path / "info"):
+        fr = read_lidar_sequence(src)
+        assert len(fr) == len(sweeps), src
+        for f, E in zip(fr, egos):
+            np.testing.assert_allclose(f.pose, E @ l2e, atol=1e-9)
+            assert f.path.exists() and f.columns == 5
+        # the sweep is in the LiDAR frame: moved by its pose it lands on the world's ground (z ≈ 0) and walls
+        pts = np.fromfile(fr[0].path, np.float32).reshape(-1, 5)[:, :3].astype(float)
+        world = pts @ fr[0].pose[:3, :3].T + fr[0].pose[:3, 3]
+        assert np.mean(np.abs(world[:, 2]) < 0.1) > 0.2
+
+
+def test_eval_dataset_nuscenes_devkit_sequence(tmp_path, nuscenes_drive):
+    from engine.registration.dataset import first_beyond_pairs
+
+    from .street import write_nuscenes_devkit
+
+    sweeps, egos, l2e = nuscenes_drive
+    root = tmp_path / "nuscenes"
+    write_nuscenes_devkit(root, sweeps, egos, l2e)
+    out = tmp_path / "nus.json"
+    p = _cli("eval", "registration", "--dataset", root, "--json", "--device", "cpu", "--out", out)
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    pos = np.array([(E @ l2e)[:3, 3] for E in egos])
+    want = first_beyond_pairs(pos, 10.0)
+    assert len(want) == 2 and [r["pair"] for r in rep["pairs"]] == [f"{a}_{b}" for a, b in want]
+    for a, b in want:
+        assert np.linalg.norm(pos[b] - pos[a]) >= 10.0
+    # without --preset the nuScenes preset runs, scored at the outdoor thresholds
+    assert rep["preset"] == "nuscenes" and rep["layout"] == "nuscenes" and rep["keyframes"] == len(sweeps)
+    assert rep["summary"]["thresholds"] == {"rotation_deg": 5.0, "translation_cm": 60.0}
+    # every row is scored against the relative sensor pose inv(L_b)·L_a, L = ego2global·lidar2ego: recompute
+    # RE/TE from the transforms in the results file beside --out with the ground truth built here
+    done = {}
+    for line in (tmp_path / "nus.json.items.jsonl").read_text().splitlines()[1:]:
+        rec = json.loads(line)
+        done[rec["key"]] = rec["result"]
+    L = [E @ l2e for E in egos]
+    for a, b in want:
+        row = next(r for r in rep["pairs"] if r["pair"] == f"{a}_{b}")
+        re, te = M.transform_errors(np.asarray(done[f"{a}_{b}"]["transform"]), np.linalg.inv(L[b]) @ L[a])
+        assert abs(re - row["rotation_error_deg"]) < 1e-9 and abs(te - row["translation_error_cm"]) < 1e-9
+        assert row["success"] == (re < 5 and te < 60)
+    ok = [r for r in rep["pairs"] if r["success"]]
+    assert len(ok) >= 1, rep["pairs"]  # a wrong ground-truth direction would fail every pair
+    assert abs(rep["summary"]["registration_recall"] - len(ok) / len(want)) < 1e-12
+    assert abs(rep["summary"]["mean_translation_error_cm"] - np.mean([r["translation_error_cm"] for r in ok])) < 1e-9
+    js = json.loads(out.read_text())
+    assert js["summary"] == rep["summary"]
+    # the text table: one row per pair and the recall line
+    p = _cli("eval", "registration", "--dataset", root, "--device", "cpu", "--out", out)
+    assert p.returncode == 0, p.stderr
+    assert f"registration recall {rep['summary']['registration_recall']:.3f} at 5°/60 cm" in p.stdout
+    assert f"{want[0][0]}_{want[0][1]}" in p.stdout
+
+
+def test_eval_dataset_nuscenes_info_pkl_and_bad_inputs(tmp_path, nuscenes_drive):
+    from .street import write_nuscenes_info
+
+    sweeps, egos, l2e = nuscenes_drive
+    pkl = tmp_path / "nuscenes_infos_val.pkl"
+    write_nuscenes_info(pkl, sweeps[:3], egos[:3], l2e)
+    p = _cli("eval", "registration", "--dataset", pkl, "--json", "--device", "cpu")
+    assert p.returncode == 0, p.stderr
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    assert rep["layout"] == "nuscenes" and [r["pair"] for r in rep["pairs"]] == ["0_2"]
+    # an info file whose unpickling would run code: refused, one line, exit 2
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"cos\nsystem\n(S'echo hacked'\ntR.")
+    p = _cli("eval", "registration", "--dataset", evil)
+    assert p.returncode == 2 and "evil.pkl" in p.stderr and "not allowed" in p.stderr
+    assert "Traceback" not in p.stderr and "hacked" not in p.stdout
+    # a sequence whose keyframes never get 10 m apart
+    short = tmp_path / "short.pkl"
+    write_nuscenes_info(short, sweeps[:2], egos[:2], l2e)
+    p = _cli("eval", "registration", "--dataset", short)
+    assert p.returncode == 2 and "no keyframe pairs ≥ 10 m apart" in p.stderr and "Traceback" not in p.stderr
+
+
+# ------------------------------------------------------------------------------------------- 3DLoMatch pair lists
+
+def _pairlist(tmp_path: Path, style: str):
+    """Three fragments of one room as .pth (torch.save of numpy arrays, as Predator/GeoTransformer ship 3DMatch)
+    under data/test/<scene>/, and a pair list in the given style; returns (pkl, data root, {key: T_gt})."""
+    import pickle
+
+    import torch
+
+    rng = np.random.default_rng(5)
+    scene = "7-scenes-redkitchen"
+    d = tmp_path / "data" / "test" / scene
+    d.mkdir(parents=True)
+    poses = [np.eye(4)] + [random_transform(rng, 40, 0.4) for _ in range(2)]  # fragment → world
+    for k, P in enumerate(poses):
+        pts = room(np.random.default_rng(20 + k), 6000)
+        torch.save(((pts - P[:3, 3]) @ P[:3, :3]).astype(np.float32), d / f"cloud_bin_{k}.pth")
+    pairs = [(1, 0), (2, 0), (2, 1)]  # (source, target)
+    gts = {f"{scene}/cloud_bin_{s}_cloud_bin_{t}": np.linalg.inv(poses[t]) @ poses[s] for s, t in pairs}
+    rel = [(f"test/{scene}/cloud_bin_{s}.pth", f"test/{scene}/cloud_bin_{t}.pth") for s, t in pairs]
+    T = list(gts.values())
+    if style == "predator":
+        obj = {"src": [a for a, _ in rel], "tgt": [b for _, b in rel], "rot": np.stack([g[:3, :3] for g in T]),
+               "trans": np.stack([g[:3, 3:] for g in T]), "overlap": np.array([0.25, 0.18, 0.12])}
+    else:  # GeoTransformer: pcd0 is the reference (target), pcd1 the source
+        obj = [{"scene_name": scene, "frag_id0": t, "frag_id1": s, "overlap": o, "pcd0": b, "pcd1": a,
+                "rotation": g[:3, :3], "translation": g[:3, 3]}
+               for (s, t), (a, b), g, o in zip(pairs, rel, T, (0.25, 0.18, 0.12))]
+    pkl = tmp_path / "3DLoMatch.pkl"
+    pkl.write_bytes(pickle.dumps(obj))
+    return pkl, tmp_path / "data", gts
+
+
+def test_pair_list_reader_both_styles_give_source_to_target(tmp_path):
+    from engine.io.registration_formats import read_pair_list, read_pth_points
+
+    for style in ("predator", "geotransformer"):
+        pkl, root, gts = _pairlist(tmp_path / style, style)
+        rows = read_pair_list(pkl)
+        assert [r["overlap"] for r in rows] == [0.25, 0.18, 0.12]
+        for r, (key, T) in zip(rows, gts.items()):
+            np.testing.assert_allclose(r["gt"], T, atol=1e-6)
+            src = read_pth_points(root / r["source"])
+            tgt = read_pth_points(root / r["target"])
+            # the ground truth maps the source fragment onto the target fragment (same room points)
+            moved = src @ r["gt"][:3, :3].T + r["gt"][:3, 3]
+            from scipy.spatial import cKDTree
+
+            assert np.median(cKDTree(tgt).query(moved)[0]) < 0.05, (style, key)
+
+
+def test_eval_dataset_3dlomatch_pkl_serial_equals_two_ray_workers(tmp_path):
+    pkl, root, gts = _pairlist(tmp_path, "predator")
+    outs = []
+    for extra in ((), ("--workers", "2")):
+        p = _cli("eval", "registration", "--dataset", pkl, "--data-root", root, "--json", "--device", "cpu",
+                 "--out", tmp_path / f"r{len(extra)}.json", *extra)
+        assert p.returncode == 0, p.stderr
+        outs.append(json.loads(p.stdout.strip().splitlines()[-1]))
+    s, r = outs
+    assert s["run"]["backend"] == "serial" and r["run"]["backend"] == "ray" and r["run"]["workers"] == 2
+    assert [x["pair"] for x in s["pairs"]] == list(gts)
+    strip = lambda rows: [{k: v for k, v in x.items() if k != "seconds"} for x in rows]  # noqa: E731
+    assert strip(s["pairs"]) == strip(r["pairs"])  # the same numbers, whatever order the workers finished in
+    assert {k: v for k, v in s["summary"].items() if k != "mean_seconds"} == \
+        {k: v for k, v in r["summary"].items() if k != "mean_seconds"}
+    summ = s["summary"]
+    assert summ["registration_recall"] == 1.0 and summ["official_recall"] == 1.0 and summ["official_pairs"] == 3
+    assert summ["thresholds"] == {"rotation_deg": 15.0, "translation_cm": 30.0}
+    assert abs(summ["mean_overlap"] - np.mean([0.25, 0.18, 0.12])) < 1e-9
+    for row in s["pairs"]:
+        assert row["rmse"] < 0.2 and row["success_official"] and "overlap" in row
+    # a fragment path that leaves the data root is refused with one line
+    import pickle
+
+    bad = tmp_path / "bad.pkl"
+    obj = pickle.loads(pkl.read_bytes())
+    obj["src"][0] = "../../../etc/passwd"
+    bad.write_bytes(pickle.dumps(obj))
+    p = _cli("eval", "registration", "--dataset", bad, "--data-root", root)
+    assert p.returncode == 2 and "leaves the folder" in p.stderr and "Traceback" not in p.stderr
