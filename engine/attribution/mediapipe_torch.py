@@ -209,6 +209,7 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
                     else:
                         need.add(a)
                 self.plan = kept[::-1]
+            self._fold_pads()
             # liveness, for inference without autograd: tensors are freed after their last use, and an ADD
             # writes into an operand that dies there when that operand owns its storage (never a view)
             self.last_use: dict[int, int] = {}
@@ -227,15 +228,58 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
             for t, idx in self.last_use.items():
                 if t not in self.output_ids:
                     self.dead_after.setdefault(idx, []).append(t)
+            # which operand each ADD may write into (decided once from the graph's static shapes, batch
+            # aside, instead of a broadcast check per call): 0, 1 or None
+            self.add_into: dict[int, int | None] = {}
+            for idx, (kind, _k, a, _out, _p) in enumerate(self.plan):
+                if kind == "add":
+                    self.add_into[idx] = self._inplace_operand(a, idx)
 
-        def _add_inplace(self, v, a, idx):
-            """a + b written into a dying, storage-owning operand; None when neither qualifies."""
-            (ka, va), (kb, vb) = a
-            for (k1, t1), (k2, t2) in (((ka, va), (kb, vb)), ((kb, vb), (ka, va))):
-                if k1 == "t" and t1 in self.inplace_ok and self.last_use.get(t1) == idx and t1 != t2:
-                    other = v[t2] if k2 == "t" else getattr(self, t2)
-                    if torch.broadcast_shapes(v[t1].shape, other.shape) == v[t1].shape:
-                        return v[t1].add_(other)
+        def _fold_pads(self):
+            """A PAD that zero-pads height and width symmetrically and feeds only VALID convolutions (how
+            TFLite writes a stride-2 convolution with centred padding) becomes those convolutions' own
+            padding: the same sums, without filling and copying a padded tensor."""
+            consumers: dict[int, list[int]] = {}
+            for idx, (kind, _k, a, _out, _p) in enumerate(self.plan):
+                ins = [t for tk, t in a if tk == "t"] if kind == "add" else list(a) if kind == "concat" else [a]
+                for t in ins:
+                    consumers.setdefault(t, []).append(idx)
+            drop = set()
+            for idx, (kind, _k, a, out, p) in enumerate(self.plan):
+                if kind != "pad" or out in self.output_ids:
+                    continue
+                left, right, top, bottom, c0, c1 = p
+                users = consumers.get(out, [])
+                if (left != right or top != bottom or c0 or c1 or not users
+                        or any(self.plan[u][0] != "conv" or self.plan[u][4]["same"] or self.plan[u][2] != out
+                               for u in users)):
+                    continue
+                for u in users:
+                    ukind, uk, _ua, uout, up = self.plan[u]
+                    self.plan[u] = (ukind, uk, a, uout, {**up, "valid_pad": (top, left)})
+                drop.add(idx)
+            self.plan = [st for i, st in enumerate(self.plan) if i not in drop]
+
+        def _static_shape(self, operand):
+            kind, ref = operand
+            if kind == "c":
+                return tuple(getattr(self, ref).shape[1:])
+            shape = graph.tensors[ref].shape
+            return tuple(shape[3:4]) + tuple(shape[1:3]) if len(shape) == 4 else tuple(shape[1:])  # NHWC → CHW
+
+        def _inplace_operand(self, a, idx):
+            """The operand of ADD step `idx` that may take the sum in place: an activation that owns its
+            storage, dies at this step, differs from the other operand and already has the sum's shape."""
+            for j in (0, 1):
+                (k1, t1), (k2, t2) = a[j], a[1 - j]
+                if k1 != "t" or t1 not in self.inplace_ok or self.last_use.get(t1) != idx or (k2 == "t" and t1 == t2):
+                    continue
+                s1, s2 = self._static_shape(a[j]), self._static_shape(a[1 - j])
+                try:
+                    if tuple(torch.broadcast_shapes(s1, s2)) == s1:
+                        return j
+                except RuntimeError:
+                    continue
             return None
 
         def forward(self, x):
@@ -246,7 +290,7 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
                 if kind == "conv":
                     t = v[a]
                     wt = getattr(self, f"w{k}")
-                    pad = (0, 0)
+                    pad = p.get("valid_pad", (0, 0))
                     if p["same"]:
                         l, r, tp, bt = _same_pad(t.shape[2], t.shape[3], wt.shape[2], wt.shape[3], *p["stride"], *p["dil"])
                         if l == r and tp == bt:  # symmetric: the convolution pads itself (no copy)
@@ -258,9 +302,10 @@ def build_module(graph: TFLiteGraph, output_names: dict[str, str] | None = None,
                     v[out] = p["act"](y) if p["act"] else y
                 elif kind == "add":
                     (ka, va), (kb, vb) = a
-                    y = self._add_inplace(v, a, idx) if lean else None
-                    if y is None:
-                        y = (v[va] if ka == "t" else getattr(self, va)) + (v[vb] if kb == "t" else getattr(self, vb))
+                    x0 = v[va] if ka == "t" else getattr(self, va)
+                    x1 = v[vb] if kb == "t" else getattr(self, vb)
+                    j = self.add_into[idx] if lean else None
+                    y = x0 + x1 if j is None else (x0.add_(x1) if j == 0 else x1.add_(x0))
                     v[out] = p(y) if p else y
                 elif kind == "pad":
                     v[out] = F.pad(v[a], p)

@@ -34,6 +34,7 @@ import numpy as np
 from ..adapters import register_adapter
 from ..errors import InputError
 from .types import PerImagePredictor, Person
+from .warp import box_points, perspective_transform, warp_perspective
 
 DETECTOR_FILE = "pose_detection.tflite"
 LANDMARK_FILE = "pose_landmark_full.tflite"
@@ -145,18 +146,14 @@ def alignment_roi(p0: np.ndarray, p1: np.ndarray, W: int, H: int, scale: float =
 def _rotated_rect_matrix(cx: float, cy: float, w: float, h: float, rot: float, out_w: int, out_h: int):
     """The 3×3 projection ImageToTensorCalculator (OpenCV path) builds: cv::boxPoints of the rotated
     rectangle → the output tensor's corners (bottom-left, top-left, top-right, bottom-right)."""
-    import cv2
-
-    src = cv2.boxPoints(((cx, cy), (w, h), rot * 180.0 / math.pi)).astype(np.float32)
+    src = box_points((cx, cy), (w, h), rot * 180.0 / math.pi)
     dst = np.array([[0, out_h], [0, 0], [out_w, 0], [out_w, out_h]], np.float32)
-    return cv2.getPerspectiveTransform(src, dst)
+    return perspective_transform(src, dst)
 
 
 def letterbox_input(rgb: np.ndarray, size: int = DET_SIZE) -> tuple[np.ndarray, tuple[float, float]]:
     """The detector's input (size×size×3 uint8, zero border) and the letterbox (horizontal, vertical)
     padding as fractions of the tensor, as ImageToTensorCalculator's keep_aspect_ratio computes them."""
-    import cv2
-
     H, W = rgb.shape[:2]
     roi_w, roi_h = float(W), float(H)
     ratio = roi_h / roi_w
@@ -167,51 +164,85 @@ def letterbox_input(rgb: np.ndarray, size: int = DET_SIZE) -> tuple[np.ndarray, 
         pad_h, pad_v = (1.0 - 1.0 / ratio) / 2.0, 0.0
         roi_w = roi_h
     M = _rotated_rect_matrix(W / 2.0, H / 2.0, roi_w, roi_h, 0.0, size, size)
-    img = cv2.warpPerspective(rgb, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=(0, 0, 0))
-    return img, (pad_h, pad_v)
+    return warp_perspective(rgb, M, (size, size), "constant", 0), (pad_h, pad_v)
 
 
 def roi_crop(rgb: np.ndarray, roi: Roi, size: int = LM_SIZE) -> np.ndarray:
     """The landmark model's input: the rotated ROI warped to size×size (bilinear, edge replication)."""
-    import cv2
-
     H, W = rgb.shape[:2]
     M = _rotated_rect_matrix(*roi.pixels(W, H), size, size)
-    return cv2.warpPerspective(rgb, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warp_perspective(rgb, M, (size, size), "replicate")
 
 
 def refine_from_heatmaps(xy: np.ndarray, heat: np.ndarray, kernel: int = 9, min_conf: float = 0.5) -> np.ndarray:
     """RefineLandmarksFromHeatmapCalculator: xy (J×2, normalised crop coordinates), heat (J×h×w logits).
     Where the sigmoid peak in the kernel window around a landmark reaches `min_conf`, the landmark moves to
     the window's sigmoid-weighted mean cell (col / w, row / h). MediaPipe's bounds test checks the column
-    twice and never the row; kept, so that results match."""
+    twice and never the row; kept, so that results match. All joints at once (one gather of the J windows;
+    cells outside the heatmap weigh 0)."""
     J, h, w = heat.shape
     out = xy.copy()
     off = (kernel - 1) // 2
-    for j in range(J):
-        c, r = int(xy[j, 0] * w), int(xy[j, 1] * h)  # C++ int(): truncation toward zero
-        if c < 0 or c >= w or r < 0 or c >= h:
-            continue
-        c0, c1 = max(0, c - off), min(w, c + off + 1)
-        r0, r1 = max(0, r - off), min(h, r + off + 1)
-        if r1 <= r0 or c1 <= c0:
-            continue
-        win = heat[j, r0:r1, c0:c1].astype(np.float32)
-        conf = 1.0 / (1.0 + np.exp(-win))
-        s = float(conf.sum())
-        if conf.max() >= min_conf and s > 0:
-            rows, cols = np.mgrid[r0:r1, c0:c1]
-            out[j, 0] = float((cols * conf).sum()) / w / s
-            out[j, 1] = float((rows * conf).sum()) / h / s
+    c = xy[:, 0].astype(np.float64) * w
+    r = xy[:, 1].astype(np.float64) * h
+    c = np.trunc(c).astype(np.int64)  # C++ int(): truncation toward zero
+    r = np.trunc(r).astype(np.int64)
+    ok = (c >= 0) & (c < w) & (r >= 0) & (c < h)
+    d = np.arange(-off, off + 1)
+    rows, cols = r[:, None] + d, c[:, None] + d  # J×k
+    rin, cin = (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+    ok &= rin.any(1) & cin.any(1)
+    win = heat[np.arange(J)[:, None, None], np.clip(rows, 0, h - 1)[:, :, None], np.clip(cols, 0, w - 1)[:, None, :]]
+    conf = 1.0 / (1.0 + np.exp(-win.astype(np.float32)))
+    conf = np.where(rin[:, :, None] & cin[:, None, :], conf, np.float32(0.0))
+    s = conf.sum((1, 2), dtype=np.float64)
+    ok &= (conf.max((1, 2)) >= min_conf) & (s > 0)
+    if ok.any():
+        s_ok = np.where(ok, s, 1.0)
+        mx = (conf * cols[:, None, :]).sum((1, 2), dtype=np.float64) / w / s_ok
+        my = (conf * rows[:, :, None]).sum((1, 2), dtype=np.float64) / h / s_ok
+        out[ok, 0] = mx[ok]
+        out[ok, 1] = my[ok]
     return out
+
+
+def _frozen(module, shape: tuple[int, ...], device: str):
+    """`module` prepared for inference: weights and activations in channels-last (NHWC) memory, so every
+    convolution — the 1×1 ones too, which NCHW sends to torch's im2col path on one thread — runs in
+    oneDNN, and the input, an NHWC uint8 image viewed as NCHW, needs no copy; then traced and frozen with
+    TorchScript (torch.jit.trace + torch.jit.freeze): the TFLite plan's per-operator Python dispatch
+    (~250 steps per landmark pass) becomes one graph run by the C++ interpreter, weights inlined as
+    constants. Outputs move by ≤ 2e-3 (crop pixels; float summation order), far inside the ≤ 1 px match
+    to MediaPipe (tests). The batch size stays free (the trace reads it from the input). Falls back to the
+    eager module when tracing fails; returns (module, optimised?)."""
+    import copy
+    import warnings
+
+    import torch
+
+    try:
+        nhwc = copy.deepcopy(module)
+        for name, b in list(nhwc.named_buffers()):
+            if b.dim() == 4:
+                setattr(nhwc, name, b.contiguous(memory_format=torch.channels_last))
+        x = torch.rand(*shape, device=device).contiguous(memory_format=torch.channels_last)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarning: the Python shape logic becomes constants (fixed input size)
+            with torch.no_grad():
+                traced = torch.jit.freeze(torch.jit.trace(nhwc, x, strict=False, check_trace=False).eval())
+                traced(x)
+                traced(x)  # the profiling executor specialises on the first calls
+        return traced, True
+    except Exception:  # any TorchScript failure: the eager module computes the same
+        return module, False
 
 
 class BlazePoseTorch:
     """Detector + landmark model on one torch device, with MediaPipe's processing around them."""
 
     def __init__(self, device: str = "cpu", min_detection_confidence: float = 0.5,
-                 min_presence: float = 0.5, max_people: int = 0, nms_threshold: float = 0.3):
+                 min_presence: float = 0.5, max_people: int = 0, nms_threshold: float = 0.3,
+                 optimize: bool = True):
         from ..attribution.mediapipe_torch import build_module, bundled_model_path
         from ..attribution.tflite_reader import read_tflite
 
@@ -236,6 +267,11 @@ class BlazePoseTorch:
         for m in (self.detector, self.landmarker):
             for p in m.parameters():
                 p.requires_grad_(False)
+        self.optimized = False
+        if optimize:
+            self.detector, ok_d = _frozen(self.detector, (1, 3, DET_SIZE, DET_SIZE), device)
+            self.landmarker, ok_l = _frozen(self.landmarker, (1, 3, LM_SIZE, LM_SIZE), device)
+            self.optimized = ok_d and ok_l
         self.anchors = ssd_anchors()
 
     # ------------------------------------------------------------------ detection
@@ -244,7 +280,7 @@ class BlazePoseTorch:
         torch = self.torch
         img, (ph, pv) = letterbox_input(rgb)
         x = torch.from_numpy(img).to(self.device).permute(2, 0, 1)[None].float() * (2.0 / 255.0) - 1.0
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self.detector(x)
         raw = out["boxes"][0].float().cpu().numpy()
         logit = out["scores"][0, :, 0].float().cpu().numpy()
@@ -282,7 +318,7 @@ class BlazePoseTorch:
         H, W = rgb.shape[:2]
         crops = np.stack([roi_crop(rgb, r) for r in rois])
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        with torch.no_grad():
+        with torch.inference_mode():
             out = self.landmarker(x)
         lm = out["landmarks"].float().cpu().numpy().reshape(len(rois), N_LANDMARKS, 5)
         heat = out["heatmaps"].float().cpu().numpy()  # N×39×64×64
@@ -378,7 +414,11 @@ class BlazePoseAdapter(PerImagePredictor):
             found = pipe.people(rgb, [r for r, _ in self._tracked], [s for _, s in self._tracked])
         lost = len(found) < len(self._tracked)
         self._since_detect += 1
-        if not self._tracked or lost or self._since_detect >= self.redetect_every:
+        # MediaPipe's rule when the number of people is bounded: the detector runs only while fewer than
+        # `max_people` are followed (so one person, followed, costs one landmark pass per frame); otherwise
+        # it also runs every `redetect_every` frames to pick up newcomers
+        full = self.max_people > 0 and len(found) >= self.max_people
+        if not self._tracked or lost or (not full and self._since_detect >= self.redetect_every):
             self._since_detect = 0
             dets = pipe.detect(rgb)
             # a detection is someone already followed when its mid-hip point lies close to a followed

@@ -135,3 +135,101 @@ def test_inference_mode_frees_and_adds_in_place_without_changing_outputs():
             b = m(x)
         for k in a:
             assert torch.equal(a[k].detach(), b[k]), (name, k)
+
+
+def test_optimised_modules_match_the_eager_ones(pipe):
+    """The traced, frozen, channels-last modules the pipeline runs give the eager modules' outputs (one
+    and several crops per batch), and the landmark graph keeps no explicit PAD step (folded into the
+    convolutions)."""
+    import torch
+
+    from engine.pose.detector_torch import BlazePoseTorch
+
+    assert pipe.optimized
+    eager = BlazePoseTorch("cpu", optimize=False)
+    assert not eager.optimized
+    assert not any(st[0] == "pad" for st in eager.landmarker.plan)
+    g = torch.Generator().manual_seed(1)
+    for mod_fast, mod_ref, size in ((pipe.landmarker, eager.landmarker, 256), (pipe.detector, eager.detector, 224)):
+        for n in (1, 3):
+            x = torch.rand(n, size, size, 3, generator=g).permute(0, 3, 1, 2)  # NHWC memory, as the pipeline feeds it
+            with torch.inference_mode():
+                a, b = mod_fast(x), mod_ref(x.contiguous())
+            assert set(a) == set(b)
+            for k in b:
+                assert a[k].shape == b[k].shape, k
+                scale = max(1.0, float(b[k].abs().max()))
+                assert float((a[k] - b[k]).abs().max()) <= 2e-5 * scale + 2e-3, (k, n)
+
+
+def test_vectorised_heatmap_refinement_matches_the_per_joint_rule():
+    from engine.pose.detector_torch import refine_from_heatmaps
+
+    def per_joint(xy, heat, kernel=9, min_conf=0.5):  # MediaPipe's loop, bounds quirk included
+        J, h, w = heat.shape
+        out = xy.copy()
+        off = (kernel - 1) // 2
+        for j in range(J):
+            c, r = int(xy[j, 0] * w), int(xy[j, 1] * h)
+            if c < 0 or c >= w or r < 0 or c >= h:
+                continue
+            c0, c1, r0, r1 = max(0, c - off), min(w, c + off + 1), max(0, r - off), min(h, r + off + 1)
+            if r1 <= r0 or c1 <= c0:
+                continue
+            conf = 1.0 / (1.0 + np.exp(-heat[j, r0:r1, c0:c1].astype(np.float64)))
+            if conf.max() >= min_conf and conf.sum() > 0:
+                rows, cols = np.mgrid[r0:r1, c0:c1]
+                out[j] = (cols * conf).sum() / w / conf.sum(), (rows * conf).sum() / h / conf.sum()
+        return out
+
+    rng = np.random.default_rng(0)
+    moved = 0
+    for _ in range(50):
+        xy = rng.uniform(-0.2, 1.3, (39, 2)).astype(np.float32)
+        heat = rng.normal(0, 3, (39, 64, 64)).astype(np.float32)
+        ref, got = per_joint(xy, heat), refine_from_heatmaps(xy, heat)
+        np.testing.assert_allclose(got, ref, atol=1e-6)
+        moved += int((np.abs(ref - xy) > 1e-6).any(1).sum())
+    assert moved > 500  # most joints inside the map are refined, so the comparison means something
+
+
+def test_one_person_followed_runs_no_detector(pipe, ref_images):
+    """With max_people=1 (MediaPipe's single-person solution) a followed person costs one landmark pass
+    per frame: the detector runs on the first frame only, as long as the person is not lost."""
+    from engine.pose.detector_torch import BlazePoseAdapter
+
+    ad = BlazePoseAdapter(max_people=1)
+    ad.pipe = pipe
+    calls = []
+    real = pipe.detect
+    pipe.detect = lambda rgb: calls.append(1) or real(rgb)
+    try:
+        ad.set_video_mode(True)
+        img = ref_images["000000000785.jpg"]
+        for i in range(12):
+            assert len(ad.predict_image(np.roll(img, 2 * i, axis=1))) == 1
+    finally:
+        del pipe.detect
+    assert len(calls) == 1
+
+
+def test_crop_is_opencv4s_warp_bit_for_bit():
+    """engine/pose/warp.py reproduces OpenCV 4's boxPoints, getPerspectiveTransform and warpPerspective
+    (INTER_LINEAR, replicate and constant borders) exactly — recorded from opencv-python-headless 4.10 in
+    tests/pose/data/opencv4_warps.npz — whatever OpenCV is installed (5.x differs by up to 4 levels)."""
+    from engine.pose.warp import box_points, perspective_transform, warp_perspective
+
+    ref = np.load(Path(__file__).parent / "data" / "opencv4_warps.npz")
+    assert str(ref["opencv"]).startswith("4.")
+    dst = np.array([[0, 32], [0, 0], [32, 0], [32, 32]], np.float32)
+    for (cx, cy, w, h, a), box, M, crop, const in zip(ref["rects"], ref["boxes"], ref["M"], ref["crops"],
+                                                      ref["constant_border"]):
+        assert np.array_equal(box_points((cx, cy), (w, h), a), box)
+        np.testing.assert_allclose(perspective_transform(box, dst), M, rtol=0, atol=1e-9)
+        got = warp_perspective(ref["image"], M, (32, 32), "constant" if const else "replicate")
+        assert np.array_equal(got, crop)
+    assert ref["constant_border"].any() and (~ref["constant_border"]).any()
+    # and a plain shift by whole pixels is the image itself
+    img = ref["image"]
+    T = np.array([[1, 0, -5], [0, 1, -3], [0, 0, 1]], float)
+    assert np.array_equal(warp_perspective(img, T, (40, 30)), img[3:33, 5:45])
