@@ -79,15 +79,8 @@ class OccupancyWorkbench(Workbench):
         window.annotation_providers.append(self)
         it = getattr(window.view3d, "interactor", None)
         if it is not None:
-            from gui.views.layers.voxels import set_interactive_lod
-
-            def lod(on: bool) -> None:
-                for r in (window.view3d.renderer, getattr(self, "_side", None) and self._side["renderer"]):
-                    if r:
-                        set_interactive_lod(r, on)
-
-            it.AddObserver("StartInteractionEvent", lambda *a: lod(True))
-            it.AddObserver("EndInteractionEvent", lambda *a: (lod(False), window.view3d.render()))
+            it.AddObserver("StartInteractionEvent", lambda *a: self._set_lod(True))
+            it.AddObserver("EndInteractionEvent", lambda *a: (self._set_lod(False), window.view3d.render()))
         self.play_timer = QtCore.QTimer(window)
         self.play_timer.setInterval(500)
         self.play_timer.timeout.connect(self._next_frame)
@@ -231,6 +224,7 @@ class OccupancyWorkbench(Workbench):
             pw.scene().sigMouseClicked.connect(lambda ev, a=axis, p=pw: self._on_plane_click(ev, a, p))
             s = QtWidgets.QSlider(QtCore.Qt.Horizontal)
             s.valueChanged.connect(lambda v, a=axis: self._on_slice(a, v))
+            s.sliderReleased.connect(lambda a=axis: self._on_slice_released(a))
             col.addWidget(pw, 1)
             col.addWidget(s)
             if n_plane == 0:
@@ -645,10 +639,24 @@ class OccupancyWorkbench(Workbench):
                 pv["extent"] = rgb.shape[:2]
                 pv["plot"].setRange(xRange=(0, rgb.shape[0]), yRange=(0, rgb.shape[1]), padding=0.02)
 
+    def _set_lod(self, on: bool) -> int:
+        """The coarse meshes while the user drags (rotation, a clip slider), full detail on release."""
+        from gui.views.layers.voxels import set_interactive_lod
+
+        side = getattr(self, "_side", None)
+        return sum(set_interactive_lod(r, on) for r in (self.window.view3d.renderer, side and side["renderer"]) if r)
+
     def _on_slice(self, axis: int, value: int) -> None:
         self.draw_planes(axis)
         if self.clip_check.isChecked() and self._clip_axis() == axis:
+            pv = next(p for p in self.plane_views if p["axis"] == axis)
+            if pv["slider"].isSliderDown():  # dragging the clip: frames from the coarse mesh, as rotation does
+                self._set_lod(True)
             self._update_clip()
+
+    def _on_slice_released(self, axis: int) -> None:
+        if self._set_lod(False):  # the still frame at full detail
+            self.window.view3d.render()
 
     def _clip_axis(self) -> int:
         return (2, 0, 1)[self.clip_axis.currentIndex()]

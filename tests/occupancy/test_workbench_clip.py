@@ -52,3 +52,51 @@ def test_timeline_step_builds_faces_off_the_gui_thread(qtbot, window, shared_dat
     assert np.array_equal(layer.labels, np.roll(sem, 20, axis=0))
     assert calls and not any(calls)  # faces were built in the job, none on the GUI thread
     assert "prebuilt" not in window.view3d.scene_renderer.styles[layer.uid]
+
+
+def test_dragging_the_clip_slider_draws_the_coarse_mesh_until_release(qtbot, window, shared_data):
+    """A real drag of the z slider with the clip on: the moves render from the coarse mesh (as rotation does),
+    the plane follows the slider, the release draws full detail again."""
+    from PySide6 import QtCore, QtGui, QtWidgets
+
+    window.set_scene(load(shared_data / OCC))
+    window.set_workspace("Occupancy")
+    wb = wb_of(window)
+    sr = window.view3d.scene_renderer
+    main = sr.actors[wb.grid.uid][0]
+    full, coarse = main._sl_lod_data
+    wb.clip_axis.setCurrentIndex(0)
+    wb.set_slice(2, 2)
+    wb.clip_check.setChecked(True)
+    slider = next(p for p in wb.plane_views if p["axis"] == 2)["slider"]
+    slider.setRange(0, 15)
+    qtbot.wait(100)
+    opt = QtWidgets.QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    handle = slider.style().subControlRect(QtWidgets.QStyle.CC_Slider, opt, QtWidgets.QStyle.SC_SliderHandle, slider)
+    start = handle.center()
+
+    def send(kind, pos, buttons):
+        t = {"press": QtCore.QEvent.MouseButtonPress, "move": QtCore.QEvent.MouseMove,
+             "release": QtCore.QEvent.MouseButtonRelease}[kind]
+        ev = QtGui.QMouseEvent(t, QtCore.QPointF(pos), QtCore.QPointF(slider.mapToGlobal(pos)),
+                               QtCore.Qt.LeftButton if kind != "move" else QtCore.Qt.NoButton, buttons,
+                               QtCore.Qt.NoModifier)
+        QtWidgets.QApplication.sendEvent(slider, ev)
+
+    send("press", start, QtCore.Qt.LeftButton)
+    step = max(4, slider.width() // 16)
+    seen = []
+    for i in range(1, 5):
+        send("move", start + QtCore.QPoint(step * i, 0), QtCore.Qt.LeftButton)
+        qtbot.wait(20)
+        seen.append((slider.value(), main.GetMapper().GetInput() is coarse))
+    assert slider.value() > 2 and all(c for _, c in seen), seen  # moved, and drawn coarse while dragging
+    plane = main.GetMapper().GetClippingPlanes().GetItem(0)
+    vs = wb.grid.voxel_size[2]
+    o = wb.grid.origin[2] - (sr.origin[2] if sr.origin is not None else 0.0)
+    assert abs(plane.GetOrigin()[2] - (o + (slider.value() + 1) * vs)) < 0.01  # the plane follows the slider
+    send("release", start + QtCore.QPoint(step * 4, 0), QtCore.Qt.NoButton)
+    qtbot.wait(50)
+    assert main.GetMapper().GetInput() is full  # full detail again
+    assert sr.actors[wb.grid.uid][0] is main  # and still no rebuild
