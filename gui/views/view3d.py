@@ -24,6 +24,7 @@ class View3D(QtWidgets.QWidget):
 
     # set by the window: big meshes (a builder with `background`/`prebuild` hooks) are built in its jobs
     runner = None
+    pick_renderers: tuple = ()  # more renderers of this window that picks may hit (a workbench sets them)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -241,8 +242,10 @@ class View3D(QtWidgets.QWidget):
         return QtCore.QPoint(int(round(x / r)), int(round(self.vtk_widget.height() - 1 - y / r)))
 
     def pick_display(self, x: int, y: int) -> dict | None:
-        """Pick at display coordinates (VTK convention: origin bottom-left); emits `picked` with details."""
-        if not self.picker.Pick(x, y, 0, self.renderer):
+        """Pick at display coordinates (VTK convention: origin bottom-left); emits `picked` with details.
+        Renderers in `pick_renderers` (e.g. a side-by-side half sharing this view's local frame) are tried too."""
+        if not any(self.picker.Pick(x, y, 0, r) for r in (self.renderer, *self.pick_renderers)
+                   if r.IsInViewport(x, y)):
             return None
         actor = self.picker.GetActor()
         if actor is None or not hasattr(actor, "_sl_layer"):

@@ -451,6 +451,7 @@ class OccupancyWorkbench(Workbench):
             ren.SetViewport(0.0, 0.0, 0.5, 1.0)
             r2.SetViewport(0.5, 0.0, 1.0, 1.0)
             v3.window.AddRenderer(r2)
+            v3.pick_renderers = (r2,)  # a click in the right half picks the ground truth
             titles = []
             for r in (ren, r2):
                 t = vtk.vtkTextActor()
@@ -489,6 +490,7 @@ class OccupancyWorkbench(Workbench):
         elif not on and side is not None:
             self._clear_side_actors()
             v3.window.RemoveRenderer(side["renderer"])
+            v3.pick_renderers = ()
             for t, r in zip(side["titles"], (v3.renderer, side["renderer"])):
                 r.RemoveViewProp(t)
             v3.renderer.SetViewport(0.0, 0.0, 1.0, 1.0)

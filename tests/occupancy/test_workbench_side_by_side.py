@@ -80,6 +80,21 @@ def test_side_by_side_linked_cameras_with_a_real_drag(qtbot, window, shared_data
     _, r3 = halves(v3.screenshot())
     assert np.linalg.norm(np.array(cam.GetPosition()) - before_pos) > 1.0
     assert float((np.abs(r3.astype(int) - before_right.astype(int)).max(2) > 40).mean()) > 0.05
+    # a real click in the right half picks the ground truth's voxel
+    import vtk
+
+    occ = np.argwhere(gt.labels == 11)  # driveable surface: wide, near the middle
+    mid = occ[np.argmin(np.abs(occ[:, :2] - np.array(gt.shape[:2]) / 2).sum(1))]
+    c = vtk.vtkCoordinate()
+    c.SetCoordinateSystemToWorld()
+    c.SetValue(*sr.to_local(gt.centers(mid[None])[0]))
+    x, y = c.GetComputedDoubleDisplayValue(wb._side["renderer"])
+    assert x > vw.width() * v3.vtk_widget.devicePixelRatioF() / 2  # in the right half
+    qtbot.mouseClick(vw, QtCore.Qt.LeftButton, pos=v3.display_to_widget(x, y))
+    qtbot.wait(150)
+    sel = window.session.selection
+    assert sel is not None and sel.layer == gt.uid and sel.kind == "voxel", sel
+    assert np.abs(np.asarray(sel.index) - mid).max() <= 2, (sel.index, mid)
     # a class hidden in the legend disappears on both sides
     wb.set_class_visible(16, False)
     qtbot.wait(100)
