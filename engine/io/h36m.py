@@ -169,6 +169,8 @@ def load_pose_npz(path: Path, **opts) -> list[Skeleton]:
         if "units" in keys:
             sk.meta["units"] = str(d["units"])
         out.append(sk)
+        if {"cam_K", "cam_R", "cam_t"} <= keys:  # `run pose3d`: the rig, and the people reprojected into it
+            out.extend(_rig_and_reprojections(path, d, keys, sk, joints, missing))
     elif "world" in keys and "world_joint_set" in keys:  # written by `run pose`
         w = d["world"]
         valid = d["valid"] if "valid" in keys else np.ones(w.shape[:2], bool)
@@ -214,6 +216,39 @@ def load_pose_npz(path: Path, **opts) -> list[Skeleton]:
     else:
         raise InputError(path, f"no 3-D joints found (arrays: {', '.join(sorted(keys))}); expected 'joints'+'joint_set', "
                                "'S', 'world' or 'pred3d'")
+    return out
+
+
+def _rig_and_reprojections(path: Path, d, keys, sk: Skeleton, joints: np.ndarray, missing: np.ndarray) -> list:
+    """`run pose3d` NPZs carry their cameras (cam_K, cam_R, cam_t world → camera in metres, cam_dist,
+    cam_size, cameras = names): kept as `meta["rig_cameras"]` (drawn as frustums around the people) and
+    the 3-D people projected into every camera as one 2-D layer per view."""
+    from .panoptic import project
+
+    K, R, t = (np.asarray(d[k], float) for k in ("cam_K", "cam_R", "cam_t"))
+    n = len(K)
+    if K.shape != (n, 3, 3) or R.shape != (n, 3, 3) or t.shape != (n, 3):
+        raise InputError(path, f"camera arrays must be C×3×3, C×3×3 and C×3 (got {K.shape}, {R.shape}, {t.shape})")
+    dist = np.asarray(d["cam_dist"], float).reshape(n, -1) if "cam_dist" in keys else np.zeros((n, 5))
+    size = np.asarray(d["cam_size"], np.int64).reshape(n, 2) if "cam_size" in keys else np.zeros((n, 2), np.int64)
+    names = [str(x) for x in np.ravel(d["cameras"])] if "cameras" in keys else [f"cam{i}" for i in range(n)]
+    cams = [{"name": names[i] if i < len(names) else f"cam{i}", "size": [int(v) for v in size[i]],
+             "K": K[i].tolist(), "R": R[i].tolist(), "t": t[i].tolist(), "dist": dist[i].tolist()} for i in range(n)]
+    sk.meta["rig_cameras"] = cams
+    out = []
+    for c in cams:
+        cc = {k: (np.asarray(v, float) if k in ("K", "R", "t", "dist") else v) for k, v in c.items()}
+        uv, front = project(joints, cc)
+        w, h = c["size"]
+        inside = front & ~missing
+        if w > 0 and h > 0:
+            inside &= (uv[..., 0] >= 0) & (uv[..., 0] < w) & (uv[..., 1] >= 0) & (uv[..., 1] < h)
+        sk2 = Skeleton(name=f"{sk.name} in {c['name']}", source=str(path), joints=np.where(inside[..., None], uv, 0.0),
+                       confidence=np.where(inside, sk.confidence.reshape(inside.shape), 0.0), joint_set=sk.joint_set,
+                       joint_names=list(sk.joint_names), bones=list(sk.bones), fps=sk.fps,
+                       image_size=(w, h) if w > 0 and h > 0 else None)
+        sk2.meta.update({"format": "pose3d-reprojection", "camera": c["name"], "valid": sk.meta.get("valid")})
+        out.append(sk2)
     return out
 
 

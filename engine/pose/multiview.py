@@ -2,9 +2,11 @@
 triangulation that drops cameras by reprojection error (Pose2Sim's scheme), and 3-D tracks.
 
 * Calibration: Pose2Sim's `Calib.toml` ([cam_xx] with size, matrix, distortions k1 k2 p1 p2, rotation as a
-  Rodrigues vector and translation in metres, world → camera), an OpenCV FileStorage YAML/XML with one map
+  Rodrigues vector and translation in metres, world → camera), Qualisys QTM's `.qca.txt` (converted as
+  Pose2Sim's calibration step does; translation mm → m), an OpenCV FileStorage YAML/XML with one map
   per camera (K | camera_matrix, dist | distortion_coefficients, R (3×3) | rvec, T | tvec, optional size /
-  image_width+image_height), and CMU Panoptic's calibration JSON (centimetres).
+  image_width+image_height), CMU Panoptic's calibration JSON (centimetres), and a SceneLens scene
+  manifest's cameras (K, cam_to_frame; the manifest's frame is the world).
 * Triangulation of one joint: the views where it was seen (confidence ≥ `min_conf`) give two DLT rows each,
   weighted by the confidence; the point is the SVD null vector. While its mean reprojection error exceeds
   `threshold_px`, one more view is left out — every subset of that size is tried and the best-reprojecting
@@ -137,23 +139,133 @@ def _opencv_yaml(p: Path) -> list[Camera]:
     return cams
 
 
-def read_calibration(path: str | Path) -> list[Camera]:
-    """Cameras of a Pose2Sim TOML, an OpenCV YAML/XML or a CMU Panoptic calibration JSON."""
+QCA_VIDEO_MODELS = ("Miqus Video", "Miqus Video UnderWater", "none")
+
+
+def _natural_key(s: str):
+    import re
+
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", s)]
+
+
+def _qualisys_qca(p: Path, binning: int = 1) -> list[Camera]:
+    """Qualisys QTM's calibration export (`.qca.txt`, XML), read as Pose2Sim's calibration step converts it
+    (Pose2Sim/calibration.py `read_qca` + `calib_qca_fun`):
+
+    * only video cameras (model "Miqus Video", "Miqus Video UnderWater" or "none"), in natural order of
+      their serial, which names them;
+    * image size from `fov_video` (right − left + 1, bottom − top + 1), scaled by `video_resolution`
+      ("540p" → 540 / 1080) and divided by the binning factor;
+    * `intrinsic` values are in 1/64 pixel: f = focalLength / 64, c = centerPoint / 64 − the fov_video
+      offset, the same scaling; k1, k2, p1, p2 likewise / 64 / binning (Pose2Sim's convention);
+    * `transform` is the camera pose in the world: x, y, z = the camera centre in **millimetres**, r11…r33
+      its rotation; world → camera is R = [r_ij] (rows), t = −R·centre, then turned by π about the camera's
+      x axis (QTM cameras look down −z with y up; OpenCV looks down +z with y down).
+
+    Units: the translation is divided by 1000 once (mm → m), as QTM writes millimetres and Pose2Sim's
+    calibration does. Pose2Sim's older stand-alone `Utilities/calib_qca_to_toml.py` divides a second time
+    (cameras a thousand times too close to the origin); that is not followed."""
+    import xml.etree.ElementTree as ET
+
+    import cv2
+
+    try:
+        root = ET.fromstring(p.read_bytes())
+    except (OSError, ET.ParseError) as e:
+        raise InputError(p, f"not a readable Qualisys .qca.txt calibration (XML: {e})") from None
+    tags = root.findall("cameras/camera")
+    if not tags:
+        raise InputError(p, "no cameras/camera entries: not a Qualisys calibration")
+    cams = []
+    for tag in tags:
+        name = str(tag.get("serial", ""))
+        if tag.get("model") not in QCA_VIDEO_MODELS:
+            continue
+        try:
+            res = tag.get("video_resolution")
+            scale = (int(res.rstrip("pP")) / 1080.0 if res else 1.0) / binning
+            fov, intr, tr = tag.find("fov_video"), tag.find("intrinsic"), tag.find("transform")
+            if fov is None or intr is None or tr is None:
+                raise KeyError("fov_video, intrinsic and transform are needed")
+            left, top = float(fov.get("left")), float(fov.get("top"))
+            w = (float(fov.get("right")) - left + 1) * scale
+            h = (float(fov.get("bottom")) - top + 1) * scale
+            f = lambda k: float(intr.get(k)) / 64.0  # noqa: E731 - the file's 1/64-pixel unit
+            K = np.array([[f("focalLengthU") * scale, 0.0, (f("centerPointU") / binning - left) * binning * scale],
+                          [0.0, f("focalLengthV") * scale, (f("centerPointV") / binning - top) * binning * scale],
+                          [0.0, 0.0, 1.0]])
+            dist = np.array([f("radialDistortion1"), f("radialDistortion2"), f("tangentalDistortion1"),
+                             f("tangentalDistortion2"), 0.0]) / binning
+            dist[4] = 0.0
+            centre = np.array([float(tr.get(k)) for k in ("x", "y", "z")]) / 1000.0
+            M = np.array([[float(tr.get(f"r{i}{j}")) for j in (1, 2, 3)] for i in (1, 2, 3)])
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise InputError(p, f"camera {name or '?'}: missing or bad field ({type(e).__name__}: {e})") from None
+        if not np.all(np.isfinite(M)) or abs(abs(np.linalg.det(M)) - 1.0) > 1e-3:
+            raise InputError(p, f"camera {name}: transform r11…r33 is not a rotation")
+        flip = np.diag([1.0, -1.0, -1.0])  # rotation by π about x
+        R = flip @ M
+        t = flip @ (-M @ centre)
+        R, _ = cv2.Rodrigues(cv2.Rodrigues(R)[0])  # re-orthonormalised as Pose2Sim's Rodrigues round trip does
+        cams.append(Camera(name, (int(round(w)), int(round(h))), K, dist, R, t))
+    if not cams:
+        raise InputError(p, f"no video cameras (models {', '.join(QCA_VIDEO_MODELS)}) in the calibration")
+    return sorted(cams, key=lambda c: _natural_key(c.name))
+
+
+def _manifest_cameras(p: Path) -> list[Camera]:
+    """The cameras of a SceneLens scene manifest (entries with `camera`: K and cam_to_frame, the manifest's
+    frame taken as the world, metres), in manifest order, named by the entry names."""
+    from ..io import load
+    from ..scene import CameraRig
+
+    scene = load(p)
+    cams = []
+    for rig in scene.of_type(CameraRig):
+        for c in rig.cameras:
+            if c.K is None or c.cam_to_frame is None or c.size is None:
+                raise InputError(p, f"camera {c.name}: the manifest gives no K or cam_to_frame")
+            c2w = np.asarray(c.cam_to_frame, float)
+            R = c2w[:3, :3].T
+            dist = np.zeros(5)
+            if c.distortion is not None:
+                d = np.asarray(c.distortion, float).ravel()[:5]
+                dist[:len(d)] = d
+            cams.append(Camera(c.name, tuple(int(v) for v in c.size), np.asarray(c.K, float), dist, R,
+                               -R @ c2w[:3, 3]))
+    if not cams:
+        raise InputError(p, "the scene manifest has no cameras (entries with a 'camera' K and cam_to_frame)")
+    return cams
+
+
+def read_calibration(path: str | Path, binning: int = 1) -> list[Camera]:
+    """Cameras of a Pose2Sim TOML, a Qualisys .qca.txt, an OpenCV YAML/XML, a CMU Panoptic calibration JSON
+    or a SceneLens scene manifest (its cameras). `binning`: Qualisys only (pixels binned when recording)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(p, "calibration file does not exist")
     suf = p.suffix.lower()
-    if suf == ".toml":
+    if binning < 1:
+        raise InputError(p, "the binning factor must be ≥ 1")
+    if p.name.lower().endswith(".qca.txt"):
+        cams = _qualisys_qca(p, binning)
+    elif suf == ".toml":
         cams = _pose2sim_toml(p)
     elif suf in (".yml", ".yaml", ".xml"):
         cams = _opencv_yaml(p)
     elif suf == ".json":
-        from ..io.panoptic import read_calibration as panoptic
+        from ..io.manifest import KEY
 
-        cams = [Camera(c["name"], c["size"], c["K"], np.r_[c["dist"], np.zeros(5)][:5], c["R"], c["t"])
-                for c in panoptic(p)]
+        if KEY.encode() in p.read_bytes()[:65536]:
+            cams = _manifest_cameras(p)
+        else:
+            from ..io.panoptic import read_calibration as panoptic
+
+            cams = [Camera(c["name"], c["size"], c["K"], np.r_[c["dist"], np.zeros(5)][:5], c["R"], c["t"])
+                    for c in panoptic(p)]
     else:
-        raise InputError(p, "calibration must be a Pose2Sim .toml, an OpenCV .yml/.yaml/.xml or a Panoptic .json")
+        raise InputError(p, "calibration must be a Pose2Sim .toml, a Qualisys .qca.txt, an OpenCV .yml/.yaml/.xml, "
+                            "a Panoptic .json or a SceneLens scene manifest .json")
     if len(cams) < 2:
         raise InputError(p, f"{len(cams)} camera(s) found; triangulation needs at least 2")
     return cams

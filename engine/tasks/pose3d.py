@@ -1,11 +1,13 @@
 """`run pose3d`: 3-D people from synchronised calibrated views (engine/pose/multiview.py).
 
     main.py run pose3d VIEW… --calib FILE --out DIR [--model M] [--every N] [--threshold 15] [--min-cameras 2]
+        [--binning 1]
 
 Each VIEW is a video (2-D people from the pose model, frame by frame) or a COCO/PoseTrack result JSON
 already computed for that view (`image_id` = frame index). Views map to the calibration's cameras by name
 when every camera name appears in exactly one file name, otherwise in order. Writes DIR/pose3d.npz
-(joints T×P×17×3 in metres, NaN where missing, track IDs, per-joint reprojection error), one OpenSim TRC
+(joints T×P×17×3 in metres, NaN where missing, track IDs, per-joint reprojection error, the cameras), one
+OpenSim TRC
 per track (DIR/track_<id>.trc) and DIR/metrics.json (median and per-joint reprojection error in pixels).
 """
 from __future__ import annotations
@@ -20,7 +22,10 @@ from . import Task
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", help="one video or 2-D result JSON per camera")
-    p.add_argument("--calib", required=True, help="Pose2Sim .toml, OpenCV .yml/.xml or Panoptic .json calibration")
+    p.add_argument("--calib", required=True,
+                   help="Pose2Sim .toml, Qualisys .qca.txt, OpenCV .yml/.xml, Panoptic .json calibration or a SceneLens "
+                        "scene manifest (.json) with cameras")
+    p.add_argument("--binning", type=int, default=1, help="Qualisys .qca.txt: pixel binning factor (default 1)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--every", type=int, default=1, help="videos: every N-th frame")
     p.add_argument("--threshold", type=float, default=15.0,
@@ -63,7 +68,7 @@ def _run_cli(args: argparse.Namespace) -> int:
     from ..pose.joints import COCO17
     from ..pose.multiview import associate, read_calibration, track_people, triangulate, write_trc
 
-    cams = read_calibration(args.calib)
+    cams = read_calibration(args.calib, getattr(args, "binning", 1))
     if args.min_cameras < 2:
         raise InputError(None, "--min-cameras must be ≥ 2")
     if len(args.inputs) != len(cams):
@@ -126,7 +131,11 @@ def _run_cli(args: argparse.Namespace) -> int:
     save_npz(out / "pose3d.npz", joints=joints, confidence=np.isfinite(joints).all(-1).astype(float),
              reprojection_error_px=err, views_used=nv,
              track_ids=np.array(tracks, np.int64), joint_set=np.array("coco17"), units=np.array("m"),
-             cameras=np.array([c.name for c in cams]), fps=np.array(float(fps)))
+             cameras=np.array([c.name for c in cams]), fps=np.array(float(fps)),
+             # the rig, so the result opens with its cameras drawn and reprojected (engine/io/h36m.py)
+             cam_K=np.array([c.K for c in cams]), cam_R=np.array([c.R for c in cams]),
+             cam_t=np.array([c.t for c in cams]), cam_dist=np.array([c.dist for c in cams]),
+             cam_size=np.array([c.size for c in cams], np.int64))
     trcs = []
     for s, i in enumerate(tracks):
         f = out / f"track_{i}.trc"

@@ -152,9 +152,21 @@ def test_run_pose3d_on_per_view_results(tmp_path):
     assert (d["views_used"][..., 9] <= 2).all()  # the wrong wrist view was dropped every time
     from engine.io import load_layers
 
-    sk = load_layers(out / "pose3d.npz")[0]  # opens as a 3-D skeleton layer (missing joints: confidence 0)
+    layers = load_layers(out / "pose3d.npz")
+    sk = layers[0]  # opens as a 3-D skeleton layer (missing joints: confidence 0)
     assert sk.joint_set == "coco17" and sk.joints.shape == (T, 2, 17, 3) and np.isfinite(sk.joints).all()
     assert sk.meta["up_axis"] == "z"
+    # with its rig (drawn as frustums) and the people reprojected into every camera, one 2-D layer per view
+    assert [c["name"] for c in sk.meta["rig_cameras"]] == [str(n) for n in d["cameras"]]  # the views' order
+    assert sorted(str(n) for n in d["cameras"]) == [c.name for c in cams]
+    reproj = {lay.meta["camera"]: lay for lay in layers[1:]}
+    assert set(reproj) == {c.name for c in cams}
+    for c in cams:
+        lay = reproj[c.name]
+        assert lay.dims == 2 and lay.image_size == c.size
+        ok = lay.confidence[0] > 0
+        assert ok.sum() >= 30
+        np.testing.assert_allclose(lay.joints[0][ok], c.project(J[0])[ok], atol=1e-6)
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["per_joint_median_reprojection_px"]) >= {"nose", "left_wrist"}
     trc = (out / f"track_{s['tracks'][0]}.trc").read_text().splitlines()
@@ -198,3 +210,102 @@ def test_run_pose3d_on_two_videos_of_a_flat_scene(tmp_path, shared_data):
     J = np.load(out / "pose3d.npz")["joints"]
     z = J[..., 2][np.isfinite(J[..., 2])]
     assert z.size > 100 and abs(float(np.median(z)) - Z) < 0.1
+
+
+def _write_qca(path, cams, extra=""):
+    """A Qualisys QTM .qca.txt for OpenCV cameras, written the way QTM stores them: the camera pose in the
+    world (centre in mm, rotation r11…r33 with QTM's camera axes: looking down −z, y up), intrinsics in
+    1/64 pixel relative to the full sensor."""
+    flip = np.diag([1.0, -1.0, -1.0])
+    rows = []
+    for c, (serial, res) in zip(cams, (("cam_2", None), ("cam_10", "540p"), ("cam_1", None))):
+        M = flip @ c.R  # QTM's world → camera rotation before the π turn about x
+        centre = -c.R.T @ c.t * 1000.0
+        s = 2.0 if res == "540p" else 1.0  # a 540p recording of a 1080-line sensor: full-sensor values ×2
+        w, h = int(c.size[0] * s), int(c.size[1] * s)
+        left, top = 8, 4
+        rows.append(
+            f'<camera active="1" avg-residual="0.4" model="Miqus Video" serial="{serial}" viewrotation="0"'
+            + (f' video_resolution="{res}"' if res else "") + ">"
+            f'<fov_video left="{left}" top="{top}" right="{left + w - 1}" bottom="{top + h - 1}"/>'
+            f'<transform x="{centre[0]}" y="{centre[1]}" z="{centre[2]}" '
+            + " ".join(f'r{i + 1}{j + 1}="{float(M[i, j])!r}"' for i in range(3) for j in range(3)) + "/>"
+            f'<intrinsic focalLengthU="{c.K[0, 0] * s * 64}" focalLengthV="{c.K[1, 1] * s * 64}" '
+            f'centerPointU="{(c.K[0, 2] * s + left) * 64}" centerPointV="{(c.K[1, 2] * s + top) * 64}" '
+            f'radialDistortion1="{c.dist[0] * 64}" radialDistortion2="{c.dist[1] * 64}" '
+            f'tangentalDistortion1="{c.dist[2] * 64}" tangentalDistortion2="{c.dist[3] * 64}"/></camera>')
+    marker = ('<camera active="1" avg-residual="0.2" model="Oqus 700+" serial="99"><fov_video left="0" top="0" '
+              'right="10" bottom="10"/><transform x="0" y="0" z="0" r11="1" r12="0" r13="0" r21="0" r22="1" r23="0" '
+              'r31="0" r32="0" r33="1"/><intrinsic focalLengthU="64" focalLengthV="64" centerPointU="0" '
+              'centerPointV="0" radialDistortion1="0" radialDistortion2="0" tangentalDistortion1="0" '
+              'tangentalDistortion2="0"/></camera>')
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?><calibration source="test" type="regular"><cameras>'
+                    + "".join(rows) + marker + extra + "</cameras></calibration>")
+
+
+def test_qualisys_qca_calibration(tmp_path):
+    """A Qualisys .qca.txt reads as Pose2Sim's calibration step converts it: video cameras only, natural
+    order of the serials, 1/64-pixel intrinsics less the fov offset, 540p scaling, the π turn about x, and
+    the translation in millimetres → metres once (the 4 m camera circle stays 4 m)."""
+    cams = _cameras(3)
+    qca = tmp_path / "calib.qca.txt"
+    _write_qca(qca, cams)
+    got = read_calibration(qca)
+    order = {"cam_1": cams[2], "cam_2": cams[0], "cam_10": cams[1]}
+    assert [g.name for g in got] == ["cam_1", "cam_2", "cam_10"]  # natural order; the marker camera left out
+    X = _stand(0.2, -0.1)
+    for g in got:
+        c = order[g.name]
+        assert g.size == c.size
+        np.testing.assert_allclose(g.K, c.K, atol=1e-9)
+        np.testing.assert_allclose(g.dist, c.dist, atol=1e-12)
+        np.testing.assert_allclose(-g.R.T @ g.t, -c.R.T @ c.t, atol=1e-9)  # camera centre, metres
+        np.testing.assert_allclose(g.project(X), c.project(X), atol=1e-6)
+        assert np.linalg.norm((-g.R.T @ g.t)[:2]) == pytest.approx(4.0)
+    # binned recording: pixels halve
+    half = read_calibration(qca, binning=2)  # binned recording: focal lengths halve; Pose2Sim subtracts the
+    c = order["cam_1"]  # fov offset (8, 4 px) after halving the centre
+    np.testing.assert_allclose(half[0].K[[0, 1], [0, 1]], c.K[[0, 1], [0, 1]] / 2, atol=1e-9)
+    np.testing.assert_allclose(half[0].K[:2, 2], (c.K[:2, 2] + [8, 4]) / 2 - [8, 4], atol=1e-9)
+    assert half[0].size == (c.size[0] // 2, c.size[1] // 2)
+    bad = tmp_path / "bad.qca.txt"
+    bad.write_text("<calibration><cameras><camera")
+    with pytest.raises(InputError, match="Qualisys"):
+        read_calibration(bad)
+    _write_qca(bad, cams, extra='<camera model="Miqus Video" serial="x"><fov_video left="0"/></camera>')
+    with pytest.raises(InputError, match="camera x: missing or bad field"):
+        read_calibration(bad)
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "pose3d", "a.json", "b.json", "c.json",
+                        "--calib", str(bad), "--out", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2 and "bad.qca.txt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_scene_manifest_cameras_as_calibration(tmp_path):
+    """A SceneLens scene manifest's cameras (K, cam_to_frame) calibrate `run pose3d`: the frame is the world."""
+    cams = _cameras(2)
+    entries = []
+    for c in cams:
+        img = tmp_path / f"{c.name}.png"
+        cv2.imwrite(str(img), np.zeros((c.size[1], c.size[0], 3), np.uint8))
+        c2w = np.eye(4)
+        c2w[:3, :3], c2w[:3, 3] = c.R.T, -c.R.T @ c.t
+        entries.append({"path": img.name, "name": c.name, "camera": {"K": c.K.tolist(), "cam_to_frame": c2w.tolist()}})
+    man = tmp_path / "scene.json"
+    man.write_text(json.dumps({"scenelens_scene": 1, "name": "rig", "layers": entries}))
+    got = read_calibration(man)
+    assert [g.name for g in got] == [c.name for c in cams]
+    X = _stand(0.0, 0.3)
+    for g, c in zip(got, cams):
+        assert g.size == c.size and not g.dist.any()
+        np.testing.assert_allclose(g.P, c.P, atol=1e-9)
+    noc = tmp_path / "nocams.json"
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((4, 4, 3), np.uint8))
+    noc.write_text(json.dumps({"scenelens_scene": 1, "layers": [{"path": "x.png"}]}))
+    with pytest.raises(InputError, match="no cameras"):
+        read_calibration(noc)
+    # triangulating with it: the pinhole projections of a person come back in 3-D
+    kps = np.stack([np.stack([K @ (c.R @ x + c.t) for x in X]) for K, c in ((c.K, c) for c in cams)])
+    uv = kps[..., :2] / kps[..., 2:]
+    Y, err, used = triangulate(uv, np.ones((2, 17)), got, undistorted=True)
+    np.testing.assert_allclose(Y, X, atol=1e-6)
