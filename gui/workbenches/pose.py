@@ -147,6 +147,9 @@ class PoseWorkbench(Workbench):
         m.addAction("Delete selected person", self.delete_person)
         m.addSeparator()
         m.addAction("Compare trajectories (APE / RPE)…", self._compare_dialog)
+        self.act_err_colour = m.addAction("Colour the aligned trajectory by its error", self._restyle_aligned)
+        self.act_err_colour.setCheckable(True)
+        self.act_err_colour.setChecked(True)
         m.addSeparator()
         m.addAction("Export COCO keypoints JSON…", lambda: self._export_dialog("coco"))
         m.addAction("Export 3-D joints NPZ…", lambda: self._export_dialog("npz"))
@@ -170,7 +173,7 @@ class PoseWorkbench(Workbench):
             if a.isSeparator():
                 continue
             t = a.text()
-            key = ("Run" if t.startswith("Run") or "confidence" in t else "Trajectories" if "ATE" in t
+            key = ("Run" if t.startswith("Run") or "confidence" in t else "Trajectories" if "trajector" in t.lower()
                    else "Export" if t.startswith("Export") else "Edit keypoints")
             groups[key].append(a)
         for title, actions in groups.items():
@@ -738,7 +741,10 @@ class PoseWorkbench(Workbench):
             self.window.add_layer(aligned)
             v3 = self.window.view3d
             for lay, role in ((est, "estimate"), (ref, "reference"), (aligned, "aligned")):
-                v3.add_layer(lay, {"colormap": self.TRAJ_COLOURS[role]}, render=False)
+                st = {"colormap": self.TRAJ_COLOURS[role]}
+                if role == "aligned":  # in the reference's frame: its colour is its APE, with a colour bar
+                    st.update(self._error_style())
+                v3.add_layer(lay, st, render=False)
             v3.render()
             a, r = res["ape"], res["rpe"]
             self.window.log(f"{est.name} (estimate) vs {ref.name} (reference), {align}: APE RMSE "
@@ -747,6 +753,17 @@ class PoseWorkbench(Workbench):
                             f"{res['matched']} poses")
 
         return self.window.start_job(Job(f"APE/RPE {est.name} vs {ref.name}", work), on_result=done)
+
+    def _error_style(self) -> dict:
+        return {"color_by": "error" if self.act_err_colour.isChecked() else "time", "error_title": "APE (m)"}
+
+    def _restyle_aligned(self) -> None:
+        """The menu's toggle: aligned trajectories coloured by their per-pose APE or by time."""
+        v3 = self.window.view3d
+        for t in self.window.scene.of_type(Trajectory):
+            if t.source.startswith("ATE alignment") and t.meta.get("ate_errors") is not None:
+                v3.add_layer(t, self._error_style(), render=False)
+        v3.render()
 
     def _pick_trajectories(self, trs: list[Trajectory]):
         names = [t.name for t in trs]

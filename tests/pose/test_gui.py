@@ -238,3 +238,94 @@ def test_dragging_a_keypoint_with_real_mouse_events(window, qtbot, shared_data):
     assert np.linalg.norm(moved - target) < 3 * px + 1.0, (moved, target)
     window.undo_stack.undo()
     np.testing.assert_allclose(gt.joints[t, 0, j, :2], xy)
+
+
+def _tool_button(window, action):
+    from PySide6 import QtWidgets
+
+    return next(b for b in window.findChildren(QtWidgets.QToolButton) if b.defaultAction() is action)
+
+
+def _red(img):
+    i = img.astype(int)
+    return int(((i[..., 0] > 190) & (i[..., 1] < 70) & (i[..., 2] < 70)).sum())
+
+
+def test_aligned_trajectory_coloured_by_error_with_colour_bar(window, qtbot, tmp_path):
+    """After APE/RPE the aligned estimate is coloured by its per-pose error (evo's jet: the badly estimated
+    stretch red, the rest blue) with a colour bar at the right edge; the panel's toggle (a real click)
+    turns it back to a time colouring and removes the bar."""
+    from PySide6 import QtCore
+
+    n = 80
+    t = np.linspace(0, 8, n)
+    ref = np.tile(np.eye(4), (n, 1, 1))
+    ref[:, :3, 3] = np.c_[4 * np.cos(t / 1.6), 4 * np.sin(t / 1.6), 0 * t]
+    est = ref.copy()
+    est[:, :3, 3] += np.random.default_rng(1).normal(scale=0.02, size=(n, 3))
+    est[50:60, :3, 3] += [0.0, 0.0, 1.2]  # a stretch with a large error
+    e = Trajectory(name="est", poses=est, timestamps=t)
+    rf = Trajectory(name="ref", poses=ref, timestamps=t)
+    window.add_layer(e)
+    window.add_layer(rf)
+    wb = _bench(window)
+    wait_job(qtbot, wb.compare_trajectories(e, rf, "se3"))
+    aligned = next(x for x in window.scene.of_type(Trajectory) if x.source.startswith("ATE alignment"))
+    errs = aligned.meta["ate_errors"]
+    assert errs[50:60].min() > 3 * np.median(errs)
+    window.view3d.reset_camera("top")
+    img = window.view3d.screenshot(str(tmp_path / "traj_error.png"))
+    h, w = img.shape[:2]
+    bar = img[int(0.1 * h):int(0.9 * h), int(0.93 * w):int(0.99 * w)].astype(int)
+    assert _red(bar) > 20 and int(((bar[..., 2] > 150) & (bar[..., 0] < 60)).sum()) > 20  # red top, blue bottom
+    acts = window.view3d.scene_renderer.actors[aligned.uid]
+    assert any(type(a).__name__ == "vtkScalarBarActor" for a in acts)
+    from vtk.util import numpy_support as vns
+
+    path = next(a for a in acts if getattr(a, "_sl_pick", None) is not None and "ATE (m)" in a._sl_pick(0, 0, (0, 0, 0)))
+    seg = vns.vtk_to_numpy(path.GetMapper().GetInput().GetCellData().GetScalars()).astype(int)
+    assert (seg[50:59, 0] > 100).all() and (seg[50:59, 2] < 80).all()  # the bad stretch: jet's red end
+    assert (seg[5:40, 2] > seg[5:40, 0]).mean() > 0.9  # the good part: the blue end
+    button = _tool_button(window, wb.act_err_colour)
+    qtbot.mouseClick(button, QtCore.Qt.LeftButton)
+    assert not wb.act_err_colour.isChecked()
+    img2 = window.view3d.screenshot(str(tmp_path / "traj_time.png"))
+    assert not any(type(a).__name__ == "vtkScalarBarActor" for a in window.view3d.scene_renderer.actors[aligned.uid])
+    assert _red(img2[int(0.1 * h):int(0.9 * h), int(0.93 * w):int(0.99 * w)]) < 5  # the bar is gone
+
+
+def test_camera_rig_drawn_around_the_skeleton(window, qtbot, tmp_path):
+    """A 3-D skeleton with `meta["rig_cameras"]` (Panoptic, run pose3d) shows one frustum per camera in
+    its own colour around the person; picking a frustum names its camera."""
+    import cv2
+
+    from engine.pose.joints import COCO17
+
+    J = np.zeros((1, 1, 17, 3))
+    J[0, 0, :, 2] = np.linspace(1.7, 0.0, 17)  # a standing stick figure, z up
+    J[0, 0, :, 0] = np.sin(np.arange(17)) * 0.2
+    cams = []
+    for i, ang in enumerate(np.deg2rad([0, 120, 240])):
+        centre = np.array([4 * np.cos(ang), 4 * np.sin(ang), 1.0])
+        z = -centre / np.linalg.norm(centre)  # looking at the origin
+        x = np.cross(z, [0, 0, 1.0])
+        x /= np.linalg.norm(x)
+        y = np.cross(z, x)
+        R = np.stack([x, y, z])  # world → camera rows
+        cams.append({"name": f"cam{i}", "size": [640, 480], "K": [[500, 0, 320], [0, 500, 240], [0, 0, 1]],
+                     "R": R.tolist(), "t": (-R @ centre).tolist(), "dist": [0] * 5})
+    sk = Skeleton(name="rig test", joints=J, confidence=np.ones((1, 1, 17)), joint_set="coco17",
+                  joint_names=list(COCO17.names), bones=list(COCO17.bones))
+    sk.meta.update({"up_axis": "z", "rig_cameras": cams})
+    window.add_layer(sk)
+    window.view3d.reset_camera("top")
+    img = window.view3d.screenshot(str(tmp_path / "rig.png"))
+    for rgb in ((255, 80, 80), (80, 200, 255), (255, 200, 60)):  # the three cameras' colours
+        assert _count(img, rgb, 45) > 20, rgb
+    acts = window.view3d.scene_renderer.actors[sk.uid]
+    rig_pick = next(a._sl_pick for a in acts if getattr(a, "_sl_pick", None) is not None
+                    and "camera" in a._sl_pick(8, 0, (0, 0, 0)))
+    assert rig_pick(8, 0, (0, 0, 0))["camera"] == "cam1" and rig_pick(17, 0, (0, 0, 0))["camera"] == "cam2"
+    centre = np.array([float(v) for v in rig_pick(0, 0, (0, 0, 0))["centre (m)"].split(",")])
+    np.testing.assert_allclose(centre, [4, 0, 1], atol=1e-6)
+    cv2.imwrite(str(tmp_path / "rig_bgr.png"), img[..., ::-1])

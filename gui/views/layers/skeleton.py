@@ -3,7 +3,10 @@
 Skeletons are drawn as tubes (bones) and spheres (joints) coloured by body side, with the ground plane
 under the whole motion, the camera frustum that saw the pose when the layer knows it, and, for
 multi-hypothesis results, every hypothesis as faint lines plus a translucent sphere per joint whose radius
-is the hypotheses' spread. Trajectories are a path coloured by time with a frustum every N poses.
+is the hypotheses' spread, and a calibrated camera rig (`meta["rig_cameras"]`: CMU Panoptic, `run pose3d`)
+as one frustum per camera. Trajectories are a path coloured by time, or by error (style `color_by="error"`
+with per-pose errors in `meta["ate_errors"]`, NaN = not matched, drawn grey) with a colour bar, and a
+frustum every N poses.
 
 Only the frame in `style['frame']` is drawn, so playback rebuilds one small actor set per tick (tens of
 joints) rather than caching every frame. 2-D skeletons have no 3-D look (the image view draws them).
@@ -18,7 +21,7 @@ from engine.scene import Skeleton, Trajectory
 
 from ..builders import register_builder, tag_actor
 from ..vtk_utils import actor_for, colormap, lines_polydata, points_polydata
-from .cameras import frustum_segments
+from .cameras import _PALETTE, frustum_segments
 
 SIDE_RGB = {"left": (60, 140, 255), "right": (255, 110, 40), "centre": (90, 220, 120)}
 
@@ -185,6 +188,8 @@ def build_skeleton(layer: Skeleton, style: dict) -> list:
         lo, hi = now.min(0), now.max(0)
         pad = max(bone_len * 3, 0.5)
         actors.append(tag_actor(_ground(lo[:2] - pad, hi[:2] + pad, all_pts[:, 2].min(), origin), layer, None))
+    if style.get("rig", True) and layer.meta.get("rig_cameras"):
+        actors.extend(_rig_actors(layer, style, rot, bone_len, origin))
     cams = layer.meta.get("cameras")
     cam = cams[t] if isinstance(cams, list) and t < len(cams) else layer.meta.get("camera")
     if style.get("frustum", True) and isinstance(cam, dict) and cam.get("K") is not None:
@@ -203,6 +208,112 @@ def build_skeleton(layer: Skeleton, style: dict) -> list:
     return actors
 
 
+def rig_cam_to_world(cam: dict) -> np.ndarray:
+    """4×4 camera → world of a rig camera given as world → camera R, t (metres)."""
+    R = np.asarray(cam["R"], float).reshape(3, 3)
+    t = np.asarray(cam["t"], float).reshape(3)
+    c2w = np.eye(4)
+    c2w[:3, :3] = R.T
+    c2w[:3, 3] = -R.T @ t
+    return c2w
+
+
+def _rig_actors(layer: Skeleton, style: dict, rot: np.ndarray, bone_len: float, origin) -> list:
+    """Every calibrated camera of the rig as a frustum (one colour per camera; per type for big rigs such as
+    Panoptic's 480 VGA + 31 HD + 10 Kinect), its name beside it when the rig is small, picking → camera."""
+    cams = [c for c in layer.meta.get("rig_cameras") or [] if isinstance(c, dict) and c.get("K") is not None
+            and c.get("R") is not None and c.get("t") is not None]
+    if not cams:
+        return []
+    c2ws = []
+    for c in cams:
+        m = rig_cam_to_world(c)
+        m[:3, :] = rot @ m[:3, :]
+        c2ws.append(m)
+    centres = np.array([m[:3, 3] for m in c2ws])
+    js = layer.joints[..., :3].reshape(-1, 3)
+    js = js[np.isfinite(js).all(1)]
+    middle = (np.median(js, 0) @ rot.T) if len(js) else centres.mean(0)
+    dist = float(np.median(np.linalg.norm(centres - middle, axis=1))) if len(centres) else 1.0
+    depth = float(style.get("rig_frustum_depth", max(0.12 * dist, bone_len * 1.5, 0.05)))
+    types = [str(c.get("type", "")) for c in cams]
+    by_type = len(cams) > 40 and len(set(types)) > 1
+    type_rgb = {"hd": (255, 230, 80), "vga": (120, 160, 200), "kinect": (220, 120, 255)}
+    segs_a, segs_b, cols = [], [], []
+    for i, (c, m) in enumerate(zip(cams, c2ws)):
+        size = tuple(int(v) for v in (c.get("size") or (0, 0)))
+        if size[0] <= 0 or size[1] <= 0:
+            K = np.asarray(c["K"], float)
+            size = (max(int(round(2 * K[0, 2])), 1), max(int(round(2 * K[1, 2])), 1))
+        d = depth * (0.5 if by_type and types[i] == "vga" else 1.0)
+        a, b = frustum_segments(np.asarray(c["K"], float).reshape(3, 3), m, size, d)
+        rgb = type_rgb.get(types[i].lower(), (200, 200, 200)) if by_type else tuple(_PALETTE[i % len(_PALETTE)])
+        segs_a.append(a)
+        segs_b.append(b)
+        cols.append(np.tile(np.array(rgb, np.uint8), (len(a), 1)))
+    fr = actor_for(lines_polydata(np.vstack(segs_a), np.vstack(segs_b), np.vstack(cols), origin), line_width=2.0)
+
+    def pick_rig(cell_id, point_id, pos):
+        i = int(np.clip(cell_id // 8, 0, len(cams) - 1))
+        c = cams[i]
+        centre = rig_cam_to_world(c)[:3, 3]
+        info = {"camera": str(c.get("name", i)), "centre (m)": ", ".join(f"{v:.2f}" for v in centre),
+                "focal": f"{float(np.asarray(c['K'], float).reshape(3, 3)[0, 0]):.1f} px"}
+        if c.get("size"):
+            info["image"] = "×".join(str(int(v)) for v in c["size"])
+        if c.get("type"):
+            info["type"] = str(c["type"])
+        return info
+
+    actors = [tag_actor(fr, layer, pick_rig)]
+    if len(cams) <= int(style.get("rig_label_max", 16)):
+        o = origin if origin is not None else 0.0
+        for i, (c, m) in enumerate(zip(cams, c2ws)):
+            txt = vtk.vtkTextActor()  # a 2-D label anchored at the camera centre (world coordinates)
+            txt.SetInput(str(c.get("name", i)))
+            txt.GetPositionCoordinate().SetCoordinateSystemToWorld()
+            txt.GetPositionCoordinate().SetValue(*(m[:3, 3] - o))
+            tp = txt.GetTextProperty()
+            tp.SetFontSize(15)
+            tp.SetColor(*(np.asarray(_PALETTE[i % len(_PALETTE)], float) / 255.0))
+            tp.SetJustificationToCentered()
+            tp.SetVerticalJustificationToBottom()
+            tp.BoldOn()
+            tp.ShadowOn()
+            txt.PickableOff()
+            actors.append(tag_actor(txt, layer, None))
+    return actors
+
+
+def error_colour_bar(cmap: str, lo: float, hi: float, title: str):
+    """A vertical colour bar (vtkScalarBarActor) at the 3-D view's right edge for an error colouring."""
+    lut = vtk.vtkLookupTable()
+    lut.SetNumberOfTableValues(64)
+    for k, c in enumerate(colormap(np.linspace(0.0, 1.0, 64), cmap, 0.0, 1.0)):
+        lut.SetTableValue(k, *(c / 255.0), 1.0)
+    lut.SetTableRange(lo, hi if hi > lo else lo + 1e-9)
+    lut.Build()
+    bar = vtk.vtkScalarBarActor()
+    bar.SetLookupTable(lut)
+    bar.SetTitle(title)
+    bar.SetNumberOfLabels(5)
+    bar.SetLabelFormat("%.3g")
+    bar.SetPosition(0.88, 0.1)
+    bar.SetWidth(0.1)
+    bar.SetHeight(0.8)
+    bar.SetBarRatio(0.3)
+    bar.SetTextPositionToPrecedeScalarBar()
+    bar.UnconstrainedFontSizeOn()
+    for tp, size in ((bar.GetTitleTextProperty(), 13), (bar.GetLabelTextProperty(), 12)):
+        tp.SetColor(0.92, 0.92, 0.92)
+        tp.SetFontSize(size)
+        tp.ShadowOff()
+        tp.ItalicOff()
+        tp.BoldOff()
+    bar.PickableOff()
+    return bar
+
+
 @register_builder(Trajectory)
 def build_trajectory(layer: Trajectory, style: dict) -> list:
     poses = np.asarray(layer.poses, float)
@@ -214,10 +325,23 @@ def build_trajectory(layer: Trajectory, style: dict) -> list:
     tvals = np.asarray(layer.timestamps if layer.timestamps is not None else np.arange(n), float)
     cmap = style.get("colormap", "viridis")
     actors = []
+    errs = layer.meta.get("ate_errors")
+    errs = np.asarray(errs, float).ravel() if errs is not None else None
+    by_error = (style.get("color_by", "time") == "error" and errs is not None and len(errs) == n
+                and np.isfinite(errs).any())
     if n >= 2:
-        col = colormap(tvals[:-1], cmap, tvals.min(), tvals.max())
+        if by_error:
+            ecmap = style.get("error_colormap", "jet")  # evo's plots colour the path with jet, min → max
+            seg = errs[:-1]
+            fin = np.isfinite(seg)
+            lo, hi = float(np.nanmin(errs)), float(np.nanmax(errs))
+            col = np.tile(np.array([128, 128, 128], np.uint8), (n - 1, 1))  # not matched: grey
+            if fin.any():
+                col[fin] = colormap(seg[fin], ecmap, lo, hi)
+            actors.append(tag_actor(error_colour_bar(ecmap, lo, hi, style.get("error_title", "APE (m)")), layer, None))
+        else:
+            col = colormap(tvals[:-1], cmap, tvals.min(), tvals.max())
         path = actor_for(lines_polydata(pos[:-1], pos[1:], col, origin), line_width=style.get("line_width", 3.0))
-        errs = layer.meta.get("ate_errors")
 
         def pick(cell_id, point_id, p, errs=errs):
             i = int(np.clip(cell_id, 0, n - 1))
