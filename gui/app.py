@@ -101,6 +101,9 @@ def _autoshot(win, handle) -> None:
     def write() -> None:
         from engine.io.image import write_image
 
+        if win.view3d.building():  # a big grid's mesh is still built in a job: shoot once it is drawn
+            QtCore.QTimer.singleShot(200, win, write)
+            return
         win.view3d.render()
         QtCore.QCoreApplication.processEvents()
         write_image(out, win.window_image())

@@ -1194,6 +1194,20 @@ class OccupancyWorkbench(Workbench):
         """Turntable MP4 of the 3-D view (or one frame per sequence frame), with a progress dialog, at the view's
         own size and aspect unless `size` is given. Frames are drawn on the GUI thread (VTK must be); the one
         engine writer publishes the file only when complete, so Cancel leaves the previous video."""
+        import time
+
+        v3 = self.window.view3d
+        deadline = time.monotonic() + 300
+        while v3.building() and time.monotonic() < deadline:  # the open grid's mesh first (built in a job)
+            QtWidgets.QApplication.processEvents()
+            time.sleep(0.02)
+        runner, v3.runner = v3.runner, None  # every frame's mesh built here, before its screenshot
+        try:
+            return self._write_video(path, n_frames, size)
+        finally:
+            v3.runner = runner
+
+    def _write_video(self, path, n_frames: int, size):
         import cv2
 
         from engine.io.video import AtomicVideoWriter
