@@ -93,6 +93,8 @@ class OccupancyWorkbench(Workbench):
         self.side_action.setCheckable(True)
         self.side_action.toggled.connect(lambda on: self.side_check.setChecked(on))
         m.addAction("Build ground truth from sequence folder…", self._sequence_gt_dialog)
+        m.addAction("Build densified ground truth from sequence folder (SurroundOcc Poisson)…",
+                    lambda: self._sequence_gt_dialog(densify=True))
         m.addAction("Build ground truth from nuScenes info file…",
                     lambda: self._sequence_gt_dialog(info_file=True))
         m.addAction("What-if: drop a class from the input points and re-run…", self._whatif_dialog)
@@ -1052,14 +1054,14 @@ class OccupancyWorkbench(Workbench):
 
         return self.window.start_job(make_run_job(scans, spec, device=self.window.device, name=name), on_result=done)
 
-    def _sequence_gt_dialog(self, info_file: bool = False) -> None:
+    def _sequence_gt_dialog(self, info_file: bool = False, densify: bool = False) -> None:
         if info_file:
             path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "nuScenes info file", "", "Info (*.pkl)")
         else:
             path = QtWidgets.QFileDialog.getExistingDirectory(
                 self.window, "Sequence folder (SurroundOcc pc/ pc_seman/ bbox/ calib/ pose/, or SemanticKITTI)")
         if path:
-            self.build_from_sequence(path)
+            self.build_from_sequence(path, densify=densify)
 
     def build_from_sequence(self, path: str, keyframe: int = 0, densify: bool = False):
         """Occupancy ▸ Build ground truth from a sequence: the engine's builder in a job (progress, cancel);
@@ -1084,6 +1086,12 @@ class OccupancyWorkbench(Workbench):
         def done(g):
             for w in warnings:
                 self.window.log(w, "warning")
+            d = g.meta.get("densify")
+            if d:  # which densification ran (Poisson needs Open3D), and what it changed
+                self.window.log(f"{g.name}: densified by {d['method']}"
+                                f"{' (' + d['library'] + ')' if 'library' in d else ' (' + d.get('why', '') + ')'}: "
+                                f"{d['voxels_before']:,} → {d['voxels_after']:,} voxels",
+                                "info" if d["method"] == "poisson" else "warning")
             self.grid = self.window.add_layer(g)
             self._refresh_combos(select=g)
 
