@@ -17,12 +17,24 @@ CMAP_SIGNED = "RdBu_r"
 CMAP_ABS = "inferno"
 
 
+def heat_scale(m: np.ndarray, sigma: float = 3.0) -> float:
+    """The |value| that saturates a camera map in `heat_overlay`: the 99.5th percentile of the non-zero
+    |smoothed map| (IG has single-pixel spikes that would make a max-scaled map look empty)."""
+    import cv2
+
+    a = np.asarray(m, np.float32)
+    if sigma > 0 and a.any():
+        a = cv2.GaussianBlur(a, (0, 0), sigma)
+    nz = np.abs(a[a != 0])
+    return float(np.percentile(nz, 99.5)) if nz.size else 0.0
+
+
 def heat_overlay(img: np.ndarray, m: np.ndarray, alpha: float = 0.85, signed: bool = True, sigma: float = 3.0,
-                 visible: bool = True) -> np.ndarray:
+                 visible: bool = True, scale: float | None = None) -> np.ndarray:
     """H×W×3 uint8: the photo with the map blended where |map| is large (dimmed when not `visible`).
 
-    Scaled by the 99.5th percentile of the non-zero |map| (IG has single-pixel spikes that would make a
-    max-scaled map look empty)."""
+    `scale` (default `heat_scale(m)`) saturates the colours; pass one shared scale so several cameras and
+    their colour bar (`heat_colorbar`) read alike."""
     import cv2
     from matplotlib import colormaps
 
@@ -32,17 +44,45 @@ def heat_overlay(img: np.ndarray, m: np.ndarray, alpha: float = 0.85, signed: bo
     a = np.asarray(m, np.float32)
     if sigma > 0 and a.any():
         a = cv2.GaussianBlur(a, (0, 0), sigma)
-    nz = np.abs(a[a != 0])
-    scale = float(np.percentile(nz, 99.5)) if nz.size else 0.0
+    scale = heat_scale(m, sigma) if scale is None else float(scale)
     if scale <= 0:
         return base.astype(np.uint8)
     n = np.clip(a / scale, -1, 1)
     w = np.clip(np.abs(n) * 2.0, 0, 1)[..., None] * alpha
+    return np.clip(base * (1 - w) + _heat_colours(n, signed) * w, 0, 255).astype(np.uint8)
+
+
+def _heat_colours(n: np.ndarray, signed: bool) -> np.ndarray:
+    from matplotlib import colormaps
+
     if signed:
-        col = colormaps[CMAP_SIGNED]((n + 1) / 2)[..., :3] * 255
-    else:
-        col = colormaps[CMAP_ABS](0.25 + 0.75 * np.abs(n))[..., :3] * 255
-    return np.clip(base * (1 - w) + col * w, 0, 255).astype(np.uint8)
+        return colormaps[CMAP_SIGNED]((n + 1) / 2)[..., :3] * 255
+    return colormaps[CMAP_ABS](0.25 + 0.75 * np.abs(n))[..., :3] * 255
+
+
+def heat_colorbar(scale: float, signed: bool = True, width: int = 360, height: int = 46) -> np.ndarray:
+    """The key of `heat_overlay` at `scale`: exactly its colours (−scale … +scale, or 0 … scale), with ticks."""
+    import cv2
+
+    img = np.full((height, width, 3), 255, np.uint8)
+    pad, bar_h = 8, height // 2
+    n = np.linspace(-1 if signed else 0, 1, width - 2 * pad)
+    img[2:2 + bar_h, pad:width - pad] = (_heat_colours(n, signed)[None] + 0.5).astype(np.uint8)
+    ticks = [(-scale, 0.0), (0.0, 0.5), (scale, 1.0)] if signed else [(0.0, 0.0), (scale / 2, 0.5), (scale, 1.0)]
+    for val, f in ticks:
+        x = int(pad + f * (width - 2 * pad - 1))
+        img[2 + bar_h:5 + bar_h, max(0, x - 1):x + 1] = 0
+        txt = f"{val:.3g}"
+        (tw, _), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)
+        cv2.putText(img, txt, (int(np.clip(x - tw / 2, 0, width - tw)), height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return img
+
+
+def shared_heat_scale(maps: dict, visible: dict, sigma: float = 3.0) -> float:
+    """One scale for all cameras that see the voxel (the largest of their own scales)."""
+    vals = [heat_scale(maps[n], sigma) for n in maps if visible.get(n, True)]
+    return max(vals, default=0.0)
 
 
 def _safe(name: str) -> str:
@@ -58,14 +98,18 @@ def export_voxel_explanation(res, out_dir, alpha: float = 0.85, signed: bool = T
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict = {"cameras": {}}
+    scale = shared_heat_scale(res.camera_maps, res.camera_visible)
     for name in res.camera_names:
         key = _safe(name.lower())
         key = key[4:] if key.startswith("cam_") else key  # CAM_BACK → cam_back_map.npy
         save_npy(out / f"cam_{key}_map.npy", res.camera_maps[name].astype(np.float32))
         png = out / f"cam_{key}_overlay.png"
         save_png(png, heat_overlay(res.images[name], res.camera_maps[name], alpha, signed,
-                                   visible=res.camera_visible[name]))
+                                   visible=res.camera_visible[name], scale=scale))
         files["cameras"][name] = {"map": str(out / f"cam_{key}_map.npy"), "overlay": str(png)}
+    if res.camera_names:
+        save_png(out / "colorbar.png", heat_colorbar(scale, signed))
+        files["colorbar"] = str(out / "colorbar.png")
     save_npy(out / "voxel_map.npy", res.voxel_map.astype(np.float32))
     files["voxel_map"] = str(out / "voxel_map.npy")
     g = res.grid
@@ -74,7 +118,9 @@ def export_voxel_explanation(res, out_dir, alpha: float = 0.85, signed: bool = T
          "camera_visible": res.camera_visible, "camera_uv": res.camera_uv,
          "grid": {"shape": list(g.shape), "origin": list(g.origin), "voxel_size": list(g.voxel_size),
                   "frame": g.frame, "axis_order": g.axis_order},
-         "voxel_map_nonzero": int(np.count_nonzero(res.voxel_map))}
+         "voxel_map_nonzero": int(np.count_nonzero(res.voxel_map)),
+         "display": {"signed": bool(signed), "scale": scale, "cmap": CMAP_SIGNED if signed else CMAP_ABS,
+                     "note": "one scale for every camera (99.5th percentile of the smoothed |map|)"}}
     m.update(res.metrics)
     write_text(out / "metrics.json", json.dumps(_jsonable(m), indent=1))
     files["metrics"] = str(out / "metrics.json")

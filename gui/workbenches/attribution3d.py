@@ -12,53 +12,94 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from engine.attribution.voxel_explain import VoxelExplainOptions, make_predict_job, make_voxel_job
-from engine.attribution.voxel_export import export_voxel_explanation, heat_overlay
+from engine.attribution.voxel_export import export_voxel_explanation
 from engine.scene import AttributionMap, CameraRig, PointCloud, VoxelGrid
 
 from .base import Workbench
 
 
 class CameraGrid(QtWidgets.QWidget):
-    """The six (or N) camera images in a grid, each with the voxel's attribution blended over it."""
+    """Every camera of the rig with the voxel's attribution blended over it. Cameras that see the voxel get
+    the big tiles on the left (that is where the answer is); the others are thumbnails on the right, dimmed,
+    and one colour bar (shared scale) under the grid says what the colours mean."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground((20, 22, 28))
-        lay.addWidget(self.graphics)
-        self.setMinimumHeight(300)
+        lay.addWidget(self.graphics, 1)
+        self.colorbar = QtWidgets.QLabel()
+        self.colorbar.setObjectName("voxel_colorbar")
+        self.colorbar.setAlignment(QtCore.Qt.AlignCenter)
+        self.colorbar.setMinimumHeight(46)
+        lay.addWidget(self.colorbar)
+        self.setMinimumHeight(340)
         self.tiles: dict[str, dict] = {}
+        self.scale = 0.0
 
     def clear(self) -> None:
         self.graphics.clear()
         self.tiles.clear()
 
+    def _tile(self, name, rgb, visible, uv, row, col, rowspan=1, colspan=1, big=False):
+        title = name if visible else f"{name}: voxel not visible"
+        label = self.graphics.addLabel(title, row=row, col=col, colspan=colspan, size="10pt" if big else "8pt",
+                                       color="#e0e0e0" if visible else "#ff9a6a")
+        label.setMaximumHeight(20)
+        vb = self.graphics.addViewBox(row=row + 1, col=col, rowspan=rowspan, colspan=colspan, lockAspect=True,
+                                      invertY=True, enableMouse=False)
+        item = pg.ImageItem(rgb)
+        item.setLevels([0, 255])
+        vb.addItem(item)
+        if uv is not None:
+            ring = pg.ScatterPlotItem([uv[0]], [uv[1]], size=26 if big else 14, symbol="o",
+                                      pen=pg.mkPen((255, 255, 80), width=2), brush=None)
+            vb.addItem(ring)
+        h, w = rgb.shape[:2]
+        vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
+        self.tiles[name] = {"view": vb, "image": item, "label": label, "rgb": rgb, "big": big}
+
     def show(self, names, images: dict, maps: dict, visible: dict, uv: dict, signed: bool = True,
-             alpha: float = 0.85, columns: int = 3) -> None:
+             alpha: float = 0.85, columns: int = 2) -> None:
+        from PySide6 import QtGui
+
+        from engine.attribution.voxel_export import heat_colorbar, heat_overlay, shared_heat_scale
+
         self.clear()
-        for i, name in enumerate(names):
-            vb = self.graphics.addViewBox(row=2 * (i // columns) + 1, col=i % columns, lockAspect=True,
-                                          invertY=True, enableMouse=False)
-            title = name if visible[name] else f"{name}: voxel not visible"
-            label = self.graphics.addLabel(title, row=2 * (i // columns), col=i % columns, size="8pt",
-                                           color="#e0e0e0" if visible[name] else "#ff9a6a")
-            label.setMaximumHeight(18)
-            rgb = heat_overlay(images[name], maps[name], alpha, signed, visible=visible[name])
-            item = pg.ImageItem(rgb)
-            item.setLevels([0, 255])
-            vb.addItem(item)
-            if uv.get(name) is not None:
-                ring = pg.ScatterPlotItem([uv[name][0]], [uv[name][1]], size=22, symbol="o",
-                                          pen=pg.mkPen((255, 255, 80), width=2), brush=None)
-                vb.addItem(ring)
-            h, w = rgb.shape[:2]
-            vb.setRange(xRange=(0, w), yRange=(0, h), padding=0.0)
-            self.tiles[name] = {"view": vb, "image": item, "label": label, "rgb": rgb}
+        self.scale = shared_heat_scale(maps, visible)
+        seen = [n for n in names if visible[n]]
+        unseen = [n for n in names if not visible[n]]
+        rows_small = max(1, -(-len(unseen) // columns))
+        big_rows = max(1, len(seen))
+        # the small grid spans as many layout rows as the big tiles: both use 2 rows (label + view) per tile
+        span = max(2 * rows_small, 2 * big_rows)
+        for i, name in enumerate(seen):
+            rgb = heat_overlay(images[name], maps[name], alpha, signed, visible=True, scale=self.scale)
+            r0 = i * span // big_rows
+            r1 = (i + 1) * span // big_rows
+            self._tile(name, rgb, True, uv.get(name), r0, 0, rowspan=max(1, r1 - r0 - 1), big=True)
+        c0 = 1 if seen else 0
+        for i, name in enumerate(unseen):
+            rgb = heat_overlay(images[name], maps[name], alpha, signed, visible=False)
+            r0 = (i // columns) * span // rows_small
+            r1 = (i // columns + 1) * span // rows_small
+            self._tile(name, rgb, False, None, r0, c0 + i % columns, rowspan=max(1, r1 - r0 - 1))
+        gl = self.graphics.ci.layout
+        if seen:
+            gl.setColumnStretchFactor(0, 3 * columns)  # the seeing camera(s) take ~3/4 of the width
+        for c in range(c0, c0 + columns):
+            gl.setColumnStretchFactor(c, 2 if seen else 1)
+        bar = np.ascontiguousarray(heat_colorbar(self.scale, signed, 420, 46))
+        q = QtGui.QImage(bar.data, bar.shape[1], bar.shape[0], 3 * bar.shape[1], QtGui.QImage.Format_RGB888).copy()
+        self.colorbar.setPixmap(QtGui.QPixmap.fromImage(q))
+        self.colorbar.setToolTip("one scale for every camera: colours saturate at ± the 99.5th percentile of the "
+                                 "smoothed |attribution| of the cameras that see the voxel")
 
     def grab_image(self) -> np.ndarray:
         from PySide6 import QtGui
@@ -260,6 +301,14 @@ class Attribution3DWorkbench(Workbench):
                                   signed=not self.absolute.isChecked())
             self.camera_dock.show()
             self.camera_dock.raise_()
+            self._enlarge_cameras()
+
+    def _enlarge_cameras(self) -> None:
+        """Give the camera grid ~45 % of the window height (the seeing camera is the answer, not a thumbnail)."""
+        win, dock = self.window, self.camera_dock
+        if dock.isFloating() or not hasattr(win, "resizeDocks"):
+            return
+        win.resizeDocks([dock], [max(340, int(win.height() * 0.45))], QtCore.Qt.Vertical)
 
     def export(self, out_dir: str) -> dict | None:
         if self.result is None:

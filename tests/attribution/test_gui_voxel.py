@@ -48,6 +48,8 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
     assert info is not None and info["layer"] == pc.uid
     assert wb.voxel == tuple(int(a) for a in grid.index_of(np.asarray(info["position"])))
     # --- explain the car voxel (few steps: the test checks the flow and the pictures, not convergence)
+    # the pick marker (0.6 % of the cloud's extent, ~1 m on this scan) would cover the voxels drawn below
+    v3.show_marker(p, visible=False)
     before = v3.screenshot(str(OUT / "before.png"))
     wb.steps.setValue(16)
     h = wb.explain(CAR_VOXEL)
@@ -58,18 +60,18 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
     maps = [lay for lay in window.scene.layers if isinstance(lay, AttributionMap)]
     assert len(maps) == 7 and maps[0].on_layer == res.grid.uid
     # (i) the 3D view now shows saturated red/blue voxels around the picked one
+    # (the camera dock grows when the result arrives, so the 3D view is compared with itself, layer hidden)
     after = v3.screenshot(str(OUT / "after.png"))
-    changed = np.abs(after.astype(int) - before.astype(int)).max(2) > 40
+    window.set_layer_visible(wb.voxel_layer.uid, False)
+    hidden = v3.screenshot()
+    assert hidden.shape == after.shape
+    changed = np.abs(after.astype(int) - hidden.astype(int)).max(2) > 40
     assert changed.sum() > 500, changed.sum()
     new_sat = saturated(after) & changed
     assert new_sat.sum() > 0.3 * changed.sum()
     # the red/blue colours are the diverging map's: both channels extremes present among the new pixels
     a = after[new_sat].astype(int)
     assert ((a[:, 0] - a[:, 2]) > 60).sum() > 50  # red (for the class)
-    # hiding the attribution layer removes them again
-    window.set_layer_visible(wb.voxel_layer.uid, False)
-    hidden = v3.screenshot()
-    assert (np.abs(hidden.astype(int) - before.astype(int)).max(2) > 40).sum() < 0.1 * changed.sum()
     window.set_layer_visible(wb.voxel_layer.uid, True)
     # (ii) camera grid: CAM_BACK has the heat map around the projection, the others are dimmed
     qtbot.wait(100)
@@ -94,6 +96,14 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
     assert back.mean() > 1.8 * front.mean()  # the not-seeing camera is drawn dimmed
     assert saturated(back, 120).sum() > 20   # heat-map colours on the seeing camera
     assert not res.camera_visible["CAM_FRONT"] and "not visible" in tiles["CAM_FRONT"]["label"].text
+    # the seeing camera gets the big tile (≥ 3× the area of any other), and one colour bar keys the colours
+    area = {n: t["image"].sceneBoundingRect().width() * t["image"].sceneBoundingRect().height() for n, t in tiles.items()}
+    assert tiles["CAM_BACK"]["big"] and all(area["CAM_BACK"] > 3 * a for n, a in area.items() if n != "CAM_BACK")
+    assert tiles["CAM_BACK"]["image"].sceneBoundingRect().width() > 0.3 * wb.camera_grid.graphics.width()
+    bar = wb.camera_grid.colorbar.pixmap().toImage()
+    assert bar.width() >= 300 and wb.camera_grid.scale > 0
+    left, right = bar.pixelColor(12, 10), bar.pixelColor(bar.width() - 12, 10)
+    assert left.blue() - left.red() > 60 and right.red() - right.blue() > 60  # blue = against, red = for
     # (iii) pick an attribution voxel: the inspector gets its score
     d = maps[0]
     nz = np.argwhere(np.abs(d.scores) > 0.1 * np.abs(d.scores).max())
