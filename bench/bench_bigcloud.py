@@ -101,24 +101,29 @@ def child(path: str, n: int, mode: str, budget: int | None) -> dict:
     t0 = time.perf_counter()
     ticks.append(t0)
     loop = QtCore.QEventLoop()
+    renders: list[float] = []  # ends of every frame the window draws (paint events and the view's own)
+    done_at: list[float] = []
+
+    def end(*_a) -> None:
+        renders.append(time.perf_counter())
+        if done_at:
+            loop.quit()
+
+    obs = win.view3d.window.AddObserver("EndEvent", end)
     h = win.open_path(path)
-    h.done.connect(loop.quit)  # after the window's own handler (connected first) has shown the scene
+    h.done.connect(lambda _s: done_at.append(time.perf_counter()))  # after the window's own handler
+    h.done.connect(loop.quit)
     loop.exec()
     if h.state != "finished":
         return {"error": h.error or h.state}
-    drawn: list[float] = []  # the first frame: the view renders on the next turn of the event loop
-
-    def end(*_a) -> None:
-        drawn.append(time.perf_counter())
-        loop.quit()
-
-    obs = win.view3d.window.AddObserver("EndEvent", end)
-    win.view3d.render_later()
-    loop.exec()
-    win.view3d.window.RemoveObserver(obs)
-    t_open = drawn[0] - t0
+    if not [t for t in renders if t > done_at[0]]:  # the first frame of the new scene is still to come
+        loop.exec()
+    t_open = [t for t in renders if t > done_at[0]][0] - t0
+    done_at.clear()  # the tail: 0.5 s more of the event loop (late paints count as part of the open)
     QtCore.QTimer.singleShot(500, loop.quit)
     loop.exec()
+    win.view3d.window.RemoveObserver(obs)
+    n_renders = len([t for t in renders if t > t0])
     timer.stop()
     gaps = np.diff(ticks)
     stall = float(gaps.max()) if len(gaps) else float("nan")
@@ -138,7 +143,7 @@ def child(path: str, n: int, mode: str, budget: int | None) -> dict:
     win.close()
     return {"open_s": t_open, "stall_ms": 1000 * stall, "rss_over_raw": (peak - rss0) / (n * 12),
             "frame_ms": 1000 * float(np.median(times)), "shown": int(shown), "total": int(total),
-            "label": bool(label), "worst_gaps": worst}
+            "label": bool(label), "worst_gaps": worst, "frames_drawn_in_open": n_renders}
 
 
 def run_child(path: Path, n: int, mode: str, budget: int | None = None) -> dict:

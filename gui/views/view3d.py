@@ -62,6 +62,11 @@ class View3D(QtWidgets.QWidget):
             self._axes.SetEnabled(1)
             self._axes.InteractiveOff()
             self.vtk_widget.Initialize()
+            # Qt's paint events render too (QVTKRenderWindowInteractor.paintEvent): counted, so a deferred
+            # render that a paint has already done is skipped (an open drew its first frame three times).
+            self.window.AddObserver("EndEvent", self._count_render)
+        self._renders = 0
+        self._render_asked = -1
         self._press_pos = None
         self._bg_gen: dict[str, int] = {}  # per layer: generation of the newest build (older results are dropped)
         self._bg_jobs: dict = {}
@@ -88,12 +93,18 @@ class View3D(QtWidgets.QWidget):
     def render_later(self) -> None:
         """One render on the next turn of the event loop, however many changes came before it (software GL
         frames cost tens of ms: never draw the same scene twice in one event)."""
+        self._render_asked = self._renders  # every request: a render after this one draws what it asked for
         if not getattr(self, "_render_pending", False):
             self._render_pending = True
             QtCore.QTimer.singleShot(0, self, self._deferred_render)
 
+    def _count_render(self, *_a) -> None:
+        self._renders += 1
+
     def _deferred_render(self) -> None:
         self._render_pending = False
+        if not self.offscreen and self._renders > self._render_asked:
+            return  # a paint event rendered the current scene since the last request
         self.render()
 
     def add_layer(self, layer: Layer, style: dict | None = None, render: bool = True) -> list:
@@ -225,6 +236,8 @@ class View3D(QtWidgets.QWidget):
         """A left click (press and release within 4 px) picks; a drag only rotates. VTK still gets every event."""
         if obj is getattr(self, "vtk_widget", None):
             t = ev.type()
+            if t == QtCore.QEvent.Paint:
+                return self._expose_only(obj)
             if t == QtCore.QEvent.MouseButtonPress and ev.button() == QtCore.Qt.LeftButton:
                 self._press_pos = ev.position().toPoint()
             elif t == QtCore.QEvent.MouseButtonRelease and ev.button() == QtCore.Qt.LeftButton:
@@ -234,6 +247,19 @@ class View3D(QtWidgets.QWidget):
                     r = self.vtk_widget.devicePixelRatioF() or 1.0
                     x, y = int(p.x() * r), int((self.vtk_widget.height() - 1 - p.y()) * r)
                     QtCore.QTimer.singleShot(0, self, lambda: self.pick_display(x, y))
+        return False
+
+    def _expose_only(self, widget) -> bool:
+        """A paint event at the size of the last frame with no change asked for since (dock relayouts and
+        window exposes send several in a row: an open drew its first frame three times, 0.4–0.7 s each for a
+        big cloud on software GL): show the last frame again (`Frame()` blits VTK's own framebuffer) instead
+        of rendering it anew. Returns True when the paint was handled here."""
+        size = (widget.width(), widget.height(), widget.devicePixelRatioF())
+        fresh = self._renders > 0 and self._render_asked < self._renders  # (a pending render_later is then moot)
+        if fresh and size == getattr(self, "_painted_size", None):
+            self.window.Frame()
+            return True
+        self._painted_size = size
         return False
 
     def display_to_widget(self, x: float, y: float) -> QtCore.QPoint:
