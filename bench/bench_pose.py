@@ -2,7 +2,10 @@
 
 1. the built-in torch pipeline (BlazePose detector + landmarks, engine/pose/detector_torch.py) against
    MediaPipe's own solution (TFLite + XNNPACK, `mediapipe-tflite`, only when that optional package is
-   installed), same clip, video mode and still-image mode, frames per second and the ratio;
+   installed), same clip, video mode and still-image mode: frames per second, CPU milliseconds per frame
+   (the whole process, MediaPipe's threads included) and the ratios, in interleaved rounds. "1 person" is
+   the torch pipeline with max_people=1 — the work MediaPipe's single-person solution does (one landmark
+   pass per followed frame, detector only when the person is lost); the default finds everyone;
 2. several people: the torch pipeline + tracker on the two-person crossing clip
    (scripts/make_crossing_clip.py), fps and people per frame;
 3. video pose with the GUI showing every result live vs the same model in a plain loop (the GUI must cost
@@ -37,19 +40,24 @@ def make_clip(path: Path, per_image: int = 25, size=(640, 480)) -> Path:
     return path
 
 
-def make_model(name: str):
+def make_model(name: str, max_people: int = 0):
     from engine.tasks.pose import load_pose_model
 
-    return load_pose_model(name, "cpu")
+    m = load_pose_model(name, "cpu")
+    if max_people and hasattr(m, "pipe"):
+        m.max_people = m.pipe.max_people = max_people
+    return m
 
 
 def plain_loop(video: Path, model: str = "blazepose", video_mode: bool = True, limit: int = 0,
-               track: bool = False) -> tuple[float, int, float]:
-    """(fps, frames, people per frame) of `model` over the clip, frames decoded beforehand."""
+               track: bool = False, max_people: int = 0) -> tuple[float, int, float, float]:
+    """(fps, frames, people per frame, CPU ms per frame) of `model` over the clip, frames decoded beforehand.
+    CPU time is the whole process's (every thread, MediaPipe's own thread pool included): on a loaded
+    machine it says more about the work done than wall-clock fps does."""
     from engine.io.image import VideoReader
     from engine.pose.tracking import PoseTracker
 
-    m = make_model(model)
+    m = make_model(model, max_people)
     m.set_video_mode(video_mode)
     vr = VideoReader(video)
     frames = [f for f in vr]
@@ -60,16 +68,20 @@ def plain_loop(video: Path, model: str = "blazepose", video_mode: bool = True, l
     m.predict_image(frames[0])  # warm-up (first-call allocations), then restart the video state
     m.set_video_mode(video_mode)
     people = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i, rgb in enumerate(frames):
         ps = m.predict_image(rgb)
         if tracker is not None:
             tracker.update(i, ps, rgb)
         people += len(ps)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     if hasattr(m, "close"):
         m.close()
-    return len(frames) / dt, len(frames), people / len(frames)
+    return len(frames) / dt, len(frames), people / len(frames), 1000.0 * cpu / len(frames)
+
+
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def mediapipe_installed() -> bool:
@@ -127,6 +139,7 @@ def main() -> int:
     ap.add_argument("--no-gui", action="store_true")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--frames", type=int, default=25, help="frames per COCO image in the single-person clip")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions (medians are printed)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     sys.path.insert(0, str(ROOT / "scripts"))
@@ -137,24 +150,39 @@ def main() -> int:
         cross = Path(d) / "crossing.avi"
         make_crossing_clip(cross, frames=40)
         print(f"torch {torch.__version__}, {a.threads} thread(s), CPU; clip: {4 * a.frames} frames 640x480 "
-              "(COCO samples, 1 person)")
-        ours_v = plain_loop(clip, "blazepose", True)
-        ours_s = plain_loop(clip, "blazepose", False, limit=20)
-        print(f"torch pipeline, video mode:        {ours_v[0]:6.2f} fps ({ours_v[1]} frames, {ours_v[2]:.2f} people/frame)")
-        print(f"torch pipeline, still images:      {ours_s[0]:6.2f} fps ({ours_s[1]} frames, detector every frame, "
-              f"{ours_s[2]:.2f} people/frame)")
+              f"(COCO samples: 1 person leads, 2-5 in three of them); load average {load()}")
+        configs = {"torch video": ("blazepose", True, 0, 0), "torch video, 1 person": ("blazepose", True, 0, 1),
+                   "torch still": ("blazepose", False, 20, 0)}
         if mediapipe_installed():
-            mp_v = plain_loop(clip, "mediapipe-tflite", True)
-            mp_s = plain_loop(clip, "mediapipe-tflite", False, limit=20)
-            print(f"mediapipe (TFLite), video mode:    {mp_v[0]:6.2f} fps ({mp_v[2]:.2f} people/frame, single-person)")
-            print(f"mediapipe (TFLite), still images:  {mp_s[0]:6.2f} fps ({mp_s[2]:.2f} people/frame)")
-            print(f"ratio torch/mediapipe: video {ours_v[0] / mp_v[0]:.3f}, still images {ours_s[0] / mp_s[0]:.3f}")
+            configs.update({"mediapipe video": ("mediapipe-tflite", True, 0, 0),
+                            "mediapipe still": ("mediapipe-tflite", False, 20, 0)})
+        # interleaved rounds: on a shared, loaded machine each configuration sees the same load
+        runs: dict[str, list] = {k: [] for k in configs}
+        for r in range(a.rounds):
+            for k in (list(configs) if r % 2 == 0 else list(configs)[::-1]):
+                name, vm, limit, mp1 = configs[k]
+                runs[k].append(plain_loop(clip, name, vm, limit=limit, max_people=mp1))
+        res = {k: tuple(float(np.median([x[i] for x in v])) for i in range(4)) for k, v in runs.items()}
+        for k, (fps, n, ppl, cpu) in res.items():
+            print(f"{k:24s} {fps:6.2f} fps  {cpu:6.1f} CPU ms/frame  ({int(n)} frames, {ppl:.2f} people/frame)")
+        ours_v = res["torch video"]
+        if "mediapipe video" in res:
+            mv, ms = res["mediapipe video"], res["mediapipe still"]
+            one = res["torch video, 1 person"]
+            print(f"ratio torch/mediapipe, video, same work (1 person): fps {one[0] / mv[0]:.3f}, "
+                  f"CPU {mv[3] / one[3]:.3f}")
+            print(f"ratio torch/mediapipe, video, torch finding everyone: fps {ours_v[0] / mv[0]:.3f}, "
+                  f"CPU {mv[3] / ours_v[3]:.3f}")
+            st = res["torch still"]
+            print(f"ratio torch/mediapipe, still images: fps {st[0] / ms[0]:.3f}, CPU {ms[3] / st[3]:.3f}")
+            print(f"load average after: {load()}")
         else:
             print("mediapipe not installed: no TFLite comparison (figures recorded in docs/notes/issue-13.md)")
         multi = plain_loop(cross, "blazepose", True, track=True)
         multi_s = plain_loop(cross, "blazepose", False, track=True)
-        print(f"two people crossing (960x540, {multi[1]} frames), tracked: video mode {multi[0]:6.2f} fps, "
-              f"{multi[2]:.2f} people/frame; still-image mode {multi_s[0]:6.2f} fps, {multi_s[2]:.2f} people/frame")
+        print(f"two people crossing (960x540, {multi[1]} frames), tracked: video mode {multi[0]:6.2f} fps "
+              f"({multi[3]:.1f} CPU ms/frame), {multi[2]:.2f} people/frame; still-image mode {multi_s[0]:6.2f} fps "
+              f"({multi_s[3]:.1f} CPU ms/frame), {multi_s[2]:.2f} people/frame; load average {load()}")
         if not a.no_gui:
             plain_fps = ours_v[0]
             g = gui_run(clip)

@@ -303,6 +303,7 @@ def error_colour_bar(cmap: str, lo: float, hi: float, title: str):
     bar.SetHeight(0.8)
     bar.SetBarRatio(0.3)
     bar.SetTextPositionToPrecedeScalarBar()
+    bar.SetVerticalTitleSeparation(10)  # the title clear of the top label
     bar.UnconstrainedFontSizeOn()
     for tp, size in ((bar.GetTitleTextProperty(), 13), (bar.GetLabelTextProperty(), 12)):
         tp.SetColor(0.92, 0.92, 0.92)
