@@ -295,3 +295,30 @@ def test_eval_dataset_3dlomatch_pkl_serial_equals_two_ray_workers(tmp_path):
     bad.write_bytes(pickle.dumps(obj))
     p = _cli("eval", "registration", "--dataset", bad, "--data-root", root)
     assert p.returncode == 2 and "leaves the folder" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_3dlomatch_scene_with_pth_fragments_and_gt_log_elsewhere(tmp_path):
+    """Predator's layout: benchmarks/3DLoMatch/<scene>/gt.log + gt.info, fragments data/test/<scene>/*.pth —
+    `--dataset FRAGMENTS --gt BENCH/gt.log` picks gt.info beside gt.log and reads the .pth fragments."""
+    import torch
+
+    from engine.registration.dataset import _load_points, dataset_items
+
+    frag = tmp_path / "data" / "test" / "scene"
+    bench = tmp_path / "benchmarks" / "3DLoMatch" / "scene"
+    frag.mkdir(parents=True)
+    bench.mkdir(parents=True)
+    pts = np.random.default_rng(0).uniform(0, 1, (100, 3)).astype(np.float32)
+    for k in range(3):
+        torch.save(pts + k, frag / f"cloud_bin_{k}.pth")
+    entries = {(0, 2): random_transform(np.random.default_rng(1), 30, 0.2)}
+    write_gt_log(bench / "gt.log", entries, 3)
+    (bench / "gt.info").write_text("0\t2\t3\n" + "\n".join("\t".join("1" if i == j else "0" for j in range(6))
+                                                         for i in range(6)) + "\n")
+    layout, items, meta, official = dataset_items(frag, {"p": 1}, gt=bench / "gt.log")
+    assert layout == "3dmatch" and meta["gt_info"] == str(bench / "gt.info")
+    (key, args), = items
+    assert key == "0_2" and args[0].endswith("cloud_bin_2.pth") and args[1].endswith("cloud_bin_0.pth")
+    np.testing.assert_allclose(args[2], entries[(0, 2)])
+    assert args[4] is not None and args[5] is True and args[6]["protocol"] == "3dmatch" and official == {"0_2"}
+    np.testing.assert_allclose(_load_points(args[0]), pts + 2)
