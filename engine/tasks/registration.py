@@ -220,7 +220,6 @@ def _eval_dataset(args: argparse.Namespace) -> int:
     from ..datasets import Item, results_path, run_items
     from ..device import resolve_device
     from ..registration import dataset as D
-    from ..registration import metrics as M
 
     folder = Path(args.dataset)
     layout = D.detect_layout(folder)
