@@ -144,6 +144,20 @@ def test_lidar_sequence_readers_give_sensor_to_global_poses(tmp_path, nuscenes_d
         pts = np.fromfile(fr[0].path, np.float32).reshape(-1, 5)[:, :3].astype(float)
         world = pts @ fr[0].pose[:3, :3].T + fr[0].pose[:3, 3]
         assert np.mean(np.abs(world[:, 2]) < 0.1) > 0.2
+    # the mmdet3d v1.0 layout: `infos` with translations and wxyz quaternions
+    import pickle
+
+    from .street import _quat_wxyz
+
+    old = [{"token": f"t{k}", "timestamp": k, "lidar_path": f"./data/nuscenes/samples/LIDAR_TOP/info_sweep_{k:02d}.pcd.bin",
+            "lidar2ego_translation": list(l2e[:3, 3]), "lidar2ego_rotation": _quat_wxyz(l2e[:3, :3]),
+            "ego2global_translation": np.asarray(E[:3, 3]), "ego2global_rotation": _quat_wxyz(E[:3, :3])}
+           for k, E in enumerate(egos)]
+    (tmp_path / "info" / "old_infos.pkl").write_bytes(pickle.dumps({"infos": old, "metadata": {"version": "v1.0"}}))
+    fr = read_lidar_sequence(tmp_path / "info" / "old_infos.pkl")
+    assert [f.path.name for f in fr] == [f"info_sweep_{k:02d}.pcd.bin" for k in range(len(egos))]
+    for f, E in zip(fr, egos):
+        np.testing.assert_allclose(f.pose, E @ l2e, atol=1e-9)
 
 
 def test_eval_dataset_nuscenes_devkit_sequence(tmp_path, nuscenes_drive):
