@@ -134,10 +134,10 @@ def load_classifier(spec: str | None = None, device: str = "cpu") -> ImageClassi
         clf = ImageClassifier(_build_lite0().to(device), BUILTIN, (224, 224), imagenet_class_names(),
                               "feature_map", device)
     else:
-        from .common import load_user_module
+        from .common import load_user_model
 
-        p = Path(spec)
-        module = load_user_module(p, device, freeze=False, hint=f"built-in classifier: {BUILTIN}")
+        p = Path(spec)  # TorchScript, an adapter .py with build_model() (weights inside it), or a trusted pickle
+        module = load_user_model(p, device, freeze=False, hint=f"built-in classifier: {BUILTIN}")
         names: list[str] = []
         side = p.with_suffix(".classes.json")
         if side.is_file():

@@ -170,3 +170,24 @@ def test_voxel_model_adapter_with_weights(tmp_path):
 
     with pytest.raises(InputError, match="state_dict"):
         load_voxel_model(tmp_path / "vox_state.pt")
+
+
+def test_classifier_adapter_file(tmp_path):
+    """Image classifiers take the same contract: an adapter .py whose build_model() loads its own WEIGHTS."""
+    from engine.attribution.classifier import load_classifier
+    from engine.errors import InputError
+
+    text = ("import torch\n"
+            "WEIGHTS = 'clf_state.pt'\n"
+            "def build_model():\n"
+            "    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())\n")
+    adapter, mod = _adapter(tmp_path, text, "clf.py")
+    net = mod.build_model()
+    torch.save(net.state_dict(), str(tmp_path / "clf_state.pt"))
+    clf = load_classifier(str(adapter))
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(clf.module(x), net(x)) and clf.name == "clf.py"
+    (tmp_path / "clf_state.pt").unlink()
+    bad, _ = _adapter(tmp_path, text.replace("clf_state.pt", "gone.pt"), "clf2.py")
+    with pytest.raises(InputError, match="gone.pt"):
+        load_classifier(str(bad))
