@@ -104,7 +104,7 @@ def test_transform_round_trip(tmp_path, suffix):
 
 def test_transform_text_variants(tmp_path):
     T = random_transform(np.random.default_rng(4))
-    (tmp_path / "a.txt").write_text(" ".join(map(repr, T[:3].ravel())))  # one line, 12 numbers
+    (tmp_path / "a.txt").write_text(" ".join(repr(float(v)) for v in T[:3].ravel()))  # one line, 12 numbers (numpy 2 repr is np.float64(…))
     assert np.allclose(read_transform(tmp_path / "a.txt"), T)
     (tmp_path / "b.json").write_text(json.dumps(T.tolist()))
     assert np.allclose(read_transform(tmp_path / "b.json"), T)
