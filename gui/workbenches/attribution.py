@@ -144,10 +144,10 @@ class AttributionWorkbench(Workbench):
         lay = QtWidgets.QHBoxLayout(w)
         self.plots = pg.GraphicsLayoutWidget()
         self.curve_plot = self.plots.addPlot(title="deletion / insertion")
-        self.curve_plot.addLegend(offset=(-5, 5))
+        self.curve_plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
         self.curve_plot.setLabel("bottom", "fraction of pixels")
         self.region_plot = self.plots.addPlot(title="region perturbation (AOPC)")
-        self.region_plot.addLegend(offset=(-5, 5))
+        self.region_plot.addLegend(offset=(-5, 5), labelTextSize="7pt", verSpacing=-6)
         self.region_plot.setLabel("bottom", "regions removed")
         self.region_plot.setLabel("left", "score drop")
         self.sanity_plot = self.plots.addPlot(title="sanity: map vs randomised model")
@@ -324,6 +324,14 @@ class AttributionWorkbench(Workbench):
     def _fill_indices(self, res) -> None:
         self.bar_plot.clear()
         self.table.setRowCount(0)
+        # the index plot and joint table are PoseIG's: without indices they give their room to the curves
+        shown = self.bar_plot in self.plots.ci.items
+        if bool(res.indices) != shown:
+            if res.indices:
+                self.plots.addItem(self.bar_plot)
+            else:
+                self.plots.removeItem(self.bar_plot)
+        self.table.setVisible(bool(res.indices))
         if not res.indices:
             return
         joints = [j for j in next(iter(res.indices.values())) if j != "mean"] + ["mean"]
@@ -349,7 +357,9 @@ class AttributionWorkbench(Workbench):
                 continue
             style = QtCore.Qt.DotLine if k.endswith("_cells") else QtCore.Qt.DashLine if "random" in k else QtCore.Qt.SolidLine
             pen = pg.mkPen(colors.get(k, "w"), width=2, style=style)
-            self.curve_plot.plot(c.fractions, c.scores, pen=pen, name=f"{k} ({c.auc:.3f})")
+            label = k.replace("deletion", "del.").replace("insertion", "ins.").replace("_random_cells", " random cells")
+            label = label.replace("_random", " random px")
+            self.curve_plot.plot(c.fractions, c.scores, pen=pen, name=f"{label} {c.auc:.3f}")
 
     def _fill_faithfulness(self, res) -> None:
         """Region-perturbation curves, the sanity curve and a one-line summary of the scalar metrics."""
