@@ -221,3 +221,26 @@ def test_bad_parameters_are_clear():
         fm.region_perturbation(_logit(model, t), x, np.ones((8, 8)))
     with pytest.raises(ValueError, match="order"):
         fm.region_perturbation(_logit(model, t), x, a, order="best")
+
+
+def test_report_shows_the_metrics_with_axes():
+    from engine.attribution.pipeline import AttributionResult
+    from engine.attribution.report import html_report
+
+    model = RegionModel().eval()
+    x = _image(3, 32, 32)
+    good = np.zeros((32, 32))
+    good[4:12, 4:12] = 1 + np.random.default_rng(0).random((8, 8))
+    score = _logit(model, 0)
+    rc = {o: fm.region_perturbation(score, x, good, 4, o, 10, "zero").to_dict() for o in ("morf", "lerf")}
+    f = fa.deletion_insertion(score, x, good, step=64, cell=4)
+    m = {**f.metrics(), "aopc_morf": rc["morf"]["aopc"], "aopc_lerf": rc["lerf"]["aopc"], "region_perturbation": rc,
+         "sanity_last": 0.93, "sanity": {"order": "top_down", "n_layers": 1, "similarity": {"conv": 0.93},
+                                         "depth": {"conv": 1}}}
+    img = (x[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    res = AttributionResult(img, good.astype(np.float32), "ig", 0, "region", "toy", True, m, curves=f.curves())
+    page = html_report(res)
+    assert "<h2>Faithfulness</h2>" in page and page.count("<svg") == 3  # curves, region perturbation, sanity
+    assert "regions removed" in page and "Spearman" in page and "random cells" not in page
+    assert "deletion_random_cells AUC" in page
+    assert 'style="background:#fdd"><th>sanity' in page  # ρ 0.93 after randomisation: flagged
