@@ -68,3 +68,24 @@ def test_view_centre_and_framing_of_a_big_cloud_come_from_a_sample():
     key, *_ = sr._framing[uid]
     assert key == (id(sr.layers[uid].points), len(pts))  # computed once per layer, reused by later framings
     assert STAT_SAMPLE < len(pts)
+
+
+def test_rotation_draws_a_coarser_subset_and_the_still_frame_the_budget(monkeypatch):
+    import vtk
+
+    from gui.views.layers.points import build_points
+    from gui.views.layers.voxels import set_interactive_lod
+
+    monkeypatch.setenv("SCENELENS_MAX_DISPLAY_POINTS", "3000")
+    monkeypatch.setenv("SCENELENS_INTERACTIVE_POINTS", "1000")
+    layer = PointCloud(name="big", points=np.random.default_rng(4).normal(size=(30_000, 3)))
+    pts_actor, _label = build_points(layer, {})
+    still, coarse = pts_actor._sl_lod_data
+    assert still.GetNumberOfPoints() == 3000 and 900 <= coarse.GetNumberOfPoints() <= 1000
+    ren = vtk.vtkRenderer()
+    ren.AddViewProp(pts_actor)
+    assert set_interactive_lod(ren, True) == 1 and pts_actor.GetMapper().GetInput() is coarse
+    assert set_interactive_lod(ren, False) == 1 and pts_actor.GetMapper().GetInput() is still
+    assert pts_actor._sl_pick(-1, 5, None)["point"] == 5 * 10  # picks (on the still frame) map to the cloud
+    small = build_points(PointCloud(name="s", points=layer.points[:800]), {})
+    assert getattr(small[0], "_sl_lod_data", None) is None  # nothing to coarsen

@@ -58,6 +58,18 @@ def display_budget(style: dict | None = None) -> int:
         return DEFAULT_DISPLAY_POINTS
 
 
+DEFAULT_INTERACTIVE_POINTS = 50_000  # drawn while the user rotates (≈ 12 fps at load 6 here); still frames: the budget
+
+
+def interactive_budget() -> int:
+    """Most points drawn while the view is dragged (SCENELENS_INTERACTIVE_POINTS, else 50k)."""
+    v = os.environ.get("SCENELENS_INTERACTIVE_POINTS")
+    try:
+        return max(1, int(float(v))) if v else DEFAULT_INTERACTIVE_POINTS
+    except ValueError:
+        return DEFAULT_INTERACTIVE_POINTS
+
+
 def display_subset(idx: np.ndarray | int, budget: int) -> np.ndarray:
     """An even stride through the drawn points when there are more than `budget` (display only). `idx` may
     be a count N, meaning all of 0..N-1 (no N-long index array for a 50M-point cloud)."""
@@ -100,6 +112,10 @@ def build_points(layer: PointCloud, style: dict) -> list:
     pd = points_polydata(layer.points[idx], cols, origin=style.get("origin"))
     actor = actor_for(pd, point_size=style.get("point_size", 3.0 if layer.n < 60000 else 2.0), opacity=style.get("opacity", 1.0))
     actor._sl_display = (len(idx), total)  # noqa: SLF001 - shown / total, for views and tests
+    coarse = interactive_budget()
+    if len(idx) > coarse:  # rotating draws an even subset of the shown points (voxels.set_interactive_lod swaps)
+        k = display_subset(len(idx), coarse)
+        actor._sl_lod_data = (pd, points_polydata(layer.points[idx[k]], cols[k], origin=style.get("origin")))
 
     def pick(cell_id: int, point_id: int, pos) -> dict:
         i = int(idx[point_id if point_id >= 0 else cell_id])
