@@ -111,6 +111,9 @@ class RegistrationParams:
     icp_method: str = "point_to_point"
     icp_max_dist: float = 0.10
     icp_iterations: int = 30
+    # Open3D's ICPConvergenceCriteria: stop when fitness and inlier RMSE change by less than these (relative)
+    icp_relative_fitness: float = 1e-6
+    icp_relative_rmse: float = 1e-6
     min_inliers: int = 10  # fewer predicted inliers than this: the result is a failure
     # a result moving less than this (m) with an inlier ratio below degenerate_ratio is "degenerate" (0: off)
     degenerate_translation: float = 0.0
@@ -467,6 +470,7 @@ def register(source, target, params: RegistrationParams | None = None, gt: np.nd
                 i_nt = torch.cat([nt, gnt.to(nt.dtype)])
                 i_nn = NearestNeighbour(i_tgt.to(torch.float64))
             ir = icp(i_src, i_tgt, T_est, max_dist=prm.icp_max_dist, iterations=prm.icp_iterations,
+                     relative_fitness=prm.icp_relative_fitness, relative_rmse=prm.icp_relative_rmse,
                      method=prm.icp_method, target_normals=i_nt, progress=ctx.sub(0.85, 0.97), nn=i_nn)
             T_ref_local, hist = ir.transform, ir.history
         else:
@@ -555,6 +559,7 @@ def refine(src_keypoints: np.ndarray, tgt_keypoints: np.ndarray, init: np.ndarra
         nn = NearestNeighbour(kt)
         method = prm.icp_method if nt is not None else "point_to_point"
         ir = icp(ks, kt, init, max_dist=prm.icp_max_dist, iterations=prm.icp_iterations, method=method,
+                 relative_fitness=prm.icp_relative_fitness, relative_rmse=prm.icp_relative_rmse,
                  target_normals=nt, progress=ctx.sub(0.0, 0.95), nn=nn)
         res = _cloud_residuals(np.asarray(src_keypoints, float), nn, ir.transform)
     met = None

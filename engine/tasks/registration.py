@@ -38,6 +38,8 @@ _PARAM_FLAGS = [
     ("--ransac-n", "ransac_n", int, "RANSAC sample size"),
     ("--icp-max-dist", "icp_max_dist", float, "ICP correspondence distance (m)"),
     ("--icp-iterations", "icp_iterations", int, "ICP iterations"),
+    ("--icp-relative-fitness", "icp_relative_fitness", float, "ICP stops when fitness changes by less (relative)"),
+    ("--icp-relative-rmse", "icp_relative_rmse", float, "ICP stops when inlier RMSE changes by less (relative)"),
     ("--min-range", "min_range", float, "drop returns closer than this to the sensor (m; ego vehicle)"),
     ("--max-range", "max_range", float, "drop returns farther than this (m; 0: off)"),
     ("--ground", "ground", str, "keep or remove the ground before descriptors"),

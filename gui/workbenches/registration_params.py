@@ -157,6 +157,11 @@ class AdvancedParams(QtCore.QObject):
             w.setValue(int(value))
             w.setKeyboardTracking(False)
             w.valueChanged.connect(lambda _v, n=name: self._on_edit(n))
+        elif isinstance(value, float) and 0 < value < 1e-3:  # tolerances (ICP convergence): 1e-6 must survive
+            w = _ScientificSpinBox()
+            w.setValue(float(value))
+            w.setKeyboardTracking(False)
+            w.valueChanged.connect(lambda _v, n=name: self._on_edit(n))
         elif isinstance(value, float):
             w = QtWidgets.QDoubleSpinBox()
             w.setDecimals(4 if name in LENGTHS or value < 1 else 2)
@@ -264,3 +269,36 @@ class AdvancedParams(QtCore.QObject):
                 self.labels[name].setFont(f)
         finally:
             self._syncing = False
+
+
+class _ScientificSpinBox(QtWidgets.QDoubleSpinBox):
+    """A spin box for small tolerances: shown and typed as 1e-06, stepping by factors of ten (a fixed
+    number of decimals would round 1e-6 to zero and silently turn convergence tests off)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setDecimals(15)
+        self.setRange(0.0, 1.0)
+
+    def textFromValue(self, v: float) -> str:
+        return f"{v:g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        from PySide6.QtGui import QValidator
+        t = text.strip()
+        try:
+            float(t)
+            return QValidator.Acceptable, text, pos
+        except ValueError:
+            ok = t == "" or all(c in "0123456789.eE-+" for c in t)
+            return (QValidator.Intermediate if ok else QValidator.Invalid), text, pos
+
+    def stepBy(self, steps: int) -> None:
+        v = self.value() or 1e-6
+        self.setValue(min(1.0, v * (10.0 ** steps)))

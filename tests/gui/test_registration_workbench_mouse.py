@@ -280,9 +280,14 @@ def test_advanced_parameters_follow_preset_rescale_with_voxel_and_reach_the_job(
     # values reach the job: a min-inliers requirement no result can meet makes the run a reported failure
     _set_spin(qtbot, w["min_inliers"], 100000)
     _set_spin(qtbot, w["icp_iterations"], 7)
+    # ICP convergence thresholds: shown in scientific form (a fixed-decimal box would round 1e-6 to 0 and
+    # silently turn the convergence test off), typed values reach the job
+    assert w["icp_relative_rmse"].text() == "1e-06" and w["icp_relative_rmse"].value() == pytest.approx(1e-6)
+    _set_spin(qtbot, w["icp_relative_fitness"], 2.5e-7)
     wait_job(qtbot, wb.run(), timeout=180000)
     res = wb.result
     assert res.params.min_inliers == 100000 and res.params.icp_iterations == 7
+    assert res.params.icp_relative_fitness == pytest.approx(2.5e-7) and res.params.icp_relative_rmse == pytest.approx(1e-6)
     assert len(res.icp_history) - 1 <= 7
     assert res.failure and "inlier" in res.failure
 
