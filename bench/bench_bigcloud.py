@@ -64,8 +64,9 @@ def child(path: str, n: int, mode: str, budget: int | None) -> dict:
     import numpy as np
     import psutil
 
-    if mode == "full":
+    if mode == "full":  # one plain actor with every point, also while rotating
         os.environ["SCENELENS_MAX_DISPLAY_POINTS"] = str(n + 1)
+        os.environ["SCENELENS_INTERACTIVE_POINTS"] = str(n + 1)
     elif budget:
         os.environ["SCENELENS_MAX_DISPLAY_POINTS"] = str(budget)
     os.environ.setdefault("SCENELENS_CONFIG_DIR", "/tmp/scenelens-bench-config")
