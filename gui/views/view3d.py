@@ -289,18 +289,28 @@ class View3D(QtWidgets.QWidget):
             if info["kind"] == "voxel":
                 info["voxel"] = tuple(info["index"])
             info["details"] = details
-        self._size_marker(actor)
+        self._size_marker(actor, pos)
         self.show_marker(pos)
         self.picked.emit(info)
         return info
 
-    def _size_marker(self, actor) -> None:
-        """The pick marker scales with what was picked (0.6 % of its bounding-box diagonal, ≥ 2 mm): a fixed
-        0.25 m sphere hid the picked spot on an indoor fragment and was a dot on a 100 m scan."""
+    def _size_marker(self, actor, world_pos=None) -> None:
+        """The pick marker scales with what was picked (0.6 % of its bounding-box diagonal), kept between 2 and
+        8 pixels at the picked spot: a fixed 0.25 m sphere hid the picked spot on an indoor fragment, and a
+        purely relative one covered the picked voxel when zoomed in on a 100 m scan."""
         b = actor.GetBounds()
         diag = float(np.linalg.norm([b[1] - b[0], b[3] - b[2], b[5] - b[4]])) if b and b[1] >= b[0] else 0.0
-        if np.isfinite(diag) and diag > 0:
-            self._marker_src.SetRadius(max(0.006 * diag, 0.002))
+        if not (np.isfinite(diag) and diag > 0):
+            return
+        r = max(0.006 * diag, 0.002)
+        h = self.renderer.GetSize()[1]
+        cam = self.renderer.GetActiveCamera()
+        if world_pos is not None and h > 0 and not cam.GetParallelProjection():
+            depth = float(np.linalg.norm(np.asarray(cam.GetPosition()) - self.scene_renderer.to_local(world_pos)))
+            per_px = 2 * depth * np.tan(np.radians(cam.GetViewAngle()) / 2) / h
+            if np.isfinite(per_px) and per_px > 0:
+                r = float(np.clip(r, 2 * per_px, 8 * per_px))
+        self._marker_src.SetRadius(r)
 
     def show_marker(self, world_xyz, visible: bool = True) -> None:
         self.marker.SetPosition(*self.scene_renderer.to_local(world_xyz))

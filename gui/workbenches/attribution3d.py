@@ -39,7 +39,8 @@ class CameraGrid(QtWidgets.QWidget):
         self.colorbar.setAlignment(QtCore.Qt.AlignCenter)
         self.colorbar.setMinimumHeight(46)
         lay.addWidget(self.colorbar)
-        self.setMinimumHeight(340)
+        # no large minimum: it would raise the whole window's (≤ 720 px tall); a result enlarges the dock instead
+        self.setMinimumHeight(150)
         self.tiles: dict[str, dict] = {}
         self.scale = 0.0
 

@@ -140,16 +140,9 @@ def build_skeleton(layer: Skeleton, style: dict) -> list:
         jc = np.array([SIDE_RGB[sides[j] if j < len(sides) else "centre"] for j in range(len(xyz))], float)
         jc = (jc * (0.35 + 0.65 * np.clip(conf[p], 0, 1))[:, None]).astype(np.uint8)
         bones = [(a, b) for a, b in layer.bones if conf[p, a] > 0 and conf[p, b] > 0]
-        if bones:
-            bi = np.asarray(bones)
-            bc = np.array([SIDE_RGB[sides[b] if sides[b] != "centre" else sides[a]] for a, b in bones], np.uint8)
-            actors.append(tag_actor(_tubes(xyz[bi[:, 0]], xyz[bi[:, 1]], bc, r_tube, origin), layer, None))
         sel = np.nonzero(conf[p] > 0)[0]
-        sph, out = _spheres(xyz[sel], jc[sel], r_joint, origin)
-        ids = ns.vtk_to_numpy(out.GetPointData().GetArray("InputPointIds"))
 
-        def pick(cell_id, point_id, pos, p=p, sel=sel, ids=ids, t=t):
-            j = int(sel[ids[point_id]]) if 0 <= point_id < len(ids) else 0
+        def joint_info(j, p=p, t=t):
             x = layer.joints[t, p, j]
             info = {"joint": layer.joint_names[j] if j < len(layer.joint_names) else str(j), "index": j,
                     "person": p, "frame": t, "coordinates": ", ".join(f"{v:.3f}" for v in x),
@@ -157,6 +150,22 @@ def build_skeleton(layer: Skeleton, style: dict) -> list:
             if errors is not None:
                 info["error"] = f"{float(errors[t, p, j]):.4f}"
             return info
+
+        if bones:
+            bi = np.asarray(bones)
+            bc = np.array([SIDE_RGB[sides[b] if sides[b] != "centre" else sides[a]] for a, b in bones], np.uint8)
+
+            def pick_bone(cell_id, point_id, pos, xyz=xyz, sel=sel, info=joint_info):
+                # a click on a bone means the joint nearest to where it landed (the picker takes the front-most
+                # prop within its tolerance, often the bone leading to the joint under the cursor)
+                return info(int(sel[np.argmin(np.linalg.norm(xyz[sel] - np.asarray(pos, float), axis=1))]))
+
+            actors.append(tag_actor(_tubes(xyz[bi[:, 0]], xyz[bi[:, 1]], bc, r_tube, origin), layer, pick_bone))
+        sph, out = _spheres(xyz[sel], jc[sel], r_joint, origin)
+        ids = ns.vtk_to_numpy(out.GetPointData().GetArray("InputPointIds"))
+
+        def pick(cell_id, point_id, pos, sel=sel, ids=ids, info=joint_info):
+            return info(int(sel[ids[point_id]]) if 0 <= point_id < len(ids) else 0)
 
         actors.append(tag_actor(sph, layer, pick))
     hyp = layer.meta.get("hypotheses")
