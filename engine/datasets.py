@@ -192,9 +192,15 @@ def _start_ray(workers: int, address: str | None):
     try:
         ray.init(include_dashboard=False, log_to_driver=True, configure_logging=False, logging_level="ERROR",
                  runtime_env=env, **kw)
-    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as e:
+    except Exception as e:  # noqa: BLE001 - Ray raises many types (timeouts, RuntimeError, its own) when it cannot start
         if not address:
-            raise
+            try:
+                ray.shutdown()
+            except Exception:  # noqa: BLE001
+                pass
+            first = (str(e).splitlines() or [type(e).__name__])[0][:200]
+            raise InputError(None, f"could not start a local Ray with {workers} workers ({type(e).__name__}: {first}); "
+                             "run with --workers 1, or again when the machine is less busy") from None
         hint = ("; a cluster with token authentication also needs RAY_AUTH_MODE=token and its token "
                 "(RAY_AUTH_TOKEN or ~/.ray/auth_token) in this environment")
         raise InputError(None, f"cannot connect to the Ray cluster at {address!r} ({str(e).splitlines()[0][:200]}){hint}") from None

@@ -79,3 +79,18 @@ def test_gpu_items_on_a_cluster_without_gpus_fail_fast():
     with pytest.raises(InputError, match="need a GPU"):
         run_items(square, [Item("a", (1,)), Item("b", (2,))], workers=2, gpus_per_item=0.5, progress=False)
     assert not ray.is_initialized()  # the local Ray it started was shut down
+
+
+def test_local_ray_that_does_not_start_is_one_clear_error(monkeypatch):
+    """Ray's node start timing out on a loaded machine was a traceback; it is one line naming the way out."""
+    ray = pytest.importorskip("ray")
+
+    def init(**_kw):
+        raise TimeoutError("Timed out after 60 seconds while waiting for node to startup.\nmore detail")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    with pytest.raises(InputError, match=r"could not start a local Ray with 2 workers \(TimeoutError: Timed out"
+                                         r" after 60 seconds while waiting for node to startup\.\); run with --workers 1"):
+        run_items(square, [Item("a", (1,)), Item("b", (2,))], workers=2, progress=False)
