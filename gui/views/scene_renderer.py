@@ -153,28 +153,13 @@ class SceneRenderer:
         if b is None:
             return
         c = (b[0] + b[1]) / 2
+        r = 0.5 * np.linalg.norm(b[1] - b[0])
         dirs = {"iso": (-0.8, -0.45, 0.7), "top": (0, 0, 1), "bev": (0, 0, 1), "front": (-1, 0, 0.05), "side": (0, -1, 0.05)}
         d = np.asarray(dirs[name], float)
         d /= np.linalg.norm(d)
-        up = np.array((1.0, 0, 0) if name in ("top", "bev") else (0, 0, 1.0))
         cam.SetFocalPoint(*c)
-        cam.SetPosition(*(c + d * self._fit_distance(b, c, d, up, cam.GetViewAngle())))
-        cam.SetViewUp(*up)
+        cam.SetPosition(*(c + d * r * (1.9 if name == "iso" else 2.3)))
+        cam.SetViewUp(*((1, 0, 0) if name in ("top", "bev") else (0, 0, 1)))
         self.renderer.ResetCameraClippingRange()
-
-    def _fit_distance(self, b, c, d, up, view_angle: float) -> float:
-        """Camera distance at which the whole focus box fits the viewport along direction d, for the
-        viewport's own aspect (a preset that crops the scene's ends hides data; a bounding sphere wastes
-        most of a flat outdoor scene's frame)."""
-        right = np.cross(-d, up)
-        right /= np.linalg.norm(right) or 1.0
-        up2 = np.cross(right, -d)
-        w, h = self.renderer.GetSize()
-        aspect = (w / h) if w > 0 and h > 0 else 1.0
-        tan_v = np.tan(np.radians(view_angle) / 2)
-        tan_h = tan_v * aspect
-        corners = np.array([[x, y, z] for x in (b[0][0], b[1][0]) for y in (b[0][1], b[1][1])
-                            for z in (b[0][2], b[1][2])]) - c
-        depth = corners @ d  # towards the camera
-        need = depth + np.maximum(np.abs(corners @ right) / tan_h, np.abs(corners @ up2) / tan_v)
-        return max(float(need.max()) * 1.04, 1e-3)
+        if name == "iso":
+            cam.Zoom(1.35)
