@@ -10,10 +10,13 @@ fi
 # torch is a range in pyproject.toml (>=2.4,<2.14) whose newest release here is the local CPU wheel
 # (2.13.0+cpu); a range that admits 2.14 would take the CUDA build. extras=test adds pytest & co.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
-# mediapipe is not installed: the pose models run on torch (assets/pose). To re-record the reference
-# (scripts/make_pose_reference.py) or compare speed (bench/bench_pose.py), install it by hand with
-# `.venv/bin/pip install --no-deps mediapipe==0.10.21 absl-py attrs "protobuf<5"` (its metadata would pull
-# opencv-contrib-python and jax, which it never imports).
+# mediapipe is not a dependency: the pose models run on torch (assets/pose). It is installed here for the tests
+# only, which compare the torch models with mediapipe's own graphs (tests/attribution/test_pose_target.py,
+# test_mediapipe_torch.py, tests/pose/test_models_cli.py), for scripts/make_pose_reference.py and for
+# bench/bench_pose.py. --no-deps: its metadata pulls opencv-contrib-python, jax and sounddevice, which these
+# graphs never import; it runs with numpy 2 here. protobuf 4.25 (mediapipe's generated code) also serves Ray.
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "mediapipe==0.10.21" "absl-py>=2" \
+  "protobuf>=4.25,<5"
 # evo (GPL-3.0, tests only: tests/pose/test_trajectory_eval.py compares `eval trajectory` with it). Its
 # metadata pulls pandas/seaborn/rosbags and a newer numpy; the core metrics need none of them.
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "evo==1.38.1"
