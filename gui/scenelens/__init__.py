@@ -14,25 +14,43 @@ do, when called), so headless scripts and servers can use `open`/`run`/`save` fr
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.session import Pick, Session
-from engine.scene import PointCloud, Scene, VoxelGrid
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.session import Pick, Session
 
 __all__ = ["open", "show", "render", "Session", "Pick", "__version__"]
+
+
+def __getattr__(name: str):
+    # Session and Pick load on first use: every `scenelens.engine.*` import runs this file first (it is the
+    # parent package), and the CLI or a Ray worker that needs one engine module should not pay for numpy and
+    # the session model.
+    if name in ("Session", "Pick"):
+        from engine import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module 'scenelens' has no attribute {name!r}")
 
 
 def open(path: str | os.PathLike, device: str = "auto") -> Session:  # noqa: A001  (the library's verb)
     """A Session on a file, folder, scene manifest or `.slproj` project (device: auto, cpu or cuda)."""
     from engine.device import resolve_device
+    from engine.session import Session
 
     return Session.open(path, device=resolve_device(device))
 
 
 def _as_session(obj: Any) -> Session:
+    import numpy as np
+
+    from engine.scene import PointCloud, Scene, VoxelGrid
+    from engine.session import Session
+
     if isinstance(obj, Session):
         return obj
     if isinstance(obj, Scene):
