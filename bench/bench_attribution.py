@@ -30,8 +30,8 @@ def bench_ig(steps: int) -> dict:
     import skimage.data
     import torch
 
-    from engine.attribution import ig
-    from engine.attribution.classifier import load_classifier
+    from scenelens.engine.attribution import ig
+    from scenelens.engine.attribution.classifier import load_classifier
 
     clf = load_classifier()
     x = clf.prepare(skimage.data.chelsea())
@@ -49,9 +49,9 @@ def bench_poseig(fold: int, n_joints: int) -> dict:
     import numpy as np
     import torch
 
-    from engine.attribution import poseig as P
-    from engine.attribution.common import load_image, to_tensor
-    from engine.attribution.posepipeline import coco_ground_truth, crop_transform, load_pose_model, warp
+    from scenelens.engine.attribution import poseig as P
+    from scenelens.engine.attribution.common import load_image, to_tensor
+    from scenelens.engine.attribution.posepipeline import coco_ground_truth, crop_transform, load_pose_model, warp
 
     d = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco_keypoints"
     img = load_image(d / "000000000785.jpg")
@@ -86,7 +86,7 @@ def bench_gui_latency(steps: int) -> dict | None:
         import skimage.data
         from PySide6 import QtCore, QtWidgets
 
-        from gui.main_window import MainWindow
+        from scenelens.gui.main_window import MainWindow
     except Exception as e:  # no GUI stack here
         return {"skipped": f"{type(e).__name__}: {e}"}
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])

@@ -74,10 +74,10 @@ def child(path: str, n: int, mode: str, budget: int | None) -> dict:
     from PySide6 import QtCore, QtWidgets
 
     import pyqtgraph  # noqa: F401
-    from gui.main_window import MainWindow
+    from scenelens.gui.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from engine.io import readers
+    from scenelens.engine.io import readers
 
     readers()
     win = MainWindow(device="cpu")
@@ -85,7 +85,7 @@ def child(path: str, n: int, mode: str, budget: int | None) -> dict:
     win.show()
     import threading
 
-    from gui.app import _warm_up_imports
+    from scenelens.gui.app import _warm_up_imports
 
     _warm_up_imports()  # as the app does at launch; the measured open comes after it (a user's later open)
     for th in [t for t in threading.enumerate() if t.name == "warm-up-imports"]:
@@ -182,7 +182,7 @@ def load_avg() -> str:
 
 
 def main(sizes: list[int], folder: Path) -> None:
-    from gui.views.layers.points import DEFAULT_DISPLAY_POINTS
+    from scenelens.gui.views.layers.points import DEFAULT_DISPLAY_POINTS
 
     folder.mkdir(parents=True, exist_ok=True)
     print(f"display budget {DEFAULT_DISPLAY_POINTS:,} points; window 1280×800; load average {load_avg()}")

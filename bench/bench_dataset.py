@@ -28,8 +28,8 @@ def main() -> None:
     a = ap.parse_args()
     import ray
 
-    from engine.datasets import run_items
-    from engine.occupancy.dataset import dataset_items, frame_hist
+    from scenelens.engine.datasets import run_items
+    from scenelens.engine.occupancy.dataset import dataset_items, frame_hist
     from test_dataset_ray import make_frames
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +47,7 @@ def main() -> None:
         t_cold = time.perf_counter() - t
 
         t = time.perf_counter()
-        from engine.datasets import _start_ray
+        from scenelens.engine.datasets import _start_ray
 
         _start_ray(a.workers, None)
         t_start = time.perf_counter() - t

@@ -17,8 +17,8 @@ _CLOUD = []
 
 
 def heavy_job():
-    from engine.io import load_layers
-    from engine.tasks.preprocess import make_job
+    from scenelens.engine.io import load_layers
+    from scenelens.engine.tasks.preprocess import make_job
 
     if not _CLOUD:  # loaded once, outside the measured windows; one-time imports (scipy.spatial) warmed too
         import scipy.spatial  # noqa: F401
@@ -45,8 +45,8 @@ def stalls_open_and_switch(app) -> dict:
     drawing on the GUI thread) and while it switches through every workspace twice."""
     from PySide6 import QtCore
 
-    from engine.session import WORKSPACES
-    from gui.main_window import MainWindow, demo_scene_path
+    from scenelens.engine.session import WORKSPACES
+    from scenelens.gui.main_window import MainWindow, demo_scene_path
 
     win = MainWindow(device="cpu")
     win.resize(1280, 800)
@@ -91,8 +91,8 @@ def stalls_open_and_switch(app) -> dict:
 def main() -> None:
     from PySide6 import QtWidgets
 
-    from engine.jobs import run_sync
-    from gui.jobs import JobRunner
+    from scenelens.engine.jobs import run_sync
+    from scenelens.gui.jobs import JobRunner
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     runner = JobRunner()

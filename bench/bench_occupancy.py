@@ -52,7 +52,7 @@ def frame_time(actors, n=30, interacting: bool = False) -> float:
     cam = ren.GetActiveCamera()
     cam.Elevation(35)
     if interacting:
-        from gui.views.layers.voxels import set_interactive_lod
+        from scenelens.gui.views.layers.voxels import set_interactive_lod
 
         set_interactive_lod(ren, True)
     win.Render()
@@ -72,7 +72,7 @@ def glyph_actor(grid):
     import vtk
     from vtk.util import numpy_support as ns
 
-    from gui.views.layers.voxels import class_lut
+    from scenelens.gui.views.layers.voxels import class_lut
 
     idx = np.argwhere(grid.occupied())
     c = grid.centers(idx) - np.asarray(grid.origin)
@@ -103,14 +103,14 @@ def glyph_actor(grid):
 
 
 def ours(grid, lod="auto"):
-    from gui.views.layers.voxels import build_voxels
+    from scenelens.gui.views.layers.voxels import build_voxels
 
     acts = build_voxels(grid, {"origin": np.asarray(grid.origin), "lod": lod, "ego_marker": False})
     return acts
 
 
 def synthetic():
-    from engine.occupancy.grids import preset
+    from scenelens.engine.occupancy.grids import preset
 
     rng = np.random.default_rng(0)
     g = preset("semantickitti").empty("synthetic")
@@ -128,7 +128,7 @@ def synthetic():
 
 
 def bench_render():
-    from engine.io import load_layers
+    from scenelens.engine.io import load_layers
 
     occ = load_layers(SAMPLE)[0]
     syn = synthetic()
@@ -154,8 +154,8 @@ def bench_render():
 
 
 def bench_open():
-    from engine.io import load_layers
-    from gui.views.layers.voxels import build_voxels
+    from scenelens.engine.io import load_layers
+    from scenelens.gui.views.layers.voxels import build_voxels
 
     t = time.perf_counter()
     g = load_layers(SAMPLE)[0]
@@ -192,7 +192,7 @@ def naive_eval(pairs):
 
 
 def bench_eval(n=100):
-    from engine.occupancy.evaluate import evaluate, match_pairs
+    from scenelens.engine.occupancy.evaluate import evaluate, match_pairs
 
     with np.load(SAMPLE) as z:
         gt = {k: z[k] for k in z.files}
@@ -221,7 +221,7 @@ def bench_eval(n=100):
         for p, g in pairs:
             with np.load(g) as z, np.load(p) as zp:
                 frames.append((zp["semantics"], z["semantics"], z["mask_camera"].astype(bool)))
-        from engine.occupancy.metrics import Confusion
+        from scenelens.engine.occupancy.metrics import Confusion
 
         t = time.perf_counter()
         conf = Confusion("occ3d")
@@ -257,10 +257,10 @@ def bench_open_scattered():
     the GUI thread (the path before the background build)."""
     import vtk
 
-    from gui.views.layers.voxels import build_voxels, prebuild
+    from scenelens.gui.views.layers.voxels import build_voxels, prebuild
 
     vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
-    from engine.occupancy.grids import preset
+    from scenelens.engine.occupancy.grids import preset
 
     g = preset("semantickitti").empty("scattered")
     rng = np.random.default_rng(0)
@@ -299,8 +299,8 @@ def bench_open_scattered():
 def bench_clip():
     import vtk
 
-    from engine.io import load_layers
-    from gui.views.layers.voxels import apply_clip, build_voxels, visible_voxels
+    from scenelens.engine.io import load_layers
+    from scenelens.gui.views.layers.voxels import apply_clip, build_voxels, visible_voxels
 
     vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
     g = load_layers(SAMPLE)[0]
@@ -326,7 +326,7 @@ def bench_clip():
         cap = apply_clip(acts, g, drawn, g.labels, 2, k, np.asarray(g.origin), ren)
         win.Render()
     ours = (time.perf_counter() - t) / len(slices)
-    from gui.views.layers.voxels import set_interactive_lod
+    from scenelens.gui.views.layers.voxels import set_interactive_lod
 
     set_interactive_lod(ren, True)  # while the slider is dragged the workbench draws the coarse mesh
     win.Render()
@@ -363,7 +363,7 @@ def bench_clip():
         win.Render()
     step = (time.perf_counter() - t) / len(frames)
     # the workbench's path: faces built in the job (prebuild), the GUI thread wraps them and renders once
-    from gui.views.layers.voxels import prebuild
+    from scenelens.gui.views.layers.voxels import prebuild
 
     gui_t = job_t = 0.0
     for lab in frames:
@@ -387,8 +387,8 @@ def bench_clip():
 def bench_2m():
     import vtk
 
-    from engine.occupancy.grids import preset, with_overrides
-    from gui.views.layers.voxels import build_voxels
+    from scenelens.engine.occupancy.grids import preset, with_overrides
+    from scenelens.gui.views.layers.voxels import build_voxels
 
     rng = np.random.default_rng(0)
     spec = with_overrides(preset("occ3d"), {"shape": (512, 512, 40), "voxel_size": 0.2, "origin": (-51.2, -51.2, -5)})

@@ -45,8 +45,8 @@ def walk_one(occ, o, d, stop_at_first=True):
 
 
 def bench_camera_mask():
-    from engine.occupancy.grids import preset
-    from engine.occupancy.sequence import CameraInfo, camera_visibility
+    from scenelens.engine.occupancy.grids import preset
+    from scenelens.engine.occupancy.sequence import CameraInfo, camera_visibility
 
     with np.load(SAMPLE) as z:
         occ = z["semantics"] != 17
@@ -78,7 +78,7 @@ def bench_camera_mask():
 
 
 def bench_rayiou():
-    from engine.occupancy.raymetrics import NUSCENES_LIDAR_ORIGIN_EGO, cast, lidar_rays
+    from scenelens.engine.occupancy.raymetrics import NUSCENES_LIDAR_ORIGIN_EGO, cast, lidar_rays
 
     with np.load(SAMPLE) as z:
         sem = z["semantics"]
@@ -98,9 +98,9 @@ def bench_rayiou():
 
 
 def bench_builder():
-    from engine.jobs import JobContext
-    from engine.occupancy.grids import preset
-    from engine.occupancy.sequence import build_ground_truth, detect_sequence, occ3d_ground_spec
+    from scenelens.engine.jobs import JobContext
+    from scenelens.engine.occupancy.grids import preset
+    from scenelens.engine.occupancy.sequence import build_ground_truth, detect_sequence, occ3d_ground_spec
     from tests.occupancy.test_sequence_gt import write_nuscenes_layout
 
     with tempfile.TemporaryDirectory() as d:

@@ -41,7 +41,7 @@ def make_clip(path: Path, per_image: int = 25, size=(640, 480)) -> Path:
 
 
 def make_model(name: str, max_people: int = 0):
-    from engine.tasks.pose import load_pose_model
+    from scenelens.engine.tasks.pose import load_pose_model
 
     m = load_pose_model(name, "cpu")
     if max_people and hasattr(m, "pipe"):
@@ -54,8 +54,8 @@ def plain_loop(video: Path, model: str = "blazepose", video_mode: bool = True, l
     """(fps, frames, people per frame, CPU ms per frame) of `model` over the clip, frames decoded beforehand.
     CPU time is the whole process's (every thread, MediaPipe's own thread pool included): on a loaded
     machine it says more about the work done than wall-clock fps does."""
-    from engine.io.image import VideoReader
-    from engine.pose.tracking import PoseTracker
+    from scenelens.engine.io.image import VideoReader
+    from scenelens.engine.pose.tracking import PoseTracker
 
     m = make_model(model, max_people)
     m.set_video_mode(video_mode)
@@ -85,7 +85,7 @@ def load() -> str:
 
 
 def mediapipe_installed() -> bool:
-    from engine.pose.mediapipe_adapter import mediapipe_available
+    from scenelens.engine.pose.mediapipe_adapter import mediapipe_available
 
     return mediapipe_available()
 
@@ -96,8 +96,8 @@ def gui_run(video: Path) -> dict:
     from PySide6 import QtCore, QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from engine.io import load
-    from gui.main_window import MainWindow
+    from scenelens.engine.io import load
+    from scenelens.gui.main_window import MainWindow
 
     w = MainWindow(device="cpu")
     w.resize(1200, 800)

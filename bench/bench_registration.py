@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.registration import metrics as M  # noqa: E402
-from engine.registration.kabsch import random_transform  # noqa: E402
-from engine.registration.pipeline import RegistrationParams, register  # noqa: E402
+from scenelens.engine.registration import metrics as M  # noqa: E402
+from scenelens.engine.registration.kabsch import random_transform  # noqa: E402
+from scenelens.engine.registration.pipeline import RegistrationParams, register  # noqa: E402
 
 
 def load_pair():
@@ -222,8 +222,8 @@ def fpfh_speed(reps: int = 5) -> None:
     import open3d as o3d
     import torch
 
-    from engine.geometry import estimate_normals, knn, voxel_downsample
-    from engine.registration.fpfh import TIE_EXTRA, compute_fpfh
+    from scenelens.engine.geometry import estimate_normals, knn, voxel_downsample
+    from scenelens.engine.registration.fpfh import TIE_EXTRA, compute_fpfh
 
     src, _, _ = load_pair()
     c, _, _ = voxel_downsample(torch.as_tensor(src), 0.05)
@@ -414,7 +414,7 @@ def main() -> None:
               f"{pt / oc:.2f}× vs our coarse, {pt / ot:.2f}× vs our total (CPU time vs total {pc / oc_cpu:.2f}×)")
 
     # --- scaling with the number of correspondences ----------------------------------------------------
-    from engine.registration.sc2pcr import SC2Params, sc2_pcr
+    from scenelens.engine.registration.sc2pcr import SC2Params, sc2_pcr
     from tests.registration.helpers import outlier_correspondences
 
     print(f"\n{'N':>6} {'SC² s':>7} {'peak MiB':>9} {'RE°':>6} {'TE cm':>6}  (5 % inliers)")

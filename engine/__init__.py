@@ -3,6 +3,11 @@
 The engine never imports Qt, VTK or pyqtgraph, so every computation the GUI offers is reachable
 headless from the CLI and from tests.
 """
+# namespace-codemod: guard (begin)
+if __name__ != 'scenelens.engine':  # one name per file: never a second copy of every module under another name
+    raise ImportError(f"cannot import {__name__}: the folder engine/ is the package scenelens.engine "
+                      "(import scenelens.engine instead; a checkout is installed with `pip install -e .`)")
+# namespace-codemod: guard (end)
 import os as _os
 
 # Passive OpenMP waiting, before torch (or anything else linking libgomp) is first loaded: with spin-waiting

@@ -6,7 +6,7 @@ failure reports that do not stop the rest, and resume from a results file next t
 
 API (e.g. for `eval registration --dataset`)::
 
-    from engine.datasets import Item, add_dataset_args, results_path, run_items
+    from scenelens.engine.datasets import Item, add_dataset_args, results_path, run_items
 
     add_dataset_args(parser)                    # --workers, --ray-address, --no-resume
     items = [Item("7-scenes-redkitchen/0_1", (str(src), str(tgt), T_gt.tolist())), ...]
@@ -181,7 +181,8 @@ def _start_ray(workers: int, address: str | None):
         _check_reachable(address)
     env = {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}}
     if address:
-        env["py_modules"] = [str(_engine_root() / "engine")]  # ship the engine code to the cluster's workers
+        from scenelens.engine.package_layout import package_dir
+        env["py_modules"] = [str(package_dir())]  # the scenelens package, as installed, to the cluster's workers
         kw: dict = {"address": address}
     else:
         root = str(_engine_root())

@@ -25,7 +25,7 @@ def _window(device: str | None, size=None):
     from .main_window import MainWindow
 
     win = MainWindow(device=device)
-    from engine.trust import require_adapter_confirmation
+    from scenelens.engine.trust import require_adapter_confirmation
 
     require_adapter_confirmation(True)  # an adapter .py runs only after the user confirmed it (gui/trust_prompts.py)
     geo = os.environ.get("SCENELENS_WINDOW_SIZE")
@@ -44,7 +44,7 @@ def run_app(paths: list[str], device: str | None = None) -> int:
     # Readers are discovered (imported) here, on one thread, before any job or the warm-up thread runs:
     # importing pydantic-backed readers from two threads at once failed now and then with "partially
     # initialized module" (seen 1 in ~15 launches), which skipped the manifest reader.
-    from engine.io import readers
+    from scenelens.engine.io import readers
 
     readers()
     win = _window(device)
@@ -65,7 +65,7 @@ def run_app(paths: list[str], device: str | None = None) -> int:
 def show_session(session=None, device: str = "auto", size=None):
     """The window on an existing Session (its scene, layers and edits), blocking until closed."""
     app = _app()
-    from engine.io import readers
+    from scenelens.engine.io import readers
 
     readers()  # imported on this thread, before any job (see run_app)
     win = _window(device if device != "auto" else None, size)
@@ -99,7 +99,7 @@ def _autoshot(win, handle) -> None:
         QtCore.QTimer.singleShot(600, win, write)
 
     def write() -> None:
-        from engine.io.image import write_image
+        from scenelens.engine.io.image import write_image
 
         if win.view3d.building():  # a big grid's mesh is still built in a job: shoot once it is drawn
             QtCore.QTimer.singleShot(200, win, write)
@@ -131,7 +131,7 @@ def _warm_up_imports() -> None:
         import scipy.spatial  # noqa: F401
         import torch
 
-        from engine.device import worker_threads
+        from scenelens.engine.device import worker_threads
 
         torch.set_num_threads(worker_threads())  # leave a core for drawing on small machines
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from PySide6 import QtCore
 
-from engine.errors import InputError, JobCancelled, SceneLensError
-from engine.jobs import Job, JobContext
+from scenelens.engine.errors import InputError, JobCancelled, SceneLensError
+from scenelens.engine.jobs import Job, JobContext
 
 
 class _Worker(QtCore.QObject):
@@ -41,7 +41,7 @@ class _Worker(QtCore.QObject):
         import sys
 
         if "torch" in sys.modules:  # never trigger a cold torch import here: it holds the GIL for seconds
-            from engine.device import worker_threads
+            from scenelens.engine.device import worker_threads
 
             torch, n = sys.modules["torch"], worker_threads()
             if torch.get_num_threads() != n:  # resizing the pool is slow and holds the GIL: do it once

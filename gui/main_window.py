@@ -11,13 +11,13 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine import __version__
-from engine.device import describe, resolve_device
-from engine.errors import InputError, SceneLensError
-from engine.jobs import Job
-from engine.project import Project, RecoveryStore, load_project
-from engine.scene import CameraRig, ImageLayer, Layer, Scene
-from engine.session import WORKSPACES, Pick, Session, load_scene_of, suggest_workspace
+from scenelens.engine import __version__
+from scenelens.engine.device import describe, resolve_device
+from scenelens.engine.errors import InputError, SceneLensError
+from scenelens.engine.jobs import Job
+from scenelens.engine.project import Project, RecoveryStore, load_project
+from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene
+from scenelens.engine.session import WORKSPACES, Pick, Session, load_scene_of, suggest_workspace
 
 from .jobs import JobRunner
 from .panels.inspector import Inspector
@@ -308,7 +308,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def run_task(self, task: str, on_layers=None, **options):
         """Run a task through its engine controller (the same plan the CLI and the Python API use): the job
         in the background, then its layers, with provenance, into the scene. Returns the job handle."""
-        from engine.controllers import build
+        from scenelens.engine.controllers import build
 
         try:
             plan = build(task, self.session, **options)
@@ -575,7 +575,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 return reg.open_pair(path, str(target))
         if path.endswith(".slproj"):
             return self.open_project(path)
-        from engine.io import load
+        from scenelens.engine.io import load
 
         def work(ctx):
             ctx.progress(0.05, f"reading {Path(path).name}")
@@ -623,7 +623,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return proj
 
     def save_project(self, path: str) -> None:
-        from engine.project import save_project
+        from scenelens.engine.project import save_project
 
         try:
             save_project(path, self.current_project())
@@ -759,7 +759,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_window_screenshot(self, path: str) -> None:
         """The whole window, with the GL area filled from VTK's own buffer (QWidget.grab shows garbage there)."""
-        from engine.io.image import write_image
+        from scenelens.engine.io.image import write_image
 
         write_image(path, self.window_image())
         self.log(f"wrote window screenshot {path}")

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import vtk
 
-from engine.errors import InputError
-from engine.scene import Scene
+from scenelens.engine.errors import InputError
+from scenelens.engine.scene import Scene
 
 from .views.scene_renderer import VIEWS, SceneRenderer
 from .views.vtk_utils import image_from_window
@@ -37,8 +37,8 @@ def render_scene(scene: Scene, size: tuple[int, int] = (1280, 800), view: str = 
 
 
 def render_file(path: str, out: str, size: tuple[int, int], view: str = "iso") -> Path:
-    from engine.io import load
-    from engine.io.image import write_image
+    from scenelens.engine.io import load
+    from scenelens.engine.io.image import write_image
 
     scene = load(path)
     img = render_scene(scene, size, view)
@@ -72,7 +72,7 @@ def palette_colors(name: str, label_set: str | None) -> "np.ndarray":
     """(256, 3) uint8 colours of a paper palette (ids beyond it keep the label set's colours)."""
     import numpy as np
 
-    from engine.labels import get_label_set
+    from scenelens.engine.labels import get_label_set
 
     base = get_label_set(label_set or "occ3d").lut().copy()
     base[255] = (200, 200, 200)  # ignore (occupied, class unknown), drawn with --show-ignore
@@ -201,7 +201,7 @@ def render_figure(scene: Scene, size=(1600, 1000), view: str = "iso", palette: s
     grid (or a saved `camera`). Returns (RGB image, camera dict in world coordinates)."""
     import numpy as np
 
-    from engine.scene import VoxelGrid
+    from scenelens.engine.scene import VoxelGrid
 
     grids = [lay for lay in scene.layers if isinstance(lay, VoxelGrid) and lay.visible]
     if not grids:
@@ -291,7 +291,7 @@ def _ego_car(position, frame: str):
 
 def figure_files(folder: Path) -> list[Path]:
     """The grid files of a folder, one per frame (SemanticKITTI sets by their .label)."""
-    from engine.occupancy.evaluate import _files
+    from scenelens.engine.occupancy.evaluate import _files
 
     return [p for _, p in sorted(_files(Path(folder)).items())]
 
@@ -302,8 +302,8 @@ def render_figures(path, out, size=(1600, 1000), view="iso", palette=None, camer
     framed on the first frame and kept for all). Returns (files written, the viewpoint used)."""
     import json
 
-    from engine.io import load
-    from engine.io.image import write_image
+    from scenelens.engine.io import load
+    from scenelens.engine.io.image import write_image
 
     src, out = Path(path), Path(out)
     if src.is_dir():

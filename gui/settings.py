@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import write_text
+from scenelens.engine.atomic import write_text
 
 MAX_RECENT = 10
 

@@ -23,8 +23,8 @@ from typing import Callable
 
 from PySide6 import QtCore, QtWidgets
 
-from engine.errors import InputError
-from engine.trust import UntrustedAdapterError, UntrustedModelError
+from scenelens.engine.errors import InputError
+from scenelens.engine.trust import UntrustedAdapterError, UntrustedModelError
 
 SETTING_OUTSIDE = "allow_outside_paths"
 IO_LOGGER = "scenelens.io"
@@ -84,7 +84,7 @@ class TrustPrompts(QtCore.QObject):
 
     # ------------------------------------------------------------------------------ setting
     def _build_setting(self) -> None:
-        from engine.io.limits import allow_outside_paths
+        from scenelens.engine.io.limits import allow_outside_paths
 
         on = bool(self.window.settings.get(SETTING_OUTSIDE, False))
         allow_outside_paths(True if on else None)  # None: the environment variable still decides
@@ -97,7 +97,7 @@ class TrustPrompts(QtCore.QObject):
         self.outside_action = a
 
     def set_allow_outside(self, on: bool) -> None:
-        from engine.io.limits import allow_outside_paths
+        from scenelens.engine.io.limits import allow_outside_paths
 
         allow_outside_paths(True if on else None)
         self.window.settings.set(SETTING_OUTSIDE, bool(on))
@@ -160,11 +160,11 @@ class TrustPrompts(QtCore.QObject):
                 return
             try:
                 if kind == "model":
-                    from engine.trust import trust_model_file
+                    from scenelens.engine.trust import trust_model_file
 
                     trust_model_file(path, remember=choice == "always")
                 else:
-                    from engine.trust import trust_adapter
+                    from scenelens.engine.trust import trust_adapter
 
                     trust_adapter(path)
             except (InputError, OSError) as e:  # the file vanished or the record cannot be written

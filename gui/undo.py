@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QUndoCommand
 
-from engine.undo import Command
+from scenelens.engine.undo import Command
 
 
 class EngineCommand(QUndoCommand):

@@ -27,7 +27,7 @@ def _isolated_user_dirs(tmp_path, monkeypatch):
 @pytest.fixture
 def window(qtbot):
     """A MainWindow with an empty scene, shown on the (virtual) display; closed cleanly afterwards."""
-    from gui.main_window import MainWindow
+    from scenelens.gui.main_window import MainWindow
 
     win = MainWindow(device="cpu")
     qtbot.addWidget(win)
@@ -65,3 +65,25 @@ def pytest_sessionfinish(session, exitstatus):
         app.closeAllWindows()
         app.processEvents()
         app.shutdown()
+
+
+# namespace-codemod: checkout check (begin)
+def _scenelens_is_this_checkout() -> None:
+    """The tests import `scenelens` from the venv's install: if that is another checkout (or a wheel), every test
+    here would silently run that code. One line instead."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    here = Path(__file__).resolve().parents[1]
+    spec = importlib.util.find_spec("scenelens.engine")
+    where = Path(spec.origin).resolve().parent if spec is not None and spec.origin else None
+    if where != here / "engine":
+        raise pytest.UsageError(f"scenelens.engine imports from {where}, not from this checkout ({here}): "
+                                f"run `{sys.executable} -m pip install -e {here}`")
+
+
+_scenelens_is_this_checkout()
+# namespace-codemod: checkout check (end)

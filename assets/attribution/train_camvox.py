@@ -50,9 +50,9 @@ def scores(pred: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
 def main() -> dict:
     import torch
 
-    import engine.io as eio
-    from engine.attribution.camvox import (CamVoxNet, build_heads, gather_patches, inputs_from_scene, make_query)
-    from engine.labels import get_label_set
+    import scenelens.engine.io as eio
+    from scenelens.engine.attribution.camvox import (CamVoxNet, build_heads, gather_patches, inputs_from_scene, make_query)
+    from scenelens.engine.labels import get_label_set
 
     torch.manual_seed(SEED)
     rng = np.random.default_rng(SEED)

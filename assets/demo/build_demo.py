@@ -50,9 +50,9 @@ def points_in_boxes(pts: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 def main() -> None:
     import cv2
 
-    from engine.io.manifest import write_manifest
-    from engine.io.pointcloud import write_ply
-    from engine.scene import PointCloud
+    from scenelens.engine.io.manifest import write_manifest
+    from scenelens.engine.io.pointcloud import write_ply
+    from scenelens.engine.scene import PointCloud
 
     pkl = next(SRC.glob("*.pkl"))
     info = _InfoUnpickler(open(pkl, "rb")).load()["data_list"][0]

@@ -58,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
             for k in ("position", "focal_point", "view_up"))
         if not ok:
             raise InputError(args.camera, "a viewpoint needs position, focal_point and view_up, 3 numbers each")
-    from gui.render import render_figures  # VTK is loaded only when a figure is drawn
+    from scenelens.gui.render import render_figures  # VTK is loaded only when a figure is drawn
 
     files, cam = render_figures(src, args.out, args.size, args.view, args.palette, camera, not args.no_edges,
                                 args.mask, not args.no_ego, show_ignore=args.show_ignore)

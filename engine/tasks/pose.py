@@ -28,7 +28,7 @@ def load_pose_model(model: str | None, device: str, output: str = "heatmaps", jo
 
         ad = TorchKeypointAdapter(output=output, joint_set=joint_set, input_size=input_size)
         return load_instance(ad, model, device, model)
-    import engine.pose  # noqa: F401  (registers the built-in adapters)
+    import scenelens.engine.pose  # noqa: F401  (registers the built-in adapters)
 
     return get_adapter("pose", model, device, default="blazepose")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
-from engine.scene import Scene
+from scenelens.engine.scene import Scene
 
 
 class SceneBrowser(QtWidgets.QTreeWidget):

@@ -12,16 +12,21 @@ It lives under gui/ because it spans both layers: importing it loads no Qt or VT
 do, when called), so headless scripts and servers can use `open`/`run`/`save` freely.
 """
 from __future__ import annotations
+# namespace-codemod: guard (begin)
+if __name__ != 'scenelens':  # one name per file: never a second copy of every module under another name
+    raise ImportError(f"cannot import {__name__}: the folder gui/scenelens/ is the package scenelens "
+                      "(import scenelens instead; a checkout is installed with `pip install -e .`)")
+# namespace-codemod: guard (end)
 
 import os
 from typing import TYPE_CHECKING, Any
 
-from engine import __version__
+from scenelens.engine import __version__
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from engine.session import Pick, Session
+    from scenelens.engine.session import Pick, Session
 
 __all__ = ["open", "show", "render", "Session", "Pick", "__version__"]
 
@@ -31,7 +36,7 @@ def __getattr__(name: str):
     # parent package), and the CLI or a Ray worker that needs one engine module should not pay for numpy and
     # the session model.
     if name in ("Session", "Pick"):
-        from engine import session
+        from scenelens.engine import session
 
         return getattr(session, name)
     raise AttributeError(f"module 'scenelens' has no attribute {name!r}")
@@ -39,8 +44,8 @@ def __getattr__(name: str):
 
 def open(path: str | os.PathLike, device: str = "auto") -> Session:  # noqa: A001  (the library's verb)
     """A Session on a file, folder, scene manifest or `.slproj` project (device: auto, cpu or cuda)."""
-    from engine.device import resolve_device
-    from engine.session import Session
+    from scenelens.engine.device import resolve_device
+    from scenelens.engine.session import Session
 
     return Session.open(path, device=resolve_device(device))
 
@@ -48,8 +53,8 @@ def open(path: str | os.PathLike, device: str = "auto") -> Session:  # noqa: A00
 def _as_session(obj: Any) -> Session:
     import numpy as np
 
-    from engine.scene import PointCloud, Scene, VoxelGrid
-    from engine.session import Session
+    from scenelens.engine.scene import PointCloud, Scene, VoxelGrid
+    from scenelens.engine.session import Session
 
     if isinstance(obj, Session):
         return obj
@@ -74,7 +79,7 @@ def _as_session(obj: Any) -> Session:
 def show(obj: Any = None, device: str = "auto", size: tuple[int, int] | None = None) -> Session:
     """Open the SceneLens window on a Session, a path, or arrays (N×3 points, X×Y×Z label grids, or a dict of
     them) and block until it is closed, like `open3d.visualization.draw`. Returns the session (with any edits)."""
-    from gui.app import show_session
+    from scenelens.gui.app import show_session
 
     session = _as_session(obj) if obj is not None else None
     return show_session(session, device=device, size=size)
@@ -83,11 +88,11 @@ def show(obj: Any = None, device: str = "auto", size: tuple[int, int] | None = N
 def render(obj: Any, out: str | os.PathLike | None = None, size: tuple[int, int] = (1280, 800),
            view: str = "iso") -> np.ndarray:
     """Draw offscreen with the 3D view's builders; returns the RGB image and writes a PNG when `out` is given."""
-    from gui.render import render_scene
+    from scenelens.gui.render import render_scene
 
     img = render_scene(_as_session(obj).scene, size, view)
     if out is not None:
-        from engine.io.image import write_image
+        from scenelens.engine.io.image import write_image
 
         write_image(str(out), img)
     return img

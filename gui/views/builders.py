@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from engine.scene import Layer
+from scenelens.engine.scene import Layer
 
 BuildFn = Callable[[Layer, dict], list]
 PickFn = Callable[[int, int, tuple], dict]
@@ -26,7 +26,7 @@ def register_builder(layer_cls: type):
 
 
 def _discover() -> None:
-    from engine.plugins import discovered, import_submodules
+    from scenelens.engine.plugins import discovered, import_submodules
 
     from . import layers
 

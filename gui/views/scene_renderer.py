@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import vtk
 
-from engine.scene import Layer, PointCloud, Scene, VoxelGrid
+from scenelens.engine.scene import Layer, PointCloud, Scene, VoxelGrid
 
 from .builders import build_actors
 

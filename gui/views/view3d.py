@@ -7,7 +7,7 @@ import numpy as np
 import vtk
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.scene import Layer, Scene
+from scenelens.engine.scene import Layer, Scene
 
 from .scene_renderer import SceneRenderer
 from .vtk_utils import image_from_window
@@ -134,7 +134,7 @@ class View3D(QtWidgets.QWidget):
         st.update(style or {})
         if not wants(layer, st):
             return False
-        from engine.jobs import Job
+        from scenelens.engine.jobs import Job
 
         uid, gen = layer.uid, self._bg_gen[layer.uid]
         old = self._bg_jobs.pop(uid, None)
@@ -211,7 +211,7 @@ class View3D(QtWidgets.QWidget):
         self.window.Render()
         img = image_from_window(self.window)
         if path:
-            from engine.io.image import write_image
+            from scenelens.engine.io.image import write_image
 
             write_image(path, img)
         return img

@@ -8,7 +8,7 @@ import inspect
 def discover() -> list[type]:
     import sys
 
-    from engine.plugins import import_submodules
+    from scenelens.engine.plugins import import_submodules
 
     from .base import Workbench
 
@@ -26,7 +26,7 @@ def plugin_workbenches() -> list[type]:
     subclass, or a module holding some; anything else is reported as a failed plug-in."""
     import types
 
-    from engine.plugins import entry_point_plugins, mark_failed
+    from scenelens.engine.plugins import entry_point_plugins, mark_failed
 
     from .base import Workbench
 

@@ -10,10 +10,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.attribution.common import colorbar, colorize, display_scale, load_image, overlay
-from engine.attribution.ig import format_gap
-from engine.attribution.pipeline import AttributionOptions, export_all, make_job
-from engine.scene import ImageLayer
+from scenelens.engine.attribution.common import colorbar, colorize, display_scale, load_image, overlay
+from scenelens.engine.attribution.ig import format_gap
+from scenelens.engine.attribution.pipeline import AttributionOptions, export_all, make_job
+from scenelens.engine.scene import ImageLayer
 
 from .base import Workbench
 

@@ -14,9 +14,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.attribution.voxel_explain import VoxelExplainOptions, make_predict_job, make_voxel_job
-from engine.attribution.voxel_export import export_voxel_explanation
-from engine.scene import AttributionMap, CameraRig, PointCloud, VoxelGrid
+from scenelens.engine.attribution.voxel_explain import VoxelExplainOptions, make_predict_job, make_voxel_job
+from scenelens.engine.attribution.voxel_export import export_voxel_explanation
+from scenelens.engine.scene import AttributionMap, CameraRig, PointCloud, VoxelGrid
 
 from .base import Workbench
 
@@ -70,7 +70,7 @@ class CameraGrid(QtWidgets.QWidget):
              alpha: float = 0.85, columns: int = 2) -> None:
         from PySide6 import QtGui
 
-        from engine.attribution.voxel_export import heat_colorbar, heat_overlay, shared_heat_scale
+        from scenelens.engine.attribution.voxel_export import heat_colorbar, heat_overlay, shared_heat_scale
 
         self.clear()
         self.scale = shared_heat_scale(maps, visible)
@@ -185,7 +185,7 @@ class Attribution3DWorkbench(Workbench):
         grids = [g for g in self.window.scene.of_type(VoxelGrid)]
         if grids:
             return grids[0]
-        from engine.attribution.camvox import occ3d_spec
+        from scenelens.engine.attribution.camvox import occ3d_spec
 
         return occ3d_spec().empty("Occ3D geometry")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6 import QtWidgets
 
-from engine.scene import PointCloud
+from scenelens.engine.scene import PointCloud
 
 from .base import Workbench
 

@@ -31,15 +31,15 @@ class ExportTools(Workbench):
                                                             "Rerun recording (*.rrd)")
             if not path:
                 return None
-        from engine.interop import write_rrd
-        from engine.jobs import Job
+        from scenelens.engine.interop import write_rrd
+        from scenelens.engine.jobs import Job
 
         scene = w.scene
         job = Job("Export Rerun recording", lambda ctx: write_rrd(scene, path))
         return w.start_job(job, on_result=lambda logged: w.log(f"wrote {path} ({len(logged)} entities)"))
 
     def export_mesh(self, path: str | None = None):
-        from engine.scene import VoxelGrid
+        from scenelens.engine.scene import VoxelGrid
 
         w = self.window
         uid = w.browser.selected_uid() if hasattr(w, "browser") else None
@@ -54,8 +54,8 @@ class ExportTools(Workbench):
                                                             "Meshes (*.ply *.glb *.gltf *.obj *.stl *.off)")
             if not path:
                 return None
-        from engine.interop import write_mesh
-        from engine.jobs import Job
+        from scenelens.engine.interop import write_mesh
+        from scenelens.engine.jobs import Job
 
         job = Job(f"Export {grid.name} as a mesh", lambda ctx: write_mesh(grid, path))
         return w.start_job(job, on_result=lambda n: w.log(f"wrote {path} ({n:,} triangles)"))

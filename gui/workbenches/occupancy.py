@@ -14,11 +14,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.jobs import Job
-from engine.labels import get_label_set
-from engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
-from engine.scene import CameraRig, PointCloud, VoxelGrid
-from engine.undo import Command, SetArrayValues
+from scenelens.engine.jobs import Job
+from scenelens.engine.labels import get_label_set
+from scenelens.engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
+from scenelens.engine.scene import CameraRig, PointCloud, VoxelGrid
+from scenelens.engine.undo import Command, SetArrayValues
 
 from .base import Workbench
 
@@ -324,7 +324,7 @@ class OccupancyWorkbench(Workbench):
         self.legend.clear()
         self.paint_class.clear()
         if self.diff_check.isChecked() and self.codes is not None:
-            from engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
+            from scenelens.engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
 
             counts = np.bincount(self.codes.ravel(), minlength=len(DIFF_NAMES))
             for c in range(1, len(DIFF_NAMES)):  # the diff colours' legend, above the classes
@@ -513,8 +513,8 @@ class OccupancyWorkbench(Workbench):
 
     def _build_side(self) -> None:
         """(Re)build the ground truth's actors in the right-hand renderer; a big grid's mesh in a job."""
-        from gui.views.builders import build_actors
-        from gui.views.layers.voxels import prebuild, wants_background
+        from scenelens.gui.views.builders import build_actors
+        from scenelens.gui.views.layers.voxels import prebuild, wants_background
 
         side, gt = self._side, self.gt
         if gt is None or self.grid is None:  # nothing to compare with any more
@@ -548,7 +548,7 @@ class OccupancyWorkbench(Workbench):
         return None
 
     def _apply_side_clip(self) -> None:
-        from gui.views.layers.voxels import apply_clip, visible_voxels
+        from scenelens.gui.views.layers.voxels import apply_clip, visible_voxels
 
         side = getattr(self, "_side", None)
         if side is None or self.gt is None:
@@ -583,7 +583,7 @@ class OccupancyWorkbench(Workbench):
             self.codes = None
             self.redraw()
             return
-        from engine.occupancy.metrics import diff_codes
+        from scenelens.engine.occupancy.metrics import diff_codes
 
         pred, gt = self.grid, self.gt
         free = gt.free_label if gt.free_label is not None else 17
@@ -645,7 +645,7 @@ class OccupancyWorkbench(Workbench):
 
     def _set_lod(self, on: bool) -> int:
         """The coarse meshes while the user drags (rotation, a clip slider), full detail on release."""
-        from gui.views.layers.voxels import set_interactive_lod
+        from scenelens.gui.views.layers.voxels import set_interactive_lod
 
         side = getattr(self, "_side", None)
         return sum(set_interactive_lod(r, on) for r in (self.window.view3d.renderer, side and side["renderer"]) if r)
@@ -679,7 +679,7 @@ class OccupancyWorkbench(Workbench):
         self.window.view3d.render()
 
     def _apply_clip(self) -> None:
-        from gui.views.layers.voxels import apply_clip, visible_voxels
+        from scenelens.gui.views.layers.voxels import apply_clip, visible_voxels
 
         sr = self.window.view3d.scene_renderer
         cap = getattr(self, "_cap_actor", None)
@@ -736,7 +736,7 @@ class OccupancyWorkbench(Workbench):
         if len(idx[0]) == 0:
             return
         if mode == "inspect":
-            from gui.views.layers.voxels import voxel_info
+            from scenelens.gui.views.layers.voxels import voxel_info
 
             v = tuple(int(i[0]) for i in idx)
             self.window.inspector.show(f"{self.grid.name} — voxel", voxel_info(self.grid, v, self.gt, self.codes))
@@ -770,7 +770,7 @@ class OccupancyWorkbench(Workbench):
         self.window._mark_dirty()  # noqa: SLF001 - edits are annotations (saved with the project)
         self.grid.meta["edited"] = True
         if self.diff_check.isChecked() and self.gt is not None:
-            from engine.occupancy.metrics import diff_codes
+            from scenelens.engine.occupancy.metrics import diff_codes
 
             self.codes = diff_codes(self.grid.labels, self.gt.labels,
                                     17 if self.gt.free_label is None else self.gt.free_label)  # 0 is a label
@@ -792,7 +792,7 @@ class OccupancyWorkbench(Workbench):
         if self.grid is None or self.gt is None:
             self.window.log("metrics need a prediction grid and a grid to compare with", "warning")
             return None
-        from engine.occupancy.evaluate import evaluate_grids
+        from scenelens.engine.occupancy.evaluate import evaluate_grids
 
         proto = "semantickitti" if (self.gt.label_set == "semantickitti") else "occ3d"
         mask = self.metric_mask.currentText()
@@ -837,7 +837,7 @@ class OccupancyWorkbench(Workbench):
 
     def sequence_metrics(self, gt_folder: str, pred_folder: str | None = None):
         """One confusion matrix over all frames of the open sequence (as the reference evaluations do)."""
-        from engine.occupancy.evaluate import make_eval_job, match_pairs
+        from scenelens.engine.occupancy.evaluate import make_eval_job, match_pairs
 
         pred_folder = pred_folder or (self.window.scene.path if self.frames else None)
         if not pred_folder:
@@ -851,7 +851,7 @@ class OccupancyWorkbench(Workbench):
     def load_frame(self, i: int):
         if not self.frames or not 0 <= i < len(self.frames):
             return None
-        from engine.io.occ3d import read_occ_npz
+        from scenelens.engine.io.occ3d import read_occ_npz
 
         path = self.frames[i]
         opts = dict(self.window.scene.meta.get("occ_options") or {})
@@ -863,7 +863,7 @@ class OccupancyWorkbench(Workbench):
                                                                         "highlight": None, "compare_to": None}
 
         def work(ctx):
-            from gui.views.layers.voxels import prebuild
+            from scenelens.gui.views.layers.voxels import prebuild
 
             g = read_occ_npz(Path(path), **opts)
             ctx.progress(0.6, "building faces")
@@ -924,12 +924,12 @@ class OccupancyWorkbench(Workbench):
             self.window.log(f"projection needs a camera rig and {'a voxel grid' if source == 'voxels' else 'a point cloud'}",
                             "warning")
             return None
-        from engine.occupancy.projection import project_points_by_class, project_voxels
+        from scenelens.engine.occupancy.projection import project_points_by_class, project_voxels
 
         if source == "points":
             pc = pcs[0]
             if self.window.scene.meta.get("format") == "nuscenes-info":
-                from engine.io.nuscenes import label_points_from_boxes
+                from scenelens.engine.io.nuscenes import label_points_from_boxes
 
                 labels = label_points_from_boxes(self.window.scene)
             else:
@@ -978,7 +978,7 @@ class OccupancyWorkbench(Workbench):
 
     def select_pixel(self, cam_name: str, u: float, v: float):
         """Highlight in 3-D the occupied voxels along the camera ray through pixel (u, v)."""
-        from engine.occupancy.projection import voxels_along_pixel
+        from scenelens.engine.occupancy.projection import voxels_along_pixel
 
         cam = next(c for c in self.rig().cameras if c.name == cam_name)
         g = self.grid
@@ -986,7 +986,7 @@ class OccupancyWorkbench(Workbench):
         def done(idx):
             self.highlight = idx
             if len(idx):
-                from gui.views.layers.voxels import voxel_info
+                from scenelens.gui.views.layers.voxels import voxel_info
 
                 self.window.inspector.show(f"{cam_name} pixel ({u:.0f}, {v:.0f}) — first voxel",
                                            voxel_info(g, tuple(int(x) for x in idx[0]), self.gt, self.codes))
@@ -997,9 +997,9 @@ class OccupancyWorkbench(Workbench):
 
     # ------------------------------------------------------------------------------------------- tasks
     def _task_inputs(self, drop_classes=()):
-        from engine.io.nuscenes import label_points_from_boxes
-        from engine.occupancy.grids import preset
-        from engine.occupancy.voxelize import Scan
+        from scenelens.engine.io.nuscenes import label_points_from_boxes
+        from scenelens.engine.occupancy.grids import preset
+        from scenelens.engine.occupancy.voxelize import Scan
 
         scene = self.window.scene
         pcs = scene.of_type(PointCloud)
@@ -1007,7 +1007,7 @@ class OccupancyWorkbench(Workbench):
             raise ValueError("the scene has no point cloud")
         pc = pcs[0]
         if scene.meta.get("format") == "nuscenes-info":
-            from engine.io.nuscenes import box_corners_mask
+            from scenelens.engine.io.nuscenes import box_corners_mask
 
             labels = label_points_from_boxes(scene).astype(np.int64)
             spec = preset("occ3d")
@@ -1029,7 +1029,7 @@ class OccupancyWorkbench(Workbench):
         return [Scan(pc.points[keep], labels[keep], None, origin, pc.name)], spec
 
     def run_lidar_task(self, drop_classes=(), name: str = "LiDAR occupancy"):
-        from engine.tasks.occupancy import make_run_job
+        from scenelens.engine.tasks.occupancy import make_run_job
 
         try:
             scans, spec = self._task_inputs(drop_classes)
@@ -1066,9 +1066,9 @@ class OccupancyWorkbench(Workbench):
     def build_from_sequence(self, path: str, keyframe: int = 0, densify: bool = False):
         """Occupancy ▸ Build ground truth from a sequence: the engine's builder in a job (progress, cancel);
         the result is added as the ground-truth grid, data warnings go to the log."""
-        from engine.jobs import Job
-        from engine.occupancy.sequence import build_ground_truth, detect_sequence
-        from engine.tasks.occupancy import sequence_spec
+        from scenelens.engine.jobs import Job
+        from scenelens.engine.occupancy.sequence import build_ground_truth, detect_sequence
+        from scenelens.engine.tasks.occupancy import sequence_spec
 
         warnings: list[str] = []
 
@@ -1076,7 +1076,7 @@ class OccupancyWorkbench(Workbench):
             ctx.progress(0.0, "reading the sequence")
             seq = detect_sequence(path)
             if seq is None:
-                from engine.errors import InputError
+                from scenelens.engine.errors import InputError
 
                 raise InputError(path, "not a sequence (SurroundOcc own-data folder, SemanticKITTI sequence "
                                        "folder or nuScenes info .pkl)")
@@ -1105,7 +1105,7 @@ class OccupancyWorkbench(Workbench):
 
     def open_prediction(self, path: str):
         """Add a prediction next to the open ground truth and compare the pair in one view (diff colours)."""
-        from engine.io import load_layers
+        from scenelens.engine.io import load_layers
 
         grids = [g for g in load_layers(path, role="prediction") if isinstance(g, VoxelGrid)]
         if not grids:
@@ -1132,17 +1132,17 @@ class OccupancyWorkbench(Workbench):
     def run_adapter(self, path: str, drop_cameras=()):
         """Run a user's occupancy model on the scene's cameras; its output is shown like a loaded prediction.
         `drop_cameras` removes cameras first (what-if)."""
-        from engine.adapters import get_adapter
-        from engine.occupancy.grids import preset
-        from engine.scene import Scene
-        from engine.tasks.occupancy import make_run_job
+        from scenelens.engine.adapters import get_adapter
+        from scenelens.engine.occupancy.grids import preset
+        from scenelens.engine.scene import Scene
+        from scenelens.engine.tasks.occupancy import make_run_job
 
         scene = self.window.scene
         rig = self.rig()
         if drop_cameras and rig is not None:
             rig2 = CameraRig(name=rig.name, cameras=[c for c in rig.cameras if c.name not in drop_cameras], frame=rig.frame)
             scene = Scene(scene.name, [rig2 if lay is rig else lay for lay in scene.layers], dict(scene.meta), scene.path)
-        from engine.errors import InputError
+        from scenelens.engine.errors import InputError
 
         try:
             adapter = get_adapter("occupancy", path, self.window.device)
@@ -1163,33 +1163,33 @@ class OccupancyWorkbench(Workbench):
         return self.window.start_job(Job(name, lambda ctx: fn()), on_result=lambda r: self.window.log(f"{name}: done"))
 
     def export_occ3d(self, path):
-        from engine.io.occ3d import write_occ3d
+        from scenelens.engine.io.occ3d import write_occ3d
 
         g = self.grid
         return self._job_export(f"Export {Path(path).name}", lambda: write_occ3d(path, g))
 
     def export_surroundocc(self, path):
-        from engine.io.surroundocc import write_surroundocc
+        from scenelens.engine.io.surroundocc import write_surroundocc
 
         g = self.grid
         return self._job_export(f"Export {Path(path).name}", lambda: write_surroundocc(path, g))
 
     def export_semantickitti(self, path):
-        from engine.io.semantickitti_voxels import write_ssc
+        from scenelens.engine.io.semantickitti_voxels import write_ssc
 
         g = self.grid
         return self._job_export(f"Export {Path(path).name}", lambda: write_ssc(path, g))
 
     def export_ply(self, path):
-        from engine.occupancy.export import write_surface_ply
-        from gui.views.layers.voxels import visible_voxels
+        from scenelens.engine.occupancy.export import write_surface_ply
+        from scenelens.gui.views.layers.voxels import visible_voxels
 
         g = self.grid
         vis, _ = visible_voxels(g, {**self.style(), "diff_codes": None, "clip": None})
         return self._job_export(f"Export {Path(path).name}", lambda: write_surface_ply(path, g, vis))
 
     def export_metrics(self, path):
-        from engine.occupancy.export import write_metrics_csv, write_metrics_json
+        from scenelens.engine.occupancy.export import write_metrics_csv, write_metrics_json
 
         if self.metrics is None:
             self.window.log("compute metrics first", "warning")
@@ -1218,7 +1218,7 @@ class OccupancyWorkbench(Workbench):
     def _write_video(self, path, n_frames: int, size):
         import cv2
 
-        from engine.io.video import AtomicVideoWriter
+        from scenelens.engine.io.video import AtomicVideoWriter
 
         v3 = self.window.view3d
         steps = len(self.frames) if len(self.frames) > 1 else n_frames
@@ -1232,7 +1232,7 @@ class OccupancyWorkbench(Workbench):
                     writer.abort()
                     return None
                 if len(self.frames) > 1:
-                    from engine.io.occ3d import read_occ_npz
+                    from scenelens.engine.io.occ3d import read_occ_npz
 
                     g = read_occ_npz(Path(self.frames[i]), **(self.window.scene.meta.get("occ_options") or {}))
                     g.name = self.grid.name

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PySide6 import QtWidgets
 
-from engine.errors import InputError
-from engine.scene import PointCloud
+from scenelens.engine.errors import InputError
+from scenelens.engine.scene import PointCloud
 
 from .base import Workbench
 
@@ -84,7 +84,7 @@ class PointCloudAttributionWorkbench(Workbench):
         if dlg.exec() != QtWidgets.QDialog.Accepted:
             return
         try:
-            from engine.attribution.pointcloud import parse_target
+            from scenelens.engine.attribution.pointcloud import parse_target
 
             tgt = parse_target(target.text())
         except InputError as e:
@@ -96,7 +96,7 @@ class PointCloudAttributionWorkbench(Workbench):
 
     # ------------------------------------------------------------------------------------------ running
     def explain(self, layer: PointCloud, model_path: str, target, **kw):
-        from engine.attribution.pointcloud import make_point_model_job
+        from scenelens.engine.attribution.pointcloud import make_point_model_job
 
         if not model_path:
             self.window.error("Explain point-cloud model", "Choose a model file.")

@@ -14,8 +14,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.jobs import Job
-from engine.scene import ImageLayer, Skeleton, Trajectory
+from scenelens.engine.jobs import Job
+from scenelens.engine.scene import ImageLayer, Skeleton, Trajectory
 
 from .base import Workbench
 
@@ -31,7 +31,7 @@ def track_colour(track_id: int) -> tuple[int, int, int]:
 
 
 def _sides(sk: Skeleton) -> list[str]:
-    from engine.pose.joints import JOINT_SETS
+    from scenelens.engine.pose.joints import JOINT_SETS
 
     js = JOINT_SETS.get(sk.joint_set)
     return [js.side(j) for j in range(js.n)] if js else ["centre"] * sk.joints.shape[2]
@@ -326,7 +326,7 @@ class PoseWorkbench(Workbench):
     def _show_video_frame(self, t: int) -> None:
         for lay in self.window.scene.of_type(ImageLayer):
             if lay.n_frames > 1 and lay.path:
-                from engine.io.image import VideoReader
+                from scenelens.engine.io.image import VideoReader
 
                 if getattr(self, "_vr_path", None) != lay.path:
                     self._vr = VideoReader(lay.path)
@@ -343,7 +343,7 @@ class PoseWorkbench(Workbench):
 
     def subject_centre(self, t: int) -> np.ndarray | None:
         """Where the first 3-D layer's people are at frame t, in the 3-D view's (display) coordinates."""
-        from gui.views.layers.skeleton import display_rotation
+        from scenelens.gui.views.layers.skeleton import display_rotation
 
         for sk in self.skeletons(3):
             f = min(t, sk.joints.shape[0] - 1)
@@ -437,7 +437,7 @@ class PoseWorkbench(Workbench):
             self._draw_errors(gts[0], preds[0])
 
     def _draw_errors(self, gt_pair, pred_pair) -> None:
-        from engine.pose.evaluate import match_people
+        from scenelens.engine.pose.evaluate import match_people
 
         (g, tg), (p, tp) = gt_pair, pred_pair
         gv = g.meta.get("visibility")[tg]
@@ -466,7 +466,7 @@ class PoseWorkbench(Workbench):
     # ------------------------------------------------------------------ running the model
     def _load_model(self):
         if self.model is None:
-            from engine.tasks.pose import load_pose_model
+            from scenelens.engine.tasks.pose import load_pose_model
 
             # in-process on the job's worker thread: the 'none_dealloc' aborts that once forced a child process
             # were PySide6 6.12.0's refcount bug (pinned away in pyproject), not MediaPipe's graph threads
@@ -489,8 +489,8 @@ class PoseWorkbench(Workbench):
             self.run_on(path)
 
     def run_on(self, path, every: int = 1, boxes=None):
-        from engine.errors import InputError
-        from engine.pose.run import make_job
+        from scenelens.engine.errors import InputError
+        from scenelens.engine.pose.run import make_job
 
         try:
             model = self._load_model()
@@ -619,13 +619,13 @@ class PoseWorkbench(Workbench):
         self.redraw_2d()
 
     def move_keypoint(self, sk, t, p, j, xy) -> None:
-        from engine.pose.edit import KeypointEdit
+        from scenelens.engine.pose.edit import KeypointEdit
 
         self.window.push(KeypointEdit(sk, t, p, j, xy=xy, on_change=self._changed))
         self.select(sk, t, p, j)
 
     def toggle_visibility(self) -> None:
-        from engine.pose.edit import KeypointEdit
+        from scenelens.engine.pose.edit import KeypointEdit
 
         s = self._selected_layer()
         if s is None:
@@ -638,7 +638,7 @@ class PoseWorkbench(Workbench):
         self.select(sk, t, p, j)
 
     def add_person(self, sk: Skeleton | None = None, center=None):
-        from engine.pose.edit import AddPerson, template_person
+        from scenelens.engine.pose.edit import AddPerson, template_person
 
         pairs = self.layers_for_image(self.window.view2d.current)
         if sk is None:
@@ -654,7 +654,7 @@ class PoseWorkbench(Workbench):
         return cmd.person
 
     def delete_person(self) -> None:
-        from engine.pose.edit import DeletePerson
+        from scenelens.engine.pose.edit import DeletePerson
 
         s = self._selected_layer()
         if s is None:
@@ -666,7 +666,7 @@ class PoseWorkbench(Workbench):
 
     # ------------------------------------------------------------------ annotations in projects
     def save_annotations(self, project) -> None:
-        from engine.pose.edit import annotation_arrays
+        from scenelens.engine.pose.edit import annotation_arrays
 
         for sk in self.skeletons(2):
             if sk.meta.get("edited"):
@@ -674,7 +674,7 @@ class PoseWorkbench(Workbench):
                     project.annotations[f"pose:{sk.name}:{k}"] = v
 
     def restore_annotations(self, project) -> None:
-        from engine.pose.edit import apply_annotation_arrays
+        from scenelens.engine.pose.edit import apply_annotation_arrays
 
         for sk in self.skeletons(2):
             keys = {k: f"pose:{sk.name}:{k}" for k in ("joints", "confidence", "visibility", "valid")}
@@ -719,7 +719,7 @@ class PoseWorkbench(Workbench):
             if est is None:
                 return None
         align = align or ("sim3" if est.meta.get("monocular", False) else "se3")
-        from engine.pose.trajectory_eval import evaluate
+        from scenelens.engine.pose.trajectory_eval import evaluate
 
         def work(ctx):
             ctx.progress(0.1, "associating and aligning")
@@ -796,12 +796,12 @@ class PoseWorkbench(Workbench):
 
     def export(self, kind: str, path: str, which: str | None = None):
         """`which` (COCO only): 'predictions', 'ground truth' or 'both' (default: what is loaded)."""
-        from engine.io.coco_keypoints import write_coco
+        from scenelens.engine.io.coco_keypoints import write_coco
 
         w = self.window
         if kind == "coco":
-            from engine.errors import InputError
-            from engine.io.coco_keypoints import EXPORT_CHOICES, export_coco
+            from scenelens.engine.errors import InputError
+            from scenelens.engine.io.coco_keypoints import EXPORT_CHOICES, export_coco
 
             sks = self.skeletons(2)
             if not sks:
@@ -819,7 +819,7 @@ class PoseWorkbench(Workbench):
                 return None
             return w.start_job(Job(f"Export {Path(path).name}", lambda ctx: write_coco(path, data)))
         if kind == "npz":
-            from engine.io.h36m import write_joints_npz
+            from scenelens.engine.io.h36m import write_joints_npz
 
             sks = self.skeletons(3)
             if not sks:
@@ -827,7 +827,7 @@ class PoseWorkbench(Workbench):
                 return None
             return w.start_job(Job(f"Export {Path(path).name}", lambda ctx: write_joints_npz(path, sks[0])))
         if kind == "video":
-            from engine.pose.overlay import overlay_job
+            from scenelens.engine.pose.overlay import overlay_job
 
             sk = next((s for s in self.skeletons(2) if s.meta.get("video")), None)
             if sk is None:

@@ -14,10 +14,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from engine.errors import InputError
-from engine.jobs import Job
-from engine.scene import CorrespondenceSet, PointCloud
-from engine.undo import Command
+from scenelens.engine.errors import InputError
+from scenelens.engine.jobs import Job
+from scenelens.engine.scene import CorrespondenceSet, PointCloud
+from scenelens.engine.undo import Command
 
 from .base import Workbench
 from .registration_explain import AlignmentExplainer
@@ -154,7 +154,7 @@ class RegistrationWorkbench(Workbench):
         form.addRow("Source", self.src_combo)
         form.addRow("Target", self.tgt_combo)
         self.preset_combo = QtWidgets.QComboBox()
-        from engine.registration.pipeline import PRESET_HELP, PRESETS
+        from scenelens.engine.registration.pipeline import PRESET_HELP, PRESETS
 
         self.preset_combo.addItems(list(PRESETS))
         for i, name in enumerate(PRESETS):
@@ -340,7 +340,7 @@ class RegistrationWorkbench(Workbench):
 
     # ------------------------------------------------------------------------------------------ running
     def params(self):
-        from engine.registration.pipeline import RegistrationParams
+        from scenelens.engine.registration.pipeline import RegistrationParams
 
         icp = self.icp_combo.currentText()
         kind = {} if icp in ("off", "preset's") else {"icp_method": icp}
@@ -352,7 +352,7 @@ class RegistrationWorkbench(Workbench):
         return prm
 
     def run(self):
-        from engine.registration.pipeline import make_job
+        from scenelens.engine.registration.pipeline import make_job
 
         scene = self.window.scene
         src, tgt = scene.get(self.src_combo.currentData() or ""), scene.get(self.tgt_combo.currentData() or "")
@@ -445,7 +445,7 @@ class RegistrationWorkbench(Workbench):
 
     def nudge(self, kind: str, axis: str, sign: int) -> None:
         """Rotate about the source's centroid (in its current pose) or translate, by the panel's step."""
-        from engine.registration.kabsch import rotation_matrix
+        from scenelens.engine.registration.kabsch import rotation_matrix
 
         T = self.current_T()
         ax = np.eye(3)["xyz".index(axis)]
@@ -461,7 +461,7 @@ class RegistrationWorkbench(Workbench):
         self.set_manual_pose(D @ T, f"nudge {kind} {axis}{'+' if sign > 0 else '-'}")
 
     def solve_from_pairs(self) -> np.ndarray | None:
-        from engine.registration.kabsch import kabsch_np
+        from scenelens.engine.registration.kabsch import kabsch_np
 
         if len(self.manual_pairs) < 3:
             self.window.error("Manual alignment", f"Pick at least three source↔target pairs ({len(self.manual_pairs)} so far).")
@@ -473,7 +473,7 @@ class RegistrationWorkbench(Workbench):
         return T
 
     def icp_from_current(self):
-        from engine.registration.pipeline import refine
+        from scenelens.engine.registration.pipeline import refine
 
         if self.result is None:
             self.window.error("ICP", "Run the registration first (ICP works on its keypoints).")
@@ -514,7 +514,7 @@ class RegistrationWorkbench(Workbench):
             self.icp_status.setText(f"{text} — converged")
 
     def _evaluate_manual(self) -> None:
-        from engine.registration.pipeline import evaluate_pose
+        from scenelens.engine.registration.pipeline import evaluate_pose
 
         res, T, gt = self.result, self.T_manual.copy(), self.gt
         preset = res.params.preset
@@ -538,7 +538,7 @@ class RegistrationWorkbench(Workbench):
         self._anim.start()
 
     def _anim_step(self) -> None:
-        from engine.registration.pipeline import interpolate
+        from scenelens.engine.registration.pipeline import interpolate
 
         r = self.result
         self._anim_t += 0.04
@@ -832,7 +832,7 @@ class RegistrationWorkbench(Workbench):
     def load_gt(self, path: str, pair: tuple[int, int] | None = None) -> np.ndarray | None:
         """A 4×4 transform file, or a 3DMatch gt.log: then the (source, target) fragment pair is taken from
         `pair`, else from the clouds' file names (cloud_bin_12.ply → 12), else the user picks it."""
-        from engine.io.registration_formats import GroundTruthFile
+        from scenelens.engine.io.registration_formats import GroundTruthFile
 
         try:
             g = GroundTruthFile(path)  # txt/json/npy 4×4, gt.log, KITTI poses: the CLI's reader
@@ -883,7 +883,7 @@ class RegistrationWorkbench(Workbench):
             self.load_gt(path)
 
     def open_pair(self, source_path: str, target_path: str, gt_path: str | None = None):
-        from engine.io import load_layers
+        from scenelens.engine.io import load_layers
 
         def work(ctx):
             out = []
@@ -896,7 +896,7 @@ class RegistrationWorkbench(Workbench):
             return out
 
         def done(clouds) -> None:
-            from engine.scene import Scene
+            from scenelens.engine.scene import Scene
 
             src, tgt = clouds
             src.name, tgt.name = f"source: {src.name}", f"target: {tgt.name}"
@@ -922,7 +922,7 @@ class RegistrationWorkbench(Workbench):
 
     def export(self, kind: str, path: str, fragments: tuple[int, int, int] = (1, 0, 2)):
         """kind: transform | log | merged | corr. Runs as a job; files are written atomically by the engine."""
-        from engine.registration import export as ex
+        from scenelens.engine.registration import export as ex
 
         r, T = self.result, self.current_T().copy()
         if r is None:

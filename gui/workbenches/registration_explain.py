@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from engine.attribution.registration_explain import ExplainParams, make_job
+from scenelens.engine.attribution.registration_explain import ExplainParams, make_job
 
 
 class AlignmentExplainer:

@@ -14,7 +14,7 @@ from dataclasses import fields
 
 from PySide6 import QtCore, QtWidgets
 
-from engine.errors import InputError
+from scenelens.engine.errors import InputError
 
 # chosen in the panel's main rows, not here
 EXCLUDED = {"preset", "estimator", "run_baseline", "icp", "icp_method", "device", "sc2", "scan"}
@@ -52,7 +52,7 @@ CHOICES = {"ground": ("keep", "remove"), "cap": ("best", "random")}
 
 def _help() -> dict[str, str]:
     try:
-        from engine.tasks.registration import _PARAM_FLAGS
+        from scenelens.engine.tasks.registration import _PARAM_FLAGS
 
         return {f: f"{flag}: {h}" for flag, f, _t, h in _PARAM_FLAGS}
     except Exception:  # the CLI's help strings are only tooltips
@@ -61,9 +61,9 @@ def _help() -> dict[str, str]:
 
 def param_fields() -> list[tuple[str, str]]:
     """(flat name, owner) of every parameter shown: owner is 'top', 'sc2' or 'scan'."""
-    from engine.registration.pipeline import RegistrationParams
-    from engine.registration.sc2pcr import SC2Params
-    from engine.registration.scan_filter import ScanFilter
+    from scenelens.engine.registration.pipeline import RegistrationParams
+    from scenelens.engine.registration.sc2pcr import SC2Params
+    from scenelens.engine.registration.scan_filter import ScanFilter
 
     out = [(f.name, "top") for f in fields(RegistrationParams) if f.name not in EXCLUDED]
     out += [(f.name, "sc2") for f in fields(SC2Params) if f.name not in EXCLUDED_SC2]
@@ -96,7 +96,7 @@ class AdvancedParams(QtCore.QObject):
 
     # ---------------------------------------------------------------------------------------------- build
     def build(self) -> QtWidgets.QWidget:
-        from engine.registration.pipeline import RegistrationParams
+        from scenelens.engine.registration.pipeline import RegistrationParams
 
         self.box = QtWidgets.QGroupBox("Advanced: every pipeline parameter")
         self.box.setCheckable(True)
@@ -249,7 +249,7 @@ class AdvancedParams(QtCore.QObject):
         return out
 
     def params(self, preset: str | None = None, **fixed):
-        from engine.registration.pipeline import RegistrationParams
+        from scenelens.engine.registration.pipeline import RegistrationParams
 
         return RegistrationParams.for_preset(preset or self.preset, **{**self.overrides(), **fixed})
 

@@ -44,6 +44,6 @@ def cat_mask():
 
 @pytest.fixture(scope="session")
 def classifier(torch_threads):
-    from engine.attribution.classifier import load_classifier
+    from scenelens.engine.attribution.classifier import load_classifier
 
     return load_classifier()

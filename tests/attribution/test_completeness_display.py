@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import ig
-from engine.attribution import poseig as P
-from engine.attribution.pipeline import AttributionOptions, export_all, run_attribution
+from scenelens.engine.attribution import ig
+from scenelens.engine.attribution import poseig as P
+from scenelens.engine.attribution.pipeline import AttributionOptions, export_all, run_attribution
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,7 +88,7 @@ def test_poseig_doubles_the_fold_until_complete():
 def test_display_clipping_equals_captum_and_signed_maps_diverge():
     from captum.attr._utils.visualization import _normalize_attr
 
-    from engine.attribution.common import colorbar, colorize, normalize_map
+    from scenelens.engine.attribution.common import colorbar, colorize, normalize_map
 
     m = np.random.default_rng(0).standard_t(2, size=(40, 50))
     np.testing.assert_allclose(normalize_map(m, True), _normalize_attr(m, "all", 2), atol=1e-6)

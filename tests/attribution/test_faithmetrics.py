@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import faithfulness as fa
-from engine.attribution import faithmetrics as fm
+from scenelens.engine.attribution import faithfulness as fa
+from scenelens.engine.attribution import faithmetrics as fm
 
 
 class SmallCNN(torch.nn.Module):
@@ -224,8 +224,8 @@ def test_bad_parameters_are_clear():
 
 
 def test_report_shows_the_metrics_with_axes():
-    from engine.attribution.pipeline import AttributionResult
-    from engine.attribution.report import html_report
+    from scenelens.engine.attribution.pipeline import AttributionResult
+    from scenelens.engine.attribution.report import html_report
 
     model = RegionModel().eval()
     x = _image(3, 32, 32)

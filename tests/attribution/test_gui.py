@@ -63,7 +63,7 @@ def test_gradcam_overlay_pick_layouts_and_export(window, qtbot, tmp_path):
 def test_poseig_joint_grid_and_joint_switch(window, qtbot, shared_data):
     wb = wb_of(window)
     d = shared_data / "coco_keypoints"
-    from engine.attribution.common import load_image
+    from scenelens.engine.attribution.common import load_image
 
     wb.set_image(load_image(d / "000000000785.jpg"), str(d / "000000000785.jpg"))
     wb.gt.setText(str(d / "test_coco.json"))

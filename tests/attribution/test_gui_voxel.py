@@ -20,8 +20,8 @@ def saturated(img, sat=90):
 
 
 def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
-    import engine.io as eio
-    from engine.scene import AttributionMap, PointCloud
+    import scenelens.engine.io as eio
+    from scenelens.engine.scene import AttributionMap, PointCloud
 
     OUT = tmp_path  # screenshots land here for a look
     window.set_scene(eio.load(ROOT / "assets" / "demo" / "scene.json"))
@@ -77,7 +77,7 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
     qtbot.wait(100)
     grid_img = wb.camera_grid.grab_image()
     wb.camera_grid.graphics.grab().save(str(OUT / "cameras.png"))
-    from engine.attribution.common import save_png
+    from scenelens.engine.attribution.common import save_png
 
     save_png(OUT / "cam_back_overlay.png", wb.camera_grid.tiles["CAM_BACK"]["rgb"])
     tiles = wb.camera_grid.tiles
@@ -107,7 +107,7 @@ def test_pick_explain_paint_and_camera_grid(window, qtbot, tmp_path):
     # (iii) pick an attribution voxel: the inspector gets its score
     d = maps[0]
     nz = np.argwhere(np.abs(d.scores) > 0.1 * np.abs(d.scores).max())
-    from gui.views.layers.attribution import voxel_score_info
+    from scenelens.gui.views.layers.attribution import voxel_score_info
 
     info = voxel_score_info(d, tuple(nz[0]))
     assert info["score"] == float(d.scores[tuple(nz[0])])
@@ -118,8 +118,8 @@ def test_builder_point_and_voxel_maps_threshold_and_colours():
     the diverging colours (red > 0, blue < 0), absolute maps the sequential ones."""
     from vtk.util import numpy_support as ns
 
-    from engine.scene import AttributionMap, PointCloud
-    from gui.views.layers.attribution import build_attribution
+    from scenelens.engine.scene import AttributionMap, PointCloud
+    from scenelens.gui.views.layers.attribution import build_attribution
 
     rng = np.random.default_rng(0)
     pc = PointCloud(name="pc", points=rng.normal(size=(100, 3)))

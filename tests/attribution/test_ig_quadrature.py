@@ -1,7 +1,7 @@
 """ig.py's own quadrature (captum keeps its helpers private) equals captum's definitions for every method."""
 import pytest
 
-from engine.attribution.ig import QUADRATURES, quadrature
+from scenelens.engine.attribution.ig import QUADRATURES, quadrature
 
 
 @pytest.mark.parametrize("method", QUADRATURES)

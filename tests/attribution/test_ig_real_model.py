@@ -3,7 +3,7 @@ import numpy as np
 import skimage.data
 import torch
 
-from engine.attribution import common, ig
+from scenelens.engine.attribution import common, ig
 
 
 def test_ig_completeness_real_classifier(classifier):

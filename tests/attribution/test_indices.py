@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import poseig as P
+from scenelens.engine.attribution import poseig as P
 
 
 def gini_mean_difference(a):

@@ -3,16 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import mediapipe_torch as M
-from engine.attribution.tflite_reader import read_tflite
+from scenelens.engine.attribution import mediapipe_torch as M
+from scenelens.engine.attribution.tflite_reader import read_tflite
 
 pytest.importorskip("mediapipe")
 
 
 @pytest.fixture(scope="module")
 def crops(coco_dir):
-    from engine.attribution.common import load_image
-    from engine.attribution.posepipeline import coco_ground_truth, crop_transform, warp
+    from scenelens.engine.attribution.common import load_image
+    from scenelens.engine.attribution.posepipeline import coco_ground_truth, crop_transform, warp
 
     out = []
     for name in ("000000000785.jpg", "000000197388.jpg"):

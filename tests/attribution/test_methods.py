@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import common, faithfulness as fa, gradcam, ig, occlusion
+from scenelens.engine.attribution import common, faithfulness as fa, gradcam, ig, occlusion
 
 
 def small_cnn(seed=0):
@@ -42,7 +42,7 @@ def test_ig_blurred_and_user_baselines():
 def test_ig_cancel():
     import threading
 
-    from engine.errors import JobCancelled
+    from scenelens.engine.errors import JobCancelled
 
     ev = threading.Event()
     ev.set()

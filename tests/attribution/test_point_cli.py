@@ -49,8 +49,8 @@ def _adapter(tmp_path, text=ADAPTER, name="box_adapter.py"):
 
 
 def _cloud(tmp_path, n=400, seed=0):
-    from engine.io.pointcloud import write_ply
-    from engine.scene import PointCloud
+    from scenelens.engine.io.pointcloud import write_ply
+    from scenelens.engine.scene import PointCloud
 
     rng = np.random.default_rng(seed)
     p_in = rng.uniform(0.5, 1.0, (n // 10, 3))
@@ -114,7 +114,7 @@ def test_three_contracts_give_the_same_faithful_scores(files):
     np.testing.assert_allclose(got["state_dict"], got["torchscript"], atol=1e-6)
     np.testing.assert_allclose(got["safetensors"], got["torchscript"], atol=1e-6)
     # the PLY carries the scores for any point viewer
-    from engine import io as eio
+    from scenelens.engine import io as eio
 
     lay = eio.load(tmp / "out_torchscript" / "attribution.ply").layers[0]
     np.testing.assert_allclose(lay.attributes["score"], got["torchscript"], atol=1e-6)
@@ -155,7 +155,7 @@ def test_clear_errors(files, tmp_path):
 
 def test_voxel_model_adapter_with_weights(tmp_path):
     """The same contract for a user's voxel model (engine path; the voxel CLI passes --weights through)."""
-    from engine.attribution.voxel_explain import load_voxel_model
+    from scenelens.engine.attribution.voxel_explain import load_voxel_model
 
     text = ("import torch\n"
             "def build_model():\n"
@@ -166,7 +166,7 @@ def test_voxel_model_adapter_with_weights(tmp_path):
     m = load_voxel_model(adapter, weights=tmp_path / "vox_state.pt")
     x = torch.rand(1, 1, 4, 5, 6)
     assert torch.allclose(m(x), net(x)) and not any(p.requires_grad for p in m.parameters())
-    from engine.errors import InputError
+    from scenelens.engine.errors import InputError
 
     with pytest.raises(InputError, match="state_dict"):
         load_voxel_model(tmp_path / "vox_state.pt")
@@ -174,8 +174,8 @@ def test_voxel_model_adapter_with_weights(tmp_path):
 
 def test_classifier_adapter_file(tmp_path):
     """Image classifiers take the same contract: an adapter .py whose build_model() loads its own WEIGHTS."""
-    from engine.attribution.classifier import load_classifier
-    from engine.errors import InputError
+    from scenelens.engine.attribution.classifier import load_classifier
+    from scenelens.engine.errors import InputError
 
     text = ("import torch\n"
             "WEIGHTS = 'clf_state.pt'\n"

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution.pointcloud import (attribute_points, explain_point_model, load_point_model, make_baseline,
+from scenelens.engine.attribution.pointcloud import (attribute_points, explain_point_model, load_point_model, make_baseline,
                                            parse_target)
-from engine.attribution.registration_explain import ExplainParams, explain_registration
-from engine.errors import InputError
-from engine.jobs import JobContext
-from engine.scene import PointCloud
+from scenelens.engine.attribution.registration_explain import ExplainParams, explain_registration
+from scenelens.engine.errors import InputError
+from scenelens.engine.jobs import JobContext
+from scenelens.engine.scene import PointCloud
 
 LO, HI = 0.4, 1.0
 
@@ -122,7 +122,7 @@ def test_user_model_files_and_errors(tmp_path):
     torch.jit.script(BoxModel()).save(str(scripted))
     pickled = tmp_path / "box_pickled.pt"
     torch.save(BoxModel(), str(pickled))
-    from engine.trust import UntrustedModelError, trust_model_file
+    from scenelens.engine.trust import UntrustedModelError, trust_model_file
 
     with pytest.raises(UntrustedModelError, match="--trust-model"):  # a pickle is code: refused until trusted
         explain_point_model(layer, pickled, 1, method="ig", steps=8, channels=("intensity",), ctx=JobContext())
@@ -167,8 +167,8 @@ def _positive_share(cells, mask) -> float:
 def room_pair():
     """A room corner (three planes: FPFH-ambiguous) whose only distinctive geometry is two boxes; the target
     is an independent sample of the same room under a known pose."""
-    from engine.registration.kabsch import random_transform
-    from engine.registration.pipeline import RegistrationParams
+    from scenelens.engine.registration.kabsch import random_transform
+    from scenelens.engine.registration.pipeline import RegistrationParams
     from tests.registration.helpers import room
 
     rng = np.random.default_rng(0)
@@ -183,7 +183,7 @@ def room_pair():
 
 @pytest.mark.slow
 def test_synthetic_pair_true_inlier_cells_score_highest(room_pair):
-    from engine.registration import metrics as M
+    from scenelens.engine.registration import metrics as M
 
     out, T = room_pair
     for mode, e in out.items():
@@ -228,7 +228,7 @@ def test_real_pair_fast_explanation(shared_data):
     assert _auc(c["score"][rich], c["score"][none]) > 0.9
     assert _positive_share(c, c["n_true"] > 0) > 0.9
     # exact per-point support: only source keypoints of inlier correspondences carry it
-    from engine.registration import metrics as M
+    from scenelens.engine.registration import metrics as M
 
     P, Q = e.keypoints[e.corr[:, 0]], e.other_keypoints[e.corr[:, 1]]
     inl = M.residuals(P, Q, e.T_full) < 0.10
@@ -240,7 +240,7 @@ def test_real_pair_fast_explanation(shared_data):
 
 
 def test_explain_errors_and_cancel():
-    from engine.errors import JobCancelled
+    from scenelens.engine.errors import JobCancelled
 
     with pytest.raises(InputError, match="mode"):
         explain_registration(np.zeros((10, 3)), np.zeros((10, 3)), explain=ExplainParams(mode="slow"))

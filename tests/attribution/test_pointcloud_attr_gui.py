@@ -81,7 +81,7 @@ class _BoxModel(torch.nn.Module):
 
 
 def test_explain_point_cloud_model_menu_path(window, qtbot, tmp_path):
-    from engine.scene import AttributionMap, PointCloud
+    from scenelens.engine.scene import AttributionMap, PointCloud
 
     rng = np.random.default_rng(0)
     far = rng.uniform(-2, 2, (3000, 3))

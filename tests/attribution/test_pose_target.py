@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution.mediapipe_torch import COCO17_NAMES, COCO17_TO_BLAZEPOSE
-from engine.attribution.pipeline import AttributionOptions, run_attribution
+from scenelens.engine.attribution.mediapipe_torch import COCO17_NAMES, COCO17_TO_BLAZEPOSE
+from scenelens.engine.attribution.pipeline import AttributionOptions, run_attribution
 
 IMAGES = ("000000000785.jpg", "000000040083.jpg", "000000196141.jpg", "000000197388.jpg")
 PAIRS = [(n, "right_" + n[5:]) for n in COCO17_NAMES if n.startswith("left_")]
@@ -51,8 +51,8 @@ output_stream: "lm"
 
 @pytest.fixture(scope="module")
 def crops(coco_dir):
-    from engine.attribution.common import load_image
-    from engine.attribution.posepipeline import coco_ground_truth, crop_transform, warp
+    from scenelens.engine.attribution.common import load_image
+    from scenelens.engine.attribution.posepipeline import coco_ground_truth, crop_transform, warp
 
     out = []
     for name in IMAGES:
@@ -63,7 +63,7 @@ def crops(coco_dir):
 
 
 def test_target_keypoints_equal_mediapipe_within_1px(crops, torch_threads):
-    from engine.attribution.posepipeline import load_pose_model
+    from scenelens.engine.attribution.posepipeline import load_pose_model
 
     ref = mediapipe_landmarks(crops)[:, COCO17_TO_BLAZEPOSE]
     pm = load_pose_model(None, "cpu")
@@ -101,7 +101,7 @@ def _mirrored_coco(coco_dir, name, tmp_path):
     pair of the ground truth now points at the other side of the body."""
     import cv2
 
-    from engine.attribution.common import load_image
+    from scenelens.engine.attribution.common import load_image
 
     img = load_image(coco_dir / name)
     H, W = img.shape[:2]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import poseig as P
-from engine.errors import InputError
+from scenelens.engine.attribution import poseig as P
+from scenelens.engine.errors import InputError
 
 
 def cli(argv):
-    from engine.tasks.attribution import TASK
+    from scenelens.engine.tasks.attribution import TASK
 
     p = argparse.ArgumentParser()
     p.add_argument("--device", default="cpu")

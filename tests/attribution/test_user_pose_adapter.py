@@ -6,8 +6,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from engine.attribution.pipeline import AttributionOptions, run_attribution
-from engine.errors import InputError
+from scenelens.engine.attribution.pipeline import AttributionOptions, run_attribution
+from scenelens.engine.errors import InputError
 
 ADAPTER = '''
 import torch

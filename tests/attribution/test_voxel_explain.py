@@ -13,35 +13,35 @@ TWO = (104, 113, 3)     # seen by CAM_FRONT_LEFT and CAM_BACK_LEFT (overlap of t
 
 @pytest.fixture(scope="module")
 def scene():
-    import engine.io as eio
+    import scenelens.engine.io as eio
 
     return eio.load(ROOT / "assets" / "demo" / "scene.json")
 
 
 @pytest.fixture(scope="module")
 def inputs(scene, torch_threads):
-    from engine.attribution.camvox import inputs_from_scene
+    from scenelens.engine.attribution.camvox import inputs_from_scene
 
     return inputs_from_scene(scene)
 
 
 @pytest.fixture(scope="module")
 def model(torch_threads):
-    from engine.attribution.camvox import load_camvox
+    from scenelens.engine.attribution.camvox import load_camvox
 
     return load_camvox()
 
 
 @pytest.fixture(scope="module")
 def car(inputs, model):
-    from engine.attribution.voxel_explain import VoxelExplainOptions, explain_camvox
+    from scenelens.engine.attribution.voxel_explain import VoxelExplainOptions, explain_camvox
 
     return explain_camvox(inputs, CAR, VoxelExplainOptions(image_steps=64, batch_size=8), model)
 
 
 @pytest.fixture(scope="module")
 def two(inputs, model):
-    from engine.attribution.voxel_explain import VoxelExplainOptions, explain_camvox
+    from scenelens.engine.attribution.voxel_explain import VoxelExplainOptions, explain_camvox
 
     return explain_camvox(inputs, TWO, VoxelExplainOptions(image_steps=24, batch_size=8, occ_method="gxi"), model)
 
@@ -94,7 +94,7 @@ def test_ig_completeness_and_prediction(car):
 
 
 def test_voxel_map_within_receptive_field_on_occupied_voxels(car, two, inputs):
-    from engine.attribution.camvox import RF
+    from scenelens.engine.attribution.camvox import RF
 
     for res in (car, two):
         nz = np.argwhere(res.voxel_map != 0)
@@ -108,8 +108,8 @@ def test_occupancy_ig_matches_captum(inputs, model):
     """ig.py's loop against captum's IntegratedGradients on the same occupancy function."""
     import torch
 
-    from engine.attribution.camvox import make_query
-    from engine.attribution.ig import captum_ig, integrated_gradients
+    from scenelens.engine.attribution.camvox import make_query
+    from scenelens.engine.attribution.ig import captum_ig, integrated_gradients
 
     q = make_query(inputs.grid, np.array([CAR]), inputs.rig.cameras)
     with torch.no_grad():
@@ -129,7 +129,7 @@ def test_occluding_far_pixels_changes_nothing_near_pixels_change_the_logit(input
     at the projection → a different logit."""
     import torch
 
-    from engine.attribution.camvox import make_query
+    from scenelens.engine.attribution.camvox import make_query
 
     q = make_query(inputs.grid, np.array([CAR]), inputs.rig.cameras)
     ci = [c.name for c in inputs.rig.cameras].index("CAM_BACK")
@@ -151,9 +151,9 @@ def test_occluding_far_pixels_changes_nothing_near_pixels_change_the_logit(input
 
 
 def test_layers_and_job_progress_cancel(scene, inputs):
-    from engine.attribution.voxel_explain import VoxelExplainOptions, make_voxel_job
-    from engine.errors import InputError, JobCancelled
-    from engine.jobs import JobContext, run_sync
+    from scenelens.engine.attribution.voxel_explain import VoxelExplainOptions, make_voxel_job
+    from scenelens.engine.errors import InputError, JobCancelled
+    from scenelens.engine.jobs import JobContext, run_sync
 
     seen = []
     res, ctx = run_sync(make_voxel_job(scene, "51,79,4", VoxelExplainOptions(image_steps=4, occ_steps=8, tol=None)),
@@ -167,7 +167,7 @@ def test_layers_and_job_progress_cancel(scene, inputs):
     assert [c.meta["camera"] for c in cams if c.meta["visible"]] == ["CAM_BACK"]
     # metric coordinates pick the voxel holding the point
     c = inputs.grid.centers(np.array([CAR]))[0]
-    from engine.attribution.voxel_explain import parse_voxel
+    from scenelens.engine.attribution.voxel_explain import parse_voxel
 
     assert parse_voxel(f"m:{c[0]},{c[1]},{c[2]}", inputs.grid) == CAR
     with pytest.raises(InputError):
@@ -179,8 +179,8 @@ def test_layers_and_job_progress_cancel(scene, inputs):
 
 
 def test_model_file_and_accuracy_on_its_scene(inputs, model):
-    from engine.attribution.camvox import WEIGHTS
-    from engine.attribution.voxel_explain import predict_grid
+    from scenelens.engine.attribution.camvox import WEIGHTS
+    from scenelens.engine.attribution.voxel_explain import predict_grid
 
     assert WEIGHTS.stat().st_size < 2 * 1024 * 1024
     import torch
@@ -202,8 +202,8 @@ def test_user_voxel_model(tmp_path, scene, inputs):
     """A user's torch.save'd module (1×C×X×Y×Z → 1×K×X×Y×Z) explained through the same job."""
     import torch
 
-    from engine.attribution.voxel_explain import VoxelExplainOptions, make_voxel_job
-    from engine.jobs import run_sync
+    from scenelens.engine.attribution.voxel_explain import VoxelExplainOptions, make_voxel_job
+    from scenelens.engine.jobs import run_sync
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv3d(2, 3, 1))
@@ -224,8 +224,8 @@ def test_cli_voxel(tmp_path, capsys, torch_threads):
 
     import cv2
 
-    from engine.errors import InputError
-    from engine.tasks.attribution import TASK
+    from scenelens.engine.errors import InputError
+    from scenelens.engine.tasks.attribution import TASK
 
     def cli(argv):
         p = argparse.ArgumentParser()

@@ -23,10 +23,10 @@ def test_engine_sources_import_no_gui_toolkit():
 
 def test_importing_all_engine_modules_loads_no_gui_toolkit():
     code = (
-        "import importlib, pkgutil, sys, engine\n"
-        "for m in pkgutil.walk_packages(engine.__path__, 'engine.'):\n"
+        "import importlib, pkgutil, sys; from scenelens import engine\n"
+        "for m in pkgutil.walk_packages(engine.__path__, 'scenelens.engine.'):\n"
         "    importlib.import_module(m.name)\n"
-        "from engine import io, tasks; io.readers(); tasks.tasks()\n"
+        "from scenelens.engine import io, tasks; io.readers(); tasks.tasks()\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}]\n"
         "print(bad); sys.exit(1 if bad else 0)\n"
     )

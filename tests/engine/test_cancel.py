@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from engine.errors import JobCancelled
-from engine.jobs import JobContext
-from engine.scene import PointCloud
-from engine.tasks.preprocess import downsample_with_normals
+from scenelens.engine.errors import JobCancelled
+from scenelens.engine.jobs import JobContext
+from scenelens.engine.scene import PointCloud
+from scenelens.engine.tasks.preprocess import downsample_with_normals
 
 
 def test_preprocess_on_a_big_cloud_cancels_quickly():
@@ -35,7 +35,7 @@ def test_preprocess_on_a_big_cloud_cancels_quickly():
 def test_sliced_normals_equal_one_shot(monkeypatch):
     import torch
 
-    import engine.geometry as g
+    import scenelens.engine.geometry as g
 
     pts = torch.as_tensor(np.random.default_rng(1).normal(size=(5000, 3)), dtype=torch.float32)
     ref = g.estimate_normals(pts, k=20, radius=0.5)

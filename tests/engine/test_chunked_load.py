@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-import engine.io.chunks as chunks
-from engine.errors import InputError, JobCancelled
-from engine.io import load
-from engine.jobs import Job, JobContext
+import scenelens.engine.io.chunks as chunks
+from scenelens.engine.errors import InputError, JobCancelled
+from scenelens.engine.io import load
+from scenelens.engine.jobs import Job, JobContext
 
 N_BIG = 10_000_000
 
@@ -111,7 +111,7 @@ def test_progress_is_reported_while_reading(tmp_path, monkeypatch):
 
 
 def test_finite_rows_in_chunks_matches_the_one_shot_rule(monkeypatch):
-    import engine.io.limits as limits
+    import scenelens.engine.io.limits as limits
 
     rng = np.random.default_rng(3)
     a = rng.normal(size=(10_001, 3))

@@ -42,7 +42,7 @@ def test_unknown_task_and_missing_file_exit_2(tmp_path):
 
 
 def test_render_demo_scene_in_colour(tmp_path):
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     out = tmp_path / "shot.png"
     r = cli("render", ROOT / "assets/demo/scene.json", "--out", out, "--size", "640x400")
@@ -57,8 +57,8 @@ def test_render_demo_scene_in_colour(tmp_path):
 
 
 def test_render_semantickitti_classes(tmp_path, shared_data):
-    from engine.io.image import read_image
-    from engine.labels import get_label_set
+    from scenelens.engine.io.image import read_image
+    from scenelens.engine.labels import get_label_set
 
     out = tmp_path / "sk.png"
     r = cli("render", shared_data / "semantickitti_00_000000/velodyne/000000.bin", "--out", out,

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from engine.datasets import Item, results_path, run_items
-from engine.errors import InputError
+from scenelens.engine.datasets import Item, results_path, run_items
+from scenelens.engine.errors import InputError
 
 CALLS: list[int] = []
 

@@ -24,8 +24,8 @@ def cli(*args, timeout=240):
 
 
 def test_demo_scene_to_rrd_reads_back(tmp_path):
-    from engine.io import load
-    from engine.scene import CameraRig, PointCloud
+    from scenelens.engine.io import load
+    from scenelens.engine.scene import CameraRig, PointCloud
 
     scene = load(DEMO)
     pc = scene.of_type(PointCloud)[0]
@@ -55,8 +55,8 @@ def test_demo_scene_to_rrd_reads_back(tmp_path):
 
 
 def test_grid_skeleton_trajectory_correspondences_rrd(tmp_path):
-    from engine.interop import write_rrd
-    from engine.scene import CorrespondenceSet, PointCloud, Scene, Skeleton, Trajectory, VoxelGrid
+    from scenelens.engine.interop import write_rrd
+    from scenelens.engine.scene import CorrespondenceSet, PointCloud, Scene, Skeleton, Trajectory, VoxelGrid
 
     lab = np.full((6, 5, 4), 17, np.uint8)
     lab[1:3, 2, 0] = 4
@@ -97,7 +97,7 @@ def test_grid_skeleton_trajectory_correspondences_rrd(tmp_path):
 
 def test_voxel_grid_to_mesh_ply_and_glb(shared_data, tmp_path):
     trimesh = pytest.importorskip("trimesh")
-    from engine.io import load_layers
+    from scenelens.engine.io import load_layers
 
     grid = load_layers(shared_data / OCC)[0]
     lo, hi = grid.bounds()
@@ -114,7 +114,7 @@ def test_voxel_grid_to_mesh_ply_and_glb(shared_data, tmp_path):
 
 
 def test_project_exports_and_bad_input_exit_2(tmp_path):
-    from engine.session import Session
+    from scenelens.engine.session import Session
 
     proj = tmp_path / "demo.slproj"
     Session.open(DEMO).save(proj)
@@ -132,11 +132,11 @@ def test_project_exports_and_bad_input_exit_2(tmp_path):
 
 
 def test_sequences_go_on_the_frame_timeline(tmp_path):
-    from engine.interop import write_rrd
-    from engine.io import load
-    from engine.io.manifest import write_manifest
-    from engine.io.pointcloud import write_ply
-    from engine.scene import PointCloud
+    from scenelens.engine.interop import write_rrd
+    from scenelens.engine.io import load
+    from scenelens.engine.io.manifest import write_manifest
+    from scenelens.engine.io.pointcloud import write_ply
+    from scenelens.engine.scene import PointCloud
 
     sizes = [5, 9, 13]
     for i, n in enumerate(sizes):

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import load
-from engine.io.limits import allow_outside_paths, check_zip, json_depth, load_json, memory_budget, outside_paths
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import load
+from scenelens.engine.io.limits import allow_outside_paths, check_zip, json_depth, load_json, memory_budget, outside_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ply(path: Path, pts: np.ndarray) -> Path:
-    from engine.io.pointcloud import write_ply
-    from engine.scene import PointCloud
+    from scenelens.engine.io.pointcloud import write_ply
+    from scenelens.engine.scene import PointCloud
 
     write_ply(path, PointCloud(name="c", points=pts))
     return path
@@ -112,7 +112,7 @@ def test_device_files_and_fifos_refused(tmp_path):
 
 
 def test_unwritable_folder_is_an_input_error(tmp_path):
-    from engine.atomic import write_text
+    from scenelens.engine.atomic import write_text
 
     if os.geteuid() == 0:  # root writes anywhere: use a path under a regular file instead
         target = tmp_path / "afile" / "x.txt"
@@ -151,7 +151,7 @@ def test_render_refuses_missing_out_folder_and_blank_clouds(tmp_path):
 
 
 def test_gpu_neighbour_chunks_are_sized_by_memory(monkeypatch):
-    from engine.geometry import rows_per_chunk
+    from scenelens.engine.geometry import rows_per_chunk
 
     assert rows_per_chunk(2_000_000, 4, 2048) == (1 << 30) // (2_000_000 * 4 * 3)  # 44 rows, not 2,048 (16 GiB)
     assert rows_per_chunk(1000, 4, 2048) == 2048  # small clouds keep the requested chunk

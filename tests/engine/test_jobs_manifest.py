@@ -5,11 +5,11 @@ import threading
 import numpy as np
 import pytest
 
-from engine.errors import InputError, JobCancelled
-from engine.io import load
-from engine.jobs import Job, JobContext, run_sync
-from engine.scene import CameraRig, PointCloud
-from engine.tasks.preprocess import downsample_with_normals
+from scenelens.engine.errors import InputError, JobCancelled
+from scenelens.engine.io import load
+from scenelens.engine.jobs import Job, JobContext, run_sync
+from scenelens.engine.scene import CameraRig, PointCloud
+from scenelens.engine.tasks.preprocess import downsample_with_normals
 
 
 def test_progress_and_cancel():
@@ -47,7 +47,7 @@ def test_downsample_matches_numpy_reference():
 
 
 def test_manifest_loads_layers_and_cameras(tmp_path):
-    from engine.io.pointcloud import write_ply
+    from scenelens.engine.io.pointcloud import write_ply
 
     write_ply(tmp_path / "a.ply", PointCloud(name="a", points=np.eye(3)))
     import cv2
@@ -69,7 +69,7 @@ def test_manifest_loads_layers_and_cameras(tmp_path):
 
 
 def test_demo_manifest_loads():
-    from gui.main_window import demo_scene_path
+    from scenelens.gui.main_window import demo_scene_path
 
     s = load(demo_scene_path())
     cloud = s.of_type(PointCloud)[0]

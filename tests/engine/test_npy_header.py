@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io.limits import MAX_NPY_HEADER, check_npy_stream, read_npy_header
+from scenelens.engine.errors import InputError
+from scenelens.engine.io.limits import MAX_NPY_HEADER, check_npy_stream, read_npy_header
 
 MAGIC = b"\x93NUMPY"
 

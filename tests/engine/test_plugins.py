@@ -72,7 +72,7 @@ def test_plugin_model_runs_as_occupancy_adapter(site, shared_data, tmp_path):
 
 
 def test_in_tree_module_that_fails_is_isolated(tmp_path, monkeypatch, capsys):
-    from engine.plugins import import_submodules, records
+    from scenelens.engine.plugins import import_submodules, records
 
     pkg = tmp_path / "fakepkg_i16"
     pkg.mkdir()

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import detect, load, load_layers
-from engine.io.pointcloud import write_bin, write_pcd, write_ply, write_points
-from engine.scene import PointCloud
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import detect, load, load_layers
+from scenelens.engine.io.pointcloud import write_bin, write_pcd, write_ply, write_points
+from scenelens.engine.scene import PointCloud
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import InputError
-from engine.trust import (UntrustedModelError, forget_adapter, is_adapter_trusted, is_model_trusted, load_model_file,
+from scenelens.engine.errors import InputError
+from scenelens.engine.trust import (UntrustedModelError, forget_adapter, is_adapter_trusted, is_model_trusted, load_model_file,
                           model_file_kind, trust_adapter, trust_model_file)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def evil_checkpoint(tmp_path: Path, name: str = "evil.pt") -> tuple[Path, Path]:
 
 
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
-    from engine.attribution.common import load_user_module
+    from scenelens.engine.attribution.common import load_user_module
 
     p, marker = evil_checkpoint(tmp_path)
     with pytest.raises(UntrustedModelError) as e:
@@ -62,7 +62,7 @@ def test_trusted_file_is_unpickled_but_only_that_content(tmp_path):
 def test_torchscript_and_safetensors_load_as_data(tmp_path):
     from safetensors.torch import save_file
 
-    from engine.attribution.common import load_user_module
+    from scenelens.engine.attribution.common import load_user_module
 
     ts = tmp_path / "m.pt"
     torch.jit.script(torch.nn.Linear(3, 2)).save(str(ts))

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from engine.atomic import atomic_open
-from engine.errors import InputError
-from engine.project import Project, load_project, save_project
-from engine.undo import SetArrayValues, UndoStack
+from scenelens.engine.atomic import atomic_open
+from scenelens.engine.errors import InputError
+from scenelens.engine.project import Project, load_project, save_project
+from scenelens.engine.undo import SetArrayValues, UndoStack
 
 
 def test_undo_redo():

@@ -3,8 +3,8 @@ the previous video byte for byte."""
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io.video import AtomicVideoWriter
+from scenelens.engine.errors import InputError
+from scenelens.engine.io.video import AtomicVideoWriter
 
 
 def _frames(n, h=61, w=81, v=0):

@@ -31,7 +31,7 @@ def _child(case: dict, mem: int, seconds: int) -> None:
     sys.stderr = os.fdopen(2, "w", buffering=1)
     rc = 1
     try:
-        import main
+        from scenelens import cli as main
 
         if case["entry"] == "render":
             rc = main.main(["render", case["path"], "--out", os.path.join(work, "out.png"), "--size", "96x64"])
@@ -44,8 +44,8 @@ def _child(case: dict, mem: int, seconds: int) -> None:
             rc = main.main(["run", "attribution", case["path"], "--method", "gradcam", "--out",
                             os.path.join(work, "out"), "--device", "cpu", "--no-faithfulness"])
         elif case["entry"] == "project":
-            from engine.errors import InputError
-            from engine.project import load_project
+            from scenelens.engine.errors import InputError
+            from scenelens.engine.project import load_project
 
             try:
                 load_project(case["path"])
@@ -89,12 +89,13 @@ def main() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
     mem = int(os.environ.get("FUZZ_MEM", str(2 << 30)))
     seconds = int(os.environ.get("FUZZ_SECONDS", "10"))
-    import main as _main  # noqa: F401 - warm imports once, before forking
-    import gui.render  # noqa: F401
-    import engine.io
-    import engine.project  # noqa: F401
-    import engine.attribution.pipeline  # noqa: F401
-    import engine.trust  # noqa: F401
+    import scenelens.cli as _main  # noqa: F401 - warm imports once, before forking
+    import scenelens.gui.render  # noqa: F401
+    from scenelens import engine
+    import scenelens.engine.io
+    import scenelens.engine.project  # noqa: F401
+    import scenelens.engine.attribution.pipeline  # noqa: F401
+    import scenelens.engine.trust  # noqa: F401
 
     import cv2  # noqa: F401
     import PIL.Image  # noqa: F401
@@ -103,7 +104,7 @@ def main() -> None:
     import tqdm  # noqa: F401
     from matplotlib import colormaps  # noqa: F401
 
-    import engine.tasks
+    import scenelens.engine.tasks
 
     engine.io.readers()
     engine.tasks.tasks()

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.scene import PointCloud
+from scenelens.engine.scene import PointCloud
 
 
 def test_big_cloud_is_decimated_for_display_with_the_count_shown(monkeypatch):
-    from gui.views.layers.points import build_points
+    from scenelens.gui.views.layers.points import build_points
 
     monkeypatch.setenv("SCENELENS_MAX_DISPLAY_POINTS", "1000")
     pts = np.random.default_rng(0).normal(size=(5000, 3))
@@ -25,7 +25,7 @@ def test_big_cloud_is_decimated_for_display_with_the_count_shown(monkeypatch):
 
 
 def test_hidden_classes_are_left_out_of_the_shown_and_total_counts(monkeypatch):
-    from gui.views.layers.points import build_points
+    from scenelens.gui.views.layers.points import build_points
 
     monkeypatch.setenv("SCENELENS_MAX_DISPLAY_POINTS", "1000")
     lab = np.repeat(np.array([1, 2], np.uint8), 2500)
@@ -39,7 +39,7 @@ def test_hidden_classes_are_left_out_of_the_shown_and_total_counts(monkeypatch):
 
 
 def test_display_subset_of_a_count_is_the_stride_without_an_index_array():
-    from gui.views.layers.points import display_subset
+    from scenelens.gui.views.layers.points import display_subset
 
     for n, budget in ((10, 100), (5000, 1000), (5001, 1000), (10_000_000, 150_000)):
         want = display_subset(np.arange(n), budget)
@@ -51,7 +51,7 @@ def test_display_subset_of_a_count_is_the_stride_without_an_index_array():
 def test_view_centre_and_framing_of_a_big_cloud_come_from_a_sample():
     import vtk
 
-    from gui.views.scene_renderer import STAT_SAMPLE, SceneRenderer
+    from scenelens.gui.views.scene_renderer import STAT_SAMPLE, SceneRenderer
 
     rng = np.random.default_rng(2)
     pts = rng.normal(size=(2_000_000, 3)) * (40, 20, 2) + (1000, -500, 10)
@@ -73,8 +73,8 @@ def test_view_centre_and_framing_of_a_big_cloud_come_from_a_sample():
 def test_rotation_draws_a_coarser_subset_and_the_still_frame_the_budget(monkeypatch):
     import vtk
 
-    from gui.views.layers.points import build_points
-    from gui.views.layers.voxels import set_interactive_lod
+    from scenelens.gui.views.layers.points import build_points
+    from scenelens.gui.views.layers.voxels import set_interactive_lod
 
     monkeypatch.setenv("SCENELENS_MAX_DISPLAY_POINTS", "3000")
     monkeypatch.setenv("SCENELENS_INTERACTIVE_POINTS", "1000")

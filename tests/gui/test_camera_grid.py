@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from gui.views.camera_grid import CameraGrid
+from scenelens.gui.views.camera_grid import CameraGrid
 
 NUSCENES = ["CAM_FRONT_LEFT", "CAM_FRONT", "CAM_FRONT_RIGHT", "CAM_BACK_LEFT", "CAM_BACK", "CAM_BACK_RIGHT"]
 COLOURS = [(220, 40, 40), (40, 200, 40), (40, 60, 220), (230, 210, 30), (200, 40, 200), (30, 200, 210)]

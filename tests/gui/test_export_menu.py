@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_export_menu_writes_rrd_and_mesh(window, qtbot, tmp_path, shared_data):
     rr = pytest.importorskip("rerun")
     trimesh = pytest.importorskip("trimesh")
-    from engine.io import load, load_layers
-    from engine.scene import Scene
+    from scenelens.engine.io import load, load_layers
+    from scenelens.engine.scene import Scene
 
     wb = next(w for w in window.workbenches if w.title == "Export")
     assert wb.rrd_action.isEnabled() and wb.mesh_action.isEnabled()

@@ -2,13 +2,13 @@
 line (never raw exception text), nothing half-loaded, no payload run, and the window stays usable."""
 from __future__ import annotations
 
-from engine.errors import InputError
+from scenelens.engine.errors import InputError
 from tests.conftest import wait_job
 from tests.fuzz.corpus import MARKER, generate
 
 
 def _engine_opens(path) -> bool:
-    from engine.io import load
+    from scenelens.engine.io import load
 
     try:
         load(path)

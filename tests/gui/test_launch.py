@@ -26,7 +26,7 @@ def _launch(args, tmp_path, size="1280x800", exe=None, workspace=None, timeout=1
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Traceback" not in r.stderr, r.stderr
     assert shot.exists(), r.stdout + r.stderr
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     img = read_image(shot)
     return img, r
@@ -131,7 +131,7 @@ def test_render_accepts_a_scene_folder(tmp_path):
     r = subprocess.run([sys.executable, "main.py", "render", "assets/demo", "--out", str(out), "--size", "640x400"],
                        cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     img = read_image(out)
     assert img.shape[:2] == (400, 640) and (img.min(2) > 110).mean() > 0.002
@@ -158,7 +158,7 @@ def test_readme_first_command_opens_the_demo(tmp_path):
                SCENELENS_STATE_DIR=str(tmp_path / "state"), SCENELENS_CONFIG_DIR=str(tmp_path / "config"))
     r = subprocess.run(["bash", "scripts/app.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     img = read_image(shot)
     dark, lit, varied = _cloud_and_grid(img)

@@ -6,7 +6,7 @@ import time
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from gui.panels.notifications import NotificationArea, elide
+from scenelens.gui.panels.notifications import NotificationArea, elide
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def test_toasts_are_on_screen_above_the_native_vtk_view(qtbot):
     in QWidget.grab() (which paints widgets itself)."""
     import numpy as np
 
-    from gui.views.view3d import View3D, offscreen_platform
+    from scenelens.gui.views.view3d import View3D, offscreen_platform
 
     if offscreen_platform():
         pytest.skip("needs a real (virtual) X display")

@@ -12,7 +12,7 @@ import sys, time
 from PySide6 import QtWidgets
 import pyqtgraph
 app = QtWidgets.QApplication([])
-from gui.main_window import MainWindow, demo_scene_path
+from scenelens.gui.main_window import MainWindow, demo_scene_path
 w = MainWindow(device="cpu"); w.show()
 h = w.open_path(demo_scene_path())
 t0 = time.time()

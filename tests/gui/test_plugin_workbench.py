@@ -10,7 +10,7 @@ GROUP = "scenelens.workbenches"
 
 @pytest.fixture
 def plugin_on_path(tmp_path, monkeypatch):
-    import engine.plugins as pl
+    import scenelens.engine.plugins as pl
     from tests.plugins.helpers import install_example
 
     site = install_example(tmp_path)
@@ -25,8 +25,8 @@ def plugin_on_path(tmp_path, monkeypatch):
 
 
 def test_plugin_workbench_installed_in_window(plugin_on_path, window):
-    from engine.plugins import records
-    from engine.scene import PointCloud, Scene
+    from scenelens.engine.plugins import records
+    from scenelens.engine.scene import PointCloud, Scene
 
     wb = next(w for w in window.workbenches if w.title == "Example plug-in")
     assert any(w.title == "Occupancy" for w in window.workbenches)  # the built-ins are still there

@@ -26,8 +26,8 @@ def _demo_copy(folder: Path) -> Path:
 
 
 def test_gui_job_and_edit_survive_save_move_and_reopen_in_a_new_process(qtbot, window, tmp_path):
-    from engine.scene import PointCloud
-    from engine.undo import SetArrayValues
+    from scenelens.engine.scene import PointCloud
+    from scenelens.engine.undo import SetArrayValues
 
     demo = _demo_copy(tmp_path / "work")
     wait_job(qtbot, window.open_path(demo))
@@ -62,7 +62,7 @@ _DRIVER = textwrap.dedent("""
     import json, sys, time
     from PySide6 import QtCore, QtWidgets
     import pyqtgraph  # noqa: F401
-    from gui.main_window import MainWindow
+    from scenelens.gui.main_window import MainWindow
 
     app = QtWidgets.QApplication(sys.argv[:1])
     win = MainWindow(device="cpu")
@@ -75,7 +75,7 @@ _DRIVER = textwrap.dedent("""
         app.processEvents()
 
     if mode == "edit":
-        from engine.undo import SetArrayValues
+        from scenelens.engine.undo import SetArrayValues
         wait(win.open_path(demo))
         core = next(wb for wb in win.workbenches if wb.title == "Tools")
         wait(core.run_preprocess(voxel=0.5))
@@ -127,12 +127,12 @@ def test_kill_9_six_seconds_after_an_edit_loses_nothing(tmp_path):
 
 
 def test_second_instance_never_touches_a_live_instances_recovery(tmp_path, monkeypatch):
-    from engine.project import Project, RecoveryStore
+    from scenelens.engine.project import Project, RecoveryStore
 
     monkeypatch.setenv("SCENELENS_STATE_DIR", str(tmp_path / "state"))
     code = textwrap.dedent("""
         import sys, time
-        from engine.project import Project, RecoveryStore
+        from scenelens.engine.project import Project, RecoveryStore
         st = RecoveryStore(); p = st.write(Project(annotations={"who": "first"}))
         print(p, flush=True); time.sleep(60)
     """)

@@ -37,7 +37,7 @@ def test_session_run_registration_and_show_arrays_type_errors():
     import pytest
 
     import scenelens
-    from engine.errors import InputError
+    from scenelens.engine.errors import InputError
 
     s = scenelens.open(ROOT / "assets" / "demo", device="cpu")
     with pytest.raises(InputError, match="two different point clouds"):
@@ -71,7 +71,7 @@ print("arrays", list(scenelens.show({{"cloud": pts}}, size=(900, 600)).layers))
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "same True 3" in r.stdout and "arrays ['cloud']" in r.stdout
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     img = read_image(tmp_path / "show.png")  # the last window: the array cloud drawn in the 3D view
     assert img.shape[:2] == (600, 900) and (img.max(2) > 100).mean() > 0.002

@@ -55,8 +55,8 @@ def _open_and_run(window, qtbot, shared_data, gt=True):
 
 def _room_pair(window, n: int = 6000):
     """A synthetic room corner (tests/registration/helpers) and a copy moved by a known transform."""
-    from engine.registration.kabsch import rotation_matrix
-    from engine.scene import PointCloud, Scene
+    from scenelens.engine.registration.kabsch import rotation_matrix
+    from scenelens.engine.scene import PointCloud, Scene
     from tests.registration.helpers import room
 
     rng = np.random.default_rng(0)
@@ -90,7 +90,7 @@ def _in_front(view, pts: np.ndarray, px: float = 4.0, margin: float = 0.04) -> n
 def test_manual_pairs_by_real_clicks_undo_redo_align_and_icp(window, qtbot, shared_data, tmp_path):
     from scipy.spatial import cKDTree
 
-    from engine.registration import metrics as M
+    from scenelens.engine.registration import metrics as M
 
     view = _real_view(window)
     window.resize(1280, 800)
@@ -225,7 +225,7 @@ def _set_spin(qtbot, spin, value) -> None:
 
 
 def test_advanced_parameters_follow_preset_rescale_with_voxel_and_reach_the_job(window, qtbot, shared_data):
-    from engine.registration.pipeline import PRESETS, RegistrationParams
+    from scenelens.engine.registration.pipeline import PRESETS, RegistrationParams
 
     wb = _bench(window)
     adv = wb.advanced
@@ -293,7 +293,7 @@ def test_advanced_parameters_follow_preset_rescale_with_voxel_and_reach_the_job(
 
 
 def test_failure_banner_is_visible_and_notified(window, qtbot, shared_data, tmp_path):
-    from engine.scene import PointCloud, Scene
+    from scenelens.engine.scene import PointCloud, Scene
 
     window.resize(1280, 800)
     window.set_workspace("Registration")
@@ -324,7 +324,7 @@ def test_failure_banner_is_visible_and_notified(window, qtbot, shared_data, tmp_
     wb, T = _room_pair(window)
     assert not wb.failure_banner.isVisible()  # a new scene starts clean
     wait_job(qtbot, wb.run(), timeout=180000)
-    from engine.registration import metrics as M
+    from scenelens.engine.registration import metrics as M
 
     assert M.transform_errors(wb.result.transform, T)[0] < 5
     assert wb.result.failure is None and not wb.failure_banner.isVisible()
@@ -378,15 +378,15 @@ def test_residual_colour_bar_histogram_range_and_metrics_above_the_fold(window, 
 
 
 def test_real_click_picks_a_joint_in_3d(window, qtbot, shared_data):
-    from engine.io import load
-    from engine.scene import Skeleton
+    from scenelens.engine.io import load
+    from scenelens.engine.scene import Skeleton
 
     view = _real_view(window)
     window.set_scene(load(shared_data / "cmu_mocap_131_01" / "131_01.bvh"))
     window.view3d.reset_camera("front")
     qtbot.wait(100)
     sk = window.scene.of_type(Skeleton)[0]
-    from gui.views.layers.skeleton import current_frame, display_rotation, scale_of
+    from scenelens.gui.views.layers.skeleton import current_frame, display_rotation, scale_of
 
     style = window.view3d.scene_renderer.styles.get(sk.uid, {})
     t = current_frame(sk, style)
@@ -417,7 +417,7 @@ def test_real_click_picks_a_joint_in_3d(window, qtbot, shared_data):
 def test_real_click_on_the_image_picks_a_keypoint_pixel(window, qtbot, shared_data):
     import json
 
-    from engine.io import load
+    from scenelens.engine.io import load
 
     d = shared_data / "coco_keypoints"
     window.set_scene(load(d / "test_coco.json"))

@@ -10,7 +10,7 @@ import pytest
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
-from engine.jobs import Job
+from scenelens.engine.jobs import Job
 from tests.conftest import wait_job
 
 
@@ -34,7 +34,7 @@ def _evil(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _load_job(path):
-    from engine.trust import load_model_file
+    from scenelens.engine.trust import load_model_file
 
     return Job(f"Load {Path(path).name}", lambda ctx: load_model_file(path))
 
@@ -52,7 +52,7 @@ def _question(qtbot, window, kind: str) -> QtWidgets.QMessageBox:
 
 @pytest.mark.parametrize("choice", ["once", "always"])
 def test_pickled_model_asks_then_reruns_the_job(qtbot, window, tmp_path, choice):
-    from engine.trust import _read_store, is_model_trusted
+    from scenelens.engine.trust import _read_store, is_model_trusted
 
     p, marker = _evil(tmp_path)
     results = []
@@ -77,7 +77,7 @@ def test_pickled_model_asks_then_reruns_the_job(qtbot, window, tmp_path, choice)
 
 
 def test_cancel_leaves_the_model_refused_and_runs_nothing(qtbot, window, tmp_path):
-    from engine.trust import is_model_trusted
+    from scenelens.engine.trust import is_model_trusted
 
     p, marker = _evil(tmp_path)
     results = []
@@ -108,7 +108,7 @@ class Toy:
 
 @pytest.fixture
 def confirm_adapters():
-    from engine.trust import require_adapter_confirmation
+    from scenelens.engine.trust import require_adapter_confirmation
 
     require_adapter_confirmation(True)  # what the app (gui/app.py) turns on
     yield
@@ -116,8 +116,8 @@ def confirm_adapters():
 
 
 def test_adapter_is_confirmed_once_per_file_version(qtbot, window, tmp_path, confirm_adapters):
-    from engine.adapters import load_adapter_file
-    from engine.trust import is_adapter_trusted
+    from scenelens.engine.adapters import load_adapter_file
+    from scenelens.engine.trust import is_adapter_trusted
 
     ad = tmp_path / "my_adapter.py"
     ad.write_text(ADAPTER)
@@ -157,8 +157,8 @@ def _menu_click(qtbot, window, menu_title: str, action_text: str) -> None:
 def test_outside_paths_setting_from_the_menu_is_used_and_kept(qtbot, window, tmp_path):
     import json
 
-    from engine.io.limits import allow_outside_paths, outside_paths_allowed
-    from gui.settings import Settings
+    from scenelens.engine.io.limits import allow_outside_paths, outside_paths_allowed
+    from scenelens.gui.settings import Settings
 
     (tmp_path / "data").mkdir()
     (tmp_path / "scenes").mkdir()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from gui.panels.welcome import WelcomePanel
+from scenelens.gui.panels.welcome import WelcomePanel
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ import time
 import numpy as np
 import pytest
 
-from engine.jobs import Job
-from engine.scene import PointCloud
+from scenelens.engine.jobs import Job
+from scenelens.engine.scene import PointCloud
 from tests.conftest import colourful_fraction, wait_job
 
 
 def open_demo(qtbot, window):
-    from gui.main_window import demo_scene_path
+    from scenelens.gui.main_window import demo_scene_path
 
     wait_job(qtbot, window.open_path(demo_scene_path()))
     assert window.scene.name.startswith("nuScenes")
@@ -37,7 +37,7 @@ def test_window_shows_demo_scene(qtbot, window, tmp_path):
     window.set_layer_visible(uid, True)
     # whole-window screenshot contains the VTK frame (not garbage) and the panels
     window.export_window_screenshot(str(tmp_path / "window.png"))
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     win = read_image(tmp_path / "window.png")
     assert win.shape[0] >= 600 and (win.max(2) > 120).mean() > 0.01
@@ -116,7 +116,7 @@ def test_gui_thread_stays_responsive_during_job(qtbot, window):
 
 
 def test_close_during_job_is_clean(qtbot, tmp_path):
-    from gui.main_window import MainWindow
+    from scenelens.gui.main_window import MainWindow
 
     win = MainWindow(device="cpu")
     qtbot.addWidget(win)
@@ -140,7 +140,7 @@ def test_close_during_job_is_clean(qtbot, tmp_path):
 def test_close_waits_for_a_slow_cancel_point_and_never_terminates(qtbot, monkeypatch):
     from PySide6 import QtCore
 
-    from gui.main_window import MainWindow
+    from scenelens.gui.main_window import MainWindow
 
     terminated = []
     monkeypatch.setattr(QtCore.QThread, "terminate", lambda self: terminated.append(self))
@@ -182,8 +182,8 @@ def test_preprocess_job_from_gui_and_pick(qtbot, window):
 
 
 def test_undo_redo_autosave_and_recovery(qtbot, window):
-    from engine.project import RecoveryStore
-    from engine.undo import SetArrayValues
+    from scenelens.engine.project import RecoveryStore
+    from scenelens.engine.undo import SetArrayValues
 
     open_demo(qtbot, window)
     cloud = window.scene.of_type(PointCloud)[0]
@@ -223,7 +223,7 @@ def test_open_corrupt_file_shows_dialog(qtbot, window, tmp_path):
 
 
 def test_layout_and_recent_files_persist(qtbot, tmp_path):
-    from gui.main_window import MainWindow, demo_scene_path
+    from scenelens.gui.main_window import MainWindow, demo_scene_path
 
     w1 = MainWindow(device="cpu")
     qtbot.addWidget(w1)
@@ -325,9 +325,9 @@ def test_hide_stale_tab_bars_hides_only_the_outdated_copy(window, qtbot):
 
 
 def test_device_setting_is_used_at_the_next_start_and_status_shows_job_threads(qtbot):
-    from engine.device import worker_threads
-    from gui.main_window import MainWindow
-    from gui.settings import Settings
+    from scenelens.engine.device import worker_threads
+    from scenelens.gui.main_window import MainWindow
+    from scenelens.gui.settings import Settings
 
     st = Settings()
     st.set("device", "cpu")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.io import load_layers
-from engine.scene import Scene
+from scenelens.engine.io import load_layers
+from scenelens.engine.scene import Scene
 
 OCC = "occ3d_nuscenes_sample/labels.npz"
 NUS = "nuscenes_sample/n015-2018-07-24-11-22-45+0800.pkl"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.occupancy import densify as dz
-from engine.occupancy.grids import preset
-from engine.occupancy.sequence import build_ground_truth, detect_sequence, in_ego_box, transform
+from scenelens.engine.occupancy import densify as dz
+from scenelens.engine.occupancy.grids import preset
+from scenelens.engine.occupancy.sequence import build_ground_truth, detect_sequence, in_ego_box, transform
 from tests.occupancy.test_sequence_gt import LIDAR2EGO, box_in_frame, ego2global, quat_dict
 
 N = 2
@@ -116,7 +116,7 @@ def test_closing_stand_in_when_open3d_is_missing(built, monkeypatch):
     # a closing only joins neighbours: the 1.5 m stripes stay (it is no surface reconstruction)
     assert ground_coverage(g, spec) < 0.9
     check_common(g, seq, spec)
-    from engine.errors import InputError
+    from scenelens.engine.errors import InputError
 
     with pytest.raises(InputError, match="Poisson densification needs Open3D"):
         build_ground_truth(seq, spec, 0, densify="poisson")

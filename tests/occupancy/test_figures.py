@@ -32,7 +32,7 @@ def content_box(img):
 
 
 def test_palettes_follow_the_papers():
-    from gui.render import palette_colors
+    from scenelens.gui.render import palette_colors
 
     so = palette_colors("surroundocc", "occ3d")
     assert tuple(so[11]) == (255, 0, 255) and tuple(so[0]) == (0, 0, 0) and tuple(so[6]) == (200, 180, 0)
@@ -40,7 +40,7 @@ def test_palettes_follow_the_papers():
     occ = palette_colors("occ3d", "occ3d")
     assert tuple(occ[0]) == (255, 158, 0) and tuple(occ[15]) == tuple(occ[0])  # label k uses row k % 15
     assert tuple(palette_colors("nuscenes", "occ3d")[11]) == (0, 207, 191)
-    from engine.errors import InputError
+    from scenelens.engine.errors import InputError
 
     with pytest.raises(InputError):
         palette_colors("surroundocc", "semantickitti")

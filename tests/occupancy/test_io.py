@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import detect, load, load_layers
-from engine.scene import CameraRig, PointCloud, VoxelGrid
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import detect, load, load_layers
+from scenelens.engine.scene import CameraRig, PointCloud, VoxelGrid
 
 OCC = "occ3d_nuscenes_sample/labels.npz"
 NUS = "nuscenes_sample/n015-2018-07-24-11-22-45+0800.pkl"
@@ -28,7 +28,7 @@ def test_occ3d_gt_sample(shared_data):
 
 
 def test_occ3d_roundtrip_and_prediction_forms(shared_data, tmp_path):
-    from engine.io.occ3d import write_occ3d
+    from scenelens.engine.io.occ3d import write_occ3d
 
     g = load_layers(shared_data / OCC)[0]
     write_occ3d(tmp_path / "copy.npz", g)
@@ -66,7 +66,7 @@ def test_occ3d_folder_is_a_sequence(shared_data, tmp_path):
 
 
 def test_semantickitti_pack_unpack_and_roundtrip(tmp_path):
-    from engine.io.semantickitti_voxels import pack, unpack, write_ssc
+    from scenelens.engine.io.semantickitti_voxels import pack, unpack, write_ssc
 
     bits = np.zeros(16, np.uint8)
     bits[0] = 1  # voxel 0 is bit 7 of byte 0 (MSB first)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import load_layers
-from engine.occupancy.metrics import Confusion, diff_codes
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import load_layers
+from scenelens.engine.occupancy.metrics import Confusion, diff_codes
 
 OCC = "occ3d_nuscenes_sample/labels.npz"
 

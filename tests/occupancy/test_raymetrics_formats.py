@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.occupancy.raymetrics import FScore, RayIoU, cast, lidar_rays, select_origins
+from scenelens.engine.occupancy.raymetrics import FScore, RayIoU, cast, lidar_rays, select_origins
 
 ROOT = Path(__file__).resolve().parents[2]
 OCC = "occ3d_nuscenes_sample/labels.npz"
@@ -95,7 +95,7 @@ def test_label_output_writes_invalid(shared_data, tmp_path):
     assert r.returncode == 0, r.stderr
     inv = tmp_path / "000000.invalid"
     assert inv.stat().st_size == 256 * 256 * 32 // 8
-    from engine.io.semantickitti_voxels import read_ssc
+    from scenelens.engine.io.semantickitti_voxels import read_ssc
 
     g = read_ssc(out)
     s = json.loads(r.stdout)

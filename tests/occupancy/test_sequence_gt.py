@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.occupancy.grids import preset
-from engine.occupancy.sequence import (build_ground_truth, detect_sequence, in_ego_box, occ3d_ground_spec,
+from scenelens.engine.occupancy.grids import preset
+from scenelens.engine.occupancy.sequence import (build_ground_truth, detect_sequence, in_ego_box, occ3d_ground_spec,
                                        transform)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,7 +271,7 @@ def test_cli_sequence_outputs_and_unlabelled_warning(tmp_path):
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     assert s["layout"] == "surroundocc" and s["grid"] == "surroundocc" and s["instances"] == 1 and not s["warnings"]
-    from engine.io.occ3d import read_occ_npz
+    from scenelens.engine.io.occ3d import read_occ_npz
 
     g = read_occ_npz(tmp_path / "gt.npz")  # a SurroundOcc grid saved as .npz reads back with its own geometry
     assert g.origin == (-50.0, -50.0, -5.0) and g.voxel_size == (0.5, 0.5, 0.5) and g.frame == "lidar"
@@ -352,9 +352,9 @@ def test_unlabelled_points_never_outvote_labels_and_nn_labels(tmp_path):
     own = write_surroundocc_layout(tmp_path / "own")
     for i in (1, 3):
         (own / "pc_seman" / f"pc_seman_{i}.npy").unlink()
-    from engine.occupancy.sequence import read_surroundocc_sequence
+    from scenelens.engine.occupancy.sequence import read_surroundocc_sequence
 
-    from engine.occupancy.sequence import Frame, load_pickled_npy, quat_pose
+    from scenelens.engine.occupancy.sequence import Frame, load_pickled_npy, quat_pose
 
     seq = read_surroundocc_sequence(own)  # frames 0 and 2 (pc_seman/ decides which frames exist)
     for i in (1, 3):  # frames 1 and 3 as unlabelled sweeps from pc/

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.occupancy.surface import exposed_faces
+from scenelens.engine.occupancy.surface import exposed_faces
 
 
 def area(s):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.io import load, load_layers
-from engine.occupancy.grids import GridSpec, preset
-from engine.occupancy.surface import downsample_labels, exposed_faces
-from engine.occupancy.voxelize import Scan, lidar_to_occupancy, majority_vote, raycast_visibility
+from scenelens.engine.io import load, load_layers
+from scenelens.engine.occupancy.grids import GridSpec, preset
+from scenelens.engine.occupancy.surface import downsample_labels, exposed_faces
+from scenelens.engine.occupancy.voxelize import Scan, lidar_to_occupancy, majority_vote, raycast_visibility
 
 SK = "semantickitti_00_000000/velodyne/000000.bin"
 NUS = "nuscenes_sample/n015-2018-07-24-11-22-45+0800.pkl"
@@ -84,7 +84,7 @@ def test_semantickitti_scan_to_ssc_grid(shared_data):
 
 
 def test_nuscenes_to_occ3d_grid(shared_data):
-    from engine.io.nuscenes import label_points_from_boxes
+    from scenelens.engine.io.nuscenes import label_points_from_boxes
 
     s = load(shared_data / NUS)
     pc = s.layers[-1]

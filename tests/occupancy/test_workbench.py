@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.io import load
+from scenelens.engine.io import load
 from tests.conftest import colourful_fraction, wait_job
 from tests.occupancy.occ_helpers import OCC, colour_fraction, open_occ_with_prediction, wb_of
 
@@ -31,7 +31,7 @@ def test_render_toggle_classes_and_masks(qtbot, window, shared_data):
 
 
 def test_metrics_table_and_diff_mode(qtbot, window, shared_data, tmp_path):
-    from engine.occupancy.evaluate import evaluate_grids
+    from scenelens.engine.occupancy.evaluate import evaluate_grids
 
     gt, pred = open_occ_with_prediction(window, shared_data)
     wb = wb_of(window)

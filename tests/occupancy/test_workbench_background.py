@@ -9,8 +9,8 @@ import time
 import numpy as np
 from PySide6 import QtCore
 
-from engine.occupancy.grids import preset
-from engine.scene import Scene
+from scenelens.engine.occupancy.grids import preset
+from scenelens.engine.scene import Scene
 from tests.conftest import colourful_fraction
 from tests.occupancy.occ_helpers import wb_of
 
@@ -47,7 +47,7 @@ class Heartbeat:
 
 
 def test_scattered_300k_grid_opens_without_freezing(qtbot, window, monkeypatch):
-    import gui.views.layers.voxels as vox
+    import scenelens.gui.views.layers.voxels as vox
 
     g = scattered()
     n = int(g.occupied().sum())
@@ -114,7 +114,7 @@ def test_sequence_video_of_big_grids_draws_every_frame(qtbot, window, tmp_path):
     (not in a job that would land after the screenshot), so the frames show different grids, not outlines."""
     import cv2
 
-    from engine.io import load
+    from scenelens.engine.io import load
 
     rng = np.random.default_rng(3)
     for i in range(2):  # Occ3D-shaped frames: two road layers and scattered voxels (in half / all of the grid)

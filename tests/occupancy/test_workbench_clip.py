@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.io import load
+from scenelens.engine.io import load
 from tests.occupancy.occ_helpers import OCC, wb_of
 
 
@@ -32,7 +32,7 @@ def test_clip_is_a_plane_and_a_cap_not_a_rebuild(qtbot, window, shared_data):
 def test_timeline_step_builds_faces_off_the_gui_thread(qtbot, window, shared_data, tmp_path, monkeypatch):
     import threading
 
-    import gui.views.layers.voxels as vox
+    import scenelens.gui.views.layers.voxels as vox
     from tests.conftest import wait_job
 
     with np.load(shared_data / OCC) as z:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.io import load
+from scenelens.engine.io import load
 from tests.conftest import wait_job
 from tests.occupancy.occ_helpers import OCC, wb_of
 

@@ -19,7 +19,7 @@ def test_gui_build_from_sequence(qtbot, window, tmp_path):
 def test_gui_build_densified_says_which_densification_ran(qtbot, window, tmp_path):
     """Occupancy ▸ Build densified ground truth…: SurroundOcc's Poisson when Open3D imports (else the closing
     stand-in, as a warning); the log line names the method and the voxel counts."""
-    from engine.occupancy.densify import open3d_version
+    from scenelens.engine.occupancy.densify import open3d_version
     from tests.occupancy.test_densify import ground_coverage, write_sequence
 
     own = write_sequence(tmp_path / "own")
@@ -32,6 +32,6 @@ def test_gui_build_densified_says_which_densification_ran(qtbot, window, tmp_pat
     lines = [m for lvl, m in window.log_panel.entries if "densified by" in m]
     assert lines and f"densified by {method}" in lines[-1] and f"{d['voxels_after']:,} voxels" in lines[-1]
     if method == "poisson":
-        from engine.occupancy.grids import preset
+        from scenelens.engine.occupancy.grids import preset
 
         assert ground_coverage(g, preset("surroundocc")) > 0.93

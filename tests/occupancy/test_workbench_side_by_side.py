@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from engine.io import load_layers
-from engine.scene import Scene
+from scenelens.engine.io import load_layers
+from scenelens.engine.scene import Scene
 from tests.occupancy.occ_helpers import OCC, colour_fraction, wb_of
 
 VEG = (0, 175, 0)  # Occ3D vegetation (16) in the viewer's palette

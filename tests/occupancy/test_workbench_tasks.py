@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.io import load, load_layers
+from scenelens.engine.io import load, load_layers
 from tests.conftest import wait_job
 from tests.occupancy.occ_helpers import NUS, OCC, colour_fraction, wb_of
 
@@ -28,7 +28,7 @@ def test_camera_projection_and_pixel_ray(qtbot, window, shared_data):
     assert wb.highlight is not None and len(wb.highlight) > 0
     assert "voxel (i, j, k)" in window.inspector.info and "CAM_FRONT" in window.inspector.title.text()
     # the highlighted voxels lie along the ray: their centres are close to the pixel's ray line
-    from engine.occupancy.projection import pixel_ray
+    from scenelens.engine.occupancy.projection import pixel_ray
 
     o, d = pixel_ray(wb.rig().cameras[0], 800, 600)
     c = wb.grid.centers(wb.highlight) - o

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from engine.io import load, load_layers
-from engine.io.coco_keypoints import export_coco, skeletons_to_results
-from engine.pose.run import FrameResult, PoseRun
-from engine.pose.types import Person
-from engine.scene import Skeleton
+from scenelens.engine.io import load, load_layers
+from scenelens.engine.io.coco_keypoints import export_coco, skeletons_to_results
+from scenelens.engine.pose.run import FrameResult, PoseRun
+from scenelens.engine.pose.types import Person
+from scenelens.engine.scene import Skeleton
 from tests.conftest import wait_job
 
 
@@ -45,7 +45,7 @@ def test_coco_export_keeps_segmentation_and_offers_all_three(shared_data):
     srcs = [a.get("source") for a in both["annotations"]]
     assert srcs.count("prediction") == 1 and len(srcs) == len(gt["annotations"]) + 1
     assert len({a["id"] for a in both["annotations"]}) == len(srcs)  # ids stay unique
-    from engine.errors import InputError
+    from scenelens.engine.errors import InputError
 
     with pytest.raises(InputError, match="no ground-truth"):
         export_coco([pred], "ground truth")
@@ -56,14 +56,14 @@ def _bench(window):
 
 
 def test_confidence_colours_are_not_ground_truth_green(window, qtbot):
-    from gui.workbenches.pose import GT_QT
+    from scenelens.gui.workbenches.pose import GT_QT
 
     wb = _bench(window)
     sk = _pred_run().skeletons()[0]
     sk.confidence[:] = np.linspace(0, 1, 17)
     window.add_layer(sk)
     wb.colour_mode = "confidence"
-    from gui.workbenches.pose import KeypointItem
+    from scenelens.gui.workbenches.pose import KeypointItem
 
     item = KeypointItem(wb, sk, 0, 0, False)
     cols = np.array([b.color().getRgb()[:3] for b in item._drawn["symbolBrush"]])
@@ -71,7 +71,7 @@ def test_confidence_colours_are_not_ground_truth_green(window, qtbot):
 
 
 def test_playback_follows_the_clock_and_skips_frames(window, qtbot, shared_data, monkeypatch):
-    import gui.workbenches.pose as P
+    import scenelens.gui.workbenches.pose as P
 
     window.set_scene(load(shared_data / "cmu_mocap_131_01" / "scaled_131_01.bvh"))
     wb = _bench(window)
@@ -102,7 +102,7 @@ def test_camera_not_framed_on_an_empty_first_frame(window, qtbot):
 
 
 def test_tracked_people_drawn_in_their_track_colour_with_id(window, qtbot):
-    from gui.workbenches.pose import KeypointItem, track_colour
+    from scenelens.gui.workbenches.pose import KeypointItem, track_colour
 
     wb = _bench(window)
     run = _pred_run()
@@ -123,7 +123,7 @@ def test_tracked_people_drawn_in_their_track_colour_with_id(window, qtbot):
 def test_trajectory_comparison_asks_names_and_alignment(window, qtbot, monkeypatch):
     from PySide6 import QtWidgets
 
-    from engine.scene import Trajectory
+    from scenelens.engine.scene import Trajectory
 
     n = 40
     t = np.linspace(0, 4, n)
@@ -177,7 +177,7 @@ def test_per_track_timeline(window, qtbot):
 
 
 def test_camera_follows_the_subject_while_playing(window, qtbot, shared_data, monkeypatch):
-    import gui.workbenches.pose as P
+    import scenelens.gui.workbenches.pose as P
 
     window.set_scene(load(shared_data / "cmu_mocap_131_01" / "scaled_131_01.bvh"))
     wb = _bench(window)

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from engine.io import load
-from engine.project import load_project, save_project
-from engine.scene import Skeleton, Trajectory
+from scenelens.engine.io import load
+from scenelens.engine.project import load_project, save_project
+from scenelens.engine.scene import Skeleton, Trajectory
 from tests.conftest import colourful_fraction, wait_job
 
 
@@ -299,7 +299,7 @@ def test_camera_rig_drawn_around_the_skeleton(window, qtbot, tmp_path):
     its own colour around the person; picking a frustum names its camera."""
     import cv2
 
-    from engine.pose.joints import COCO17
+    from scenelens.engine.pose.joints import COCO17
 
     J = np.zeros((1, 1, 17, 3))
     J[0, 0, :, 2] = np.linspace(1.7, 0.0, 17)  # a standing stick figure, z up

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.errors import InputError
-from engine.io import detect, load, load_layers
-from engine.io.bvh import forward_kinematics, parse_bvh
-from engine.io.coco_keypoints import skeletons_to_gt, skeletons_to_results, write_coco
-from engine.io.h36m import write_joints_npz
-from engine.io.trajectory import read_trajectory, write_kitti, write_tum
-from engine.scene import Skeleton, Trajectory
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import detect, load, load_layers
+from scenelens.engine.io.bvh import forward_kinematics, parse_bvh
+from scenelens.engine.io.coco_keypoints import skeletons_to_gt, skeletons_to_results, write_coco
+from scenelens.engine.io.h36m import write_joints_npz
+from scenelens.engine.io.trajectory import read_trajectory, write_kitti, write_tum
+from scenelens.engine.scene import Skeleton, Trajectory
 
 # ------------------------------------------------------------------------------------------------ BVH
 
@@ -133,7 +133,7 @@ def test_coco_gt_round_trip_valid_for_pycocotools(shared_data, tmp_path):
 def test_coco_results_round_trip(shared_data, tmp_path):
     from pycocotools.coco import COCO
 
-    from engine.pose.evaluate import evaluate_coco
+    from scenelens.engine.pose.evaluate import evaluate_coco
 
     src = shared_data / "coco_keypoints" / "test_coco.json"
     gt = json.loads(src.read_text())
@@ -205,7 +205,7 @@ def test_trajectory_bad_input(tmp_path):
 
 
 def test_joints_npz_and_h36m_npz(tmp_path):
-    from engine.pose.joints import H36M17
+    from scenelens.engine.pose.joints import H36M17
 
     rng = np.random.default_rng(3)
     j = rng.normal(size=(4, 1, 17, 3))

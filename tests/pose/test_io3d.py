@@ -3,8 +3,8 @@ body so people stand, and Human3.6M vs COCO 17-joint orders told apart by what t
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import load_layers
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import load_layers
 
 H36M_STAND = np.array([  # metres, z up: pelvis exactly between the hips
     [0, 0, 1.0], [-0.13, 0, 1.0], [-0.13, 0.02, 0.55], [-0.13, 0, 0.1], [0.13, 0, 1.0], [0.13, 0.02, 0.55],

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.pose.joints import COCO17, H36M17, MEDIAPIPE33, convert, get_joint_set, mapping_matrix
-from engine.pose.metrics import (ate, coco_keypoint_ap, hypothesis_spread, mpjpe, multi_hypothesis_mpjpe, oks,
+from scenelens.engine.pose.joints import COCO17, H36M17, MEDIAPIPE33, convert, get_joint_set, mapping_matrix
+from scenelens.engine.pose.metrics import (ate, coco_keypoint_ap, hypothesis_spread, mpjpe, multi_hypothesis_mpjpe, oks,
                                  pa_mpjpe, pck, per_joint_error, procrustes_align, torso_size, umeyama)
 
 rng = np.random.default_rng(0)

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import InputError, JobCancelled
-from engine.jobs import JobContext, run_sync
-from engine.pose.evaluate import evaluate_coco
-from engine.pose.metrics import pck, torso_size
+from scenelens.engine.errors import InputError, JobCancelled
+from scenelens.engine.jobs import JobContext, run_sync
+from scenelens.engine.pose.evaluate import evaluate_coco
+from scenelens.engine.pose.metrics import pck, torso_size
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def mp_model():
     pytest.importorskip("mediapipe")
-    from engine.pose.mediapipe_adapter import MediaPipePose
+    from scenelens.engine.pose.mediapipe_adapter import MediaPipePose
 
     m = MediaPipePose()
     m.load(None, "cpu")
@@ -28,7 +28,7 @@ def mp_model():
 
 
 def test_mediapipe_matches_coco_annotation(shared_data, mp_model):
-    from engine.io.image import read_image
+    from scenelens.engine.io.image import read_image
 
     d = shared_data / "coco_keypoints"
     gt = json.loads((d / "test_coco.json").read_text())
@@ -59,7 +59,7 @@ def _make_video(src_dir: Path, out: Path, n: int = 6) -> Path:
 
 
 def test_video_job_streams_frames_and_cancels(shared_data, mp_model, tmp_path):
-    from engine.pose.run import estimate
+    from scenelens.engine.pose.run import estimate
 
     video = _make_video(shared_data / "coco_keypoints", tmp_path / "clip.avi")
     seen, progress = [], []
@@ -82,7 +82,7 @@ def test_video_job_streams_frames_and_cancels(shared_data, mp_model, tmp_path):
 
 
 def test_bad_inputs_name_the_file(tmp_path, mp_model):
-    from engine.pose.run import estimate
+    from scenelens.engine.pose.run import estimate
 
     empty = tmp_path / "nothing"
     empty.mkdir()
@@ -131,7 +131,7 @@ def _band_model_file(tmp_path: Path, output: str) -> Path:
 
 @pytest.mark.parametrize("output", ["heatmaps", "coords"])
 def test_torchscript_keypoint_adapter(tmp_path, output):
-    from engine.pose.torch_adapter import TorchKeypointAdapter
+    from scenelens.engine.pose.torch_adapter import TorchKeypointAdapter
 
     rng = np.random.default_rng(1)
     # image 272×100: letterboxed into 136×64 at scale 0.5 with 7 px side padding

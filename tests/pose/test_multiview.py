@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.pose.multiview import Camera, read_calibration, track_people, triangulate
+from scenelens.engine.errors import InputError
+from scenelens.engine.pose.multiview import Camera, read_calibration, track_people, triangulate
 
 ROOT = Path(__file__).resolve().parents[2]
 COCO_STAND = np.array([  # metres, z up
@@ -150,7 +150,7 @@ def test_run_pose3d_on_per_view_results(tmp_path):
         assert np.median(e, axis=1).max() < 0.01
         assert np.delete(e, 5, axis=0).max() < 0.01
     assert (d["views_used"][..., 9] <= 2).all()  # the wrong wrist view was dropped every time
-    from engine.io import load_layers
+    from scenelens.engine.io import load_layers
 
     layers = load_layers(out / "pose3d.npz")
     sk = layers[0]  # opens as a 3-D skeleton layer (missing joints: confidence 0)

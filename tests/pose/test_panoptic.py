@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import detect, load_layers
-from engine.pose.joints import PANOPTIC19, convert
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import detect, load_layers
+from scenelens.engine.pose.joints import PANOPTIC19, convert
 
 # a standing person in Panoptic's world: centimetres, y down (feet at y = 0, head at y ≈ -170)
 STAND = {"neck": (0, -150, 0), "nose": (0, -162, 5), "body_center": (0, -100, 0), "left_shoulder": (18, -148, 0),

@@ -18,7 +18,7 @@ def pipe():
     import torch
 
     torch.set_num_threads(1)
-    from engine.pose.detector_torch import BlazePoseTorch
+    from scenelens.engine.pose.detector_torch import BlazePoseTorch
 
     return BlazePoseTorch("cpu")
 
@@ -41,7 +41,7 @@ def test_shipped_models_are_the_wheel_files():
 
 
 def test_anchors_and_weighted_nms():
-    from engine.pose.detector_torch import ssd_anchors, weighted_nms
+    from scenelens.engine.pose.detector_torch import ssd_anchors, weighted_nms
 
     a = ssd_anchors()
     assert a.shape == (2254, 2)
@@ -75,7 +75,7 @@ def test_matches_mediapipe_solution_within_a_pixel(pipe, ref_images):
 
 
 def test_adapter_gives_people_with_coco_and_world(pipe, ref_images):
-    from engine.pose.detector_torch import BlazePoseAdapter
+    from scenelens.engine.pose.detector_torch import BlazePoseAdapter
 
     ad = BlazePoseAdapter()
     ad.pipe = pipe
@@ -91,7 +91,7 @@ def test_cuda_gives_the_same_landmarks(pipe, ref_images):
 
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from engine.pose.detector_torch import BlazePoseTorch
+    from scenelens.engine.pose.detector_torch import BlazePoseTorch
 
     gpu = BlazePoseTorch("cuda")
     for name in ("000000000785.jpg", "000000196141.jpg@rot90"):
@@ -103,8 +103,8 @@ def test_cuda_gives_the_same_landmarks(pipe, ref_images):
 def test_pruned_landmark_graph_gives_the_same_outputs():
     import torch
 
-    from engine.attribution.mediapipe_torch import build_module, bundled_model_path
-    from engine.attribution.tflite_reader import read_tflite
+    from scenelens.engine.attribution.mediapipe_torch import build_module, bundled_model_path
+    from scenelens.engine.attribution.tflite_reader import read_tflite
 
     g = read_tflite(bundled_model_path().read_bytes())
     full = build_module(g).eval()
@@ -122,8 +122,8 @@ def test_pruned_landmark_graph_gives_the_same_outputs():
 def test_inference_mode_frees_and_adds_in_place_without_changing_outputs():
     import torch
 
-    from engine.attribution.mediapipe_torch import build_module, bundled_model_path
-    from engine.attribution.tflite_reader import read_tflite
+    from scenelens.engine.attribution.mediapipe_torch import build_module, bundled_model_path
+    from scenelens.engine.attribution.tflite_reader import read_tflite
 
     for name, size in (("pose_detection.tflite", 224), ("pose_landmark_full.tflite", 256)):
         m = build_module(read_tflite(bundled_model_path(name).read_bytes())).eval()
@@ -143,7 +143,7 @@ def test_optimised_modules_match_the_eager_ones(pipe):
     convolutions)."""
     import torch
 
-    from engine.pose.detector_torch import BlazePoseTorch
+    from scenelens.engine.pose.detector_torch import BlazePoseTorch
 
     assert pipe.optimized
     eager = BlazePoseTorch("cpu", optimize=False)
@@ -163,7 +163,7 @@ def test_optimised_modules_match_the_eager_ones(pipe):
 
 
 def test_vectorised_heatmap_refinement_matches_the_per_joint_rule():
-    from engine.pose.detector_torch import refine_from_heatmaps
+    from scenelens.engine.pose.detector_torch import refine_from_heatmaps
 
     def per_joint(xy, heat, kernel=9, min_conf=0.5):  # MediaPipe's loop, bounds quirk included
         J, h, w = heat.shape
@@ -196,7 +196,7 @@ def test_vectorised_heatmap_refinement_matches_the_per_joint_rule():
 def test_one_person_followed_runs_no_detector(pipe, ref_images):
     """With max_people=1 (MediaPipe's single-person solution) a followed person costs one landmark pass
     per frame: the detector runs on the first frame only, as long as the person is not lost."""
-    from engine.pose.detector_torch import BlazePoseAdapter
+    from scenelens.engine.pose.detector_torch import BlazePoseAdapter
 
     ad = BlazePoseAdapter(max_people=1)
     ad.pipe = pipe
@@ -217,7 +217,7 @@ def test_crop_is_opencv4s_warp_bit_for_bit():
     """engine/pose/warp.py reproduces OpenCV 4's boxPoints, getPerspectiveTransform and warpPerspective
     (INTER_LINEAR, replicate and constant borders) exactly — recorded from opencv-python-headless 4.10 in
     tests/pose/data/opencv4_warps.npz — whatever OpenCV is installed (5.x differs by up to 4 levels)."""
-    from engine.pose.warp import box_points, perspective_transform, warp_perspective
+    from scenelens.engine.pose.warp import box_points, perspective_transform, warp_perspective
 
     ref = np.load(Path(__file__).parent / "data" / "opencv4_warps.npz")
     assert str(ref["opencv"]).startswith("4.")

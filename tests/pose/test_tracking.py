@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.pose.tracking import PoseTracker, oks
-from engine.pose.types import Person
+from scenelens.engine.pose.tracking import PoseTracker, oks
+from scenelens.engine.pose.types import Person
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +114,7 @@ def test_run_pose_tracks_two_people_through_a_crossing(crossing_clip, tmp_path):
 
 
 def test_posetrack_json_reads_back_with_one_slot_per_track(tmp_path):
-    from engine.io import load_layers
+    from scenelens.engine.io import load_layers
 
     kp = np.c_[_skeleton(100), np.full(17, 2)].ravel().tolist()
     res = [{"image_id": 0, "category_id": 1, "keypoints": kp, "score": 0.9, "track_id": 5, "video": "v.avi", "frame": 0},

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-import main
+from scenelens import cli as main
 
 
 def test_run_registration_cli_json_and_eval(shared_data, tmp_path, capsys):
@@ -29,8 +29,8 @@ def test_run_registration_cli_json_and_eval(shared_data, tmp_path, capsys):
 
 
 def test_eval_with_gt_log_pair_and_info(tmp_path, capsys):
-    from engine.io.registration_formats import write_gt_log, write_transform
-    from engine.registration.kabsch import random_transform
+    from scenelens.engine.io.registration_formats import write_gt_log, write_transform
+    from scenelens.engine.registration.kabsch import random_transform
 
     M = random_transform(np.random.default_rng(0))
     write_gt_log(tmp_path / "gt.log", {(0, 7): M}, 10)

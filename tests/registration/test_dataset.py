@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.io.registration_formats import write_gt_log
-from engine.registration import metrics as M
-from engine.registration.dataset import kitti_pairs
-from engine.registration.kabsch import random_transform
+from scenelens.engine.io.registration_formats import write_gt_log
+from scenelens.engine.registration import metrics as M
+from scenelens.engine.registration.dataset import kitti_pairs
+from scenelens.engine.registration.kabsch import random_transform
 
 from .helpers import room
 from .street import drive, make_street
@@ -126,7 +126,7 @@ def _cli(*args, timeout=900):
 def test_lidar_sequence_readers_give_sensor_to_global_poses(tmp_path, nuscenes_drive):
     """Devkit tables and an mmdet3d info file describe the same sweeps: pose = ego2global · lidar2ego, keyframes
     of LIDAR_TOP only (the camera record and the non-keyframe sweep are left out), in time order."""
-    from engine.io.registration_formats import read_lidar_sequence
+    from scenelens.engine.io.registration_formats import read_lidar_sequence
 
     from .street import write_nuscenes_devkit, write_nuscenes_info
 
@@ -161,7 +161,7 @@ def test_lidar_sequence_readers_give_sensor_to_global_poses(tmp_path, nuscenes_d
 
 
 def test_eval_dataset_nuscenes_devkit_sequence(tmp_path, nuscenes_drive):
-    from engine.registration.dataset import first_beyond_pairs
+    from scenelens.engine.registration.dataset import first_beyond_pairs
 
     from .street import write_nuscenes_devkit
 
@@ -262,7 +262,7 @@ def _pairlist(tmp_path: Path, style: str):
 
 
 def test_pair_list_reader_both_styles_give_source_to_target(tmp_path):
-    from engine.io.registration_formats import read_pair_list, read_pth_points
+    from scenelens.engine.io.registration_formats import read_pair_list, read_pth_points
 
     for style in ("predator", "geotransformer"):
         pkl, root, gts = _pairlist(tmp_path / style, style)
@@ -316,7 +316,7 @@ def test_3dlomatch_scene_with_pth_fragments_and_gt_log_elsewhere(tmp_path):
     `--dataset FRAGMENTS --gt BENCH/gt.log` picks gt.info beside gt.log and reads the .pth fragments."""
     import torch
 
-    from engine.registration.dataset import _load_points, dataset_items
+    from scenelens.engine.registration.dataset import _load_points, dataset_items
 
     frag = tmp_path / "data" / "test" / "scene"
     bench = tmp_path / "benchmarks" / "3DLoMatch" / "scene"

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.registration import metrics as M
-from engine.registration.icp import icp
-from engine.registration.kabsch import random_transform
-from engine.registration.ransac import RansacParams, ransac
-from engine.registration.sc2pcr import SC2Params, power_iteration, sc2_pcr
+from scenelens.engine.registration import metrics as M
+from scenelens.engine.registration.icp import icp
+from scenelens.engine.registration.kabsch import random_transform
+from scenelens.engine.registration.ransac import RansacParams, ransac
+from scenelens.engine.registration.sc2pcr import SC2Params, power_iteration, sc2_pcr
 
 from .helpers import outlier_correspondences, room
 
@@ -84,7 +84,7 @@ def test_ransac_baseline_on_moderate_outliers():
 
 @pytest.mark.parametrize("method", ["point_to_point", "point_to_plane"])
 def test_icp_recovers_small_misalignment(method):
-    from engine.geometry import estimate_normals
+    from scenelens.engine.geometry import estimate_normals
 
     rng = np.random.default_rng(11)
     tgt = room(rng, 4000)

@@ -3,12 +3,12 @@ import json
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import load
-from engine.io.registration_formats import (gt_pair, kitti_relative, log_entry_for, read_gt_info, read_gt_log,
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import load
+from scenelens.engine.io.registration_formats import (gt_pair, kitti_relative, log_entry_for, read_gt_info, read_gt_log,
                                             read_kitti_calib, read_kitti_poses, read_transform, write_gt_log,
                                             write_transform)
-from engine.registration.kabsch import random_transform
+from scenelens.engine.registration.kabsch import random_transform
 
 
 def test_gt_log_round_trip_and_ij_direction(tmp_path):
@@ -125,8 +125,8 @@ def test_ground_truth_file_reads_every_format_the_workbench_writes(tmp_path):
     import sys
     from pathlib import Path
 
-    from engine.io.registration_formats import GroundTruthFile, load_ground_truth, write_gt_log, write_transform
-    from engine.registration.kabsch import random_transform
+    from scenelens.engine.io.registration_formats import GroundTruthFile, load_ground_truth, write_gt_log, write_transform
+    from scenelens.engine.registration.kabsch import random_transform
 
     rng = np.random.default_rng(3)
     T = random_transform(rng)

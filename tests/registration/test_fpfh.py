@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.registration.fpfh import compute_fpfh
+from scenelens.engine.registration.fpfh import compute_fpfh
 
 
 def _pair(p1, n1, p2, n2):
@@ -94,7 +94,7 @@ def test_fpfh_histograms_normalised_and_isolated_points_zero():
 
 
 def test_fpfh_is_rigid_invariant():
-    from engine.registration.kabsch import random_transform
+    from scenelens.engine.registration.kabsch import random_transform
 
     P, N = _cloud(2, 200)
     T = random_transform(np.random.default_rng(3), 180, 2)
@@ -132,7 +132,7 @@ def test_fpfh_equals_open3d_on_the_real_pair(shared_data, max_nn):
     the lower index, the KD-tree returned the other; one changed neighbour list changes its own SPFH and the
     FPFH of every point around it."""
     o3d = _open3d()
-    from engine.geometry import estimate_normals, voxel_downsample
+    from scenelens.engine.geometry import estimate_normals, voxel_downsample
 
     src = np.load(shared_data / "3dmatch_pair" / "src.npy")
     c, _, _ = voxel_downsample(torch.as_tensor(src), 0.05)
@@ -149,7 +149,7 @@ def test_fpfh_equals_open3d_on_the_real_pair(shared_data, max_nn):
 
 def test_float32_fast_path_gives_the_float64_bins_exactly(shared_data):
     """The float32 pass with float64 re-checks near bin edges must not change a single histogram count."""
-    from engine.geometry import estimate_normals, voxel_downsample
+    from scenelens.engine.geometry import estimate_normals, voxel_downsample
 
     rng = np.random.default_rng(3)
     src = np.load(shared_data / "3dmatch_pair" / "src.npy")
@@ -166,7 +166,7 @@ def test_float32_fast_path_gives_the_float64_bins_exactly(shared_data):
 
 
 def test_knn_radius_bound_matches_masked_full_query():
-    from engine.geometry import knn
+    from scenelens.engine.geometry import knn
 
     rng = np.random.default_rng(4)
     P = torch.as_tensor(rng.uniform(0, 1, (800, 3)))

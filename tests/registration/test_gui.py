@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from engine.io.registration_formats import read_gt_log, read_transform
-from engine.registration import metrics as M
+from scenelens.engine.io.registration_formats import read_gt_log, read_transform
+from scenelens.engine.registration import metrics as M
 from tests.conftest import wait_job
 
 
@@ -114,7 +114,7 @@ def test_registration_workbench_end_to_end(window, qtbot, shared_data, tmp_path)
     wait_job(qtbot, wb.export("log", str(tmp_path / "est.log"), (1, 0, 2)))
     assert np.allclose(read_gt_log(tmp_path / "est.log")[(0, 1)], wb.T_manual)
     wait_job(qtbot, wb.export("merged", str(tmp_path / "merged.ply")))
-    from engine.io import load_layers
+    from scenelens.engine.io import load_layers
 
     merged = load_layers(tmp_path / "merged.ply")[0]
     assert merged.n == 15953 + 18977
@@ -123,7 +123,7 @@ def test_registration_workbench_end_to_end(window, qtbot, shared_data, tmp_path)
     assert z["inlier"].dtype == bool and len(z["inlier"]) == len(r.corr) and "gt_inlier" in z
 
     # the manual pose is saved with the project
-    from engine.project import Project
+    from scenelens.engine.project import Project
 
     proj = Project()
     wb.save_annotations(proj)

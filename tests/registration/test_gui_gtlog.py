@@ -4,7 +4,7 @@ import shutil
 
 import numpy as np
 
-from engine.io.registration_formats import write_gt_log
+from scenelens.engine.io.registration_formats import write_gt_log
 from tests.conftest import wait_job
 
 from .test_gui import _bench
@@ -44,8 +44,8 @@ def test_gt_log_pair_from_names_and_from_dialog(window, qtbot, shared_data, tmp_
 def test_load_ground_truth_accepts_txt_and_json_as_export_writes_them(window, tmp_path):
     """Registration ▸ Load ground truth used to refuse .txt and .json ("unrecognised file format"), including
     what the workbench's own Export transform writes; it now reads them through the CLI's reader."""
-    from engine.io.registration_formats import write_transform
-    from engine.registration.kabsch import random_transform
+    from scenelens.engine.io.registration_formats import write_transform
+    from scenelens.engine.registration.kabsch import random_transform
 
     wb = _bench(window)
     T = random_transform(np.random.default_rng(5))

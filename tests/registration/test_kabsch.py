@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.registration.kabsch import kabsch_np, random_transform, weighted_kabsch
+from scenelens.engine.registration.kabsch import kabsch_np, random_transform, weighted_kabsch
 
 
 def slow_kabsch(P, Q, w):

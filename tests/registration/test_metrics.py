@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from engine.registration import metrics as M
-from engine.registration.kabsch import random_transform, rotation_matrix
+from scenelens.engine.registration import metrics as M
+from scenelens.engine.registration.kabsch import random_transform, rotation_matrix
 
 
 def test_rotation_error_identity_and_known_angles():

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.registration import metrics as M
-from engine.registration.pipeline import RegistrationParams, register
-from engine.registration.scan_filter import ScanFilter, ego_mask, filter_scan, ground_mask
+from scenelens.engine.registration import metrics as M
+from scenelens.engine.registration.pipeline import RegistrationParams, register
+from scenelens.engine.registration.scan_filter import ScanFilter, ego_mask, filter_scan, ground_mask
 
 from .street import EGO_BOX, drive, make_street, relative
 
@@ -113,8 +113,8 @@ def test_five_point_cloud_is_a_failure_exit_1(tmp_path):
 
 
 def test_params_hold_sc2params_and_voxel_rescales_lengths():
-    from engine.errors import InputError
-    from engine.registration.sc2pcr import SC2Params
+    from scenelens.engine.errors import InputError
+    from scenelens.engine.registration.sc2pcr import SC2Params
 
     prm = RegistrationParams.for_preset("3dmatch")
     assert isinstance(prm.sc2, SC2Params) and not hasattr(RegistrationParams, "d_thre")
@@ -137,8 +137,8 @@ def test_params_hold_sc2params_and_voxel_rescales_lengths():
 def test_cli_voxel_rescales_and_reports_bad_values(tmp_path):
     import argparse
 
-    from engine.errors import InputError
-    from engine.tasks.registration import _add_run_args, params_from_args
+    from scenelens.engine.errors import InputError
+    from scenelens.engine.tasks.registration import _add_run_args, params_from_args
 
     ap = argparse.ArgumentParser()
     _add_run_args(ap)

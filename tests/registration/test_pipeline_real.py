@@ -5,11 +5,11 @@ import threading
 import numpy as np
 import pytest
 
-from engine.errors import InputError, JobCancelled
-from engine.jobs import JobContext, run_sync
-from engine.registration import metrics as M
-from engine.registration.kabsch import random_transform
-from engine.registration.pipeline import RegistrationParams, make_job, refine, register
+from scenelens.engine.errors import InputError, JobCancelled
+from scenelens.engine.jobs import JobContext, run_sync
+from scenelens.engine.registration import metrics as M
+from scenelens.engine.registration.kabsch import random_transform
+from scenelens.engine.registration.pipeline import RegistrationParams, make_job, refine, register
 
 
 @pytest.fixture(scope="module")

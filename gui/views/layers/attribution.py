@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.scene import AttributionMap, PointCloud, VoxelGrid
+from scenelens.engine.scene import AttributionMap, PointCloud, VoxelGrid
 
 from ..builders import register_builder, tag_actor
 
@@ -78,7 +78,7 @@ def _grid_geometry(layer: AttributionMap, style: dict):
 
 
 def _build_voxels(layer: AttributionMap, style: dict) -> list:
-    from engine.occupancy.surface import exposed_faces
+    from scenelens.engine.occupancy.surface import exposed_faces
 
     from .voxels import _lut, surface_actor
 

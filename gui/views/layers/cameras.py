@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.scene import CameraRig
+from scenelens.engine.scene import CameraRig
 
 from ..builders import register_builder, tag_actor
 from ..vtk_utils import actor_for, lines_polydata

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.scene import CorrespondenceSet
+from scenelens.engine.scene import CorrespondenceSet
 
 from ..builders import register_builder, tag_actor
 from ..vtk_utils import actor_for, lines_polydata, points_polydata

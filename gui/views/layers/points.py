@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from engine.labels import get_label_set
-from engine.scene import PointCloud
+from scenelens.engine.labels import get_label_set
+from scenelens.engine.scene import PointCloud
 
 from ..builders import register_builder, tag_actor
 from ..vtk_utils import actor_for, colormap, points_polydata

@@ -17,7 +17,7 @@ import numpy as np
 import vtk
 from vtk.util import numpy_support as ns
 
-from engine.scene import Skeleton, Trajectory
+from scenelens.engine.scene import Skeleton, Trajectory
 
 from ..builders import register_builder, tag_actor
 from ..vtk_utils import actor_for, colormap, lines_polydata, points_polydata
@@ -38,7 +38,7 @@ def display_rotation(layer: Skeleton) -> np.ndarray:
 
 
 def joint_sides(layer: Skeleton) -> list[str]:
-    from engine.pose.joints import JOINT_SETS
+    from scenelens.engine.pose.joints import JOINT_SETS
 
     js = JOINT_SETS.get(layer.joint_set)
     if js is not None:
@@ -170,7 +170,7 @@ def build_skeleton(layer: Skeleton, style: dict) -> list:
         actors.append(tag_actor(sph, layer, pick))
     hyp = layer.meta.get("hypotheses")
     if hyp is not None and np.ndim(hyp) == 5 and hyp.shape[1] > t:
-        from engine.pose.metrics import hypothesis_spread
+        from scenelens.engine.pose.metrics import hypothesis_spread
 
         for p in people:
             h = np.asarray(hyp[:, t, p], float) @ rot.T            # H×J×3

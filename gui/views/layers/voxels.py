@@ -20,10 +20,10 @@ import numpy as np
 import vtk
 from vtk.util import numpy_support as ns
 
-from engine.labels import get_label_set
-from engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
-from engine.occupancy.surface import Surface, downsample_labels, exposed_faces
-from engine.scene import VoxelGrid
+from scenelens.engine.labels import get_label_set
+from scenelens.engine.occupancy.metrics import DIFF_COLORS, DIFF_NAMES
+from scenelens.engine.occupancy.surface import Surface, downsample_labels, exposed_faces
+from scenelens.engine.scene import VoxelGrid
 
 from ..builders import register_builder, tag_actor
 

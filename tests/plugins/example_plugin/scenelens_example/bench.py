@@ -1,5 +1,5 @@
 """A workbench plug-in: a menu with one action that reports the point count of the open scene."""
-from gui.workbenches.base import Workbench
+from scenelens.gui.workbenches.base import Workbench
 
 
 class ExampleBench(Workbench):
@@ -10,7 +10,7 @@ class ExampleBench(Workbench):
         self.last = None
 
     def count(self):
-        from engine.scene import PointCloud
+        from scenelens.engine.scene import PointCloud
 
         self.last = sum(lay.n for lay in self.window.scene.layers if isinstance(lay, PointCloud))
         return self.last

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
-from engine.io import register
-from engine.scene import PointCloud
+from scenelens.engine.errors import InputError
+from scenelens.engine.io import register
+from scenelens.engine.scene import PointCloud
 
 
 @register("example-xyz", "Example plug-in text point cloud (.exyz)")

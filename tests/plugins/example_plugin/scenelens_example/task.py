@@ -1,7 +1,7 @@
 """Task `example-count`: `run example-count FILE --out OUT.json` writes the point count and centroid."""
 import json
 
-from engine.tasks import Task
+from scenelens.engine.tasks import Task
 
 
 def _args(p):
@@ -10,8 +10,8 @@ def _args(p):
 
 
 def _run(args):
-    from engine.io import load
-    from engine.scene import PointCloud
+    from scenelens.engine.io import load
+    from scenelens.engine.scene import PointCloud
 
     pc = load(args.input).of_type(PointCloud)[0]
     res = {"points": pc.n, "centroid": pc.points.mean(0).tolist()}
