@@ -55,15 +55,14 @@ def builtin_adapters(task: str | None = None) -> dict[tuple[str, str], type]:
     return {k: v for k, v in _REGISTRY.items() if task is None or k[0] == task}
 
 
-def load_adapter_file(path: str | Path) -> type:
-    """Import a user's adapter file and return its adapter class (named ADAPTER, or the only one)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "adapter file does not exist")
+def import_user_file(path: Path, prefix: str):
+    """Import a user's `.py` file (an adapter: code that runs with the user's rights) under a name of its own.
+    The one place such files are executed: the trust check (the GUI asks once per file version) comes first,
+    and a file that fails to import is one InputError naming it, never a traceback."""
     from .trust import check_adapter
 
-    check_adapter(path)  # the GUI asks once per file version before any of its code runs
-    name = f"scenelens_user_adapter_{abs(hash(str(path.resolve())))}"
+    check_adapter(path)
+    name = f"{prefix}_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise InputError(path, "not a Python file")
@@ -73,10 +72,19 @@ def load_adapter_file(path: str | Path) -> type:
         spec.loader.exec_module(module)
     except Exception as e:  # the user's code: report, don't crash
         raise InputError(path, f"adapter failed to import: {type(e).__name__}: {e}") from None
+    return module
+
+
+def load_adapter_file(path: str | Path) -> type:
+    """Import a user's adapter file and return its adapter class (named ADAPTER, or the only one)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "adapter file does not exist")
+    module = import_user_file(path, "scenelens_user_adapter")
     if hasattr(module, "ADAPTER"):
         return module.ADAPTER
     found = [c for _, c in inspect.getmembers(module, inspect.isclass)
-             if c.__module__ == name and callable(getattr(c, "load", None)) and callable(getattr(c, "predict", None))]
+             if c.__module__ == module.__name__ and callable(getattr(c, "load", None)) and callable(getattr(c, "predict", None))]
     if len(found) != 1:
         raise InputError(path, f"expected one adapter class with load() and predict(), found {len(found)}; "
                                "or set ADAPTER = YourClass")

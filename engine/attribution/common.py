@@ -93,23 +93,9 @@ A model for attribution is one of
 
 
 def _import_adapter(path: Path):
-    import importlib.util
-    import sys
+    from ..adapters import import_user_file
 
-    from ..trust import check_adapter
-
-    check_adapter(path)  # the GUI asks once per file version before any of its code runs
-    name = f"scenelens_attr_adapter_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise InputError(path, "not a Python file")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except Exception as e:  # the user's code: report, don't crash
-        raise InputError(path, f"adapter failed to import: {type(e).__name__}: {e}") from None
-    return mod
+    return import_user_file(path, "scenelens_attr_adapter")
 
 
 def load_weights_into(module, weights: str | Path, label) -> None:
@@ -285,15 +271,22 @@ def colorize(m: np.ndarray, cmap: str = "jet", signed: bool = False, outlier_per
 def colorbar(cmap: str, signed: bool, scale: float, width: int = 360, height: int = 46) -> np.ndarray:
     """H×W×3 uint8 colour bar with its value ticks (−scale, 0, +scale or 0, scale/2, scale): the key every
     exported map carries (values beyond ±scale saturate, see `display_scale`)."""
-    import cv2
     from matplotlib import colormaps
 
     cm = colormaps[cmap_for(cmap, signed)]
-    bar_h = height // 2
-    img = np.full((height, width, 3), 255, np.uint8)
     pad = 8
     ramp = np.linspace(0, 1, width - 2 * pad)
-    img[2:2 + bar_h, pad:width - pad] = (cm(ramp)[None, :, :3] * 255 + 0.5).astype(np.uint8)
+    return colorbar_image((cm(ramp)[:, :3] * 255 + 0.5).astype(np.uint8), scale, signed, width, height)
+
+
+def colorbar_image(colours: np.ndarray, scale: float, signed: bool, width: int, height: int) -> np.ndarray:
+    """White H×W×3 key: the (width − 16)×3 uint8 `colours` as a bar, ticks and values under it (−scale, 0,
+    +scale or 0, scale/2, scale). Shared by every exported colour bar so their keys read the same."""
+    import cv2
+
+    img = np.full((height, width, 3), 255, np.uint8)
+    pad, bar_h = 8, height // 2
+    img[2:2 + bar_h, pad:width - pad] = colours[None]
     ticks = [(-scale, 0.0), (0.0, 0.5), (scale, 1.0)] if signed else [(0.0, 0.0), (scale / 2, 0.5), (scale, 1.0)]
     for val, f in ticks:
         x = int(pad + f * (width - 2 * pad - 1))

@@ -62,21 +62,10 @@ def _heat_colours(n: np.ndarray, signed: bool) -> np.ndarray:
 
 def heat_colorbar(scale: float, signed: bool = True, width: int = 360, height: int = 46) -> np.ndarray:
     """The key of `heat_overlay` at `scale`: exactly its colours (−scale … +scale, or 0 … scale), with ticks."""
-    import cv2
+    from .common import colorbar_image
 
-    img = np.full((height, width, 3), 255, np.uint8)
-    pad, bar_h = 8, height // 2
-    n = np.linspace(-1 if signed else 0, 1, width - 2 * pad)
-    img[2:2 + bar_h, pad:width - pad] = (_heat_colours(n, signed)[None] + 0.5).astype(np.uint8)
-    ticks = [(-scale, 0.0), (0.0, 0.5), (scale, 1.0)] if signed else [(0.0, 0.0), (scale / 2, 0.5), (scale, 1.0)]
-    for val, f in ticks:
-        x = int(pad + f * (width - 2 * pad - 1))
-        img[2 + bar_h:5 + bar_h, max(0, x - 1):x + 1] = 0
-        txt = f"{val:.3g}"
-        (tw, _), _ = cv2.getTextSize(txt, cv2.FONT_HERSHEY_SIMPLEX, 0.38, 1)
-        cv2.putText(img, txt, (int(np.clip(x - tw / 2, 0, width - tw)), height - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-    return img
+    n = np.linspace(-1 if signed else 0, 1, width - 16)
+    return colorbar_image((_heat_colours(n, signed) + 0.5).astype(np.uint8), scale, signed, width, height)
 
 
 def shared_heat_scale(maps: dict, visible: dict, sigma: float = 3.0) -> float:

@@ -101,3 +101,16 @@ def colormap(values: np.ndarray, name: str = "viridis", lo: float | None = None,
     hi = np.nanmax(v) if hi is None else hi
     t = np.clip((v - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
     return (colormaps[name](t)[:, :3] * 255).astype(np.uint8)
+
+
+def style_scalar_bar_text(bar, color=(0.92, 0.92, 0.92), title_size: int = 13, label_size: int = 12) -> None:
+    """One look for every colour bar drawn in a 3D view: light, flat text at fixed pixel sizes (VTK's default
+    scales the font with the bar and shadows it, which blurs small labels on llvmpipe)."""
+    bar.UnconstrainedFontSizeOn()
+    for tp, size in ((bar.GetTitleTextProperty(), title_size), (bar.GetLabelTextProperty(), label_size)):
+        tp.SetColor(*color)
+        tp.SetFontSize(size)
+        tp.ShadowOff()
+        tp.ItalicOff()
+        tp.BoldOff()
+    bar.PickableOff()

@@ -19,6 +19,7 @@ from scenelens.engine.jobs import Job
 from scenelens.engine.scene import CorrespondenceSet, PointCloud
 from scenelens.engine.undo import Command
 
+from ..views.vtk_utils import style_scalar_bar_text
 from .base import Workbench
 from .registration_explain import AlignmentExplainer
 from .registration_gizmo import PoseGizmo
@@ -631,14 +632,7 @@ class RegistrationWorkbench(Workbench):
             bar.DrawBackgroundOn()  # labels stay legible over the points behind them
             bar.GetBackgroundProperty().SetColor(0.06, 0.07, 0.09)
             bar.GetBackgroundProperty().SetOpacity(0.85)
-            bar.UnconstrainedFontSizeOn()
-            for tp, size in ((bar.GetTitleTextProperty(), 13), (bar.GetLabelTextProperty(), 12)):
-                tp.SetColor(0.92, 0.92, 0.92)
-                tp.SetFontSize(size)
-                tp.ShadowOff()
-                tp.ItalicOff()
-                tp.BoldOff()
-            bar.PickableOff()
+            style_scalar_bar_text(bar)
             self._colour_bar = bar
         self._colour_bar.GetLookupTable().SetTableRange(0.0, 100.0 * hi)
         ren = self.window.view3d.renderer

@@ -20,7 +20,7 @@ from vtk.util import numpy_support as ns
 from scenelens.engine.scene import Skeleton, Trajectory
 
 from ..builders import register_builder, tag_actor
-from ..vtk_utils import actor_for, colormap, lines_polydata, points_polydata
+from ..vtk_utils import actor_for, colormap, lines_polydata, points_polydata, style_scalar_bar_text
 from .cameras import _PALETTE, frustum_segments
 
 SIDE_RGB = {"left": (60, 140, 255), "right": (255, 110, 40), "centre": (90, 220, 120)}
@@ -313,14 +313,7 @@ def error_colour_bar(cmap: str, lo: float, hi: float, title: str):
     bar.SetBarRatio(0.3)
     bar.SetTextPositionToPrecedeScalarBar()
     bar.SetVerticalTitleSeparation(10)  # the title clear of the top label
-    bar.UnconstrainedFontSizeOn()
-    for tp, size in ((bar.GetTitleTextProperty(), 13), (bar.GetLabelTextProperty(), 12)):
-        tp.SetColor(0.92, 0.92, 0.92)
-        tp.SetFontSize(size)
-        tp.ShadowOff()
-        tp.ItalicOff()
-        tp.BoldOff()
-    bar.PickableOff()
+    style_scalar_bar_text(bar)
     return bar
 
 
