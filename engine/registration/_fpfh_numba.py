@@ -1,6 +1,9 @@
 """Open3D's SPFH/FPFH loops compiled with numba (parallel over points, float64): the CPU path of
 engine.registration.fpfh.compute_fpfh. A module of its own so numba's on-disk cache works (functions defined
-in a closure are recompiled in every process: ~10 s) and so `import numba` happens only when it runs."""
+in a closure are recompiled in every process: ~10 s) and so `import numba` happens only when it runs.
+
+numba's cache entries name this module and are keyed by this file's timestamp: an edit here (as when the module
+became scenelens.engine.registration._fpfh_numba) is what invalidates caches written under an older name."""
 import math
 import os
 
