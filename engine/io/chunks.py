@@ -100,3 +100,104 @@ def _field(block: np.ndarray, key):
     if isinstance(key, str):
         return block[key]
     return block[..., key]
+
+
+# ------------------------------------------------------------------------------------------ text rows
+
+TEXT_CHUNK_ROWS = 1 << 16  # 64k text rows: ~0.1 s of parsing here, so Cancel is honoured well within 0.5 s
+
+
+def read_text_rows(f: BinaryIO, n: int, dtype, sink: Callable[[int, np.ndarray], None], shown,
+                   what: str = "reading points", chunk: int | None = None, row_name: str = "rows") -> int:
+    """Parse `n` whitespace-separated text rows from `f`'s position with `np.loadtxt` one block of lines at a
+    time, handing each parsed block to `sink(first_row, block)`. Blank lines and `#` comments are skipped (as
+    loadtxt does). A structured `dtype` gives one field per column (wrong column counts or values that do not
+    fit a field's type are refused); a plain dtype gives a 2-D block. Fewer rows → InputError (truncated).
+
+    Parser choice, measured on 2M rows × 4 float columns (this machine, load 0.3): `np.loadtxt` per 512k-line
+    block 3.5–3.9 s, `np.fromstring(sep=" ")` 3.8 s (and no per-row column check), pandas `read_csv(sep=r"\\s+",
+    chunksize=…)` 1.5 s with its default/"high" float parser, which is *not* correctly rounded (float64 values
+    differ from the old readers' in the last bit), and 4.6 s with `float_precision="round_trip"`, which is.
+    pandas is not a declared dependency either, so loadtxt (exact, the parser the old ASCII PCD reader used)."""
+    import itertools
+
+    tick = Ticker(n, what)
+    rows = max(1, chunk or TEXT_CHUNK_ROWS)
+    got = 0
+    while got < n:
+        lines = list(itertools.islice(f, min(rows, n - got)))
+        if not lines:
+            raise InputError(shown, f"data ends after {got:,} of {n:,} {row_name} (file truncated)")
+        try:
+            block = np.loadtxt(lines, dtype=dtype, ndmin=1 if np.dtype(dtype).names else 2)
+        except ValueError as e:
+            msg = str(e).split(";")[0]
+            raise InputError(shown, f"text data unreadable after {got:,} {row_name} ({msg})") from None
+        if len(block):
+            sink(got, block)
+            got += len(block)
+        tick(got)
+    return got
+
+
+def skip_lines(f: BinaryIO, n: int, shown, what: str = "skipping") -> None:
+    """Skip `n` text lines (with cancel points); fewer → InputError."""
+    import itertools
+
+    tick = Ticker(n, what)
+    done = 0
+    while done < n:
+        k = min(TEXT_CHUNK_ROWS * 4, n - done)
+        got = sum(1 for _ in itertools.islice(f, k))
+        if got < k:
+            raise InputError(shown, f"data ends after {done + got:,} of {n:,} lines (file truncated)")
+        done += k
+        tick(done)
+
+
+def fill_columns(n: int, dst_src: list[tuple[np.ndarray, object]], what: str = "converting points") -> None:
+    """dst[s:e] = src[s:e] for every (dst, src) pair, `CHUNK_ROWS` rows at a time with cancel points (src may be
+    a view into a decompressed buffer or a memory map; each chunk's cast temporaries stay one chunk big)."""
+    tick = Ticker(n, what, 0.5, 0.9)
+    for s in range(0, n, CHUNK_ROWS):
+        e = min(s + CHUNK_ROWS, n)
+        for dst, src in dst_src:
+            dst[s:e] = src[s:e]
+        tick(e)
+
+
+def read_fortran_columns(f: BinaryIO, dtype: np.dtype, n: int, k: int, shown, xyz: tuple,
+                         extra: dict | None = None, what: str = "reading points"
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A column-major (Fortran-order) n×k array at `f`'s position → the same result as `read_columns` gives for
+    its C-order twin. Each column is contiguous in the file, so only the columns wanted are read, each in
+    `CHUNK_ROWS` pieces through one reusable buffer (a cancel point and progress each)."""
+    dtype = np.dtype(dtype)
+    extra = extra or {}
+    start = f.tell()
+    pts = np.empty((n, 3), np.float64)
+    out = {name: np.empty((n,) + np.empty((0, k))[:, key].shape[1:], dt) for name, (key, dt) in extra.items()}
+    jobs: list[tuple[int, np.ndarray]] = [(c, pts[:, j]) for j, c in enumerate(xyz)]  # (file column, target)
+    for name, (key, _dt) in extra.items():
+        if isinstance(key, slice):
+            jobs += [(c, out[name][:, i]) for i, c in enumerate(range(k)[key])]
+        else:
+            jobs.append((key, out[name]))
+    tick = Ticker(len(jobs) * max(n, 1), what)
+    rows = max(1, min(CHUNK_ROWS, n))
+    buf = np.empty(rows, dtype)
+    raw = buf.view(np.uint8).reshape(-1)
+    for t, (col, dst) in enumerate(jobs):
+        f.seek(start + col * n * dtype.itemsize)
+        s = 0
+        while s < n:
+            m = min(rows, n - s)
+            want = m * dtype.itemsize
+            got = f.readinto(memoryview(raw)[:want])
+            if got != want:
+                raise InputError(shown, f"data ends in column {col} after {s + (got or 0) // dtype.itemsize:,} of "
+                                        f"{n:,} values (file truncated)")
+            dst[s:s + m] = buf[:m]
+            s += m
+            tick(t * n + s)
+    return pts, out

@@ -27,40 +27,85 @@ from . import register, suffixes
 
 @register("ply", "PLY point cloud (ascii or binary)")
 def load_ply(path: Path, **opts) -> list[PointCloud]:
-    from plyfile import PlyData, PlyParseError
+    """Vertices of a PLY file. Binary: memory-mapped by plyfile and copied in 512k-row chunks. ASCII: the header
+    by plyfile, the vertex rows parsed here in 64k-line blocks with `np.loadtxt` (plyfile's own ASCII reader
+    converts value by value in Python: ~10 µs a value). Either way every chunk is a cancel point with progress,
+    and the columns go straight into the final arrays (no whole-file structured copy). A vertex element with
+    list properties (rare) is read whole by plyfile."""
+    from plyfile import PlyData, PlyListProperty, PlyParseError
 
+    from .chunks import CHUNK_ROWS, Ticker, read_text_rows, skip_lines
     from .limits import check_ply_header
 
     check_ply_header(path)
     try:
+        with open(path, "rb") as f:
+            header = PlyData._parse_header(f)  # plyfile's header parser; `f` is left at the first data byte
+            names_el = [e.name for e in header.elements]
+            if "vertex" not in names_el:
+                raise InputError(path, "PLY has no 'vertex' element")
+            vel = header["vertex"]
+            names = tuple(p.name for p in vel.properties)
+            if not {"x", "y", "z"} <= set(names):
+                raise InputError(path, f"PLY vertices lack x/y/z (fields: {', '.join(names)})")
+            has_lists = any(isinstance(p, PlyListProperty) for p in vel.properties)
+            if header.text and not has_lists:
+                for e in header.elements[:names_el.index("vertex")]:  # elements before the vertices: skip their lines
+                    skip_lines(f, e.count, path, "reading PLY header elements")
+                n = vel.count
+                sink, out = _ply_sink(n, vel.dtype(), names)
+                read_text_rows(f, n, vel.dtype(), sink, path, row_name="vertex rows")
+                return _ply_layer(path, out, opts)
         ply = PlyData.read(str(path))
-    except (PlyParseError, ValueError, EOFError, IndexError) as e:
+    except PlyParseError as e:
         raise InputError(path, f"corrupt PLY ({e})") from None
-    if "vertex" not in ply:
-        raise InputError(path, "PLY has no 'vertex' element")
+    except (ValueError, EOFError, IndexError) as e:
+        raise InputError(path, f"corrupt PLY ({e})") from None
     v = ply["vertex"].data
-    names = v.dtype.names or ()
-    if not {"x", "y", "z"} <= set(names):
-        raise InputError(path, f"PLY vertices lack x/y/z (fields: {', '.join(names)})")
-    from .chunks import CHUNK_ROWS, Ticker
-
-    n = len(v)  # binary PLY is memory-mapped by plyfile: copy xyz in chunks, with cancel points
-    pts = np.empty((n, 3), np.float64)
+    n = len(v)  # binary PLY is memory-mapped by plyfile: copy it in chunks, with cancel points
+    sink, out = _ply_sink(n, v.dtype, v.dtype.names or ())
     tick = Ticker(n, "reading points")
     for s in range(0, n, CHUNK_ROWS):
-        for j, c in enumerate("xyz"):
-            pts[s:s + CHUNK_ROWS, j] = v[c][s:s + CHUNK_ROWS]
+        sink(s, v[s:s + CHUNK_ROWS])
         tick(min(s + CHUNK_ROWS, n))
-    attrs: dict[str, np.ndarray] = {}
+    return _ply_layer(path, out, opts)
+
+
+def _ply_sink(n: int, dtype: np.dtype, names):
+    """Final arrays for `n` vertices of `dtype` and a sink that copies one block of rows into them."""
+    dtype = np.dtype(dtype)
+    out: dict[str, np.ndarray] = {"points": np.empty((n, 3), np.float64)}
+    groups = []  # (output name, source fields, output dtype)
     if {"red", "green", "blue"} <= set(names):
-        attrs["rgb"] = np.stack([v["red"], v["green"], v["blue"]], 1).astype(np.uint8)
+        groups.append(("rgb", ("red", "green", "blue"), np.uint8))
     if {"nx", "ny", "nz"} <= set(names):
-        attrs["normal"] = np.stack([v["nx"], v["ny"], v["nz"]], 1).astype(np.float32)
-    for k in names:
-        if k in ("x", "y", "z", "red", "green", "blue", "nx", "ny", "nz", "alpha"):
-            continue
-        attrs[{"scalar_intensity": "intensity"}.get(k, k)] = np.array(v[k])  # a copy: the file is unmapped after
-    return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
+        groups.append(("normal", ("nx", "ny", "nz"), np.float32))
+    singles = [k for k in names if k not in ("x", "y", "z", "red", "green", "blue", "nx", "ny", "nz", "alpha")]
+    for name, _, dt in groups:
+        out[name] = np.empty((n, 3), dt)
+    for k in singles:
+        out["attr:" + k] = np.empty((n,) + dtype[k].shape, dtype[k].base)
+
+    def sink(s: int, block: np.ndarray) -> None:
+        e = s + len(block)
+        pts = out["points"]
+        for j, c in enumerate("xyz"):
+            pts[s:e, j] = block[c]
+        for name, fields, _ in groups:
+            for j, c in enumerate(fields):
+                out[name][s:e, j] = block[c]
+        for k in singles:
+            out["attr:" + k][s:e] = block[k]
+
+    return sink, out
+
+
+def _ply_layer(path: Path, out: dict, opts) -> list[PointCloud]:
+    attrs = {k: v for k, v in out.items() if k in ("rgb", "normal")}
+    for k, v in out.items():
+        if k.startswith("attr:"):
+            attrs[{"scalar_intensity": "intensity"}.get(k[5:], k[5:])] = v
+    return [PointCloud(name=path.name, source=str(path), points=out["points"], attributes=attrs,
                        label_set=opts.get("label_set"))]
 
 
@@ -150,95 +195,160 @@ def load_pcd(path: Path, **opts) -> list[PointCloud]:
         dt.append((name, base, (c,)) if c > 1 else (name, base))
     dtype = np.dtype(dt)
     mode = header["DATA"][0].lower() if header["DATA"] else ""
-    if mode != "binary":
-        raw = path.read_bytes()
-    if mode == "ascii":
-        try:
-            flat = np.loadtxt(raw[pos:].decode("ascii").splitlines(), dtype=np.float64, ndmin=2)
-        except ValueError as e:
-            raise InputError(path, f"PCD ascii data unreadable ({e})") from None
-        if flat.shape[0] != n:
-            raise InputError(path, f"PCD header says {n} points, data has {flat.shape[0]} rows")
-        data = np.zeros(n, dtype)
-        col = 0
-        for name in dtype.names:
-            width = dtype[name].shape[0] if dtype[name].shape else 1
-            data[name] = flat[:, col:col + width].reshape(data[name].shape)
-            col += width
-    elif mode == "binary":
-        need, have = n * dtype.itemsize, path.stat().st_size - pos
-        if have < need:
-            raise InputError(path, f"PCD binary data truncated: {have} bytes for {n} points × {dtype.itemsize}")
-        if not {"x", "y", "z"} <= set(dtype.names):
-            raise InputError(path, f"PCD lacks x/y/z fields ({', '.join(fields)})")
-        from .chunks import read_rows
-
-        kept = [m for m in dtype.names if m not in ("x", "y", "z") and not m.startswith("_pad")]
-        data = np.empty(n, np.dtype([(m, dtype[m]) for m in kept]))  # attribute fields only
-        pts = np.empty((n, 3), np.float64)  # xyz converted in the same pass
-
-        def sink(s: int, block: np.ndarray) -> None:
-            e = s + len(block)
-            for j, c in enumerate("xyz"):
-                pts[s:e, j] = block[c]
-            for m in kept:
-                data[m][s:e] = block[m]
-
-        with open(path, "rb") as f:
-            f.seek(pos)
-            read_rows(f, dtype, n, sink, path, "reading points")
-    elif mode == "binary_compressed":  # LZF, as PCL and Open3D write by default
-        data = _read_compressed_pcd(path, raw, pos, dtype, n)
-    else:
+    if mode not in ("ascii", "binary", "binary_compressed"):
         raise InputError(path, f"PCD DATA {mode!r} is not supported (ascii, binary and binary_compressed are)")
     if not {"x", "y", "z"} <= set(dtype.names):
         raise InputError(path, f"PCD lacks x/y/z fields ({', '.join(fields)})")
-    if mode != "binary":
-        pts = np.stack([data["x"], data["y"], data["z"]], 1).astype(np.float64)
+    from .chunks import read_rows, read_text_rows
+    from .limits import check_alloc
+
+    body = path.stat().st_size - pos
+    width = sum(int(np.prod(dtype[m].shape or (1,))) for m in dtype.names)  # values per point
+    if mode == "ascii" and n * width * 2 > body:  # every value takes at least "0 "
+        raise InputError(path, f"PCD header says {n:,} points of {width} values, but {body:,} bytes of ascii data "
+                               "cannot hold them (truncated or forged)")
+    check_alloc(path, n * (24 + dtype.itemsize), f"{n:,} PCD points")
+    kept = [m for m in dtype.names if m not in ("x", "y", "z") and not m.startswith("_pad")]
+    cols = {m: np.empty((n,) + dtype[m].shape, dtype[m].base) for m in kept}  # attribute fields, one array each
+    pts = np.empty((n, 3), np.float64)
+
+    def sink(s: int, block: np.ndarray) -> None:  # one block of records → the final arrays
+        e = s + len(block)
+        for j, c in enumerate("xyz"):
+            pts[s:e, j] = block[c]
+        for m in kept:
+            cols[m][s:e] = block[m]
+
+    if mode == "ascii":
+        flat_sink = _pcd_text_sink(dtype, width, sink, path)
+        with open(path, "rb") as f:
+            f.seek(pos)
+            got = read_text_rows(f, n, np.float64, flat_sink, path, row_name="rows")
+            extra = _count_data_lines(f)
+        if extra:
+            raise InputError(path, f"PCD header says {n} points, data has {got + extra} rows")
+    elif mode == "binary":
+        need = n * dtype.itemsize
+        if body < need:
+            raise InputError(path, f"PCD binary data truncated: {body} bytes for {n} points × {dtype.itemsize}")
+        with open(path, "rb") as f:
+            f.seek(pos)
+            read_rows(f, dtype, n, sink, path, "reading points")
+    else:  # LZF, as PCL and Open3D write by default
+        _read_compressed_pcd(path, pos, dtype, n, pts, cols)
+    return _pcd_layer(path, pts, cols, opts)
+
+
+def _pcd_text_sink(dtype: np.dtype, width: int, sink, path):
+    """Adapt parsed float64 text rows (k values each) to `sink`'s records, cast through each field's type as the
+    old whole-file reader did (loadtxt as float64, then assigned into the record array)."""
+    def flat_sink(s: int, flat: np.ndarray) -> None:
+        if flat.shape[1] != width:
+            raise InputError(path, f"PCD ascii row {s + 1:,}: {flat.shape[1]} values, FIELDS/COUNT need {width}")
+        rec = np.zeros(len(flat), dtype)
+        col = 0
+        for name in dtype.names:
+            w = dtype[name].shape[0] if dtype[name].shape else 1
+            rec[name] = flat[:, col:col + w].reshape(rec[name].shape)
+            col += w
+        sink(s, rec)
+
+    return flat_sink
+
+
+def _count_data_lines(f) -> int:
+    """Non-blank, non-comment lines left in `f` (rows beyond the header's POINTS), counted without parsing."""
+    n = 0
+    for line in f:
+        t = line.strip()
+        if t and not t.startswith(b"#"):
+            n += 1
+    return n
+
+
+def _pcd_layer(path: Path, pts: np.ndarray, cols: dict[str, np.ndarray], opts) -> list[PointCloud]:
+    """The cloud from float64 points and one array per attribute field: PCL's packed `rgb` float unpacked (in
+    chunks), normal_x/y/z stacked, curvature dropped, other fields kept under their names."""
+    from .chunks import CHUNK_ROWS, check_cancel
+
+    n = len(pts)
     attrs: dict[str, np.ndarray] = {}
-    for name in data.dtype.names:
-        if name in ("x", "y", "z") or name.startswith("_pad"):
-            continue
-        if name in ("rgb", "rgba"):
-            packed = np.ascontiguousarray(data[name]).view(np.uint32)
-            attrs["rgb"] = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], 1).astype(np.uint8)
+    for name, col in cols.items():
+        if name in ("rgb", "rgba") and col.ndim == 1 and col.dtype.itemsize == 4:
+            rgb = np.empty((n, 3), np.uint8)
+            for s in range(0, n, CHUNK_ROWS):
+                packed = np.ascontiguousarray(col[s:s + CHUNK_ROWS]).view(np.uint32)
+                rgb[s:s + CHUNK_ROWS] = np.stack([(packed >> 16) & 255, (packed >> 8) & 255, packed & 255], 1)
+                check_cancel()
+            attrs["rgb"] = rgb
         elif name in ("normal_x", "normal_y", "normal_z", "curvature"):
             continue
         else:
-            attrs[name] = np.array(data[name])
-    if {"normal_x", "normal_y", "normal_z"} <= set(data.dtype.names):
-        attrs["normal"] = np.stack([data["normal_x"], data["normal_y"], data["normal_z"]], 1).astype(np.float32)
+            attrs[name] = col
+    if {"normal_x", "normal_y", "normal_z"} <= set(cols):
+        nrm = np.empty((n, 3), np.float32)
+        for j, c in enumerate(("normal_x", "normal_y", "normal_z")):
+            nrm[:, j] = cols[c]
+            check_cancel()
+        attrs["normal"] = nrm
     # organised clouds pad with NaN: engine.io drops those rows (with a one-line warning giving the count)
     return [PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs,
                        label_set=opts.get("label_set"))]
 
 
-def _read_compressed_pcd(path: Path, raw: bytes, pos: int, dtype: np.dtype, n: int) -> np.ndarray:
-    import io
+def _read_compressed_pcd(path: Path, pos: int, dtype: np.dtype, n: int, pts: np.ndarray,
+                         cols: dict[str, np.ndarray]) -> None:
+    """binary_compressed: two uint32 sizes, then one LZF block holding each field's n values in turn.
+
+    LZF (python-neo-lzf, the decompressor pypcd4 uses) has no streaming API: the payload is decompressed whole
+    (no cancel point inside; ~0.1 s per 100 MB here). Its two sizes are checked first — the uncompressed size
+    against the header's points × record size (which `load_pcd` has bounded by the memory budget) and the
+    compressed size against the file — so a forged file cannot make LZF allocate more. The compressed bytes are
+    freed before the fields are converted (field by field, in 512k-row chunks with cancel points) straight from
+    views into the decompressed buffer: peak = compressed + decompressed while LZF runs, then decompressed +
+    the final arrays."""
     import struct
 
-    from pypcd4 import PointCloud as PcdCloud
+    import lzf
 
-    # check the two sizes before decompressing, so a corrupt file cannot make LZF allocate gigabytes
-    if len(raw) - pos < 8:
-        raise InputError(path, "PCD binary_compressed data truncated (no size words)")
-    packed, unpacked = struct.unpack_from("<II", raw, pos)
-    if unpacked != n * dtype.itemsize:
-        raise InputError(path, f"PCD binary_compressed holds {unpacked:,} bytes uncompressed; the header's {n:,} "
-                               f"points × {dtype.itemsize} bytes need {n * dtype.itemsize:,}")
-    if packed > len(raw) - pos - 8:
-        raise InputError(path, f"PCD binary_compressed data truncated: {len(raw) - pos - 8:,} of {packed:,} bytes")
+    from .chunks import CHUNK_ROWS, Ticker, check_cancel
+
+    with open(path, "rb") as f:
+        f.seek(pos)
+        sizes = f.read(8)
+        if len(sizes) < 8:
+            raise InputError(path, "PCD binary_compressed data truncated (no size words)")
+        packed, unpacked = struct.unpack("<II", sizes)
+        if unpacked != n * dtype.itemsize:
+            raise InputError(path, f"PCD binary_compressed holds {unpacked:,} bytes uncompressed; the header's "
+                                   f"{n:,} points × {dtype.itemsize} bytes need {n * dtype.itemsize:,}")
+        have = path.stat().st_size - pos - 8
+        if packed > have:
+            raise InputError(path, f"PCD binary_compressed data truncated: {have:,} of {packed:,} bytes")
+        comp = f.read(packed)
+    check_cancel()
     try:
-        pc = PcdCloud.from_fileobj(io.BytesIO(raw))
-        data = pc.pc_data
-    except Exception as e:  # noqa: BLE001 - pypcd4 raises plain ValueError/struct/LZF errors on corrupt data
+        buf = lzf.decompress(comp, unpacked) if unpacked else b""
+    except Exception as e:  # noqa: BLE001 - lzf raises ValueError/SystemError on corrupt data
         raise InputError(path, f"PCD binary_compressed data unreadable ({type(e).__name__}: {e})") from None
-    if len(data) != n:
-        raise InputError(path, f"PCD header says {n} points, compressed data holds {len(data)}")
-    out = np.empty(n, dtype)
-    for mine, theirs in zip(dtype.names, data.dtype.names):
-        out[mine] = data[theirs]
-    return out
+    del comp
+    if buf is None or len(buf) != unpacked:
+        raise InputError(path, f"PCD binary_compressed data unreadable (LZF gave {len(buf or b''):,} of "
+                               f"{unpacked:,} bytes)")
+    check_cancel()
+    tick = Ticker(len(dtype.names) * max(n, 1), "reading points", 0.3, 0.9)
+    off = 0
+    for k, name in enumerate(dtype.names):
+        fd = dtype[name]
+        width = int(np.prod(fd.shape or (1,)))
+        view = np.frombuffer(buf, fd.base, n * width, off).reshape((n,) + fd.shape)
+        off += n * fd.itemsize
+        j = "xyz".find(name) if name in ("x", "y", "z") else -1
+        dst = pts[:, j] if j >= 0 else cols.get(name)
+        if dst is not None:
+            for s in range(0, n, CHUNK_ROWS):
+                dst[s:s + CHUNK_ROWS] = view[s:s + CHUNK_ROWS]
+                tick(k * n + min(s + CHUNK_ROWS, n))
 
 
 @load_pcd.sniffer
@@ -295,41 +405,68 @@ def write_pcd(path, cloud: PointCloud, binary: bool = True, compressed: bool = F
 
 @register("las", "LAS / LAZ point cloud (laspy)")
 def load_las(path: Path, **opts) -> list[PointCloud]:
-    """Scaled float64 coordinates, intensity, ASPRS classification, return numbers, GPS time and RGB (8-bit)."""
+    """Scaled float64 coordinates, intensity, ASPRS classification, return numbers, GPS time and RGB (8-bit).
+
+    Read with laspy's `chunk_iterator` (512k points at a time, LAZ decompressed chunk by chunk through lazrs)
+    straight into the final arrays: every chunk is a cancel point with progress, and the peak is the result
+    plus one chunk's records (laspy.read held every record and its scaled copies at once). 16-bit colour is
+    kept as its high and low bytes until the whole file has shown whether any value exceeds 255."""
     import laspy
 
+    from .chunks import CHUNK_ROWS, Ticker
     from .limits import check_alloc
 
     try:
-        with laspy.open(str(path)) as rd:  # the header alone: declared points × record size, before reading
-            n, rec, laz = int(rd.header.point_count), int(rd.header.point_format.size), rd.header.are_points_compressed
-        body = path.stat().st_size - int(rd.header.offset_to_point_data)
-        if not laz and n * rec > body:
-            raise InputError(path, f"LAS header declares {n:,} points of {rec} bytes but {max(body, 0):,} bytes follow "
-                                   "(truncated or forged)")
-        check_alloc(path, n * (rec + 48), f"{n:,} LAS points")
-        las = laspy.read(str(path))
-    except (laspy.errors.LaspyException, ValueError, OSError, EOFError) as e:
+        with laspy.open(str(path)) as rd:  # the header first: declared points × record size, before reading
+            hdr = rd.header
+            n, rec, laz = int(hdr.point_count), int(hdr.point_format.size), hdr.are_points_compressed
+            body = path.stat().st_size - int(hdr.offset_to_point_data)
+            if not laz and n * rec > body:
+                raise InputError(path, f"LAS header declares {n:,} points of {rec} bytes but {max(body, 0):,} bytes "
+                                       "follow (truncated or forged)")
+            check_alloc(path, n * (rec + 48), f"{n:,} LAS points")
+            dims = set(hdr.point_format.dimension_names)
+            pts = np.empty((n, 3), np.float64)
+            attrs: dict[str, np.ndarray] = {}
+            want = [(k, dt) for k, dt in (("intensity", np.float32), ("classification", np.uint8),
+                                          ("return_number", np.uint8), ("number_of_returns", np.uint8),
+                                          ("gps_time", np.float64)) if k in dims]
+            for k, dt in want:
+                attrs[k] = np.empty(n, dt)
+            colour = {"red", "green", "blue"} <= dims
+            if colour:
+                hi, lo, top = np.empty((n, 3), np.uint8), np.empty((n, 3), np.uint8), 0
+            tick = Ticker(n, "reading points")
+            s = 0
+            for chunk in rd.chunk_iterator(CHUNK_ROWS):
+                e = s + len(chunk)
+                if e > n:
+                    raise InputError(path, f"LAS holds more than the {n:,} points its header declares")
+                for j, c in enumerate("xyz"):
+                    pts[s:e, j] = chunk[c]  # scaled: X × scale + offset, as float64
+                for k, _ in want:
+                    attrs[k][s:e] = chunk[k]
+                if colour:
+                    for j, c in enumerate(("red", "green", "blue")):
+                        v = np.asarray(chunk[c])
+                        top = max(top, int(v.max(initial=0)))
+                        hi[s:e, j] = v >> 8
+                        lo[s:e, j] = v
+                s = e
+                tick(s)
+            if s != n:
+                raise InputError(path, f"LAS data ends after {s:,} of {n:,} points (file truncated)")
+    except InputError:
+        raise
+    except (laspy.errors.LaspyException, ValueError, OSError, EOFError, RuntimeError) as e:
         raise InputError(path, f"unreadable LAS/LAZ ({type(e).__name__}: {e})") from None
-    pts = np.stack([np.asarray(las.x, np.float64), np.asarray(las.y, np.float64), np.asarray(las.z, np.float64)], 1)
-    dims = set(las.point_format.dimension_names)
-    attrs: dict[str, np.ndarray] = {}
-    if "intensity" in dims:
-        attrs["intensity"] = np.asarray(las.intensity, np.float32)
-    if "classification" in dims:
-        attrs["classification"] = np.asarray(las.classification, np.uint8)
-    for k in ("return_number", "number_of_returns"):
-        if k in dims:
-            attrs[k] = np.asarray(las[k], np.uint8)
-    if "gps_time" in dims:
-        attrs["gps_time"] = np.asarray(las.gps_time, np.float64)
-    if {"red", "green", "blue"} <= dims:
-        rgb = np.stack([np.asarray(las.red), np.asarray(las.green), np.asarray(las.blue)], 1).astype(np.uint32)
-        attrs["rgb"] = (rgb >> 8 if rgb.max(initial=0) > 255 else rgb).astype(np.uint8)  # LAS stores 16-bit colour
+    if colour:
+        attrs["rgb"] = hi if top > 255 else lo  # LAS stores 16-bit colour; some writers put 8-bit values in it
+        del hi, lo
     pc = PointCloud(name=path.name, source=str(path), points=pts, attributes=attrs, label_set=opts.get("label_set"))
     pc.meta["format"] = "laz" if path.suffix.lower() == ".laz" else "las"
     try:
-        crs = las.header.parse_crs()  # needs pyproj; optional
+        crs = hdr.parse_crs()  # needs pyproj; optional
     except Exception:  # noqa: BLE001 - a missing pyproj or an odd VLR only loses the CRS note
         crs = None
     if crs is not None:
@@ -347,7 +484,7 @@ def _sniff_las(p: Path, head: bytes) -> int:
 
 @register("npy-points", "NumPy array of points (N×3 or more columns)")
 def load_npy(path: Path, **opts) -> list[PointCloud]:
-    from .chunks import read_columns
+    from .chunks import read_columns, read_fortran_columns
     from .limits import check_npy_file, read_npy_header
 
     shape, dtype = check_npy_file(path)
@@ -356,15 +493,12 @@ def load_npy(path: Path, **opts) -> list[PointCloud]:
     n, k = shape
     with open(path, "rb") as f:
         _, fortran, _ = read_npy_header(f)
-        if fortran:  # column-major (rare for points): numpy reads it whole
-            arr = np.load(path, allow_pickle=False)
-            pts, cols = arr[:, :3], {"_3": arr[:, 3]} if k >= 4 else {}
-            if k == 6:
-                cols["_rgb"] = arr[:, 3:6]
+        extra = {"_3": (3, np.float32)} if k >= 4 else {}
+        if k == 6:
+            extra["_rgb"] = (slice(3, 6), np.float32)
+        if fortran:  # column-major: each column is contiguous, read column by column (engine/io/chunks.py)
+            pts, cols = read_fortran_columns(f, dtype, n, k, path, (0, 1, 2), extra)
         else:  # row chunks with cancel points, straight into float64 (see engine/io/chunks.py)
-            extra = {"_3": (3, np.float32)} if k >= 4 else {}
-            if k == 6:
-                extra["_rgb"] = (slice(3, 6), np.float32)
             pts, cols = read_columns(f, np.dtype((dtype, (k,))), n, path, (0, 1, 2), extra)
     attrs = {}
     if k >= 4:
