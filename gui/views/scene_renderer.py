@@ -18,6 +18,34 @@ def sample_rows(points: np.ndarray, n: int = STAT_SAMPLE) -> np.ndarray:
     return points if len(points) <= n else points[:: -(-len(points) // n)]
 
 
+_STATS: dict[int, tuple] = {}  # id(points) -> (weak reference to the array, n, median, 2nd, 98th percentile)
+
+
+def point_stats(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(median, 2nd, 98th percentile) per axis of a sample of `points`, cached per array: the open job
+    computes them (gui/views/layers/points.prepare_scene), the GUI thread's centre and framing reuse them."""
+    import weakref
+
+    key = id(points)
+    hit = _STATS.get(key)
+    if hit is not None and hit[0]() is points and hit[1] == len(points):
+        return hit[2:]
+    s = sample_rows(points)
+    stats = (np.median(s, 0), *np.percentile(s, [2, 98], axis=0))
+    _STATS[key] = (weakref.ref(points, lambda _r: _STATS.pop(key, None)), len(points), *stats)
+    return stats
+
+
+def layer_origin(layer: Layer) -> np.ndarray | None:
+    """The local origin a view picks from its first cloud or grid (None for other layers)."""
+    if isinstance(layer, PointCloud) and layer.n:
+        return np.round(point_stats(layer.points)[0], 0)
+    if isinstance(layer, VoxelGrid):
+        lo, hi = layer.bounds()
+        return np.round((lo + hi) / 2, 0)
+    return None
+
+
 BACKGROUND = ((0.08, 0.09, 0.11), (0.20, 0.22, 0.27))
 VIEWS = ("iso", "top", "front", "side", "bev")
 
@@ -46,13 +74,8 @@ class SceneRenderer:
         self._framing: dict[str, tuple] = {}  # uid -> ((id(points), n), 2nd percentile, 98th percentile)
 
     def _pick_origin(self, layer: Layer) -> None:
-        if self.origin is not None:
-            return
-        if isinstance(layer, PointCloud) and layer.n:
-            self.origin = np.round(np.median(sample_rows(layer.points), 0), 0)
-        elif isinstance(layer, VoxelGrid):
-            lo, hi = layer.bounds()
-            self.origin = np.round((lo + hi) / 2, 0)
+        if self.origin is None:
+            self.origin = layer_origin(layer)
 
     def set_scene(self, scene: Scene) -> None:
         self.clear()
@@ -129,7 +152,7 @@ class SceneRenderer:
                 key = (id(lay.points), lay.n)  # framing is asked for several times per opened scene
                 cached = self._framing.get(uid)
                 if cached is None or cached[0] != key:
-                    cached = self._framing[uid] = (key, *np.percentile(sample_rows(lay.points), [2, 98], axis=0))
+                    cached = self._framing[uid] = (key, *point_stats(lay.points)[1:])
                 lo, hi = cached[1], cached[2]
                 los.append(self.to_local(lo))
                 his.append(self.to_local(hi))

@@ -65,6 +65,10 @@ class View3D(QtWidgets.QWidget):
             # Qt's paint events render too (QVTKRenderWindowInteractor.paintEvent): counted, so a deferred
             # render that a paint has already done is skipped (an open drew its first frame three times).
             self.window.AddObserver("EndEvent", self._count_render)
+            # Dragging draws each actor's coarse subset (`_sl_lod_data`: big clouds, big voxel meshes), the
+            # release the still frame (the trackball style renders right after EndInteractionEvent).
+            self.interactor.AddObserver("StartInteractionEvent", lambda *_a: self.set_interactive_lod(True))
+            self.interactor.AddObserver("EndInteractionEvent", lambda *_a: self.set_interactive_lod(False))
         self._renders = 0
         self._render_asked = -1
         self._press_pos = None
@@ -183,6 +187,13 @@ class View3D(QtWidgets.QWidget):
         return sorted(u for u, g in self._bg_pending.items()
                       if g == self._bg_gen.get(u) and self._bg_landed.get(u) != g and u in self.scene_renderer.layers)
 
+    def set_interactive_lod(self, interacting: bool) -> int:
+        """Swap the actors of this view's renderers (`pick_renderers` too: a side-by-side half) to their
+        coarse data while the user drags, back on release; returns how many were switched."""
+        from .layers.voxels import set_interactive_lod
+
+        return sum(set_interactive_lod(r, interacting) for r in (self.renderer, *self.pick_renderers))
+
     def remove_layer(self, uid: str) -> None:
         self._bg_gen[uid] = self._bg_gen.get(uid, 0) + 1
         self.scene_renderer.remove_layer(uid)
@@ -260,6 +271,10 @@ class View3D(QtWidgets.QWidget):
             self.window.Frame()
             return True
         self._painted_size = size
+        if getattr(self, "_render_pending", False):
+            # render_later's frame comes on the next turn of the event loop: drawing it here too would put
+            # the change (an open's set_scene) and its first frame into one long stall of the GUI thread
+            return True
         return False
 
     def display_to_widget(self, x: float, y: float) -> QtCore.QPoint:

@@ -77,10 +77,7 @@ class OccupancyWorkbench(Workbench):
         window.layer_added.connect(self._on_layer_added)
         window.view3d.layer_built.connect(self._on_layer_built)
         window.annotation_providers.append(self)
-        it = getattr(window.view3d, "interactor", None)
-        if it is not None:
-            it.AddObserver("StartInteractionEvent", lambda *a: self._set_lod(True))
-            it.AddObserver("EndInteractionEvent", lambda *a: (self._set_lod(False), window.view3d.render()))
+        # rotation's coarse meshes (both halves side by side): View3D.set_interactive_lod, wired by the view
         self.play_timer = QtCore.QTimer(window)
         self.play_timer.setInterval(500)
         self.play_timer.timeout.connect(self._next_frame)

@@ -92,14 +92,25 @@ def _count_label(text: str):
     return t
 
 
-@register_builder(PointCloud)
-def build_points(layer: PointCloud, style: dict) -> list:
+def _prep_key(layer: PointCloud, style: dict) -> tuple:
+    """What a prepared display depends on (a restyle or another origin makes it stale)."""
+    hidden = style.get("hidden_classes")
+    o = style.get("origin")
+    return (layer.n, display_budget(style), interactive_budget(), style.get("color_by"),
+            tuple(sorted(hidden)) if hidden else (), None if o is None else tuple(np.asarray(o, float).tolist()))
+
+
+def prepare_points(layer: PointCloud, style: dict) -> dict:
+    """The heavy half of `build_points`: the displayed subset, its colours and the VTK polydata (still and
+    rotating), safe to run in a worker thread — VTK data objects may be made off the GUI thread as long as
+    no render window sees them there (as voxels.prebuild does). The GUI thread then only makes the mapper and
+    the actor (`build_points` with the result as style["prebuilt"], or through `prepare_scene`)."""
     budget = display_budget(style)
     if layer.n <= budget:
         cols, keep = point_colors(layer, style.get("color_by"), style.get("hidden_classes"))
         idx = np.flatnonzero(keep)
         cols, total = cols[idx], len(idx)
-    else:  # level of detail: colour only the drawn subset (the GUI thread never touches all N points twice)
+    else:  # level of detail: colour only the drawn subset (never all N points twice)
         hidden = style.get("hidden_classes")
         lab = layer.attributes.get("label")
         total = layer.n - (int(np.isin(lab, list(hidden)).sum()) if hidden and lab is not None else 0)
@@ -110,12 +121,58 @@ def build_points(layer: PointCloud, style: dict) -> list:
         cols, keep = point_colors(view, style.get("color_by"), hidden)
         idx, cols = sub[keep], cols[keep]
     pd = points_polydata(layer.points[idx], cols, origin=style.get("origin"))
+    coarse_pd = None
+    coarse = interactive_budget()
+    if len(idx) > coarse:  # rotating draws an even subset of the shown points (View3D swaps while dragging)
+        k = display_subset(len(idx), coarse)
+        coarse_pd = points_polydata(layer.points[idx[k]], cols[k], origin=style.get("origin"))
+    return {"key": _prep_key(layer, style), "idx": idx, "total": total, "polydata": pd, "coarse": coarse_pd}
+
+
+# Displays prepared by `prepare_scene` in the open job, by id of the layer's points array (with a weak
+# reference to it: an entry never keeps a cloud alive). Taken once, by the layer's first build.
+_PREPARED: dict[int, tuple] = {}
+
+
+def prepare_scene(scene, ctx=None) -> None:
+    """Prepare the display of every point cloud of a scene just read (call it in the open job, off the GUI
+    thread): the view's centre and framing statistics (scene_renderer.point_stats) and each cloud's
+    `prepare_points` with the origin the view will pick — so the first build on the GUI thread only makes
+    the actors. Styles are the defaults of a newly opened layer; a layer built differently ignores its entry."""
+    import weakref
+
+    from ..scene_renderer import layer_origin, point_stats
+
+    origin = None
+    for lay in scene.layers:
+        if origin is None:
+            origin = layer_origin(lay)
+        if isinstance(lay, PointCloud) and lay.n:
+            if ctx is not None:
+                ctx.check_cancel()
+            point_stats(lay.points)
+            pre = prepare_points(lay, {"origin": origin})
+            key = id(lay.points)
+            _PREPARED[key] = (weakref.ref(lay.points, lambda _r, k=key: _PREPARED.pop(k, None)), pre)
+
+
+def _take_prepared(layer: PointCloud, style: dict) -> dict | None:
+    entry = _PREPARED.pop(id(layer.points), None)
+    if entry is None or entry[0]() is not layer.points or entry[1]["key"] != _prep_key(layer, style):
+        return None
+    return entry[1]
+
+
+@register_builder(PointCloud)
+def build_points(layer: PointCloud, style: dict) -> list:
+    pre = style.get("prebuilt")
+    if pre is None or pre.get("key") != _prep_key(layer, style):
+        pre = _take_prepared(layer, style) or prepare_points(layer, style)
+    idx, total, pd = pre["idx"], pre["total"], pre["polydata"]
     actor = actor_for(pd, point_size=style.get("point_size", 3.0 if layer.n < 60000 else 2.0), opacity=style.get("opacity", 1.0))
     actor._sl_display = (len(idx), total)  # noqa: SLF001 - shown / total, for views and tests
-    coarse = interactive_budget()
-    if len(idx) > coarse:  # rotating draws an even subset of the shown points (voxels.set_interactive_lod swaps)
-        k = display_subset(len(idx), coarse)
-        actor._sl_lod_data = (pd, points_polydata(layer.points[idx[k]], cols[k], origin=style.get("origin")))
+    if pre["coarse"] is not None:  # (still, while-dragging) pair: View3D swaps between Start/EndInteractionEvent
+        actor._sl_lod_data = (pd, pre["coarse"])
 
     def pick(cell_id: int, point_id: int, pos) -> dict:
         i = int(idx[point_id if point_id >= 0 else cell_id])
