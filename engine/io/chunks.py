@@ -18,6 +18,7 @@ from ..errors import InputError
 
 CHUNK_ROWS = 1 << 19  # 512k rows: ~6–12 MB per chunk for point files
 PROGRESS_EVERY_S = 0.1
+LAS_CHUNK_ROWS = 1 << 16  # laspy/lazrs decompress a chunk holding the GIL: 512k LAZ points stalled the GUI 170 ms
 
 
 class Ticker:
@@ -104,7 +105,8 @@ def _field(block: np.ndarray, key):
 
 # ------------------------------------------------------------------------------------------ text rows
 
-TEXT_CHUNK_ROWS = 1 << 16  # 64k text rows: ~0.1 s of parsing here, so Cancel is honoured well within 0.5 s
+TEXT_CHUNK_ROWS = 1 << 13  # 8k text rows: ~12 ms of parsing here. np.loadtxt holds the GIL while it parses, so
+# this is also the longest the GUI thread can wait (64k rows: ~90 ms stalls)
 
 
 def read_text_rows(f: BinaryIO, n: int, dtype, sink: Callable[[int, np.ndarray], None], shown,

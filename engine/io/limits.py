@@ -448,25 +448,31 @@ def check_ply_header(path: Path) -> None:
 # ------------------------------------------------------------------------------------------ finite values
 
 
-FINITE_CHUNK = 1 << 20
+FINITE_CHUNK = 1 << 19
 
 
 def finite_rows(a: np.ndarray, limit: float = MAX_COORD) -> np.ndarray:
     """Mask of rows whose values are all finite and within ±limit. In row chunks (a cancel point each), so a
-    50M-point cloud needs a 50 MB mask and one chunk's temporaries, not an N×3 float copy."""
+    50M-point cloud needs a 50 MB mask and the temporaries of one chunk of one column (512k values), not an
+    N×3 float copy."""
     from .chunks import check_cancel
 
     a = np.asarray(a)
     if a.dtype.kind not in "fc":
         return np.ones(len(a), bool)
     out = np.empty(len(a), bool)
+    if not len(a):
+        return out
+    flat = a.reshape(len(a), -1)
     with np.errstate(invalid="ignore", over="ignore"):
         for s in range(0, len(a), FINITE_CHUNK):
-            b = a[s:s + FINITE_CHUNK]
-            ok = np.abs(b) <= limit  # False for NaN; Inf fails unless limit is inf
-            if limit == np.inf:
-                ok &= np.isfinite(b)
-            out[s:s + FINITE_CHUNK] = ok.reshape(len(b), -1).all(1)
+            ok = out[s:s + FINITE_CHUNK]
+            ok[:] = True
+            for j in range(flat.shape[1]):  # one column at a time: the temporaries are one chunk of one column
+                col = flat[s:s + FINITE_CHUNK, j]
+                ok &= np.abs(col) <= limit  # False for NaN; Inf fails unless limit is inf
+                if limit == np.inf:
+                    ok &= np.isfinite(col)
             check_cancel()
     return out
 

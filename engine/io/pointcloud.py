@@ -316,6 +316,8 @@ def _read_compressed_pcd(path: Path, pos: int, dtype: np.dtype, n: int, pts: np.
     with open(path, "rb") as f:
         f.seek(pos)
         sizes = f.read(8)
+        if n == 0 and not sizes.strip():  # pypcd4 writes no size words for an empty cloud
+            return
         if len(sizes) < 8:
             raise InputError(path, "PCD binary_compressed data truncated (no size words)")
         packed, unpacked = struct.unpack("<II", sizes)
@@ -407,13 +409,13 @@ def write_pcd(path, cloud: PointCloud, binary: bool = True, compressed: bool = F
 def load_las(path: Path, **opts) -> list[PointCloud]:
     """Scaled float64 coordinates, intensity, ASPRS classification, return numbers, GPS time and RGB (8-bit).
 
-    Read with laspy's `chunk_iterator` (512k points at a time, LAZ decompressed chunk by chunk through lazrs)
+    Read with laspy's `chunk_iterator` (64k points at a time, LAZ decompressed chunk by chunk through lazrs)
     straight into the final arrays: every chunk is a cancel point with progress, and the peak is the result
     plus one chunk's records (laspy.read held every record and its scaled copies at once). 16-bit colour is
     kept as its high and low bytes until the whole file has shown whether any value exceeds 255."""
     import laspy
 
-    from .chunks import CHUNK_ROWS, Ticker
+    from .chunks import LAS_CHUNK_ROWS, Ticker
     from .limits import check_alloc
 
     try:
@@ -438,7 +440,7 @@ def load_las(path: Path, **opts) -> list[PointCloud]:
                 hi, lo, top = np.empty((n, 3), np.uint8), np.empty((n, 3), np.uint8), 0
             tick = Ticker(n, "reading points")
             s = 0
-            for chunk in rd.chunk_iterator(CHUNK_ROWS):
+            for chunk in rd.chunk_iterator(LAS_CHUNK_ROWS):
                 e = s + len(chunk)
                 if e > n:
                     raise InputError(path, f"LAS holds more than the {n:,} points its header declares")
