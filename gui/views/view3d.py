@@ -100,7 +100,15 @@ class View3D(QtWidgets.QWidget):
         self._render_asked = self._renders  # every request: a render after this one draws what it asked for
         if not getattr(self, "_render_pending", False):
             self._render_pending = True
-            QtCore.QTimer.singleShot(0, self, self._deferred_render)
+            # a 0 ms QTimer, not QTimer.singleShot(0) (a queued call): the frame then runs in the loop's timer
+            # pass, after the posted events that asked for it, so the GUI thread's other timers get a turn
+            # between an open's set_scene and its first frame (two ~50 ms stalls, not one of ~100)
+            if getattr(self, "_render_timer", None) is None:
+                self._render_timer = QtCore.QTimer(self)
+                self._render_timer.setSingleShot(True)
+                self._render_timer.setInterval(0)
+                self._render_timer.timeout.connect(self._deferred_render)
+            self._render_timer.start()
 
     def _count_render(self, *_a) -> None:
         self._renders += 1
