@@ -578,8 +578,12 @@ class MainWindow(QtWidgets.QMainWindow):
         from scenelens.engine.io import load
 
         def work(ctx):
+            from .views.layers.points import prepare_scene
+
             ctx.progress(0.05, f"reading {Path(path).name}")
-            return Session.precompute_prints(load(path))  # hashing a big cloud: here, not on the GUI thread
+            scene = Session.precompute_prints(load(path))  # hashing a big cloud: here, not on the GUI thread
+            prepare_scene(scene, ctx)  # the clouds' display subsets, colours and VTK arrays: here too
+            return scene
 
         def done(scene: Scene) -> None:
             self.set_scene(scene)
