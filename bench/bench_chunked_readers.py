@@ -6,7 +6,8 @@ Writes a synthetic cloud (float32 x y z intensity, plus 8-bit colour where the f
 that Session 5 made chunked — ASCII PLY, ASCII PCD, binary_compressed PCD, LAS, LAZ, Fortran-order `.npy` —
 then reads each file with the reader as it was at git revision `--old` (loaded from `git show`) and with the
 current one, alternately (old, new, old, new with `--repeat 2`), each read in a fresh process. Per read it
-prints wall time, tracemalloc's peak (numpy's allocations are traced) and the peak RSS growth, both also as
+prints wall time, tracemalloc's peak (numpy's allocations are traced) and the peak RSS growth (VmHWM after a
+reset through /proc/self/clear_refs), both also as
 (peak − final float64 points) / raw float32 N×3 — the issue's "≤ 2.5× the raw array" measure — and checks
 that old and new give identical points and attributes. `uptime`'s load average is printed with every row.
 """
@@ -126,12 +127,22 @@ def _old_module(rev: str):
     return mod
 
 
+def _vm(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def _reset_peak_rss() -> int:
+    """Reset this process's peak RSS (VmHWM; `ru_maxrss` keeps the parent's peak across fork+exec) → RSS now."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _vm("VmRSS")
+
+
 def child(kind: str, impl: str, path: str, rev: str, dump: str) -> None:
     """One read in this (fresh) process; prints a JSON line."""
-    import resource
     import tracemalloc
-
-    import psutil
 
     from scenelens.engine.io import pointcloud as new_mod
     from scenelens.engine.io.sanitize import sanitize_layers
@@ -142,8 +153,7 @@ def child(kind: str, impl: str, path: str, rev: str, dump: str) -> None:
     import laspy  # noqa: F401
     import pypcd4  # noqa: F401
 
-    rss0 = psutil.Process().memory_info().rss
-    maxrss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss0 = _reset_peak_rss()
     tracemalloc.start()
     t = time.perf_counter()
     (pc,) = fn(Path(path))
@@ -151,11 +161,11 @@ def child(kind: str, impl: str, path: str, rev: str, dump: str) -> None:
     dt = time.perf_counter() - t
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    rss_peak = _vm("VmHWM") - rss0
     out_bytes = pc.points.nbytes + sum(a.nbytes for a in pc.attributes.values())
     if dump:
         np.savez(dump, points=pc.points, **{f"a_{k}": v for k, v in pc.attributes.items()})
-    print(json.dumps({"s": dt, "trace_peak": peak, "rss_peak": max(maxrss, rss0) - max(rss0, min(maxrss0, rss0)),
+    print(json.dumps({"s": dt, "trace_peak": peak, "rss_peak": rss_peak,
                       "points": pc.points.nbytes, "outputs": out_bytes, "n": pc.n}))
 
 
