@@ -112,6 +112,9 @@ class View3D(QtWidgets.QWidget):
 
     def _count_render(self, *_a) -> None:
         self._renders += 1
+        w = getattr(self, "vtk_widget", None)
+        if w is not None:  # the size of the frame in VTK's buffer (what a paint at this size may blit again)
+            self._painted_size = (w.width(), w.height(), w.devicePixelRatioF())
 
     def _deferred_render(self) -> None:
         self._render_pending = False
@@ -269,7 +272,7 @@ class View3D(QtWidgets.QWidget):
         return False
 
     def _expose_only(self, widget) -> bool:
-        """A paint event at the size of the last frame with no change asked for since (dock relayouts and
+        """A paint event at the size of the last frame drawn with no change asked for since (dock relayouts and
         window exposes send several in a row: an open drew its first frame three times, 0.4–0.7 s each for a
         big cloud on software GL): show the last frame again (`Frame()` blits VTK's own framebuffer) instead
         of rendering it anew. Returns True when the paint was handled here."""
@@ -278,7 +281,6 @@ class View3D(QtWidgets.QWidget):
         if fresh and size == getattr(self, "_painted_size", None):
             self.window.Frame()
             return True
-        self._painted_size = size
         if getattr(self, "_render_pending", False):
             # render_later's frame comes on the next turn of the event loop: drawing it here too would put
             # the change (an open's set_scene) and its first frame into one long stall of the GUI thread
