@@ -1,4 +1,9 @@
-"""Point clouds: coloured by class (label-set palette), stored RGB, an attribute colormap, or height."""
+"""Point clouds: coloured by class (label-set palette), stored RGB, an attribute colormap, or height.
+
+Big clouds draw a level of detail (an even stride of at most the display budget; a coarser one while the view
+is dragged) with the shown/total count on screen; picks map back to the full cloud. The heavy half of a
+build (`prepare_points`: subset, colours, VTK polydata) may run off the GUI thread: the window's open job
+calls `prepare_scene`, so the GUI thread only makes the actors of a newly opened cloud."""
 from __future__ import annotations
 
 import os
@@ -150,8 +155,11 @@ def prepare_scene(scene, ctx=None) -> None:
         if isinstance(lay, PointCloud) and lay.n:
             if ctx is not None:
                 ctx.check_cancel()
-            point_stats(lay.points)
-            pre = prepare_points(lay, {"origin": origin})
+            try:
+                point_stats(lay.points)
+                pre = prepare_points(lay, {"origin": origin})
+            except Exception:  # noqa: BLE001 - the GUI thread's build then fails (or not) and reports it as before
+                continue
             key = id(lay.points)
             _PREPARED[key] = (weakref.ref(lay.points, lambda _r, k=key: _PREPARED.pop(k, None)), pre)
 
