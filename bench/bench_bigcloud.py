@@ -215,6 +215,8 @@ def main(sizes: list[int], folder: Path) -> None:
             print(f"{n:>11,} {mode:>5} {r['open_s']:>7.2f} {r['stall_ms']:>9.0f} {r['rss_over_raw']:>8.2f} "
                   f"{r['frame_ms']:>9.1f} {1000 / r['frame_ms']:>6.1f} {r['shown']:>11,} {r['frames_drawn_in_open']:>5} "
                   f"{r['rotate_ms']:>7.1f} {1000 / r['rotate_ms']:>7.1f}  {load_avg()}", flush=True)
+            print(f"{'':>11} longest GUI gaps (s after open_path, ms): "
+                  + ", ".join(f"{t:.2f} s: {g} ms" for t, g in r["worst_gaps"][:3]), flush=True)
         if all("error" not in r for r in res.values()):
             f, lod = res["full"], res["lod"]
             print(f"{'':>11} full/LOD: open {f['open_s'] / lod['open_s']:.1f}×, stall {f['stall_ms'] / lod['stall_ms']:.1f}×, "
