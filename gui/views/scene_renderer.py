@@ -167,22 +167,76 @@ class SceneRenderer:
         return np.min(los, 0), np.max(his, 0)
 
     def set_view(self, name: str = "iso") -> None:
-        """Camera presets: iso (behind-above, as a driver sees the scene), top/bev, front, side."""
+        """Camera presets: iso (behind-above, as a driver sees the scene), top/bev, front, side.
+
+        The focus box is framed tightly for this renderer's own viewport (a side-by-side half gets its half's
+        aspect) and the camera's view angle: the 8 corners are taken into the preset's view frame and the
+        camera is placed at the nearest point from which every corner lies inside both the horizontal and the
+        vertical field of view, with a 5 % margin (`frame_box`)."""
         if name not in VIEWS:
             raise ValueError(f"unknown view {name!r} (use {', '.join(VIEWS)})")
         self.renderer.ResetCamera()
-        cam = self.renderer.GetActiveCamera()
         b = self.focus_bounds()
         if b is None:
             return
-        c = (b[0] + b[1]) / 2
-        r = 0.5 * np.linalg.norm(b[1] - b[0])
         dirs = {"iso": (-0.8, -0.45, 0.7), "top": (0, 0, 1), "bev": (0, 0, 1), "front": (-1, 0, 0.05), "side": (0, -1, 0.05)}
-        d = np.asarray(dirs[name], float)
-        d /= np.linalg.norm(d)
-        cam.SetFocalPoint(*c)
-        cam.SetPosition(*(c + d * r * (1.9 if name == "iso" else 2.3)))
-        cam.SetViewUp(*((1, 0, 0) if name in ("top", "bev") else (0, 0, 1)))
-        self.renderer.ResetCameraClippingRange()
-        if name == "iso":
-            cam.Zoom(1.35)
+        up = (1, 0, 0) if name in ("top", "bev") else (0, 0, 1)
+        frame_box(self.renderer, b[0], b[1], dirs[name], up)
+
+
+def viewport_aspect(renderer: vtk.vtkRenderer) -> float:
+    """Width / height in pixels of the renderer's own viewport (its part of the window)."""
+    win = renderer.GetRenderWindow()
+    vp = renderer.GetViewport()
+    if win is None:
+        return 1.0
+    w, h = win.GetSize()
+    pw, ph = (vp[2] - vp[0]) * w, (vp[3] - vp[1]) * h
+    return pw / ph if pw > 0 and ph > 0 else 1.0
+
+
+def frame_box(renderer: vtk.vtkRenderer, lo, hi, direction, view_up, margin: float = 0.05) -> None:
+    """Point the active camera along -`direction` (camera on the `direction` side of the box) with `view_up`,
+    at the smallest distance that keeps all 8 corners of the box lo..hi inside the viewport.
+
+    Perspective: in the view frame (right, up, towards the camera) the camera at (cx, cy, cz) sees a corner
+    (x, y, z) when |x − cx| ≤ t_h (cz − z) and |y − cy| ≤ t_v (cz − z), t_v = tan(view angle / 2) and
+    t_h = t_v · aspect (both shrunk by the margin). Per axis that is cx + t·cz ≥ max(x + t·z) =: A and
+    −cx + t·cz ≥ max(−x + t·z) =: B, tightest at cx = (A − B)/2, cz = (A + B)/(2t); the camera takes the
+    larger cz of the two axes and each axis' centre (the box's projection is centred, near corners included).
+    Parallel projection: the parallel scale holds the larger half-extent. The focal point is the box's
+    centre depth on the camera's axis, so rotating turns about the box."""
+    cam = renderer.GetActiveCamera()
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    c = (lo + hi) / 2
+    d = np.asarray(direction, float)
+    d /= np.linalg.norm(d)
+    u = np.asarray(view_up, float)
+    u = u - d * (u @ d)
+    u /= np.linalg.norm(u)
+    right = np.cross(-d, u)  # forward × up
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]) - c
+    x, y, z = corners @ right, corners @ u, corners @ d
+    aspect = viewport_aspect(renderer)
+    diag = float(np.linalg.norm(hi - lo)) or 1.0
+    if cam.GetParallelProjection():
+        cx, cy = (x.max() + x.min()) / 2, (y.max() + y.min()) / 2
+        half_h = max((y.max() - y.min()) / 2, (x.max() - x.min()) / 2 / aspect, 1e-6 * diag)
+        cam.SetParallelScale(half_h * (1 + margin))
+        cz = z.max() + diag
+    else:
+        t_v = np.tan(np.radians(cam.GetViewAngle()) / 2) / (1 + margin)
+        t_h = t_v * aspect
+        cz = -np.inf
+        centre = []
+        for v, t in ((x, t_h), (y, t_v)):
+            A, B = np.max(v + t * z), np.max(-v + t * z)
+            centre.append((A - B) / 2)
+            cz = max(cz, (A + B) / (2 * t))
+        cx, cy = centre
+        cz = max(cz, z.max() + 0.05 * diag)  # a flat box seen edge-on still has the camera in front of it
+    focal = c + cx * right + cy * u
+    cam.SetFocalPoint(*focal)
+    cam.SetPosition(*(focal + d * cz))
+    cam.SetViewUp(*u)
+    renderer.ResetCameraClippingRange()

@@ -480,11 +480,7 @@ class OccupancyWorkbench(Workbench):
             self._side = {"renderer": r2, "titles": titles, "divider": divider, "actors": [], "cap": None}
             self._build_side()
             self._show_pair_as_one()
-            v3.reset_camera(render=False)
-            w, h = v3.window.GetSize()
-            aspect = (w / 2) / max(h, 1)
-            if aspect < 1.0:  # a half is narrower than tall: pull back so the grid's width fits it
-                v3.renderer.GetActiveCamera().Zoom(max(0.5, aspect))
+            v3.reset_camera(render=False)  # set_view frames the grid for the half's own aspect
             v3.render()
         elif not on and side is not None:
             self._clear_side_actors()
