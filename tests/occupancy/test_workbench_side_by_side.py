@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from scenelens.engine.io import load_layers
 from scenelens.engine.scene import Scene
-from tests.occupancy.occ_helpers import OCC, colour_fraction, wb_of
+from tests.occupancy.occ_helpers import OCC, colour_fraction, visible_voxel, wb_of
 
 VEG = (0, 175, 0)  # Occ3D vegetation (16) in the viewer's palette
 
@@ -81,14 +81,9 @@ def test_side_by_side_linked_cameras_with_a_real_drag(qtbot, window, shared_data
     assert np.linalg.norm(np.array(cam.GetPosition()) - before_pos) > 1.0
     assert float((np.abs(r3.astype(int) - before_right.astype(int)).max(2) > 40).mean()) > 0.05
     # a real click in the right half picks the ground truth's voxel
-    import vtk
-
-    occ = np.argwhere(gt.labels == 11)  # driveable surface: wide, near the middle
-    mid = occ[np.argmin(np.abs(occ[:, :2] - np.array(gt.shape[:2]) / 2).sum(1))]
-    c = vtk.vtkCoordinate()
-    c.SetCoordinateSystemToWorld()
-    c.SetValue(*sr.to_local(gt.centers(mid[None])[0]))
-    x, y = c.GetComputedDoubleDisplayValue(wb._side["renderer"])
+    occ = np.argwhere(gt.labels == 11)  # driveable surface: wide; the one nearest the middle in plain sight
+    occ = occ[np.argsort(np.abs(occ[:, :2] - np.array(gt.shape[:2]) / 2).sum(1), kind="stable")]
+    mid, (x, y) = visible_voxel(gt, sr, wb._side["renderer"], occ[:400])
     assert x > vw.width() * v3.vtk_widget.devicePixelRatioF() / 2  # in the right half
     qtbot.mouseClick(vw, QtCore.Qt.LeftButton, pos=v3.display_to_widget(x, y))
     qtbot.wait(150)
