@@ -25,6 +25,7 @@ detector runs again only when someone was lost or every `redetect_every` frames.
 """
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import numpy as np
 from ..adapters import register_adapter
 from ..errors import InputError
 from .types import PerImagePredictor, Person
-from .warp import box_points, perspective_transform, warp_perspective
+from .warp import box_points, perspective_transform, remap_fixed, warp_maps, warp_perspective
 
 DETECTOR_FILE = "pose_detection.tflite"
 LANDMARK_FILE = "pose_landmark_full.tflite"
@@ -163,8 +164,19 @@ def letterbox_input(rgb: np.ndarray, size: int = DET_SIZE) -> tuple[np.ndarray, 
     else:
         pad_h, pad_v = (1.0 - 1.0 / ratio) / 2.0, 0.0
         roi_w = roi_h
+    xy, frac = _letterbox_maps(W, H, roi_w, roi_h, size)
+    return remap_fixed(rgb, xy, frac, "constant", 0), (pad_h, pad_v)
+
+
+@functools.lru_cache(maxsize=8)
+def _letterbox_maps(W: int, H: int, roi_w: float, roi_h: float, size: int):
+    """The letterbox's fixed-point sampling maps depend only on the image size: computed once per size
+    (the per-pixel inverse map in double is most of the crop's cost; saves ~0.8 ms per detector run)."""
     M = _rotated_rect_matrix(W / 2.0, H / 2.0, roi_w, roi_h, 0.0, size, size)
-    return warp_perspective(rgb, M, (size, size), "constant", 0), (pad_h, pad_v)
+    xy, frac = warp_maps(M, (size, size))
+    xy.flags.writeable = False
+    frac.flags.writeable = False
+    return xy, frac
 
 
 def roi_crop(rgb: np.ndarray, roi: Roi, size: int = LM_SIZE) -> np.ndarray:

@@ -86,11 +86,20 @@ def warp_perspective(src: np.ndarray, M: np.ndarray, size: tuple[int, int], bord
     """`src` (H×W or H×W×C uint8) warped by `M` (source → output) to size = (width, height), bilinear;
     border "replicate" or "constant" (`value`). The maps are computed here; the sampling is cv2.remap
     with fixed-point maps, whose bilinear table OpenCV 5 kept (equal in 4.10 and 5.1: tested)."""
+    if border not in ("replicate", "constant"):
+        raise ValueError(f"border {border!r}: 'replicate' or 'constant'")
+    xy, frac = warp_maps(M, size)
+    return remap_fixed(src, xy, frac, border, value)
+
+
+def remap_fixed(src: np.ndarray, xy: np.ndarray, frac: np.ndarray, border: str = "replicate",
+                value: int = 0) -> np.ndarray:
+    """cv2.remap with the fixed-point maps of `warp_maps` (maps computed once can be reused: the
+    detector's letterbox depends only on the image size)."""
     import cv2
 
     modes = {"replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
     if border not in modes:
         raise ValueError(f"border {border!r}: 'replicate' or 'constant'")
-    xy, frac = warp_maps(M, size)
     cn = src.shape[2] if src.ndim == 3 else 1
     return cv2.remap(src, xy, frac, cv2.INTER_LINEAR, borderMode=modes[border], borderValue=(value,) * max(cn, 1))

@@ -233,3 +233,22 @@ def test_crop_is_opencv4s_warp_bit_for_bit():
     img = ref["image"]
     T = np.array([[1, 0, -5], [0, 1, -3], [0, 0, 1]], float)
     assert np.array_equal(warp_perspective(img, T, (40, 30)), img[3:33, 5:45])
+
+
+def test_cached_letterbox_equals_the_warp_computed_each_time():
+    """The detector's letterbox reuses its sampling maps per image size (lru cache): same bytes as the
+    OpenCV-4-exact warp computed afresh, for landscape, portrait and square images, and the second call
+    with another image of the same size samples that image (not the first one)."""
+    from scenelens.engine.pose import detector_torch as dt
+    from scenelens.engine.pose.warp import warp_perspective
+
+    rng = np.random.default_rng(3)
+    for W, H in ((640, 480), (333, 517), (256, 256)):
+        for _ in range(2):
+            img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+            got, (ph, pv) = dt.letterbox_input(img)
+            side = float(max(W, H))
+            M = dt._rotated_rect_matrix(W / 2.0, H / 2.0, side, side, 0.0, dt.DET_SIZE, dt.DET_SIZE)
+            want = warp_perspective(img, M, (dt.DET_SIZE, dt.DET_SIZE), "constant", 0)
+            assert np.array_equal(got, want)
+            assert (ph > 0) == (H > W) and (pv > 0) == (W > H)
