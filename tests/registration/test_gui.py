@@ -8,6 +8,7 @@ import pytest
 
 from scenelens.engine.io.registration_formats import read_gt_log, read_transform
 from scenelens.engine.registration import metrics as M
+from scenelens.gui.views.layers.correspondences import visible_lines
 from tests.conftest import wait_job
 
 
@@ -35,7 +36,26 @@ def test_registration_workbench_end_to_end(window, qtbot, shared_data, tmp_path)
     src_px, tgt_px = _count(img, (255, 140, 0)), _count(img, (40, 140, 255))
     green, red = _count(img, (40, 220, 80)), _count(img, (230, 50, 50))
     assert src_px > 500 and tgt_px > 500, (src_px, tgt_px)
-    assert green > 100 and red > 100, (green, red)  # inlier and outlier lines
+    assert red > 100, red  # outlier lines (long)
+    # inlier lines are short once refined: look for green where the view projects their midpoints
+    c = wb.corr_layer
+    T = np.asarray(c.meta["source_transform"], float)
+    P = np.asarray(c.meta["src_xyz"], float) @ T[:3, :3].T + T[:3, 3]
+    Q = np.asarray(c.meta["tgt_xyz"], float)
+    drawn = visible_lines(c, window.view3d.scene_renderer.styles[c.uid])  # the lines the view draws
+    inl = drawn[np.asarray(c.inlier, bool)[drawn]]
+    for lay in (wb.src_layer, wb.tgt_layer):  # the clouds' splats hide most of the short lines
+        window.set_layer_visible(lay.uid, False)
+    img_l = window.view3d.screenshot(str(tmp_path / "refined_lines.png"))
+    for lay in (wb.src_layer, wb.tgt_layer):
+        window.set_layer_visible(lay.uid, True)
+    g_mask = np.abs(img_l.astype(int) - (40, 220, 80)).max(2) < 40
+    hits = 0
+    for mid in (P[inl] + Q[inl]) / 2:
+        x, y = window.view3d.world_to_display(mid)
+        row, col = img.shape[0] - 1 - int(round(y)), int(round(x))
+        hits += bool(g_mask[max(row - 3, 0):row + 4, max(col - 3, 0):col + 4].any())
+    assert len(inl) > 10 and hits > 0.5 * len(inl), (hits, len(inl), green)  # outlier lines cross some
 
     # the initial (raw) pose puts the source elsewhere: the orange mask changes
     mask_refined = np.abs(img.astype(int) - (255, 140, 0)).max(2) < 40
