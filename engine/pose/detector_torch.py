@@ -218,7 +218,7 @@ def refine_from_heatmaps(xy: np.ndarray, heat: np.ndarray, kernel: int = 9, min_
     return out
 
 
-def _frozen(module, shape: tuple[int, ...], device: str):
+def _frozen(module, shape: tuple[int, ...], device: str, onednn_fusion: bool = False):
     """`module` prepared for inference: weights and activations in channels-last (NHWC) memory, so every
     convolution — the 1×1 ones too, which NCHW sends to torch's im2col path on one thread — runs in
     oneDNN, and the input, an NHWC uint8 image viewed as NCHW, needs no copy; then traced and frozen with
@@ -226,7 +226,25 @@ def _frozen(module, shape: tuple[int, ...], device: str):
     (~250 steps per landmark pass) becomes one graph run by the C++ interpreter, weights inlined as
     constants. Outputs move by ≤ 2e-3 (crop pixels; float summation order), far inside the ≤ 1 px match
     to MediaPipe (tests). The batch size stays free (the trace reads it from the input). Falls back to the
-    eager module when tracing fails; returns (module, optimised?)."""
+    eager module when tracing fails; returns (module, "fused" | "traced" | "" (eager)).
+
+    `onednn_fusion` (CPU only): TorchScript's oneDNN Graph fuser (`torch.jit.enable_onednn_fusion`) turns
+    conv + bias + ReLU6 + residual add chains into fused oneDNN partitions — the fusion XNNPACK does and
+    plain oneDNN calls lack (detector 13 vs 19 ms thread CPU, one thread). The fuser runs when the
+    profiling executor optimises the graph on its first calls, so the switch is on only for those
+    warm-up calls (for this input shape) and restored afterwards; later shapes (other batch sizes) get
+    the plain graph. It needs the out-of-place graph (traced with autograd on: in-place ADDs make the
+    fuser fail) and crashes on the landmark graph in torch 2.13 (segfault), so only the detector asks for
+    it; its outputs are checked against the plain module, and on any mismatch or error the plain traced
+    module is used."""
+    with _JIT_LOCK:  # the fuser switch is process-wide: no other pipeline warms up meanwhile
+        return _frozen_locked(module, shape, device, onednn_fusion)
+
+
+_JIT_LOCK = threading.Lock()
+
+
+def _frozen_locked(module, shape, device, onednn_fusion):
     import copy
     import warnings
 
@@ -242,11 +260,41 @@ def _frozen(module, shape: tuple[int, ...], device: str):
             warnings.simplefilter("ignore")  # TracerWarning: the Python shape logic becomes constants (fixed input size)
             with torch.no_grad():
                 traced = torch.jit.freeze(torch.jit.trace(nhwc, x, strict=False, check_trace=False).eval())
-                traced(x)
+                ref = traced(x)
                 traced(x)  # the profiling executor specialises on the first calls
-        return traced, True
+        if onednn_fusion and str(device).startswith("cpu") and hasattr(torch.jit, "enable_onednn_fusion"):
+            fused = _onednn_fused(nhwc, x, ref)
+            if fused is not None:
+                return fused, "fused"
+        return traced, "traced"
     except Exception:  # any TorchScript failure: the eager module computes the same
-        return module, False
+        return module, ""
+
+
+def _onednn_fused(nhwc, x, ref):
+    """The oneDNN-Graph-fused trace of `nhwc` (see `_frozen`), or None when it fails or differs."""
+    import warnings
+
+    import torch
+
+    was = torch.jit.onednn_fusion_enabled()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fused = torch.jit.freeze(torch.jit.trace(nhwc, x, strict=False, check_trace=False).eval())
+        torch.jit.enable_onednn_fusion(True)
+        with torch.no_grad():
+            for _ in range(3):  # profiling run(s), then the optimised (fused) graph
+                out = fused(x)
+    except Exception:
+        return None
+    finally:
+        torch.jit.enable_onednn_fusion(was)
+    for k in ref:
+        scale = max(1.0, float(ref[k].abs().max()))
+        if out[k].shape != ref[k].shape or float((out[k] - ref[k]).abs().max()) > 2e-5 * scale + 2e-3:
+            return None
+    return fused
 
 
 class BlazePoseTorch:
@@ -280,10 +328,12 @@ class BlazePoseTorch:
             for p in m.parameters():
                 p.requires_grad_(False)
         self.optimized = False
+        self.detector_fused = False
         if optimize:
-            self.detector, ok_d = _frozen(self.detector, (1, 3, DET_SIZE, DET_SIZE), device)
+            self.detector, ok_d = _frozen(self.detector, (1, 3, DET_SIZE, DET_SIZE), device, onednn_fusion=True)
             self.landmarker, ok_l = _frozen(self.landmarker, (1, 3, LM_SIZE, LM_SIZE), device)
-            self.optimized = ok_d and ok_l
+            self.optimized = bool(ok_d and ok_l)
+            self.detector_fused = ok_d == "fused"
         self.anchors = ssd_anchors()
 
     # ------------------------------------------------------------------ detection

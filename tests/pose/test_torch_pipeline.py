@@ -139,19 +139,21 @@ def test_inference_mode_frees_and_adds_in_place_without_changing_outputs():
 
 def test_optimised_modules_match_the_eager_ones(pipe):
     """The traced, frozen, channels-last modules the pipeline runs give the eager modules' outputs (one
-    and several crops per batch), and the landmark graph keeps no explicit PAD step (folded into the
+    and several crops per batch; the detector's fused graph for batch 1, the plain one for batch 3,
+    and again the fused one for batch 1 afterwards), and the landmark graph keeps no explicit PAD step (folded into the
     convolutions)."""
     import torch
 
     from scenelens.engine.pose.detector_torch import BlazePoseTorch
 
     assert pipe.optimized
+    assert pipe.detector_fused  # the detector runs oneDNN-fused (conv + bias + ReLU6 + add partitions)
     eager = BlazePoseTorch("cpu", optimize=False)
-    assert not eager.optimized
+    assert not eager.optimized and not eager.detector_fused
     assert not any(st[0] == "pad" for st in eager.landmarker.plan)
     g = torch.Generator().manual_seed(1)
     for mod_fast, mod_ref, size in ((pipe.landmarker, eager.landmarker, 256), (pipe.detector, eager.detector, 224)):
-        for n in (1, 3):
+        for n in (1, 3, 1):
             x = torch.rand(n, size, size, 3, generator=g).permute(0, 3, 1, 2)  # NHWC memory, as the pipeline feeds it
             with torch.inference_mode():
                 a, b = mod_fast(x), mod_ref(x.contiguous())
