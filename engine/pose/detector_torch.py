@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from dataclasses import dataclass
 
@@ -234,9 +235,10 @@ def _frozen(module, shape: tuple[int, ...], device: str, onednn_fusion: bool = F
     profiling executor optimises the graph on its first calls, so the switch is on only for those
     warm-up calls (for this input shape) and restored afterwards; later shapes (other batch sizes) get
     the plain graph. It needs the out-of-place graph (traced with autograd on: in-place ADDs make the
-    fuser fail) and crashes on the landmark graph in torch 2.13 (segfault), so only the detector asks for
-    it; its outputs are checked against the plain module, and on any mismatch or error the plain traced
-    module is used."""
+    fuser fail) and crashes on the landmark graph in torch 2.13 (segfault in the warm-up, whenever the
+    heatmaps and the world landmarks are both outputs), so only the detector asks for it; its outputs are
+    checked against the plain module, and on any mismatch or error the plain traced module is used.
+    `SCENELENS_ONEDNN_FUSION=0` in the environment turns it off (a torch/oneDNN build that crashes)."""
     with _JIT_LOCK:  # the fuser switch is process-wide: no other pipeline warms up meanwhile
         return _frozen_locked(module, shape, device, onednn_fusion)
 
@@ -262,7 +264,8 @@ def _frozen_locked(module, shape, device, onednn_fusion):
                 traced = torch.jit.freeze(torch.jit.trace(nhwc, x, strict=False, check_trace=False).eval())
                 ref = traced(x)
                 traced(x)  # the profiling executor specialises on the first calls
-        if onednn_fusion and str(device).startswith("cpu") and hasattr(torch.jit, "enable_onednn_fusion"):
+        if (onednn_fusion and str(device).startswith("cpu") and hasattr(torch.jit, "enable_onednn_fusion")
+                and os.environ.get("SCENELENS_ONEDNN_FUSION", "1") != "0"):
             fused = _onednn_fused(nhwc, x, ref)
             if fused is not None:
                 return fused, "fused"
