@@ -216,11 +216,31 @@ class View3D(QtWidgets.QWidget):
 
     def reset_camera(self, view: str = "iso", render: bool = True) -> None:
         self.scene_renderer.set_view(view)
+        self._framed = (view, self._camera_state())
+        self._refit = False
         if render:
             self.render()
 
+    def _camera_state(self) -> tuple:
+        cam = self.renderer.GetActiveCamera()
+        return (cam.GetPosition(), cam.GetFocalPoint(), cam.GetViewUp(), cam.GetViewAngle(), cam.GetParallelScale())
+
+    def _camera_untouched(self) -> bool:
+        """True while the camera is where the last preset put it (no drag, zoom or programmatic move since)."""
+        framed = getattr(self, "_framed", None)
+        return framed is not None and framed[1] == self._camera_state()
+
+    def _refit_if_untouched(self) -> None:
+        """A preset frames the box for the viewport's aspect at the time: the view is often resized right after
+        an open (a workbench adds its docks), so an untouched preset is framed again for the new size."""
+        if getattr(self, "_refit", False):
+            self._refit = False
+            if self._camera_untouched():
+                self.reset_camera(self._framed[0], render=False)
+
     # --------------------------------------------------------------------------------------------- drawing
     def render(self) -> None:
+        self._refit_if_untouched()
         self.window.Render()
         if self.offscreen:
             img = image_from_window(self.window)
@@ -259,7 +279,11 @@ class View3D(QtWidgets.QWidget):
         if obj is getattr(self, "vtk_widget", None):
             t = ev.type()
             if t == QtCore.QEvent.Paint:
+                if getattr(self, "_refit", False):
+                    self._refit_if_untouched()
                 return self._expose_only(obj)
+            if t == QtCore.QEvent.Resize and self._camera_untouched():
+                self._refit = True  # framed again (for the new aspect) before the next frame
             if t == QtCore.QEvent.MouseButtonPress and ev.button() == QtCore.Qt.LeftButton:
                 self._press_pos = ev.position().toPoint()
             elif t == QtCore.QEvent.MouseButtonRelease and ev.button() == QtCore.Qt.LeftButton:
