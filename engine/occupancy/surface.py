@@ -54,6 +54,30 @@ class Surface:
         out *= np.asarray(voxel_size, dtype)
         return out.reshape(-1, 3)
 
+    def voxel_ranges(self, factor: int = 1) -> np.ndarray:
+        """(F, 6) per face the inclusive index box (lo i, j, k, hi i, j, k) of the voxels behind it, in the
+        grid this surface was made from times `factor` (a coarse surface's faces cover factor³ blocks of the
+        fine grid). Along the face normal the box is one voxel thick (`factor` for a coarse face); int16 when
+        the indices fit. A picked face and the picked point on it then name the voxel exactly."""
+        F = self.n
+        lo = np.empty((F, 3), np.int64)
+        rows = np.arange(F)
+        ax = self.axis.astype(np.int64)
+        ua = np.array([1, 0, 0])[ax]
+        va = np.array([2, 2, 1])[ax]
+        lo[rows, ax] = self.plane - (self.sign > 0)
+        lo[rows, ua] = self.u0
+        lo[rows, va] = self.v0
+        hi = lo.copy()
+        hi[rows, ua] += self.du - 1
+        hi[rows, va] += self.dv - 1
+        f = int(factor)
+        if f > 1:
+            lo *= f
+            hi = hi * f + (f - 1)
+        out = np.concatenate([lo, hi], 1)
+        return out.astype(np.int16) if F == 0 or int(out.max()) < 32767 else out.astype(np.int32)
+
     def voxel_of_face(self, f: int) -> tuple[int, int, int]:
         """A voxel (index) behind face f (its first cell)."""
         a = int(self.axis[f])

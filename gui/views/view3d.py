@@ -76,8 +76,15 @@ class View3D(QtWidgets.QWidget):
         self._bg_jobs: dict = {}
         self._bg_pending: dict[str, int] = {}  # uid → generation whose job is queued or running
         self._bg_landed: dict[str, int] = {}  # uid → generation whose mesh is in the view
+        # points, lines and glyphs are picked within ~4 px (a cloud's point is rarely hit dead on); closed voxel
+        # surfaces (actors marked `_sl_exact_pick`) only where the ray hits a cell: the tolerant picker took a
+        # face whose edge passed within a few pixels in front of the voxel actually hit (a ray 0.6 m past a tree
+        # named a free voxel beside it). 1e-6 of the view's diagonal (~0.001 px) rather than 0 so a ray through
+        # a shared quad edge is not lost to round-off; VTK's picker also uses it as the t slack between cells.
         self.picker = vtk.vtkCellPicker()
         self.picker.SetTolerance(0.004)
+        self.exact_picker = vtk.vtkCellPicker()
+        self.exact_picker.SetTolerance(1e-6)
         self.marker = self._make_marker()
         self.renderer.AddActor(self.marker)
 
@@ -319,18 +326,21 @@ class View3D(QtWidgets.QWidget):
     def pick_display(self, x: int, y: int) -> dict | None:
         """Pick at display coordinates (VTK convention: origin bottom-left); emits `picked` with details.
         Renderers in `pick_renderers` (e.g. a side-by-side half sharing this view's local frame) are tried too."""
-        if not any(self.picker.Pick(x, y, 0, r) for r in (self.renderer, *self.pick_renderers)
-                   if r.IsInViewport(x, y)):
+        picker = next((p for p in (self._pick_in(r, x, y) for r in (self.renderer, *self.pick_renderers)
+                                   if r.IsInViewport(x, y)) if p is not None), None)
+        if picker is None:
             return None
-        actor = self.picker.GetActor()
+        actor = picker.GetActor()
         if actor is None or not hasattr(actor, "_sl_layer"):
             return None
-        pos = self.scene_renderer.to_world(self.picker.GetPickPosition())
-        info = {"layer": actor._sl_layer, "actor": actor, "cell_id": self.picker.GetCellId(),
-                "point_id": self.picker.GetPointId(), "position": tuple(pos)}
+        pos = self.scene_renderer.to_world(picker.GetPickPosition())
+        info = {"layer": actor._sl_layer, "actor": actor, "cell_id": picker.GetCellId(),
+                "point_id": picker.GetPointId(), "position": tuple(pos)}
         fn = getattr(actor, "_sl_pick", None)
         if fn is not None:
-            details = dict(fn(info["cell_id"], info["point_id"], info["position"]) or {})
+            # voxel meshes resolve the picked cell through its own polydata (full, coarse or a clip cap)
+            kw = {"dataset": picker.GetDataSet()} if getattr(fn, "takes_dataset", False) else {}
+            details = dict(fn(info["cell_id"], info["point_id"], info["position"], **kw) or {})
             # typed fields for the tools (never parse the inspector's display text back into numbers)
             info["kind"] = details.pop("_kind", "point" if "point" in details else "cell")
             info["index"] = details.pop("_index", details.get("point", info["point_id"]))
@@ -342,6 +352,34 @@ class View3D(QtWidgets.QWidget):
         self.show_marker(pos)
         self.picked.emit(info)
         return info
+
+    def _pick_in(self, renderer, x: int, y: int):
+        """Pick at (x, y) in one renderer: exact surfaces with the exact picker, everything else with the
+        tolerant one; the picker whose hit is nearer along the ray, or None."""
+        exact, loose = [], []
+        props = renderer.GetViewProps()
+        props.InitTraversal()
+        for _ in range(props.GetNumberOfItems()):
+            p = props.GetNextProp()
+            if p.GetPickable() and p.GetVisibility():
+                (exact if getattr(p, "_sl_exact_pick", False) else loose).append(p)
+        hits = []
+        for picker, lst in ((self.exact_picker, exact), (self.picker, loose)):
+            if not lst:
+                continue
+            picker.InitializePickList()
+            for p in lst:
+                picker.AddPickList(p)
+            picker.PickFromListOn()
+            hit = picker.Pick(x, y, 0, renderer) and picker.GetActor() is not None
+            picker.InitializePickList()  # hold no references to the props (a removed mesh must be freed)
+            if hit:
+                hits.append(picker)
+        if len(hits) < 2:
+            return hits[0] if hits else None
+        cam = renderer.GetActiveCamera()
+        eye, dop = np.asarray(cam.GetPosition()), np.asarray(cam.GetDirectionOfProjection())
+        return min(hits, key=lambda p: float(np.dot(np.asarray(p.GetPickPosition()) - eye, dop)))
 
     def _size_marker(self, actor, world_pos=None) -> None:
         """The pick marker scales with what was picked (0.6 % of its bounding-box diagonal), kept between 2 and

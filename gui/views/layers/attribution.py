@@ -101,14 +101,17 @@ def _build_voxels(layer: AttributionMap, style: dict) -> list:
         actor.GetProperty().BackfaceCullingOn()
         actor.GetProperty().SetAmbient(0.45)
 
-        def pick(cell_id: int, point_id: int, pos) -> dict:
-            from .voxels import voxel_at_surface_point
+        def pick(cell_id: int, point_id: int, pos, dataset=None) -> dict:
+            from .voxels import voxel_at_surface_point, voxel_of_cell
 
-            shell = VoxelGrid(name=layer.name, labels=np.zeros(s.shape, np.uint8), origin=tuple(origin),
-                              voxel_size=tuple(vs))
-            ijk = voxel_at_surface_point(shell, pos, shown)
+            ijk = voxel_of_cell(dataset, cell_id, pos, origin, vs, shown)  # the picked quad's own voxel
+            if ijk is None:  # a call without the picked mesh: from the position alone
+                shell = VoxelGrid(name=layer.name, labels=np.zeros(s.shape, np.uint8), origin=tuple(origin),
+                                  voxel_size=tuple(vs))
+                ijk = voxel_at_surface_point(shell, pos, shown)
             return voxel_score_info(layer, ijk)
 
+        pick.takes_dataset = True
         actors.append(tag_actor(actor, layer, pick))
     picked = layer.meta.get("picked")
     if picked is not None and style.get("show_picked", True):

@@ -33,6 +33,9 @@ from ..builders import register_builder, tag_actor
 # frame on llvmpipe at full detail (measured; bench/bench_occupancy.py)
 LOD_AUTO_VOXELS = 2_500_000
 LOD_INTERACTIVE_QUADS = 8_000  # above this many quads a 2× coarser mesh is kept for use while rotating
+# cell-data array of every voxel mesh (full, coarse, LOD still frame, clip cap): per quad the index box of the
+# voxels behind it (Surface.voxel_ranges), so a picked cell names its voxel exactly (`voxel_of_cell`)
+CELL_VOXELS = "sl_voxels"
 
 
 def set_interactive_lod(renderer, interacting: bool) -> int:
@@ -114,7 +117,9 @@ def visible_voxels(layer: VoxelGrid, style: dict) -> tuple[np.ndarray, np.ndarra
     return base & m, None
 
 
-def surface_polydata(surf: Surface, voxel_size, scalars: np.ndarray) -> vtk.vtkPolyData:
+def surface_polydata(surf: Surface, voxel_size, scalars: np.ndarray, factor: int = 1) -> vtk.vtkPolyData:
+    """Quads of `surf` (voxel size `voxel_size`, i.e. the fine size × `factor` for a coarse surface) with
+    per-vertex class ids and, per cell, the fine-grid voxel box behind it (CELL_VOXELS)."""
     verts = surf.vertices(voxel_size, np.float32)
     pts = vtk.vtkPoints()
     pts.SetData(ns.numpy_to_vtk(verts, deep=True))
@@ -130,7 +135,37 @@ def surface_polydata(surf: Surface, voxel_size, scalars: np.ndarray) -> vtk.vtkP
     arr = ns.numpy_to_vtk(np.repeat(np.ascontiguousarray(scalars, np.uint8), 4), deep=True)
     arr.SetName("class")
     pd.GetPointData().SetScalars(arr)
+    _set_cell_voxels(pd, surf.voxel_ranges(factor))
     return pd
+
+
+def _set_cell_voxels(pd: vtk.vtkPolyData, ranges: np.ndarray) -> None:
+    # not the active scalars: the mapper colours from the point scalars and never uploads this array
+    a = ns.numpy_to_vtk(np.ascontiguousarray(ranges), deep=True)
+    a.SetName(CELL_VOXELS)
+    pd.GetCellData().AddArray(a)
+
+
+def voxel_of_cell(dataset, cell_id: int, world_pos, origin, voxel_size, drawn: np.ndarray
+                  ) -> tuple[int, int, int] | None:
+    """The voxel a pick on cell `cell_id` of a voxel mesh hit: the voxel box behind that quad (CELL_VOXELS)
+    narrowed to the picked point (a merged quad spans many voxels; clamped into the box, so a point on the
+    quad's edge still names one of its own voxels). A coarse quad's box holds factor³ fine voxels per block:
+    the drawn one nearest the picked point. None when the dataset carries no voxel boxes."""
+    arr = dataset.GetCellData().GetArray(CELL_VOXELS) if dataset is not None else None
+    if arr is None or not 0 <= int(cell_id) < arr.GetNumberOfTuples():
+        return None
+    r = np.asarray(arr.GetTuple(int(cell_id)), float).astype(np.int64)
+    shape = np.asarray(drawn.shape)
+    lo, hi = np.clip(r[:3], 0, shape - 1), np.clip(r[3:], 0, shape - 1)
+    local = (np.asarray(world_pos, float) - np.asarray(origin, float)) / np.asarray(voxel_size, float)
+    v = np.clip(np.floor(local).astype(np.int64), lo, hi)
+    if drawn[tuple(v)]:
+        return tuple(int(x) for x in v)
+    box = np.argwhere(drawn[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1, lo[2]:hi[2] + 1]) + lo
+    if not len(box):
+        return tuple(int(x) for x in v)
+    return tuple(int(x) for x in box[np.argmin(((box + 0.5 - local) ** 2).sum(1))])
 
 
 def surface_actor(surf: Surface, voxel_size, scalars, lut, opacity: float, position,
@@ -153,6 +188,7 @@ def surface_actor(surf: Surface, voxel_size, scalars, lut, opacity: float, posit
     prop.SetAmbient(0.25)
     prop.SetDiffuse(0.8)
     actor.SetPosition(*position)
+    actor._sl_exact_pick = True  # noqa: SLF001 - a closed surface: View3D picks only cells the ray hits
     return actor
 
 
@@ -204,13 +240,13 @@ def prebuild(layer: VoxelGrid, style: dict, ctx=None) -> dict:
             check()
             vals2, occ2 = downsample_labels(values, opaque, 2)
             s2c = out["coarse"] = exposed_faces(occ2, vals2, merge=True)
-            out["coarse_polydata"] = surface_polydata(s2c, vs * 2, s2c.labels)
+            out["coarse_polydata"] = surface_polydata(s2c, vs * 2, s2c.labels, 2)
     elif lod == "auto" or (lod and int(lod) > 1):  # a coarser still frame (> LOD_AUTO_VOXELS, or asked for)
         f = 2 if lod == "auto" else int(lod)
         check()
         vals, occ = downsample_labels(values, opaque, f)
         surf = exposed_faces(occ, vals, merge=style.get("merge", True))
-        out["lod_surface"] = (f, surf, surface_polydata(surf, vs * f, surf.labels))
+        out["lod_surface"] = (f, surf, surface_polydata(surf, vs * f, surf.labels, f))
     if translucent is not None and translucent.any():
         check()
         out["translucent_surface"] = exposed_faces(translucent, values, merge=True)
@@ -271,6 +307,7 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
         else:
             vals, occ = downsample_labels(values, opaque, factor)
             surf, pd = exposed_faces(occ, vals, merge=style.get("merge", True)), None
+        pd = pd if pd is not None else surface_polydata(surf, vs * factor, surf.labels, factor)
         actor = surface_actor(surf, vs * factor, surf.labels, lut_fn(opacity), opacity, origin_local, polydata=pd)
     else:
         have = pre is not None and "surface" in pre
@@ -288,17 +325,21 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
             s2c, pd2 = exposed_faces(occ2, vals2, merge=True), None
         # coarse mesh in the same voxel-unit frame as the full one (2× larger voxels)
         actor._sl_lod_data = (actor.GetMapper().GetInput(),  # noqa: SLF001
-                              pd2 if pd2 is not None else surface_polydata(s2c, vs * 2, s2c.labels))
+                              pd2 if pd2 is not None else surface_polydata(s2c, vs * 2, s2c.labels, 2))
         actor._sl_lod_faces = s2c.n  # noqa: SLF001
     compare = style.get("compare_to")
     names = get_label_set(layer.label_set or "occ3d")
 
-    def pick(cell_id: int, point_id: int, pos) -> dict:
-        idx = voxel_at_surface_point(layer, pos, opaque)
+    def pick(cell_id: int, point_id: int, pos, dataset=None) -> dict:
+        # the picked cell's own voxel box (exact); from the position alone only when no mesh came with the pick
+        idx = voxel_of_cell(dataset, cell_id, pos, layer.origin, layer.voxel_size, opaque)
+        if idx is None:
+            idx = voxel_at_surface_point(layer, pos, opaque)
         if idx is None:
             return {"layer": layer.name}
         return voxel_info(layer, idx, compare, codes)
 
+    pick.takes_dataset = True  # View3D passes the picked polydata (full, coarse or a clip cap)
     actors.append(tag_actor(actor, layer, pick))
     if translucent is not None and translucent.any():
         s2 = pre["translucent_surface"] if pre is not None and "translucent_surface" in pre else \
@@ -328,7 +369,8 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
 
 
 def voxel_at_surface_point(layer: VoxelGrid, world_pos, drawn: np.ndarray) -> tuple[int, int, int] | None:
-    """The drawn voxel whose face holds a picked world point (whichever mesh level was picked)."""
+    """The drawn voxel whose face holds a world point, from the position alone (a pick that came without its
+    cell; View3D's picks go through `voxel_of_cell`, which cannot land beside the face)."""
     local = (np.asarray(world_pos, float) - np.asarray(layer.origin)) / np.asarray(layer.voxel_size)
     cands = [local] + [local + s * 0.02 * e for e in np.eye(3) for s in (1, -1)]
     best = None
@@ -423,6 +465,9 @@ def apply_clip(actors: list, layer: VoxelGrid, drawn: np.ndarray, values: np.nda
     pd.SetPolys(cells)
     arr = ns.numpy_to_vtk(np.repeat(np.ascontiguousarray(labels_at, np.uint8), 4), deep=True)
     pd.GetPointData().SetScalars(arr)
+    vox = np.zeros((k, 3), np.int64)  # each cap quad covers one voxel of slab `index`
+    vox[:, axis], vox[:, b], vox[:, c] = index, ij[:, 0], ij[:, 1]
+    _set_cell_voxels(pd, np.concatenate([vox, vox], 1).astype(np.int32))
     mapper = vtk.vtkPolyDataMapper()
     mapper.SetInputData(pd)
     main = actors[0].GetMapper() if actors else None
@@ -439,7 +484,14 @@ def apply_clip(actors: list, layer: VoxelGrid, drawn: np.ndarray, values: np.nda
     p.SetAmbient(0.25)
     p.SetDiffuse(0.8)
     actor.SetPosition(*o)
-    actor.PickableOff()
+    # a click on the cut picks the voxel under the cap (with the layer's own pick): the clipped mesh is open
+    # there, and a ray through the opening would otherwise hit the far side of the solid
+    owner = next((a for a in actors if getattr(a, "_sl_pick", None) is not None), None)
+    if owner is not None:
+        actor._sl_layer, actor._sl_pick = owner._sl_layer, owner._sl_pick  # noqa: SLF001
+        actor._sl_exact_pick = True  # noqa: SLF001
+    else:
+        actor.PickableOff()
     renderer.AddViewProp(actor)
     return actor
 
