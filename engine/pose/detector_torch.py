@@ -231,14 +231,16 @@ def _frozen(module, shape: tuple[int, ...], device: str, onednn_fusion: bool = F
 
     `onednn_fusion` (CPU only): TorchScript's oneDNN Graph fuser (`torch.jit.enable_onednn_fusion`) turns
     conv + bias + ReLU6 + residual add chains into fused oneDNN partitions — the fusion XNNPACK does and
-    plain oneDNN calls lack (detector 13 vs 19 ms thread CPU, one thread). The fuser runs when the
-    profiling executor optimises the graph on its first calls, so the switch is on only for those
-    warm-up calls (for this input shape) and restored afterwards; later shapes (other batch sizes) get
-    the plain graph. It needs the out-of-place graph (traced with autograd on: in-place ADDs make the
-    fuser fail) and crashes on the landmark graph in torch 2.13 (segfault in the warm-up, whenever the
-    heatmaps and the world landmarks are both outputs), so only the detector asks for it; its outputs are
+    plain oneDNN calls lack (thread CPU, one thread: detector 12.3 vs 16.8 ms, landmarks 10.9 vs 15.5 ms).
+    The fuser runs when the profiling executor optimises the graph on its first calls, so the switch is on
+    only for those warm-up calls (batch 1) and restored afterwards; the fused module runs a larger batch
+    one image at a time through that graph (`_one_by_one_class`). It needs the out-of-place graph:
+    traced with autograd on (in-place ADDs make it fail) and with out-of-place activations
+    (`out_of_place_activations`; in-place ones made it segfault on the landmark graph). Its outputs are
     checked against the plain module, and on any mismatch or error the plain traced module is used.
-    `SCENELENS_ONEDNN_FUSION=0` in the environment turns it off (a torch/oneDNN build that crashes)."""
+    Because a fuser bug can kill the process, the caller first asks `fusion_probe()`, which tries the
+    fusion in a child process once per torch build, CPU and model (answer kept in the state folder).
+    `SCENELENS_ONEDNN_FUSION=0` in the environment turns it off."""
     with _JIT_LOCK:  # the fuser switch is process-wide: no other pipeline warms up meanwhile
         return _frozen_locked(module, shape, device, onednn_fusion)
 
@@ -268,10 +270,32 @@ def _frozen_locked(module, shape, device, onednn_fusion):
                 and os.environ.get("SCENELENS_ONEDNN_FUSION", "1") != "0"):
             fused = _onednn_fused(nhwc, x, ref)
             if fused is not None:
-                return fused, "fused"
+                return _one_by_one_class()(fused), "fused"
         return traced, "traced"
     except Exception:  # any TorchScript failure: the eager module computes the same
         return module, ""
+
+
+@functools.lru_cache(maxsize=None)
+def _one_by_one_class():  # torch is imported on first use only
+    import torch
+
+    class OneByOne(torch.nn.Module):
+        """A graph fused for batch 1, run on a batch one image at a time (outputs concatenated): the fused
+        partitions are specialised for the warm-up shape, and another batch size would take the guard's
+        slow fallback (landmarks, 2 crops: 37 ms as one batch there, 27.6 ms plain, 23 ms one by one)."""
+
+        def __init__(self, fused):
+            super().__init__()
+            self.fused = fused
+
+        def forward(self, x):
+            if x.shape[0] == 1:
+                return self.fused(x)
+            outs = [self.fused(x[i:i + 1]) for i in range(x.shape[0])]
+            return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+    return OneByOne
 
 
 def _onednn_fused(nhwc, x, ref):
@@ -280,9 +304,11 @@ def _onednn_fused(nhwc, x, ref):
 
     import torch
 
+    from ..attribution.mediapipe_torch import out_of_place_activations
+
     was = torch.jit.onednn_fusion_enabled()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), out_of_place_activations():
             warnings.simplefilter("ignore")
             fused = torch.jit.freeze(torch.jit.trace(nhwc, x, strict=False, check_trace=False).eval())
         torch.jit.enable_onednn_fusion(True)
@@ -298,6 +324,139 @@ def _onednn_fused(nhwc, x, ref):
         if out[k].shape != ref[k].shape or float((out[k] - ref[k]).abs().max()) > 2e-5 * scale + 2e-3:
             return None
     return fused
+
+
+FUSION_PROBE_VERSION = 1
+_FUSION_FILE = "onednn_fusion.json"
+_PROBE_NETS = ("detector", "landmarker")
+_probe_cache: dict[str, dict[str, bool]] = {}
+_probe_lock = threading.Lock()
+
+
+def _fusion_key() -> str:
+    """What the fuser's behaviour may depend on: torch build, Python, CPU, the model files and this code."""
+    import hashlib
+    import platform
+    import sys
+
+    import torch
+
+    from ..attribution import mediapipe_torch
+    from ..attribution.mediapipe_torch import bundled_model_path
+
+    h = hashlib.sha256()
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            cpu = "".join(ln for ln in f if ln.startswith(("model name", "flags")))[:4000]
+    except OSError:
+        cpu = platform.processor()
+    capability = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", lambda: "")()
+    for part in (str(FUSION_PROBE_VERSION), torch.__version__, sys.version, platform.machine(), cpu, capability):
+        h.update(part.encode("utf-8", "replace") + b"\0")
+    for path in (bundled_model_path(DETECTOR_FILE), bundled_model_path(LANDMARK_FILE), __file__,
+                 mediapipe_torch.__file__):
+        with open(path, "rb") as f:
+            h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()[:32]
+
+
+def fusion_probe(timeout: float = 300.0) -> dict[str, bool]:
+    """{"detector": ok, "landmarker": ok}: whether the oneDNN-fused trace of each network works on this
+    machine, found by building and checking it in a child process (`_fusion_probe_main`), so that a fuser
+    that crashes (a segfault, as torch 2.13 did on the in-place landmark graph) takes down the child only.
+    A definite answer (all checked, or a crash in one) is kept in the state folder under a key of torch
+    build, Python, CPU, model files and this code, so the child runs once per such combination (~5 s CPU);
+    no answer (no Python to start, a timeout) means no fusion this time. All False when
+    SCENELENS_ONEDNN_FUSION=0 or this torch has no fuser."""
+    import json
+
+    import torch
+
+    off = {n: False for n in _PROBE_NETS}
+    if os.environ.get("SCENELENS_ONEDNN_FUSION", "1") == "0" or not hasattr(torch.jit, "enable_onednn_fusion"):
+        return off
+    with _probe_lock:
+        try:
+            key = _fusion_key()
+        except Exception:
+            return off
+        if key in _probe_cache:
+            return dict(_probe_cache[key])
+        store = None
+        try:
+            from ..project import state_dir
+
+            store = state_dir() / _FUSION_FILE
+            known = json.loads(store.read_text()) if store.is_file() else {}
+        except Exception:
+            known = {}
+        if isinstance(known.get(key), dict):
+            res = {n: bool(known[key].get(n)) for n in _PROBE_NETS}
+            _probe_cache[key] = res
+            return dict(res)
+        res = _probe_child(f"import importlib; importlib.import_module({__name__!r})._fusion_probe_main()", timeout)
+        if res is None:
+            return off  # no answer (no interpreter to start, timeout, import error...): ask again next time
+        _probe_cache[key] = res
+        if store is not None:
+            try:
+                known[key] = res
+                store.parent.mkdir(parents=True, exist_ok=True)
+                tmp = store.with_name(f"{store.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps(known, indent=1))
+                os.replace(tmp, store)
+            except Exception:
+                pass
+        return dict(res)
+
+
+def _probe_child(code: str, timeout: float) -> dict[str, bool] | None:
+    """Run `code` in a child Python (the parent's interpreter and import path, one thread) and read its
+    `fusion-probe start|done NET [fused]` lines: {net: fused} when it reported every network, or when a
+    signal killed it inside one (that one and those not reached: False); None for any other outcome."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
+    try:
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+    except Exception:
+        return None
+    started, done = set(), {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "fusion-probe" and parts[2] in _PROBE_NETS:
+            if parts[1] == "start":
+                started.add(parts[2])
+            elif parts[1] == "done":
+                done[parts[2]] = parts[3:] == ["fused"]
+    import signal
+
+    # killed inside the fuser by a fault (not by SIGKILL/SIGTERM from outside, e.g. the OOM killer)
+    faults = {-int(getattr(signal, n)) for n in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGABRT", "SIGFPE")
+              if hasattr(signal, n)}
+    crashed = r.returncode in faults and bool(started - set(done))
+    if not (r.returncode == 0 and set(done) == set(_PROBE_NETS)) and not crashed:
+        return None
+    return {n: bool(done.get(n)) for n in _PROBE_NETS}
+
+
+def _fusion_probe_main() -> None:
+    """The child of `fusion_probe`: fuse and check each network as the pipeline would, reporting as it goes
+    (a line before each attempt, so that the parent knows which one a crash happened in)."""
+    import sys
+
+    import torch
+
+    torch.set_num_threads(1)
+    pipe = BlazePoseTorch("cpu", optimize=False)
+    for net, module, size in (("detector", pipe.detector, DET_SIZE), ("landmarker", pipe.landmarker, LM_SIZE)):
+        print(f"fusion-probe start {net}", flush=True)
+        _m, kind = _frozen(module, (1, 3, size, size), "cpu", onednn_fusion=True)
+        print(f"fusion-probe done {net} {kind or 'eager'}", flush=True)
+    sys.stdout.flush()
 
 
 class BlazePoseTorch:
@@ -332,11 +491,17 @@ class BlazePoseTorch:
                 p.requires_grad_(False)
         self.optimized = False
         self.detector_fused = False
+        self.landmarker_fused = False
         if optimize:
-            self.detector, ok_d = _frozen(self.detector, (1, 3, DET_SIZE, DET_SIZE), device, onednn_fusion=True)
-            self.landmarker, ok_l = _frozen(self.landmarker, (1, 3, LM_SIZE, LM_SIZE), device)
+            # the oneDNN-fused graphs only where a child process has shown they work (a fuser bug segfaults)
+            fuse = fusion_probe() if str(device).startswith("cpu") else {}
+            self.detector, ok_d = _frozen(self.detector, (1, 3, DET_SIZE, DET_SIZE), device,
+                                          onednn_fusion=fuse.get("detector", False))
+            self.landmarker, ok_l = _frozen(self.landmarker, (1, 3, LM_SIZE, LM_SIZE), device,
+                                            onednn_fusion=fuse.get("landmarker", False))
             self.optimized = bool(ok_d and ok_l)
             self.detector_fused = ok_d == "fused"
+            self.landmarker_fused = ok_l == "fused"
         self.anchors = ssd_anchors()
 
     # ------------------------------------------------------------------ detection

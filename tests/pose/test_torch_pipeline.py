@@ -14,13 +14,15 @@ REF = Path(__file__).parent / "data" / "mediapipe_reference.npz"
 
 
 @pytest.fixture(scope="module")
-def pipe():
+def pipe(tmp_path_factory):
     import torch
 
     torch.set_num_threads(1)
     from scenelens.engine.pose.detector_torch import BlazePoseTorch
 
-    return BlazePoseTorch("cpu")
+    with pytest.MonkeyPatch.context() as mp:  # the fusion probe's answer goes to a test state folder
+        mp.setenv("SCENELENS_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+        return BlazePoseTorch("cpu")
 
 
 @pytest.fixture(scope="module")
@@ -139,17 +141,18 @@ def test_inference_mode_frees_and_adds_in_place_without_changing_outputs():
 
 def test_optimised_modules_match_the_eager_ones(pipe):
     """The traced, frozen, channels-last modules the pipeline runs give the eager modules' outputs (one
-    and several crops per batch; the detector's fused graph for batch 1, the plain one for batch 3,
-    and again the fused one for batch 1 afterwards), and the landmark graph keeps no explicit PAD step (folded into the
-    convolutions)."""
+    and several crops per batch: both networks' fused graphs for batch 1, batch 3 run one crop at a time
+    through them, and batch 1 again afterwards), and the landmark graph keeps no explicit PAD step (folded
+    into the convolutions)."""
     import torch
 
     from scenelens.engine.pose.detector_torch import BlazePoseTorch
 
     assert pipe.optimized
     assert pipe.detector_fused  # the detector runs oneDNN-fused (conv + bias + ReLU6 + add partitions)
+    assert pipe.landmarker_fused  # and so does the landmark graph (traced with out-of-place activations)
     eager = BlazePoseTorch("cpu", optimize=False)
-    assert not eager.optimized and not eager.detector_fused
+    assert not eager.optimized and not eager.detector_fused and not eager.landmarker_fused
     assert not any(st[0] == "pad" for st in eager.landmarker.plan)
     g = torch.Generator().manual_seed(1)
     for mod_fast, mod_ref, size in ((pipe.landmarker, eager.landmarker, 256), (pipe.detector, eager.detector, 224)):
@@ -254,3 +257,79 @@ def test_cached_letterbox_equals_the_warp_computed_each_time():
             want = warp_perspective(img, M, (dt.DET_SIZE, dt.DET_SIZE), "constant", 0)
             assert np.array_equal(got, want)
             assert (ph > 0) == (H > W) and (pv > 0) == (W > H)
+
+
+def test_fused_landmark_graph_equals_the_eager_module_on_real_crops(pipe, ref_images):
+    """The oneDNN-fused landmark graph the pipeline runs gives the eager module's outputs on person crops
+    of the reference images (heatmaps included: they refine the landmarks), and tracing it out of place
+    changes nothing in the eager module (in-place and out-of-place activations give the same bits)."""
+    import torch
+
+    from scenelens.engine.attribution.mediapipe_torch import out_of_place_activations
+    from scenelens.engine.pose.detector_torch import BlazePoseTorch, roi_crop
+
+    assert pipe.landmarker_fused
+    eager = BlazePoseTorch("cpu", optimize=False).landmarker
+    crops = []
+    for _name, rgb in list(ref_images.items())[:4]:
+        H, W = rgb.shape[:2]
+        dets = pipe.detect(rgb)
+        assert dets
+        crops.append(roi_crop(rgb, pipe.roi_from_detection(dets[0], W, H)))
+    for crop in crops:
+        x = torch.from_numpy(crop[None]).permute(0, 3, 1, 2).float() / 255.0  # NHWC memory, as the pipeline
+        with torch.inference_mode():
+            a, b = pipe.landmarker(x), eager(x.contiguous())
+        with torch.no_grad(), out_of_place_activations():
+            c = eager(x.contiguous())
+        for k in b:
+            assert torch.equal(b[k], c[k]), k
+            assert a[k].shape == b[k].shape, k
+            scale = max(1.0, float(b[k].abs().max()))
+            assert float((a[k] - b[k]).abs().max()) <= 2e-5 * scale + 2e-3, k
+        assert float(b["presence"].min()) > 0.5  # real people: the comparison is not on an empty output
+
+
+def test_fusion_probe_child_outcomes():
+    """The fusion probe's child: a clean report gives each network's verdict; a fault inside one network
+    (the fuser's segfault) gives False for it and for those not reached; any other failure (an exception,
+    SIGKILL from outside, a missing report) gives no answer; SCENELENS_ONEDNN_FUSION=0 asks nothing."""
+    import os
+
+    from scenelens.engine.pose import detector_torch as dt
+
+    ok = "print('fusion-probe start detector'); print('fusion-probe done detector fused'); " \
+         "print('fusion-probe start landmarker'); print('fusion-probe done landmarker traced')"
+    assert dt._probe_child(ok, 60) == {"detector": True, "landmarker": False}
+    seg = "import os, signal; print('fusion-probe start detector'); print('fusion-probe done detector fused'); " \
+          "print('fusion-probe start landmarker', flush=True); os.kill(os.getpid(), signal.SIGSEGV)"
+    assert dt._probe_child(seg, 60) == {"detector": True, "landmarker": False}
+    seg_first = "import os, signal; print('fusion-probe start detector', flush=True); " \
+                "os.kill(os.getpid(), signal.SIGSEGV)"
+    assert dt._probe_child(seg_first, 60) == {"detector": False, "landmarker": False}
+    killed = "import os, signal; print('fusion-probe start detector', flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    assert dt._probe_child(killed, 60) is None
+    assert dt._probe_child("raise ImportError('no torch')", 60) is None
+    assert dt._probe_child("print('fusion-probe start detector'); print('fusion-probe done detector fused')", 60) is None
+    os.environ["SCENELENS_ONEDNN_FUSION"] = "0"
+    try:
+        assert dt.fusion_probe() == {"detector": False, "landmarker": False}
+    finally:
+        del os.environ["SCENELENS_ONEDNN_FUSION"]
+
+
+def test_fusion_probe_runs_the_real_child_once_and_keeps_its_answer(tmp_path, monkeypatch):
+    """The real probe (a child process builds, fuses and checks both networks) answers True for both here,
+    writes that answer under its key in the state folder, and a later call reads it back without a child."""
+    import json
+
+    from scenelens.engine.pose import detector_torch as dt
+
+    monkeypatch.setenv("SCENELENS_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(dt, "_probe_cache", {})
+    assert dt.fusion_probe() == {"detector": True, "landmarker": True}
+    stored = json.loads((tmp_path / "onednn_fusion.json").read_text())
+    assert stored == {dt._fusion_key(): {"detector": True, "landmarker": True}}
+    monkeypatch.setattr(dt, "_probe_cache", {})
+    monkeypatch.setattr(dt, "_probe_child", lambda *a: pytest.fail("the stored answer was not used"))
+    assert dt.fusion_probe() == {"detector": True, "landmarker": True}
