@@ -8,7 +8,8 @@
 4. A clip-slider step on the Occ3D sample: clipping plane + cap mesh + one render (ours) vs rebuilding the
    clipped mesh + one render; a timeline step: faces built in the job, one actor + one render on the GUI
    thread (ours) vs one build + one render on the GUI thread.
-5. Opening a scattered 300k-voxel grid: GUI-thread time with the mesh built in a job vs all on the GUI thread.
+5. Opening a scattered 300k-voxel grid: the longest GUI-thread stall with the mesh built in a job and its first
+   frame drawn in chunks (one per event-loop turn) vs one actor vs all on the GUI thread; pixel checks.
 6. A 2M-voxel frame (512×512×40): still and rotating frame times vs one cube glyph per voxel.
 Every line starts with the 1-minute load average (the machine is shared).
 
@@ -251,12 +252,67 @@ def load() -> str:
     return f"[load {os.getloadavg()[0]:.2f}]"
 
 
+def _grab(win) -> np.ndarray:
+    """The window's pixels as drawn (no new render)."""
+    import vtk
+    from vtk.util import numpy_support as ns
+
+    f = vtk.vtkWindowToImageFilter()
+    f.SetInput(win)
+    f.ShouldRerenderOff()
+    f.ReadFrontBufferOff()
+    f.SetInputBufferTypeToRGB()
+    f.Update()
+    im = f.GetOutput()
+    w, h, _ = im.GetDimensions()
+    return ns.vtk_to_numpy(im.GetPointData().GetScalars()).reshape(h, w, -1)[::-1].copy()
+
+
+def first_frame_turns(acts) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """The first frame as View3D draws a new mesh: one actor → one render; chunk actors (`_sl_chunk`) →
+    chunk 0 with the scene, then each chunk alone over the last frame (renderer erase off), one per event-loop
+    turn. Returns (seconds per turn, the composite, a full render after with the same camera)."""
+    ren, win = window()
+    for a in acts:
+        ren.AddViewProp(a)
+    ren.ResetCamera()
+    cam = ren.GetActiveCamera()
+    cam.Elevation(35)
+    cam.Azimuth(20)
+    ren.ResetCameraClippingRange()
+    chunks = [a for a in acts if getattr(a, "_sl_chunk", None) is not None]
+    for a in chunks[1:]:
+        a.VisibilityOff()
+    turns = []
+    t = time.perf_counter()
+    win.Render()
+    turns.append(time.perf_counter() - t)
+    for i in range(1, len(chunks)):
+        for a in chunks[:i]:
+            a.VisibilityOff()
+        chunks[i].VisibilityOn()
+        ren.EraseOff()
+        t = time.perf_counter()
+        win.Render()
+        turns.append(time.perf_counter() - t)
+        ren.EraseOn()
+        for a in chunks[:i]:
+            a.VisibilityOn()
+    composite = _grab(win)
+    win.Render()
+    full = _grab(win)
+    win.Finalize()
+    return turns, composite, full
+
+
 def bench_open_scattered():
     """Opening a scattered 300k-voxel grid: what the GUI thread does. Ours: the faces and VTK polydata are
-    built in a job (prebuild), the GUI thread makes the actor and draws the first frame. Naive: all of it on
-    the GUI thread (the path before the background build)."""
+    built in a job (prebuild), the GUI thread makes the actors and draws the first frame — since session 6 in
+    chunks of CHUNK_QUADS quads, one per event-loop turn (before: one actor, one first frame). Naive: all of
+    it on the GUI thread (the path before the background build). Interleaved A/B, two rounds."""
     import vtk
 
+    import scenelens.gui.views.layers.voxels as vox
     from scenelens.gui.views.layers.voxels import build_voxels, prebuild
 
     vtk.vtkOpenGLRenderWindow.SetGlobalMaximumNumberOfMultiSamples(0)
@@ -267,33 +323,45 @@ def bench_open_scattered():
     occ = rng.random(g.shape) < 300_000 / g.labels.size
     g.labels[occ] = rng.integers(1, 20, int(occ.sum()))
     st = {"origin": np.asarray(g.origin), "ego_marker": False}
+    chunk = vox.CHUNK_QUADS
+    res = {}
+    for rnd in range(2):
+        for name, cq in (("one actor", 10 ** 9), ("chunked", chunk)):
+            vox.CHUNK_QUADS = cq
+            t = time.perf_counter()
+            pre = prebuild(g, st)
+            t_job = time.perf_counter() - t
+            t = time.perf_counter()
+            acts = build_voxels(g, {**st, "prebuilt": pre})
+            t_wrap = time.perf_counter() - t
+            turns, comp, full = first_frame_turns(acts)
+            res[name] = (turns, comp, full, acts)
+            d = np.abs(comp.astype(int) - full.astype(int)).max(2)
+            print(f"{load()} scattered {int(occ.sum()):,} voxels ({acts[0]._sl_faces:,} quads), {name} "
+                  f"({len(turns)} actor{'s' if len(turns) > 1 else ''}): GUI thread actor {t_wrap * 1e3:.0f} ms + first "
+                  f"frame turns {' '.join(f'{x * 1e3:.0f}' for x in turns)} ms -> longest stall "
+                  f"{(t_wrap + max(turns)) * 1e3:.0f} ms (sum {sum(turns) * 1e3:.0f}); composite vs full render: "
+                  f"{int((d > 0).sum())} px differ; faces in the job {t_job:.2f} s", flush=True)
+    vox.CHUNK_QUADS = chunk
+    d = np.abs(res["one actor"][2].astype(int) - res["chunked"][2].astype(int)).max(2)
+    print(f"{load()} full render, chunked vs one actor: {int((d > 0).sum())} px differ")
+    if os.environ.get("BENCH_SHOTS"):
+        from scenelens.engine.io.image import write_image
 
-    def first_frame(acts):
-        ren, win = window()
-        for a in acts:
-            ren.AddViewProp(a)
-        ren.ResetCamera()
-        t = time.perf_counter()
-        win.Render()
-        dt = time.perf_counter() - t
-        win.Finalize()
-        return dt
-
+        for name, (_, comp, full, _) in res.items():
+            write_image(os.path.join(os.environ["BENCH_SHOTS"], f"scattered-{name.replace(' ', '-')}-first.png"), comp)
     t = time.perf_counter()
-    pre = prebuild(g, st)
-    t_job = time.perf_counter() - t
-    t = time.perf_counter()
-    acts = build_voxels(g, {**st, "prebuilt": pre})
-    t_wrap = time.perf_counter() - t
-    t_first = first_frame(acts)
-    t = time.perf_counter()
+    vox.CHUNK_QUADS = 10 ** 9
     acts = build_voxels(g, st)
     t_naive_build = time.perf_counter() - t
-    t_naive_first = first_frame(acts)
-    ours, naive = t_wrap + t_first, t_naive_build + t_naive_first
-    print(f"{load()} open scattered {int(occ.sum()):,} voxels ({acts[0]._sl_faces:,} quads): GUI thread {ours:.2f} s "
-          f"(actor {t_wrap * 1e3:.0f} ms + first frame {t_first:.2f} s; faces in the job {t_job:.2f} s) | all on the GUI "
-          f"thread {naive:.2f} s -> longest stall {naive / ours:.1f}x shorter")
+    t_naive_first = first_frame_turns(acts)[0][0]
+    vox.CHUNK_QUADS = chunk
+    naive = t_naive_build + t_naive_first
+    before = max(res["one actor"][0])
+    after = max(res["chunked"][0])
+    print(f"{load()} open scattered: longest GUI-thread stall {naive:.2f} s all on the GUI thread | faces in a job, "
+          f"one actor {before:.2f} s | faces in a job, chunked first frame {after:.2f} s -> {before / after:.1f}x shorter "
+          f"than one actor, {naive / after:.1f}x than all on the GUI thread")
 
 
 def bench_clip():
@@ -404,8 +472,9 @@ def bench_2m():
     t = time.perf_counter()
     acts = build_voxels(g, {"origin": np.asarray(g.origin), "ego_marker": False})
     build = time.perf_counter() - t
-    still = frame_time(acts[:1], n=3)
-    rot = frame_time(acts[:1], n=3, interacting=True) if getattr(acts[0], "_sl_lod_data", None) else float("nan")
+    mesh = [a for a in acts if getattr(a, "_sl_faces", None) is not None or getattr(a, "_sl_chunk", None)]  # all chunks
+    still = frame_time(mesh, n=3)
+    rot = frame_time(mesh, n=3, interacting=True) if getattr(acts[0], "_sl_lod_data", None) else float("nan")
     vtk.vtkObject.GlobalWarningDisplayOff()
     glyph = frame_time([glyph_actor(g)], n=1)
     print(f"{load()} 2M-voxel frame ({n:,} voxels, {acts[0]._sl_faces:,} quads, build {build:.1f} s): still {still * 1e3:.0f} ms, "

@@ -76,6 +76,8 @@ class View3D(QtWidgets.QWidget):
         self._bg_jobs: dict = {}
         self._bg_pending: dict[str, int] = {}  # uid → generation whose job is queued or running
         self._bg_landed: dict[str, int] = {}  # uid → generation whose mesh is in the view
+        self._progressive: dict[str, list] = {}  # uid → mesh chunks still to draw (see _start_progressive)
+        self._frame_key = None  # camera and size of the last frame drawn (see _count_render)
         # points, lines and glyphs are picked within ~4 px (a cloud's point is rarely hit dead on); closed voxel
         # surfaces (actors marked `_sl_exact_pick`) only where the ray hits a cell: the tolerant picker took a
         # face whose edge passed within a few pixels in front of the voxel actually hit (a ray 0.6 m past a tree
@@ -94,6 +96,7 @@ class View3D(QtWidgets.QWidget):
         return self.scene_renderer.origin
 
     def set_scene(self, scene: Scene) -> None:
+        self._progressive.clear()
         self.scene_renderer.clear()
         for lay in scene.layers:  # big grids build in a job (add_layer), the rest here
             self.add_layer(lay, render=False)
@@ -119,6 +122,7 @@ class View3D(QtWidgets.QWidget):
 
     def _count_render(self, *_a) -> None:
         self._renders += 1
+        self._frame_key = self._view_key()
         w = getattr(self, "vtk_widget", None)
         if w is not None:  # the size of the frame in VTK's buffer (what a paint at this size may blit again)
             self._painted_size = (w.width(), w.height(), w.devicePixelRatioF())
@@ -140,6 +144,7 @@ class View3D(QtWidgets.QWidget):
         actors = self.scene_renderer.add_layer(layer, style)
         if first:
             self.reset_camera(render=False)
+        self._start_progressive(layer.uid)
         if render:
             self.render()
         return actors
@@ -182,6 +187,7 @@ class View3D(QtWidgets.QWidget):
             if placeholder and (cam.GetPosition(), cam.GetFocalPoint()) == view_before:
                 self.reset_camera(render=False)  # framed on the outline and not moved since: frame the mesh
             self.layer_built.emit(uid)
+            self._start_progressive(uid)  # a big mesh: chunk by chunk, one per turn, after this first frame
             self.render_later()  # one frame for the new mesh and whatever the listeners laid over it
 
         def failed(msg: str, details: str) -> None:
@@ -202,8 +208,113 @@ class View3D(QtWidgets.QWidget):
 
     def building(self) -> list[str]:
         """Uids of layers whose newest mesh is being built in the background (or queued to be)."""
-        return sorted(u for u, g in self._bg_pending.items()
-                      if g == self._bg_gen.get(u) and self._bg_landed.get(u) != g and u in self.scene_renderer.layers)
+        return sorted({u for u, g in self._bg_pending.items()
+                       if g == self._bg_gen.get(u) and self._bg_landed.get(u) != g and u in self.scene_renderer.layers}
+                      | set(self._progressive))
+
+    # ------------------------------------------------------------------------------ progressive first frame
+    def _start_progressive(self, uid: str) -> None:
+        """A mesh built as chunks (`_sl_chunk`, voxels.CHUNK_QUADS) is drawn over several event-loop turns: the
+        next frame draws the first chunk with everything else, then each turn draws only the next chunk over
+        the last frame (renderer erase off: colour and depth of the earlier chunks stay), so a 1.5M-quad first
+        frame (buffer upload + raster on software GL) is several short stalls. Chunks someone hid stay hidden;
+        any change of camera, size or scene in between draws the rest in one normal frame instead."""
+        self._progressive.pop(uid, None)
+        if self.offscreen:
+            return  # the offscreen label shows whole frames only
+        acts = self.scene_renderer.actors.get(uid) or []
+        chunks = [a for a in acts if getattr(a, "_sl_chunk", None) is not None and a.GetVisibility()]
+        if len(chunks) < 2 or chunks[0].GetVisibility() == 0:
+            return
+        self.renderer.ResetCameraClippingRange()  # with every chunk visible: later chunks are not clipped
+        for a in chunks[1:]:
+            a.VisibilityOff()
+        self._progressive[uid] = chunks[1:]
+        self._progressive_later()
+
+    def _progressive_later(self) -> None:
+        if getattr(self, "_prog_timer", None) is None:
+            self._prog_timer = QtCore.QTimer(self)
+            self._prog_timer.setSingleShot(True)
+            self._prog_timer.setInterval(0)
+            self._prog_timer.timeout.connect(self._progressive_step)
+        if not self._prog_timer.isActive():
+            self._prog_timer.start()
+
+    def _view_key(self) -> tuple:
+        cam = self.renderer.GetActiveCamera()
+        return (self._camera_state(), cam.GetClippingRange(), tuple(self.window.GetSize()),
+                tuple(self.renderer.GetViewport()))
+
+    def _progressive_step(self) -> None:
+        if not self._progressive:
+            return
+        if getattr(self, "_render_pending", False) or self._renders == 0:
+            self._progressive_later()  # the frame with the first chunk comes first
+            return
+        uid = next(iter(self._progressive))
+        acts = self.scene_renderer.actors.get(uid) or []
+        pend = [a for a in self._progressive[uid] if any(a is b for b in acts) and not a.GetVisibility()]
+        if not pend or not acts or not acts[0].GetVisibility():  # rebuilt, revealed or hidden meanwhile
+            self._progressive.pop(uid, None)
+        elif self._frame_key != self._view_key() or self._render_asked >= self._renders:
+            self._finish_progressive()  # the last frame is not the scene as it is now: the rest in one frame
+            self.render_later()
+            return
+        else:
+            nxt = pend.pop(0)
+            self._progressive[uid] = pend
+            if not pend:
+                self._progressive.pop(uid)
+            self._draw_over(nxt)
+        if self._progressive:
+            self._progressive_later()
+
+    def _draw_over(self, actor) -> None:
+        """Draw one more actor over the last frame: only it is visible in this render, and the renderer does
+        not clear colour or depth."""
+        ren = self.renderer
+        hidden = []
+        props = ren.GetViewProps()
+        props.InitTraversal()
+        for _ in range(props.GetNumberOfItems()):
+            p = props.GetNextProp()
+            if p is not actor and p.GetVisibility():
+                p.VisibilityOff()
+                hidden.append(p)
+        actor.VisibilityOn()
+        # the window's other renderers (the axes marker, a side-by-side half) keep their pixels from the last
+        # frame: drawn again over themselves their blended text would grow bolder
+        others = []
+        rens = self.window.GetRenderers()
+        rens.InitTraversal()
+        for _ in range(rens.GetNumberOfItems()):
+            r = rens.GetNextItem()
+            if r is not ren and r.GetDraw():
+                r.DrawOff()
+                others.append(r)
+        ren.EraseOff()
+        try:
+            self.window.Render()
+        finally:
+            ren.EraseOn()
+            for r in others:
+                r.DrawOn()
+            for p in hidden:
+                p.VisibilityOn()
+        self._present()
+
+    def _finish_progressive(self) -> None:
+        """Show every chunk still waiting (a screenshot, or the view changed under the progressive draw)."""
+        acts_by = self.scene_renderer.actors
+        for uid, pend in list(self._progressive.items()):
+            acts = acts_by.get(uid) or []
+            if acts and acts[0].GetVisibility():
+                for a in pend:
+                    if any(a is b for b in acts):
+                        a.VisibilityOn()
+        self._progressive.clear()
+        self.renderer.ResetCameraClippingRange()
 
     def set_interactive_lod(self, interacting: bool) -> int:
         """Swap the actors of this view's renderers (`pick_renderers` too: a side-by-side half) to their
@@ -213,11 +324,13 @@ class View3D(QtWidgets.QWidget):
         return sum(set_interactive_lod(r, interacting) for r in (self.renderer, *self.pick_renderers))
 
     def remove_layer(self, uid: str) -> None:
+        self._progressive.pop(uid, None)
         self._bg_gen[uid] = self._bg_gen.get(uid, 0) + 1
         self.scene_renderer.remove_layer(uid)
         self.render()
 
     def set_visible(self, uid: str, visible: bool) -> None:
+        self._progressive.pop(uid, None)  # all of the layer's actors take the visibility
         self.scene_renderer.set_visible(uid, visible)
         self.render()
 
@@ -249,6 +362,9 @@ class View3D(QtWidgets.QWidget):
     def render(self) -> None:
         self._refit_if_untouched()
         self.window.Render()
+        self._present()
+
+    def _present(self) -> None:
         if self.offscreen:
             img = image_from_window(self.window)
             h, w = img.shape[:2]
@@ -257,6 +373,8 @@ class View3D(QtWidgets.QWidget):
 
     def screenshot(self, path: str | None = None) -> np.ndarray:
         """RGB array of the current frame; also written as PNG when `path` is given."""
+        if self._progressive:
+            self._finish_progressive()  # the whole mesh, not the chunks drawn so far
         self.window.Render()
         img = image_from_window(self.window)
         if path:

@@ -143,3 +143,89 @@ def test_sequence_video_of_big_grids_draws_every_frame(qtbot, window, tmp_path):
     for f in frames:
         assert colourful_fraction(f[..., ::-1]) > 0.05  # voxels drawn, not just an outline
     assert float((np.abs(frames[0].astype(int) - frames[1].astype(int)).max(2) > 40).mean()) > 0.05
+
+
+def _frame_as_drawn(view) -> np.ndarray:
+    """What the 3-D view's render window holds now, read without rendering again."""
+    import vtk
+    from vtk.util import numpy_support as ns
+
+    w2i = vtk.vtkWindowToImageFilter()
+    w2i.SetInput(view.window)
+    w2i.ShouldRerenderOff()
+    w2i.SetInputBufferTypeToRGB()
+    w2i.ReadFrontBufferOff()
+    w2i.Update()
+    img = w2i.GetOutput()
+    w, h, _ = img.GetDimensions()
+    return ns.vtk_to_numpy(img.GetPointData().GetScalars()).reshape(h, w, -1)[::-1, :, :3].copy()
+
+
+def test_big_mesh_first_frame_is_drawn_chunk_by_chunk_and_equals_a_full_render(qtbot, window, monkeypatch):
+    """A 1.5M-quad mesh lands as K chunk actors: the first frame draws chunk 0 with the rest of the scene, then
+    each event-loop turn draws only the next chunk over it (erase off). The composite left in the window is the
+    full-detail render pixel for pixel, a later full render (camera turned) equals the same mesh drawn as one
+    actor, and a pick on a chunk other than the first names its voxel."""
+    import scenelens.gui.views.layers.voxels as vox
+
+    g = scattered()
+    v3 = window.view3d
+    sr = v3.scene_renderer
+    seen = []  # per frame of the 3-D view: (which chunks were visible, renderer erase)
+
+    def on_end(*_a):
+        acts = sr.actors.get(g.uid) or []
+        seen.append((tuple(int(a.GetVisibility()) for a in acts if getattr(a, "_sl_chunk", None)),
+                     v3.renderer.GetErase()))
+
+    v3.window.AddObserver("EndEvent", on_end)
+    window.set_scene(Scene("big", [g]))
+    qtbot.waitUntil(lambda: not v3.building(), timeout=120_000)
+    qtbot.wait(200)
+    chunks = [a for a in sr.actors[g.uid] if getattr(a, "_sl_chunk", None)]
+    k = len(chunks)
+    assert k == -(-chunks[0]._sl_faces // vox.CHUNK_QUADS) and k >= 4
+    assert all(a.GetVisibility() for a in chunks)
+    drawn = [s for s in seen if any(s[0])]
+    assert drawn[0] == (tuple([1] + [0] * (k - 1)), 1)  # first frame: chunk 0 only, cleared as usual
+    for i in range(1, k):  # then one chunk per frame, drawn over the last one
+        assert drawn[i] == (tuple(int(j == i) for j in range(k)), 0), (i, drawn[: k + 1])
+    assert v3.renderer.GetErase() == 1
+    composite = _frame_as_drawn(v3)
+    full = v3.screenshot()  # a normal render of everything, same camera
+    assert colourful_fraction(full) > 0.05
+    diff = np.abs(composite.astype(int) - full.astype(int)).max(2)
+    assert int((diff > 0).sum()) == 0, f"{int((diff > 0).sum())} pixels differ"
+    # a later full render with the camera turned: the same picture as the mesh drawn as one actor
+    v3.renderer.GetActiveCamera().Azimuth(25)
+    v3.renderer.ResetCameraClippingRange()
+    turned = v3.screenshot()
+    monkeypatch.setattr(vox, "CHUNK_QUADS", 10 ** 9)
+    one = vox.build_voxels(g, {"origin": sr.origin, "ego_marker": False})
+    assert len(one) == 1
+    for a in chunks:
+        a.VisibilityOff()
+    v3.renderer.AddViewProp(one[0])
+    single = v3.screenshot()
+    v3.renderer.RemoveViewProp(one[0])
+    for a in chunks:
+        a.VisibilityOn()
+    diff = np.abs(turned.astype(int) - single.astype(int)).max(2)
+    assert int((diff > 0).sum()) == 0, f"{int((diff > 0).sum())} pixels differ from the one-actor mesh"
+    # a pick through the view lands on the chunk that holds the face and names that face's voxel
+    v3.render()
+    from vtk.util import numpy_support as ns
+
+    h = v3.window.GetSize()[1]
+    hits = 0
+    for x, y in ((0.5, 0.5), (0.4, 0.6), (0.6, 0.4), (0.45, 0.45), (0.55, 0.55)):
+        info = v3.pick_display(int(x * v3.window.GetSize()[0]), int(y * h))
+        if info is None or info.get("voxel") is None:
+            continue
+        a = info["actor"]
+        assert any(a is c for c in chunks)
+        box = ns.vtk_to_numpy(a.GetMapper().GetInput().GetCellData().GetArray(vox.CELL_VOXELS))[info["cell_id"]]
+        assert np.all(box[:3] <= info["voxel"]) and np.all(np.asarray(info["voxel"]) <= box[3:])
+        assert g.occupied()[info["voxel"]]
+        hits += a is not chunks[0]
+    assert hits >= 1

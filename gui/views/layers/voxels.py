@@ -36,6 +36,11 @@ LOD_INTERACTIVE_QUADS = 8_000  # above this many quads a 2× coarser mesh is kep
 # cell-data array of every voxel mesh (full, coarse, LOD still frame, clip cap): per quad the index box of the
 # voxels behind it (Surface.voxel_ranges), so a picked cell names its voxel exactly (`voxel_of_cell`)
 CELL_VOXELS = "sl_voxels"
+# a mesh above this many quads is drawn as several actors of at most this many quads (`_sl_chunk` = (i, K)):
+# View3D draws a newly added one chunk per event-loop turn over the previous chunks (renderer erase off), so
+# the first frame of a big mesh — buffer upload + raster, 0.5 s for 1.5M quads on llvmpipe at load 0.6 — is
+# K stalls of ~0.1 s instead of one (bench/bench_occupancy.py scattered); the composite is the same picture
+CHUNK_QUADS = 250_000
 
 
 def set_interactive_lod(renderer, interacting: bool) -> int:
@@ -139,6 +144,20 @@ def surface_polydata(surf: Surface, voxel_size, scalars: np.ndarray, factor: int
     return pd
 
 
+def _sub_surface(surf: Surface, a: int, b: int) -> Surface:
+    return Surface(*(getattr(surf, k)[a:b] for k in ("axis", "sign", "plane", "u0", "du", "v0", "dv", "labels")))
+
+
+def mesh_polydata(surf: Surface, voxel_size, factor: int = 1) -> list[vtk.vtkPolyData]:
+    """`surface_polydata` in chunks of at most CHUNK_QUADS quads (one polydata for smaller meshes)."""
+    k = max(1, -(-surf.n // CHUNK_QUADS))
+    if k == 1:
+        return [surface_polydata(surf, voxel_size, surf.labels, factor)]
+    cuts = np.linspace(0, surf.n, k + 1).astype(int)
+    return [surface_polydata(sub, voxel_size, sub.labels, factor)
+            for sub in (_sub_surface(surf, a, b) for a, b in zip(cuts[:-1], cuts[1:]))]
+
+
 def _set_cell_voxels(pd: vtk.vtkPolyData, ranges: np.ndarray) -> None:
     # not the active scalars: the mapper colours from the point scalars and never uploads this array
     a = ns.numpy_to_vtk(np.ascontiguousarray(ranges), deep=True)
@@ -180,6 +199,11 @@ def surface_actor(surf: Surface, voxel_size, scalars, lut, opacity: float, posit
     mapper.SetScalarRange(0, 255)
     mapper.UseLookupTableScalarRangeOn()
     mapper.StaticOn()  # the mesh never changes after build: skip pipeline checks every frame
+    if hasattr(mapper, "SetVBOShiftScaleMethod"):
+        # 0 = vtkOpenGLVertexBufferObject::DISABLE_SHIFT_SCALE (the enum is not wrapped): coordinates are metres
+        # from the grid origin, exact enough in float32; the automatic shift/scale (1) would differ per chunk
+        # (its own bounds) and move a few edge pixels between a chunked and a one-actor mesh (2 of 1M measured)
+        mapper.SetVBOShiftScaleMethod(0)
     actor = vtk.vtkActor()
     actor.SetMapper(mapper)
     prop = actor.GetProperty()
@@ -235,7 +259,7 @@ def prebuild(layer: VoxelGrid, style: dict, ctx=None) -> dict:
         check()
         surf = out["surface"] = exposed_faces(opaque, values, merge=style.get("merge", True))
         check()
-        out["polydata"] = surface_polydata(surf, vs, surf.labels)
+        out["polydata"] = mesh_polydata(surf, vs)
         if surf.n > LOD_INTERACTIVE_QUADS and lod in ("auto", 0, None, False):
             check()
             vals2, occ2 = downsample_labels(values, opaque, 2)
@@ -246,7 +270,7 @@ def prebuild(layer: VoxelGrid, style: dict, ctx=None) -> dict:
         check()
         vals, occ = downsample_labels(values, opaque, f)
         surf = exposed_faces(occ, vals, merge=style.get("merge", True))
-        out["lod_surface"] = (f, surf, surface_polydata(surf, vs * f, surf.labels, f))
+        out["lod_surface"] = (f, surf, mesh_polydata(surf, vs * f, f))
     if translucent is not None and translucent.any():
         check()
         out["translucent_surface"] = exposed_faces(translucent, values, merge=True)
@@ -303,18 +327,22 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
     actors = []
     if factor > 1:
         if pre is not None and pre.get("lod_surface") is not None and pre["lod_surface"][0] == factor:
-            _, surf, pd = pre["lod_surface"]
+            _, surf, pds = pre["lod_surface"]
         else:
             vals, occ = downsample_labels(values, opaque, factor)
-            surf, pd = exposed_faces(occ, vals, merge=style.get("merge", True)), None
-        pd = pd if pd is not None else surface_polydata(surf, vs * factor, surf.labels, factor)
-        actor = surface_actor(surf, vs * factor, surf.labels, lut_fn(opacity), opacity, origin_local, polydata=pd)
+            surf, pds = exposed_faces(occ, vals, merge=style.get("merge", True)), None
+        pds = pds if pds is not None else mesh_polydata(surf, vs * factor, factor)
     else:
         have = pre is not None and "surface" in pre
         surf = pre["surface"] if have else exposed_faces(opaque, values, merge=style.get("merge", True))
-        actor = surface_actor(surf, vs, surf.labels, lut_fn(opacity), opacity, origin_local,
-                              polydata=pre.get("polydata") if have else None)
-    actor.GetProperty().BackfaceCullingOn()  # exposed faces are closed and wound outward
+        pds = pre["polydata"] if have and pre.get("polydata") is not None else mesh_polydata(surf, vs)
+    lut = lut_fn(opacity)
+    chunks = [surface_actor(surf, vs * factor, None, lut, opacity, origin_local, polydata=pd) for pd in pds]
+    for i, c in enumerate(chunks):
+        c.GetProperty().BackfaceCullingOn()  # exposed faces are closed and wound outward
+        if len(chunks) > 1:
+            c._sl_chunk = (i, len(chunks))  # noqa: SLF001 - View3D draws a new mesh chunk by chunk
+    actor = chunks[0]  # the layer's main actor: LOD facts and the coarse rotation mesh live on it
     actor._sl_lod = factor  # noqa: SLF001
     actor._sl_faces = surf.n  # noqa: SLF001
     if factor == 1 and surf.n > LOD_INTERACTIVE_QUADS and lod in ("auto", 0, None, False):
@@ -327,6 +355,10 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
         actor._sl_lod_data = (actor.GetMapper().GetInput(),  # noqa: SLF001
                               pd2 if pd2 is not None else surface_polydata(s2c, vs * 2, s2c.labels, 2))
         actor._sl_lod_faces = s2c.n  # noqa: SLF001
+        if len(chunks) > 1:  # while rotating the coarse mesh (on chunk 0) stands for all chunks
+            empty = vtk.vtkPolyData()
+            for c in chunks[1:]:
+                c._sl_lod_data = (c.GetMapper().GetInput(), empty)  # noqa: SLF001
     compare = style.get("compare_to")
     names = get_label_set(layer.label_set or "occ3d")
 
@@ -340,7 +372,7 @@ def build_voxels(layer: VoxelGrid, style: dict) -> list:
         return voxel_info(layer, idx, compare, codes)
 
     pick.takes_dataset = True  # View3D passes the picked polydata (full, coarse or a clip cap)
-    actors.append(tag_actor(actor, layer, pick))
+    actors.extend(tag_actor(c, layer, pick) for c in chunks)
     if translucent is not None and translucent.any():
         s2 = pre["translucent_surface"] if pre is not None and "translucent_surface" in pre else \
             exposed_faces(translucent, values, merge=True)
