@@ -418,6 +418,8 @@ def _probe_child(code: str, timeout: float) -> dict[str, bool] | None:
     import subprocess
     import sys
 
+    if getattr(sys, "frozen", False):  # a bundled application: sys.executable is not a Python to run code with
+        return None
     env = dict(os.environ, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p and os.path.isdir(p)))
     try:
