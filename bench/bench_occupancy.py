@@ -14,7 +14,7 @@
 Every line starts with the 1-minute load average (the machine is shared).
 
 Run: `.venv/bin/python bench/bench_occupancy.py [open render eval clip scattered 2m]` (offscreen render window;
-under Xvfb too).
+under Xvfb too); `scattered-gui` opens the grid in the real window (xvfb-run) and times the GUI thread's stalls.
 """
 from __future__ import annotations
 
@@ -364,6 +364,76 @@ def bench_open_scattered():
           f"than one actor, {naive / after:.1f}x than all on the GUI thread")
 
 
+def _open_scattered_gui(name: str, chunk_quads: int, seed: int) -> None:
+    """One open of the scattered grid in a fresh MainWindow (this process only); prints the longest gap."""
+    from PySide6 import QtCore, QtWidgets
+
+    import scenelens.gui.views.layers.voxels as vox
+    from scenelens.engine.occupancy.grids import preset
+    from scenelens.engine.scene import Scene
+    from scenelens.gui.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    vox.CHUNK_QUADS = chunk_quads
+    g = preset("semantickitti").empty("scattered")
+    rng = np.random.default_rng(seed)
+    occ = rng.random(g.shape) < 300_000 / g.labels.size
+    g.labels[occ] = rng.integers(1, 20, int(occ.sum()))
+    win = MainWindow(device="cpu")
+    win.resize(1280, 800)
+    win.show()
+    t_end = time.perf_counter() + 1.5
+    while time.perf_counter() < t_end:
+        app.processEvents()
+        time.sleep(0.002)
+    frames, t0 = [], []
+    rw = win.view3d.window
+    rw.AddObserver("StartEvent", lambda *a: t0.append(time.perf_counter()))
+    rw.AddObserver("EndEvent", lambda *a: frames.append(time.perf_counter() - t0[-1]) if t0 else None)
+    gap = [0.0, time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gap[0] = max(gap[0], now - gap[1])
+        gap[1] = now
+
+    hb = QtCore.QTimer()
+    hb.setInterval(5)
+    hb.timeout.connect(tick)
+    hb.start()
+    t = time.perf_counter()
+    win.set_scene(Scene("big", [g]))
+    sr = win.view3d.scene_renderer
+    drawn = lambda: any(getattr(a, "_sl_faces", None) for a in sr.actors.get(g.uid, []))  # noqa: E731
+    while (not drawn() or win.view3d.building() or time.perf_counter() - t < 1.0) and time.perf_counter() - t < 120:
+        app.processEvents()
+        time.sleep(0.001)
+    opened = time.perf_counter() - t
+    t_end = time.perf_counter() + 0.5
+    while time.perf_counter() < t_end:
+        app.processEvents()
+        time.sleep(0.001)
+    hb.stop()
+    k = sum(1 for a in sr.actors.get(g.uid, []) if getattr(a, "_sl_pick", None))
+    print(f"{load()} GUI open scattered {int(occ.sum()):,} voxels, {name} ({k} mesh actor{'s' if k > 1 else ''}): "
+          f"longest GUI-thread stall {gap[0] * 1e3:.0f} ms; open to fully drawn {opened:.2f} s; 3-D view frames "
+          f"{' '.join(f'{x * 1e3:.0f}' for x in frames)} ms", flush=True)
+    os._exit(0)  # one window per process: a second MainWindow after closing one is not what the app does
+
+
+def bench_open_scattered_gui():
+    """The same open in the real window (needs a display, e.g. xvfb-run): the longest gap between 5 ms timer
+    ticks on the GUI thread from `set_scene` until the mesh is fully drawn — one actor vs chunked, interleaved,
+    each open in a fresh process."""
+    import subprocess
+
+    import scenelens.gui.views.layers.voxels as vox
+
+    for rnd in range(2):
+        for name, cq in (("one actor", 10 ** 9), ("chunked", vox.CHUNK_QUADS)):
+            subprocess.run([sys.executable, __file__, "_gui_open", name, str(cq), str(rnd)], check=False)
+
+
 def bench_clip():
     import vtk
 
@@ -484,8 +554,10 @@ def bench_2m():
 
 
 if __name__ == "__main__":
-    which = set(sys.argv[1:])  # e.g. `clip 2m`; default: all
+    if sys.argv[1:2] == ["_gui_open"]:
+        _open_scattered_gui(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    which = set(sys.argv[1:])  # e.g. `clip 2m`; default: all but scattered-gui (needs a display)
     for name, fn in (("open", bench_open), ("render", bench_render), ("eval", bench_eval), ("clip", bench_clip),
-                     ("scattered", bench_open_scattered), ("2m", bench_2m)):
-        if not which or name in which:
+                     ("scattered", bench_open_scattered), ("2m", bench_2m), ("scattered-gui", bench_open_scattered_gui)):
+        if (not which and name != "scattered-gui") or name in which:
             fn()

@@ -212,6 +212,13 @@ def test_big_mesh_first_frame_is_drawn_chunk_by_chunk_and_equals_a_full_render(q
         a.VisibilityOn()
     diff = np.abs(turned.astype(int) - single.astype(int)).max(2)
     assert int((diff > 0).sum()) == 0, f"{int((diff > 0).sum())} pixels differ from the one-actor mesh"
+    # while dragging, chunk 0 draws the coarse mesh for all of them; the release restores every chunk
+    full_inputs = [a.GetMapper().GetInput() for a in chunks]
+    assert v3.set_interactive_lod(True) == k
+    assert chunks[0].GetMapper().GetInput() is chunks[0]._sl_lod_data[1]
+    assert all(a.GetMapper().GetInput().GetNumberOfCells() == 0 for a in chunks[1:])
+    assert v3.set_interactive_lod(False) == k
+    assert all(a.GetMapper().GetInput() is pd for a, pd in zip(chunks, full_inputs))
     # a pick through the view lands on the chunk that holds the face and names that face's voxel
     v3.render()
     from vtk.util import numpy_support as ns
