@@ -481,6 +481,10 @@ class View3D(QtWidgets.QWidget):
             p = props.GetNextProp()
             if p.GetPickable() and p.GetVisibility():
                 (exact if getattr(p, "_sl_exact_pick", False) else loose).append(p)
+        for p in exact:
+            loc = self._locator(p)
+            if loc is not None:
+                self.exact_picker.AddLocator(loc)
         hits = []
         for picker, lst in ((self.exact_picker, exact), (self.picker, loose)):
             if not lst:
@@ -491,6 +495,7 @@ class View3D(QtWidgets.QWidget):
             picker.PickFromListOn()
             hit = picker.Pick(x, y, 0, renderer) and picker.GetActor() is not None
             picker.InitializePickList()  # hold no references to the props (a removed mesh must be freed)
+            picker.RemoveAllLocators()
             if hit:
                 hits.append(picker)
         if len(hits) < 2:
@@ -498,6 +503,26 @@ class View3D(QtWidgets.QWidget):
         cam = renderer.GetActiveCamera()
         eye, dop = np.asarray(cam.GetPosition()), np.asarray(cam.GetDirectionOfProjection())
         return min(hits, key=lambda p: float(np.dot(np.asarray(p.GetPickPosition()) - eye, dop)))
+
+    LOCATOR_CELLS = 20_000  # above this many cells an exact surface is picked through a cell locator
+
+    @classmethod
+    def _locator(cls, prop):
+        """A vtkStaticCellLocator for the polydata an exact surface draws now, built at its first pick and kept
+        on the actor: VTK's cell picker otherwise tests every cell (365 ms per click on 1.5M quads at load 2;
+        with the locator 0.3 ms, built once in ~0.2 s, +45 MB for that mesh). None for small meshes."""
+        m = prop.GetMapper() if hasattr(prop, "GetMapper") else None
+        pd = m.GetInput() if m is not None else None
+        if pd is None or pd.GetNumberOfCells() <= cls.LOCATOR_CELLS:
+            return None
+        have = getattr(prop, "_sl_locator", None)
+        if have is not None and have[0] is pd:
+            return have[1]
+        loc = vtk.vtkStaticCellLocator()
+        loc.SetDataSet(pd)
+        loc.BuildLocator()
+        prop._sl_locator = (pd, loc)  # noqa: SLF001 - the polydata kept with it: checked by identity next time
+        return loc
 
     def _size_marker(self, actor, world_pos=None) -> None:
         """The pick marker scales with what was picked (0.6 % of its bounding-box diagonal), kept between 2 and
