@@ -58,6 +58,9 @@ def spec_of(grid: VoxelGrid) -> GridSpec:
                     grid.axis_order)
 
 
+MAX_VOXELS = 1 << 30  # dense uint8 labels + masks: a few GB at this size
+
+
 def with_overrides(spec: GridSpec, opts: dict) -> GridSpec:
     """Apply manifest/CLI overrides: origin, voxel_size (scalar or 3), shape, label_set, free_label, frame, axis_order."""
     kw = {}
@@ -72,6 +75,17 @@ def with_overrides(spec: GridSpec, opts: dict) -> GridSpec:
             kw[k] = str(opts[k])
     if opts.get("free_label") is not None:
         kw["free_label"] = int(opts["free_label"])
+    if "origin" in kw and not np.all(np.isfinite(kw["origin"])):
+        raise InputError(None, f"grid origin must be finite, got {list(kw['origin'])}")
+    if "voxel_size" in kw and not all(np.isfinite(v) and v > 0 for v in kw["voxel_size"]):
+        raise InputError(None, f"voxel size must be a positive number of metres, got {list(kw['voxel_size'])}")
+    if "shape" in kw:
+        shp = kw["shape"]
+        if len(shp) != 3 or min(shp) < 1:
+            raise InputError(None, f"grid shape must be three positive voxel counts, got {list(shp)}")
+        if int(np.prod(np.asarray(shp, np.int64))) > MAX_VOXELS:
+            raise InputError(None, f"grid shape {list(shp)} has {int(np.prod(np.asarray(shp, np.int64))):,} voxels, "
+                                   f"more than the {MAX_VOXELS:,} a grid may hold")
     if kw.get("axis_order", spec.axis_order) not in ("xyz", "zyx", "xzy", "yxz"):
         raise InputError(None, f"axis_order {kw['axis_order']!r} not supported")
     return replace(spec, **kw) if kw else spec

@@ -123,3 +123,22 @@ def test_run_nuscenes_and_render(shared_data, tmp_path):
     from tests.conftest import colourful_fraction
 
     assert colourful_fraction(img) > 0.05  # class colours drawn, not an empty background
+
+
+@pytest.mark.parametrize("opts, word", [
+    (["--voxel-size", "-1"], "voxel size"),
+    (["--voxel-size", "0"], "voxel size"),
+    (["--shape", "0", "0", "0"], "shape"),
+    (["--shape", "100", "100", "0"], "shape"),
+    (["--shape", "100000", "100000", "100"], "voxels"),
+    (["--origin", "nan", "0", "0"], "origin"),
+])
+def test_run_bad_grid_geometry_exit_2_one_line(shared_data, tmp_path, opts, word):
+    """A custom grid that cannot hold a voxel is refused (it used to write an empty 0-voxel grid, exit 0)."""
+    scan = shared_data / "semantickitti_00_000000" / "velodyne" / "000000.bin"
+    out = tmp_path / "x.npz"
+    r = cli("run", "occupancy", scan, "--out", out, "--grid", "semantickitti", *opts)
+    err = [ln for ln in r.stderr.splitlines() if ln.strip() and "X server" not in ln]
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert len(err) == 1 and word in err[0] and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists()
