@@ -177,8 +177,34 @@ def results_to_layers(path: Path, res: list, n_kp: int = 17) -> list[Layer]:
             sk.meta["video"] = src
             sk.meta["frames"] = [int(f[0].get("frame", k)) for k, f in enumerate(frames)]
             _attach_world(sk, frames)
+            video = _result_video(path, src, sk)
+            if video is not None:  # the people drawn on their video, as after a run in the window
+                from .image import load_video
+
+                layers.extend(load_video(video))
+                sk.meta["video"] = str(video)
             layers.append(sk)
     return layers
+
+
+def _result_video(path: Path, src: str, sk: Skeleton) -> Path | None:
+    """The video a result list names (`run pose` writes its path as given), under the rule for paths inside
+    files: it may not leave the JSON's folder unless outside paths are allowed; else the same file name
+    beside the JSON. None (with one warning) when neither is there."""
+    from .limits import resolve_inside
+    from .sanitize import warn
+
+    why = "not found"
+    for rel in dict.fromkeys((src, Path(src).name)):
+        try:
+            p = resolve_inside(path, rel, "video", must_exist=False)
+        except InputError as e:
+            why = e.message
+            continue
+        if p.is_file():
+            return p
+    warn(path, f"video {src!r:.200} of these results is not shown: {why}", sk)
+    return None
 
 
 def _attach_world(sk: Skeleton, frames: list[list[dict]]) -> None:

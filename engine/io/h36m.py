@@ -168,6 +168,11 @@ def load_pose_npz(path: Path, **opts) -> list[Skeleton]:
             sk.fps = float(d["fps"])
         if "units" in keys:
             sk.meta["units"] = str(d["units"])
+        if "track_ids" in keys:  # `run pose3d`: one person slot per 3-D track → the per-track timeline
+            ids = [int(v) for v in np.ravel(d["track_ids"])]
+            if len(ids) == sk.joints.shape[1] and len(set(ids)) == len(ids):
+                sk.meta["track_ids"] = ids
+                sk.meta.setdefault("valid", np.ones(sk.joints.shape[:2], bool))
         out.append(sk)
         if {"cam_K", "cam_R", "cam_t"} <= keys:  # `run pose3d`: the rig, and the people reprojected into it
             out.extend(_rig_and_reprojections(path, d, keys, sk, joints, missing))
@@ -248,6 +253,8 @@ def _rig_and_reprojections(path: Path, d, keys, sk: Skeleton, joints: np.ndarray
                        joint_names=list(sk.joint_names), bones=list(sk.bones), fps=sk.fps,
                        image_size=(w, h) if w > 0 and h > 0 else None)
         sk2.meta.update({"format": "pose3d-reprojection", "camera": c["name"], "valid": sk.meta.get("valid")})
+        if sk.meta.get("track_ids"):  # the same IDs (and colours, badges) in every view
+            sk2.meta["track_ids"] = list(sk.meta["track_ids"])
         out.append(sk2)
     return out
 

@@ -561,8 +561,9 @@ class BlazePoseTorch:
             xy = lm[i, :, :2] / LM_SIZE
             xy = refine_from_heatmaps(xy, heat[i])
             z = lm[i, :, 2] / LM_SIZE
-            vis = 1.0 / (1.0 + np.exp(-lm[i, :, 3]))
-            prs = 1.0 / (1.0 + np.exp(-lm[i, :, 4]))
+            # sigmoid; clipped so a saturated logit (seen on --boxes crops) does not overflow exp's float32
+            vis = 1.0 / (1.0 + np.exp(-np.clip(lm[i, :, 3], -80.0, 80.0)))
+            prs = 1.0 / (1.0 + np.exp(-np.clip(lm[i, :, 4], -80.0, 80.0)))
             c, s = math.cos(r.rotation), math.sin(r.rotation)
             dx, dy = xy[:, 0] - 0.5, xy[:, 1] - 0.5
             nx = (c * dx - s * dy) * r.w + r.x

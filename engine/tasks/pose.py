@@ -149,8 +149,16 @@ def _load_pred(path: Path) -> list[dict]:
 def _eval_cli(args: argparse.Namespace) -> int:
     from ..pose.evaluate import evaluate_coco
 
+    if not 0 < args.alpha <= 1:
+        raise InputError(None, f"--alpha must be in (0, 1] (a fraction of the torso size), not {args.alpha:g}")
     gt = _load_gt(Path(args.gt))
     pred = _load_pred(Path(args.pred))
+    gt_ids = {im.get("id") for im in gt["images"]}
+    if pred and not args.all_images and not any(r["image_id"] in gt_ids for r in pred):
+        # e.g. a video's PoseTrack-style results (image_id = frame) against a COCO file: nothing to score
+        ids = [str(i) for i in sorted({r["image_id"] for r in pred}, key=lambda i: (isinstance(i, str), str(i).zfill(20)))]
+        raise InputError(Path(args.pred), f"none of its {len(pred)} predictions is on an image of {Path(args.gt).name} "
+                                          f"(its image_ids: {', '.join(ids[:5])}{', …' if len(ids) > 5 else ''})")
     m = evaluate_coco(gt, pred, args.alpha, all_images=args.all_images)
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in m.items()}))

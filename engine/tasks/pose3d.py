@@ -71,6 +71,13 @@ def _run_cli(args: argparse.Namespace) -> int:
     cams = read_calibration(args.calib, getattr(args, "binning", 1))
     if args.min_cameras < 2:
         raise InputError(None, "--min-cameras must be ≥ 2")
+    if args.min_cameras > len(cams):
+        raise InputError(Path(args.calib), f"--min-cameras {args.min_cameras} but the calibration has "
+                                           f"{len(cams)} cameras")
+    if not args.threshold > 0:
+        raise InputError(None, f"--threshold must be a positive number of pixels, not {args.threshold:g}")
+    if args.fps < 0 or args.fps != args.fps:
+        raise InputError(None, f"--fps must be positive (0 = the videos' rate), not {args.fps:g}")
     if len(args.inputs) != len(cams):
         raise InputError(Path(args.calib), f"{len(cams)} cameras but {len(args.inputs)} view(s) given")
     paths = [Path(p) for p in args.inputs]
@@ -156,7 +163,9 @@ def _run_cli(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{n_frames} frame(s), {P} track(s), median reprojection {metrics['median_reprojection_px']} px → {out}")
+        med = metrics["median_reprojection_px"]
+        print(f"{n_frames} frame(s), {P} track(s), median reprojection "
+              f"{'–' if med is None else f'{med:.2f}'} px → {out}")
     return 0
 
 

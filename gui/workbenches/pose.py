@@ -279,7 +279,9 @@ class PoseWorkbench(Workbench):
         frames = np.arange(valid.shape[0], dtype=float)
         for p, tid in enumerate(ids):
             y = np.where(valid[:, p], float(p), np.nan)
-            c = self.track_plot.plot(frames, y, pen=pg.mkPen(track_colour(tid), width=7), connect="finite")
+            # a square on every frame too: a track seen in one frame only has no segment to draw
+            c = self.track_plot.plot(frames, y, pen=pg.mkPen(track_colour(tid), width=7), connect="finite",
+                                     symbol="s", symbolSize=7, symbolPen=None, symbolBrush=track_colour(tid))
             self.track_curves.append(c)
         self.track_plot.getAxis("left").setTicks([[(float(p), f"ID {t}") for p, t in enumerate(ids)]])
         self.track_plot.setYRange(-0.7, len(ids) - 0.3, padding=0)
