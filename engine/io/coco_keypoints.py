@@ -180,9 +180,13 @@ def results_to_layers(path: Path, res: list, n_kp: int = 17) -> list[Layer]:
             video = _result_video(path, src, sk)
             if video is not None:  # the people drawn on their video, as after a run in the window
                 from .image import load_video
+                from .sanitize import warn
 
-                layers.extend(load_video(video))
-                sk.meta["video"] = str(video)
+                try:
+                    layers.extend(load_video(video))
+                    sk.meta["video"] = str(video)
+                except InputError as e:  # the results still open, without their frames
+                    warn(path, f"video {src!r:.200} of these results is not shown: {e.message}", sk)
             layers.append(sk)
     return layers
 

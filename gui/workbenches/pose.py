@@ -694,8 +694,14 @@ class PoseWorkbench(Workbench):
         """The menu's entry: the user names the estimate, the reference and the alignment."""
         trs = [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
         if len(trs) < 2:
-            self.window.error("Two trajectories needed", "Open an estimated and a reference trajectory.")
-            return None
+            # File → Open replaces the scene and two paths open as a registration pair, so the files are asked
+            # for here and added to the scene; the comparison continues once they are read
+            paths, _ = QtWidgets.QFileDialog.getOpenFileNames(
+                self.window, f"Open the estimated and the reference trajectory ({len(trs)} in the scene)", "",
+                "Trajectories (*.txt *.tum *.csv *.kitti);;All files (*)")
+            if not paths:
+                return None
+            return self.open_trajectories(paths, then_compare=True)
         est, ref = self._pick_trajectories(trs)
         if est is None:
             return None
@@ -706,6 +712,34 @@ class PoseWorkbench(Workbench):
         if not ok:
             return None
         return self.compare_trajectories(est, ref, self.ALIGN_CHOICES[a])
+
+    def open_trajectories(self, paths: list[str], then_compare: bool = False):
+        """Add the trajectories of these files (TUM, KITTI, EuRoC) to the scene in a background job; with
+        `then_compare`, the comparison dialog follows when two or more are there."""
+        from scenelens.engine.errors import InputError
+        from scenelens.engine.io import load_layers
+
+        def work(ctx):
+            out = []
+            for k, p in enumerate(paths):
+                ctx.progress(k / len(paths), f"reading {Path(p).name}")
+                found = [lay for lay in load_layers(p) if isinstance(lay, Trajectory)]
+                if not found:
+                    raise InputError(p, "holds no trajectory")
+                out += found
+            return out
+
+        def done(layers):
+            for lay in layers:
+                self.window.add_layer(lay, replace=False)
+            if not then_compare:
+                return
+            if len([t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]) >= 2:
+                self._compare_dialog()
+            else:
+                self.window.error("Two trajectories needed", "Choose an estimated and a reference trajectory file.")
+
+        return self.window.start_job(Job("Open trajectories", work), on_result=done)
 
     def compare_trajectories(self, est: Trajectory | None = None, ref: Trajectory | None = None,
                              align: str | None = None, t_max_diff: float = 0.01, delta: float = 1,

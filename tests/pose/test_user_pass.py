@@ -14,7 +14,7 @@ import pytest
 from PySide6 import QtCore, QtGui
 
 from scenelens.engine.io import load_layers
-from scenelens.engine.scene import ImageLayer, Skeleton
+from scenelens.engine.scene import ImageLayer, Skeleton, Trajectory
 from tests.conftest import wait_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +99,10 @@ def test_result_video_follows_the_rule_for_paths_inside_files(tmp_path, clip_res
     layers = load_layers(moved)
     img = next(lay for lay in layers if isinstance(lay, ImageLayer))
     assert img.path == str(elsewhere / video.name) and img.n_frames == FRAMES
+    (elsewhere / video.name).write_bytes(b"not a video")  # a named file that does not decode: results still open
+    layers = load_layers(moved)
+    sk = next(lay for lay in layers if isinstance(lay, Skeleton))
+    assert not any(isinstance(lay, ImageLayer) for lay in layers) and "is not shown" in sk.meta["warnings"][-1]
 
 
 def _pose3d_npz(tmp_path) -> Path:
@@ -175,3 +179,46 @@ def test_cli_refuses_meaningless_values_in_one_line(tmp_path, shared_data, clip_
                           ("--fps", "-5", "--fps must be positive")):
         r = _cli("run", "pose3d", *views, "--calib", tmp_path / "Calib.toml", "--out", tmp_path / "o", opt, val)
         assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def _tum(path, t, xyz):
+    q = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
+    np.savetxt(path, np.c_[t, xyz, q], fmt="%.9f")
+
+
+def test_compare_trajectories_from_an_empty_scene_asks_for_the_files(window, qtbot, tmp_path, monkeypatch):
+    """File → Open replaces the scene and two paths open as a registration pair, so a user had no way to get
+    an estimate and a reference into the window: the panel's "Compare trajectories" button (a real click)
+    now asks for the files, adds both and compares them — the same APE as `eval trajectory`."""
+    from PySide6 import QtWidgets
+
+    from scenelens.engine.pose.trajectory_eval import evaluate
+
+    t = np.linspace(0, 10, 200)
+    ref = np.c_[3 * np.cos(t / 2), 2 * np.sin(t / 2), 0.1 * t]
+    est = 0.5 * ref + np.random.default_rng(2).normal(0, 0.03, ref.shape) + [1, 0, 0]  # monocular: scale 0.5
+    _tum(tmp_path / "est.tum", t, est)
+    _tum(tmp_path / "ref.tum", t, ref)
+    asked = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileNames",
+                        lambda *a, **k: (asked.append(a[1]) or [str(tmp_path / "est.tum"), str(tmp_path / "ref.tum")], ""))
+    answers = iter(["est.tum", "ref.tum", "Sim(3): with scale (monocular; --correct_scale)"])
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", lambda *a, **k: (next(answers), True))
+    wb = _bench(window)
+    window.set_workspace("Pose")
+    qtbot.wait(50)
+    button = next(b for b in window.findChildren(QtWidgets.QToolButton)
+                  if b.defaultAction() is not None and b.defaultAction().text().startswith("Compare trajectories")
+                  and b.isVisible())
+    qtbot.mouseClick(button, QtCore.Qt.LeftButton)
+    qtbot.waitUntil(lambda: wb.ate_curve.getData()[1] is not None and len(wb.ate_curve.getData()[1]) > 0, timeout=60000)
+    assert asked and "0 in the scene" in asked[0]
+    names = sorted(tr.name for tr in window.scene.of_type(Trajectory) if not tr.source.startswith("ATE alignment"))
+    assert names == ["est.tum", "ref.tum"]
+    _x, y = wb.ate_curve.getData()
+    from scenelens.engine.io import load_layers
+
+    e, r = (load_layers(tmp_path / n)[0] for n in ("est.tum", "ref.tum"))
+    want = evaluate(e.poses, r.poses, e.timestamps, r.timestamps, "sim3")
+    np.testing.assert_allclose(np.sqrt(np.mean(np.asarray(y) ** 2)), want["ape"]["translation_m"]["rmse"], rtol=1e-9)
+    assert want["ape"]["translation_m"]["rmse"] < 0.15 and abs(want["alignment"]["scale"] - 2.0) < 0.05
