@@ -231,7 +231,9 @@ class PoseWorkbench(Workbench):
         self.ate_plot = pg.PlotWidget()
         self.ate_plot.setLabel("left", "error", units="m")
         self.ate_plot.setLabel("bottom", "estimate pose")
-        self.ate_plot.addLegend(offset=(-10, 10))
+        # an opaque box: the curves ran through the legend's text and made it unreadable
+        self.ate_plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(45, 45, 45, 235), pen=pg.mkPen(110, 110, 110),
+                                labelTextColor=(235, 235, 235))
         self.ate_curve = self.ate_plot.plot([], [], pen=pg.mkPen((255, 200, 60), width=2), name="APE (translation)")
         self.rpe_curve = self.ate_plot.plot([], [], pen=pg.mkPen((80, 200, 255), width=2), name="RPE (translation)")
         self.dock_ate = self.window.add_dock(self.ate_plot, "Trajectory error", "bottom")
@@ -247,13 +249,32 @@ class PoseWorkbench(Workbench):
 
     def on_scene_changed(self, scene) -> None:
         self.frame = 0
+        self._camera_canvases()
         self._update_range()
         self.redraw_2d()
 
     def _on_layer_added(self, lay) -> None:
         if isinstance(lay, (Skeleton, ImageLayer)):
+            self._camera_canvases()
             self._update_range()
             self.redraw_2d()
+
+    def _camera_canvases(self) -> None:
+        """`run pose3d` reprojections come without their pictures: a plain canvas of each camera's size (one
+        array per size, shared, so a 500-camera rig costs one) lets the image view show the people drawn into
+        every camera, chosen in its selector by camera name."""
+        v2 = self.window.view2d
+        named = {lay.name for lay in self.window.scene.of_type(ImageLayer)}
+        canvases: dict[tuple[int, int], np.ndarray] = {}
+        for s in self.skeletons(2):
+            cam, size = s.meta.get("camera"), s.image_size
+            if s.meta.get("format") != "pose3d-reprojection" or not cam or not size or cam in v2.images or cam in named:
+                continue
+            w, h = int(size[0]), int(size[1])
+            if not (0 < w <= 16384 and 0 < h <= 16384):
+                continue
+            img = canvases.setdefault((w, h), np.full((h, w, 3), 48, np.uint8))
+            v2.show_image(img, cam, select=v2.current is None)
 
     def _update_range(self) -> None:
         n = self.n_frames()
@@ -304,6 +325,8 @@ class PoseWorkbench(Workbench):
                 out.append((s, min(self.frame, s.joints.shape[0] - 1)))
             elif key in names:
                 out.append((s, names.index(key)))
+            elif key is not None and key == s.meta.get("camera"):  # a pose3d reprojection, on its camera
+                out.append((s, min(self.frame, s.joints.shape[0] - 1)))
             elif len(self.skeletons(2)) == 1 and not names:
                 out.append((s, min(self.frame, s.joints.shape[0] - 1)))
         return out

@@ -148,6 +148,20 @@ def test_pose3d_result_fills_the_track_timeline(window, qtbot, tmp_path):
     # the reprojection into each camera carries the same IDs
     reproj = [s for s in window.scene.of_type(Skeleton) if s.meta.get("format") == "pose3d-reprojection"]
     assert len(reproj) == 3 and all(s.meta["track_ids"] == [1, 2] for s in reproj)
+    # each camera is in the image view's selector (a plain canvas of its size: the views carry no pictures),
+    # and choosing one draws the people reprojected into it, in their track colours
+    sel = window.view2d.selector
+    assert sorted(sel.itemText(i) for i in range(sel.count())) == ["cam_01", "cam_02", "cam_03"]
+    sel.setCurrentIndex(sel.findText("cam_02"))
+    qtbot.keyClick(wb.slider, QtCore.Qt.Key_Right)  # frame 0 → 1: person A only
+    qtbot.wait(100)
+    assert window.view2d.current == "cam_02" and window.view2d.images["cam_02"].shape == (720, 1280, 3)
+    img = window.view2d.grab_image()
+    assert _count(img, track_colour(1)) > 30 and _count(img, track_colour(2)) == 0
+    wb.set_frame(4)  # both people
+    qtbot.wait(100)
+    img = window.view2d.grab_image()
+    assert _count(img, track_colour(1)) > 30 and _count(img, track_colour(2)) > 30
 
 
 def _cli(*args):
@@ -221,4 +235,11 @@ def test_compare_trajectories_from_an_empty_scene_asks_for_the_files(window, qtb
     e, r = (load_layers(tmp_path / n)[0] for n in ("est.tum", "ref.tum"))
     want = evaluate(e.poses, r.poses, e.timestamps, r.timestamps, "sim3")
     np.testing.assert_allclose(np.sqrt(np.mean(np.asarray(y) ** 2)), want["ape"]["translation_m"]["rmse"], rtol=1e-9)
+    # the legend sits in an opaque box over the curves (they ran through its text before)
+    legend = wb.ate_plot.getPlotItem().legend
+    qtbot.wait(100)
+    img = _qimage_rgb(wb.ate_plot)
+    r = legend.mapRectToScene(legend.boundingRect())
+    x, y = int(r.right()) - 4, int(r.bottom()) - 3
+    assert _count(img[y - 1:y + 2, x - 1:x + 2], (45, 45, 45), 12) == 9, img[y - 1:y + 2, x - 1:x + 2]
     assert want["ape"]["translation_m"]["rmse"] < 0.15 and abs(want["alignment"]["scale"] - 2.0) < 0.05
