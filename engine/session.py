@@ -225,51 +225,17 @@ class Session:
         self.undo.set_clean()
         return path
 
-    def apply_project(self, proj: Project, scene: Scene) -> None:
-        """Install `scene` (freshly loaded from the project's scene path) and lay the project's layers over it."""
-        self.set_scene(scene)
-        file_layers = list(scene.layers)
-        uid_map: dict[str, str] = {}
-        out: list[Layer] = []
-        for entry in proj.layers:
-            lay: Layer | None = None
-            if entry.get("role") == "file":
-                i = int(entry.get("file_index", -1))
-                if not 0 <= i < len(file_layers):
-                    continue
-                lay = file_layers[i]
-                if entry.get("layer"):
-                    new = load_layer(entry["layer"], proj.layer_arrays)
-                    new.uid = lay.uid
-                    new.provenance = lay.provenance
-                    if hasattr(lay, "cameras") and hasattr(new, "cameras"):
-                        for c_new, c_old in zip(new.cameras, lay.cameras):
-                            if c_new.image is None:
-                                c_new.image = c_old.image
-                    lay = new
-            elif entry.get("layer"):
-                lay = load_layer(entry["layer"], proj.layer_arrays)
-            if lay is None:
-                continue
-            uid_map[str(entry.get("uid"))] = lay.uid
-            lay.visible = bool(entry.get("visible", True))
-            if entry.get("transform") is not None:
-                lay.transform = np.asarray(entry["transform"], float).reshape(4, 4)
-            lay.style = dict(entry.get("style") or {})
-            out.append(lay)
-        if proj.layers:
-            kept = {lay.uid for lay in out}
-            out += [lay for lay in file_layers if lay.uid not in kept]  # layers the project did not list
-            for lay in out:  # references between layers (correspondences, attribution maps) follow the new uids
-                for attr in ("source_layer", "target_layer", "on_layer"):
-                    v = getattr(lay, attr, None)
-                    if isinstance(v, str) and v in uid_map:
-                        setattr(lay, attr, uid_map[v])
-            scene.layers = out
-        else:  # version 1: visibility by name
-            for lay in scene.layers:
-                if lay.name in proj.visibility:
-                    lay.visible = bool(proj.visibility[lay.name])
+    def apply_project(self, proj: Project, scene: Scene, layers: list[Layer] | None = None) -> None:
+        """Install `scene` (freshly loaded from the project's scene path, its layers still the file's) and lay
+        the project's layers over it. `layers`: `project_layers(proj, scene)` computed beforehand (the window's
+        open job does, so the GUI thread rebuilds nothing); computed here when not given."""
+        if layers is None:
+            for lay in scene.layers:  # the file's prints: of the layers as read, before the project's transforms
+                if "_print_at_load" not in lay.meta:
+                    lay.meta["_print_at_load"] = fingerprint(lay)
+            layers = project_layers(proj, scene)
+        self.set_scene(scene)  # remembers the file's layers (order and prints) before the project's replace them
+        scene.layers = layers
         self.workspace = proj.workspace if proj.workspace in WORKSPACES else self.workspace
         self.view = dict(proj.view or {})
         self.annotations = dict(proj.annotations)
@@ -293,6 +259,65 @@ class Session:
 
         s.set_scene(load(path))
         return s
+
+
+def _file_provenance(lay: Layer, scene: Scene) -> None:
+    if not lay.provenance:
+        lay.provenance = {"kind": "file", "path": lay.source or scene.path}
+
+
+def project_layers(proj: Project, scene: Scene) -> list[Layer]:
+    """The layers of `scene` once `proj` is laid over it (`scene.layers`: the scene file's layers as just read,
+    left in place): saved job layers and edited file layers rebuilt from the project's arrays, every listed
+    layer with its saved visibility, transform and style, references between layers following the new uids,
+    then the file layers the project did not list. Version 1 projects: the file layers, visibility by name.
+    Sets the file layers' provenance as `Session.set_scene` would (a rebuilt layer inherits it). No session
+    state: it runs in the window's open job, off the GUI thread (`precompute_prints` first, so the file's
+    prints are those of the layers as read)."""
+    file_layers = list(scene.layers)
+    for lay in file_layers:
+        _file_provenance(lay, scene)
+    if not proj.layers:  # version 1: visibility by name
+        for lay in file_layers:
+            if lay.name in proj.visibility:
+                lay.visible = bool(proj.visibility[lay.name])
+        return file_layers
+    uid_map: dict[str, str] = {}
+    out: list[Layer] = []
+    for entry in proj.layers:
+        lay: Layer | None = None
+        if entry.get("role") == "file":
+            i = int(entry.get("file_index", -1))
+            if not 0 <= i < len(file_layers):
+                continue
+            lay = file_layers[i]
+            if entry.get("layer"):
+                new = load_layer(entry["layer"], proj.layer_arrays)
+                new.uid = lay.uid
+                new.provenance = lay.provenance
+                if hasattr(lay, "cameras") and hasattr(new, "cameras"):
+                    for c_new, c_old in zip(new.cameras, lay.cameras):
+                        if c_new.image is None:
+                            c_new.image = c_old.image
+                lay = new
+        elif entry.get("layer"):
+            lay = load_layer(entry["layer"], proj.layer_arrays)
+        if lay is None:
+            continue
+        uid_map[str(entry.get("uid"))] = lay.uid
+        lay.visible = bool(entry.get("visible", True))
+        if entry.get("transform") is not None:
+            lay.transform = np.asarray(entry["transform"], float).reshape(4, 4)
+        lay.style = dict(entry.get("style") or {})
+        out.append(lay)
+    kept = {lay.uid for lay in out}
+    out += [lay for lay in file_layers if lay.uid not in kept]  # layers the project did not list
+    for lay in out:  # references between layers (correspondences, attribution maps) follow the new uids
+        for attr in ("source_layer", "target_layer", "on_layer"):
+            v = getattr(lay, attr, None)
+            if isinstance(v, str) and v in uid_map:
+                setattr(lay, attr, uid_map[v])
+    return out
 
 
 def load_scene_of(proj: Project, path: str | os.PathLike | None = None) -> Scene:

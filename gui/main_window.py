@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -654,45 +655,59 @@ class MainWindow(QtWidgets.QMainWindow):
         self.save_project(path)
 
     def open_project(self, path: str, wait: bool = False):
-        try:
-            proj = load_project(path)
-        except InputError as e:
-            self.error("Cannot open the project", str(e))
-            return None
-        return self.apply_project(proj, path)
+        """Open a `.slproj` in a job (reading it, its scene and its saved layers all happen there)."""
+        return self.apply_project(None, path, source=path)
 
-    def apply_project(self, proj: Project, path: str | None = None, unsaved: bool = False):
+    def apply_project(self, proj: Project | None, path: str | None = None, unsaved: bool = False,
+                      source: str | os.PathLike | None = None):
         """Load the project's scene in a job, then lay its layers, view, workspace and annotations over it.
-        `unsaved`: restored work (a recovery file) stays marked unsaved until the user saves it."""
-        def done(scene: Scene) -> None:
-            self.set_scene(scene, workspace=proj.workspace if proj.workspace in WORKSPACES else None)
-            self.session.apply_project(proj, scene)
-            self.view3d.set_scene(self.scene)
-            self.browser.set_scene(self.scene)
-            self._update_camera_grid()
+        `proj` None: the job reads the project from `source` first. `unsaved`: restored work (a recovery file)
+        stays marked unsaved until the user saves it.
+
+        As with a plain open (`open_path`), the job does all the heavy work: inflating the project's arrays,
+        reading the scene file, hashing the file's layers, rebuilding the saved layers over them
+        (`project_layers`) and preparing each cloud's display (`prepare_scene`: LOD subset, colours, VTK
+        polydata, framing statistics); the GUI thread installs the result and makes the actors, once."""
+        name = Path(str(source or path or "recovered")).name
+
+        def work(ctx):
+            from scenelens.engine.session import project_layers
+
+            from .views.layers.points import prepare_scene
+
+            pj = proj
+            if pj is None:
+                ctx.progress(0.02, f"reading {name}")
+                pj = load_project(source)
+            ctx.progress(0.3, "reading the project's scene")
+            scene = Session.precompute_prints(load_scene_of(pj, path))  # the file's prints, as read
+            layers = project_layers(pj, scene)
+            ctx.check_cancel()
+            prepare_scene(SimpleNamespace(layers=layers), ctx)  # the layers the view will build, in its order
+            return pj, scene, layers
+
+        def done(result) -> None:
+            pj, scene, layers = result
+            self.session.apply_project(pj, scene, layers)
+            self.set_scene(scene, workspace=pj.workspace if pj.workspace in WORKSPACES else None)
             for lay in self.scene.layers:
-                if lay.name in proj.visibility and not proj.layers:
-                    self.set_layer_visible(lay.uid, bool(proj.visibility[lay.name]))
-            for wb in self.workbenches:
-                try:
-                    wb.on_scene_changed(self.scene)
-                except Exception as e:
-                    self.log(f"{wb.title}: {_one_line(e)}", "error")
+                if lay.name in pj.visibility and not pj.layers:
+                    self.set_layer_visible(lay.uid, bool(pj.visibility[lay.name]))
             for p in self.annotation_providers:
                 try:
-                    p.restore_annotations(proj)
+                    p.restore_annotations(pj)
                 except Exception as e:  # a workbench's saved state it cannot read must not lose the rest
                     self.log(f"cannot restore {getattr(p, 'title', 'annotations')}: {_one_line(e)}", "warning")
-            if proj.view:
+            if pj.view:
                 try:
                     cam = self.view3d.renderer.GetActiveCamera()
-                    cam.SetPosition(*proj.view["position"])
-                    cam.SetFocalPoint(*proj.view["focal_point"])
-                    cam.SetViewUp(*proj.view["view_up"])
+                    cam.SetPosition(*pj.view["position"])
+                    cam.SetFocalPoint(*pj.view["focal_point"])
+                    cam.SetViewUp(*pj.view["view_up"])
                     self.view3d.renderer.ResetCameraClippingRange()
                 except (KeyError, TypeError):
                     self.log("the project's saved view is unreadable; using the default view", "warning")
-                self.view3d.render()
+                self.view3d.render_later()
             self.project_path = path
             self.session.project_path = path
             if unsaved:
@@ -700,8 +715,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self._mark_dirty()
             self.log(f"opened project {path or '(recovered work)'}")
 
-        return self.start_job(Job(f"Open project {Path(path or 'recovered').name}",
-                                  lambda ctx: load_scene_of(proj, path)), on_result=done)
+        return self.start_job(Job(f"Open project {name}", work), on_result=done)
 
     def has_unsaved_work(self) -> bool:
         return self._dirty_annotations or not self.undo_stack.isClean() or self._restored_unsaved
@@ -741,12 +755,7 @@ class MainWindow(QtWidgets.QMainWindow):
         path = path or next(iter(self.recovery.orphans()), None)
         if path is None:
             return None
-        try:
-            proj = load_project(path)
-        except InputError as e:
-            self.error("Recovery file unreadable", str(e))
-            return None
-        h = self.apply_project(proj, None, unsaved=True)
+        h = self.apply_project(None, None, unsaved=True, source=path)  # read in the job
 
         def adopt(state: str) -> None:  # our own recovery file now holds the work: the orphan can go
             if state == "finished" and self.autosave(force=True) is not None:
