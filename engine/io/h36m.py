@@ -241,6 +241,29 @@ def _rig_and_reprojections(path: Path, d, keys, sk: Skeleton, joints: np.ndarray
              "K": K[i].tolist(), "R": R[i].tolist(), "t": t[i].tolist(), "dist": dist[i].tolist()} for i in range(n)]
     sk.meta["rig_cameras"] = cams
     out = []
+    video_of: dict[str, Path | None] = {}
+    frames = ([int(v) for v in np.ravel(d["view_frames"])] if "view_frames" in keys
+              else list(range(sk.joints.shape[0])))
+    if "views" in keys:  # the cameras' videos (2-D result JSONs have no pictures), as one image layer each
+        from .coco_keypoints import _result_video
+        from .image import load_video
+        from .sanitize import warn
+
+        views = [str(v) for v in np.ravel(d["views"])]
+        for c, v in zip(cams, views):
+            if Path(v).suffix.lower() == ".json":
+                continue
+            found = _result_video(path, v, sk)
+            if found is None:
+                continue
+            try:
+                lay = load_video(found)[0]
+            except InputError as e:
+                warn(path, f"video {v!r:.200} of camera {c['name']} is not shown: {e.message}", sk)
+                continue
+            lay.name = c["name"]
+            video_of[c["name"]] = found
+            out.append(lay)
     for c in cams:
         cc = {k: (np.asarray(v, float) if k in ("K", "R", "t", "dist") else v) for k, v in c.items()}
         uv, front = project(joints, cc)
@@ -253,6 +276,8 @@ def _rig_and_reprojections(path: Path, d, keys, sk: Skeleton, joints: np.ndarray
                        joint_names=list(sk.joint_names), bones=list(sk.bones), fps=sk.fps,
                        image_size=(w, h) if w > 0 and h > 0 else None)
         sk2.meta.update({"format": "pose3d-reprojection", "camera": c["name"], "valid": sk.meta.get("valid")})
+        if video_of.get(c["name"]) is not None:  # drawn over that camera's video, frame by frame
+            sk2.meta["frames"] = frames
         if sk.meta.get("track_ids"):  # the same IDs (and colours, badges) in every view
             sk2.meta["track_ids"] = list(sk.meta["track_ids"])
         out.append(sk2)

@@ -142,7 +142,11 @@ def _run_cli(args: argparse.Namespace) -> int:
              # the rig, so the result opens with its cameras drawn and reprojected (engine/io/h36m.py)
              cam_K=np.array([c.K for c in cams]), cam_R=np.array([c.R for c in cams]),
              cam_t=np.array([c.t for c in cams]), cam_dist=np.array([c.dist for c in cams]),
-             cam_size=np.array([c.size for c in cams], np.int64))
+             cam_size=np.array([c.size for c in cams], np.int64),
+             # each camera's input, so the result opens on the videos (engine/io/h36m.py), and the video
+             # frame of every result frame (--every)
+             views=np.array([str(p.resolve()) for p in paths]),
+             view_frames=np.arange(n_frames, dtype=np.int64) * max(1, args.every))
     trcs = []
     for s, i in enumerate(tracks):
         f = out / f"track_{i}.trc"

@@ -159,7 +159,8 @@ class PoseWorkbench(Workbench):
         self._build_ate()
         window.annotation_providers.append(self)
         window.connect_click(self, self._on_click)
-        window.view2d.image_changed.connect(lambda key: self.redraw_2d())
+        # another video chosen in the selector (a camera of a pose3d result): its frame at the timeline's
+        window.view2d.image_changed.connect(lambda key: (self._show_video_frame(self.frame), self.redraw_2d()))
         window.layer_added.connect(lambda lay: self._on_layer_added(lay))
 
     # ------------------------------------------------------------------ docks
@@ -349,22 +350,30 @@ class PoseWorkbench(Workbench):
         self.window.view3d.render()
 
     def _show_video_frame(self, t: int) -> None:
-        for lay in self.window.scene.of_type(ImageLayer):
-            if lay.n_frames > 1 and lay.path:
-                from scenelens.engine.io.image import VideoReader
+        """Frame t of the video shown (the one chosen in the image view's selector when several are open,
+        e.g. one per camera of a `run pose3d` result), at the video frame its results name."""
+        vids = [lay for lay in self.window.scene.of_type(ImageLayer) if lay.n_frames > 1 and lay.path]
+        if not vids or getattr(self, "_showing_frame", False):
+            return
+        cur = self.window.view2d.current
+        lay = next((v for v in vids if v.name == cur), vids[0])
+        from scenelens.engine.io.image import VideoReader
 
-                if getattr(self, "_vr_path", None) != lay.path:
-                    self._vr = VideoReader(lay.path)
-                    self._vr_path = lay.path
-                preds = [s for s in self.skeletons(2) if s.meta.get("video")]
-                frame = t
-                if preds and preds[0].meta.get("frames"):
-                    fr = preds[0].meta["frames"]
-                    frame = int(fr[min(t, len(fr) - 1)])
-                img = self._vr.read(frame)
-                if img is not None:
-                    self.window.view2d.show_image(img, lay.name)
-                return
+        if getattr(self, "_vr_path", None) != lay.path:
+            self._vr = VideoReader(lay.path)
+            self._vr_path = lay.path
+        owners = [s for s, _ in self.layers_for_image(lay.name) if s.meta.get("frames")]
+        frame = t
+        if owners:
+            fr = owners[0].meta["frames"]
+            frame = int(fr[min(t, len(fr) - 1)])
+        img = self._vr.read(frame)
+        if img is not None:
+            self._showing_frame = True  # show_image → image_changed → here again
+            try:
+                self.window.view2d.show_image(img, lay.name, select=cur is None or cur == lay.name)
+            finally:
+                self._showing_frame = False
 
     def subject_centre(self, t: int) -> np.ndarray | None:
         """Where the first 3-D layer's people are at frame t, in the 3-D view's (display) coordinates."""

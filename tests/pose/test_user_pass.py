@@ -243,3 +243,58 @@ def test_compare_trajectories_from_an_empty_scene_asks_for_the_files(window, qtb
     x, y = int(r.right()) - 4, int(r.bottom()) - 3
     assert _count(img[y - 1:y + 2, x - 1:x + 2], (45, 45, 45), 12) == 9, img[y - 1:y + 2, x - 1:x + 2]
     assert want["ape"]["translation_m"]["rmse"] < 0.15 and abs(want["alignment"]["scale"] - 2.0) < 0.05
+
+
+def test_pose3d_on_videos_opens_on_each_cameras_video(window, qtbot, tmp_path, shared_data):
+    """`run pose3d` on two videos (the crossing clip seen by two cameras of a flat scene, as in
+    test_multiview) → the NPZ names its views; opened in the window, each camera's video is in the image
+    view's selector and shows the timeline's frame, with that camera's reprojection drawn over it."""
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from make_crossing_clip import render_frames
+
+    from scenelens.engine.io.image import VideoReader
+    from scenelens.engine.pose.multiview import Camera
+    from scenelens.gui.workbenches.pose import track_colour
+    from tests.pose.test_multiview import _write_toml
+
+    size, f, shift = (960, 540), 1000.0, 100
+    paths = [tmp_path / "cam_01.avi", tmp_path / "cam_02.avi"]
+    ws = [cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size) for p in paths]
+    M = np.float32([[1, 0, -shift], [0, 1, 0]])
+    for img, _, _ in render_frames(6):
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        ws[0].write(bgr)
+        ws[1].write(cv2.warpAffine(bgr, M, size, borderMode=cv2.BORDER_REPLICATE))
+    for w in ws:
+        w.release()
+    K = np.array([[f, 0, 480], [0, f, 270], [0, 0, 1]])
+    _write_toml(tmp_path / "Calib.toml", [Camera("cam_01", size, K, np.zeros(5), np.eye(3), np.zeros(3)),
+                                          Camera("cam_02", size, K, np.zeros(5), np.eye(3), np.array([-0.5, 0, 0]))])
+    env = dict(__import__("os").environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "run", "pose3d", *map(str, paths), "--calib",
+                        str(tmp_path / "Calib.toml"), "--out", str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr
+    npz = tmp_path / "pose3d.npz"
+    layers = load_layers(npz)
+    vids = {lay.name: lay for lay in layers if isinstance(lay, ImageLayer)}
+    assert sorted(vids) == ["cam_01", "cam_02"] and all(v.n_frames == 6 for v in vids.values())
+    assert vids["cam_02"].path == str(paths[1])
+    wait_job(qtbot, window.open_path(npz))
+    wb = _bench(window)
+    sel = window.view2d.selector
+    assert {"cam_01", "cam_02"} <= {sel.itemText(i) for i in range(sel.count())}  # (+ attribution's own)
+    sel.setCurrentIndex(sel.findText("cam_02"))
+    for _ in range(3):
+        qtbot.keyClick(wb.slider, QtCore.Qt.Key_Right)
+    qtbot.wait(100)
+    assert wb.frame == 3 and window.view2d.current == "cam_02"
+    np.testing.assert_array_equal(window.view2d.images["cam_02"], VideoReader(str(paths[1])).read(3))
+    img = window.view2d.grab_image()
+    tid = next(s for s in window.scene.of_type(Skeleton) if s.meta.get("camera") == "cam_02").meta["track_ids"][0]
+    assert _count(img, track_colour(tid)) > 30  # the reprojected people over the video
+    sel.setCurrentIndex(sel.findText("cam_01"))  # the other camera shows the same frame, not its first
+    qtbot.wait(100)
+    np.testing.assert_array_equal(window.view2d.images["cam_01"], VideoReader(str(paths[0])).read(3))
