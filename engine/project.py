@@ -106,7 +106,7 @@ def load_project(path: str | Path) -> Project:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "no such project file")
-    from .io.limits import check_zip
+    from .io.limits import check_zip, read_member
 
     check_zip(path)  # declared sizes and the arrays' .npy headers judged before anything is inflated
     try:
@@ -115,7 +115,7 @@ def load_project(path: str | Path) -> Project:
             if info.file_size > MAX_PROJECT_JSON:
                 raise InputError(path, f"project.json declares {info.file_size:,} bytes (limit {MAX_PROJECT_JSON:,})")
             meta = json.loads(z.read("project.json"))
-            npz = np.load(io.BytesIO(z.read("arrays.npz")), allow_pickle=False)
+            npz = np.load(read_member(z, "arrays.npz"), allow_pickle=False)  # piecewise: few GIL stalls
             arrays = {k: npz[k] for k in npz.files}
     except FileNotFoundError:
         raise InputError(path, "no such project file") from None
