@@ -6,9 +6,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Iterator
+
+_umask_lock = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask without changing it (Linux: /proc/self/status); elsewhere the set-and-restore dance,
+    under a lock so that our own threads never create a file while it is 0."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _final_mode(path: Path) -> int:
+    """The permission bits the written file should end with: those of the file it replaces, or what a plain
+    open() would give a new file (0o666 less the umask). mkstemp's temp file is 0o600, which would otherwise turn
+    every export, project and annotation into an owner-only file after the rename."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
@@ -26,6 +56,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kw) -> Iterator[IO]
             raise InputError(path, f"cannot write here: {blocker} is a file, not a folder") from None
         raise InputError(path, f"cannot write here: {e.strerror or e}") from None
     try:
+        with contextlib.suppress(OSError):  # a file system without modes (e.g. some mounts) keeps its own
+            os.fchmod(fd, _final_mode(path))
         with os.fdopen(fd, mode, **kw) as f:
             yield f
             try:
