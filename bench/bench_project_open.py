@@ -244,10 +244,10 @@ def main(n: int, reps: int, folder: Path) -> None:
         b, a = res.get((kind, "before")), res.get((kind, "after"))
         if b and a:
             same = all(x["layers"] == a[0]["layers"] and x["camera"] == a[0]["camera"] for x in a + b)
-            sb = sorted(x["stall_ms"] for x in b)
-            sa = sorted(x["stall_ms"] for x in a)
-            print(f"{kind:>8}: stall before/after {sb[len(sb) // 2] / sa[len(sa) // 2]:.1f}× (medians "
-                  f"{sb[len(sb) // 2]:.0f} → {sa[len(sa) // 2]:.0f} ms); same layers and camera: {same}")
+            import numpy as np
+
+            mb, ma = (float(np.median([x["stall_ms"] for x in v])) for v in (b, a))
+            print(f"{kind:>8}: stall before/after {mb / ma:.1f}× (medians {mb:.0f} → {ma:.0f} ms); same layers and camera: {same}")
 
 
 if __name__ == "__main__":

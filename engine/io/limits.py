@@ -281,7 +281,7 @@ def check_zip(path: Path, shown=None, depth: int = 0) -> dict[str, tuple[tuple[i
     return headers
 
 
-def read_member(z: zipfile.ZipFile, member, chunk: int = 1 << 22) -> "io.BytesIO":
+def read_member(z: zipfile.ZipFile, member, chunk: int = 1 << 22):
     """A zip member inflated into a BytesIO 4 MiB at a time. `ZipFile.read` hands back one bytes object, and
     its last step holds the GIL ~0.1 s for a 130 MB member (a .slproj's arrays.npz of a 10M-point cloud):
     the GUI thread froze that long while a job opened a project. Piecewise, no step holds it over ~20 ms."""
