@@ -161,6 +161,7 @@ class OccupancyWorkbench(Workbench):
         mrow.addWidget(b)
         lay.addLayout(mrow)
         self.metric_label = QtWidgets.QLabel("mIoU —   geometry IoU —")
+        self.metric_label.setWordWrap(True)  # the summary line must not widen the panel past its dock
         lay.addWidget(self.metric_label)
         self.table = QtWidgets.QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["class", "IoU %"])
