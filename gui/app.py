@@ -40,6 +40,12 @@ def _window(device: str | None, size=None):
 def run_app(paths: list[str], device: str | None = None) -> int:
     from .main_window import demo_scene_path
 
+    if len(paths) == 2:
+        from scenelens.engine.errors import InputError
+
+        kind, what = pair_kind(*paths)
+        if kind == "refused":  # one line, exit 2 (gui/scenelens/cli.py), before any window
+            raise InputError(None, what)
     app = _app()
     # Readers are discovered (imported) here, on one thread, before any job or the warm-up thread runs:
     # importing pydantic-backed readers from two threads at once failed now and then with "partially
@@ -54,13 +60,56 @@ def run_app(paths: list[str], device: str | None = None) -> int:
         win.showMaximized() if _small_screen(app) else win.show()
     _warm_up_view(win)
     if len(paths) == 2:
-        h = win.open_path(paths[0], paths[1])
+        h = win.open_paths(paths)
     else:
         h = win.open_path(paths[0] if paths else demo_scene_path())
     _autoshot(win, h)
     win.offer_recovery()
     _warm_up_imports()
     return app.exec()
+
+
+# what two paths opened together may be, by the reader that recognises each (engine/io `detect`, by content)
+CLOUD_READERS = frozenset({"ply", "pcd", "las", "npy-points", "lidar-bin"})
+MEDIA_READERS = frozenset({"image", "video"})
+POSE_RESULT_READERS = frozenset({"coco-keypoints"})
+TRAJECTORY_READERS = frozenset({"trajectory"})
+PAIRS_ACCEPTED = ("two point clouds (source and target of a registration), a video or image with its pose "
+                  "results JSON, or two trajectory files (compared: APE / RPE)")
+
+
+def _what(path: str) -> tuple[str | None, str]:
+    """The reader name recognising `path` (None when none does) and how to name it to the user."""
+    from scenelens.engine.errors import InputError
+    from scenelens.engine.io import detect
+
+    if str(path).endswith(".slproj"):
+        return None, "a SceneLens project"
+    try:
+        r = detect(path)
+    except InputError as e:
+        return None, "no format SceneLens reads" if e.message.startswith("unrecognised") else e.message
+    return r.name, r.description or r.name
+
+
+def pair_kind(a: str, b: str) -> tuple[str, object]:
+    """What two paths given together are, decided by what the files are (not by their count):
+    ('registration', (source, target)) for two point clouds, in the given order; ('pose', (media, results))
+    for a video or image and a COCO keypoint JSON, in either order; ('trajectories', (a, b)) for two
+    trajectory files; else ('refused', one line naming both files and the pairs accepted)."""
+    from pathlib import Path
+
+    (ra, da), (rb, db) = _what(a), _what(b)
+    if ra in CLOUD_READERS and rb in CLOUD_READERS:
+        return "registration", (a, b)
+    if ra in TRAJECTORY_READERS and rb in TRAJECTORY_READERS:
+        return "trajectories", (a, b)
+    if ra in MEDIA_READERS and rb in POSE_RESULT_READERS:
+        return "pose", (a, b)
+    if rb in MEDIA_READERS and ra in POSE_RESULT_READERS:
+        return "pose", (b, a)
+    return "refused", (f"cannot open {Path(a).name} and {Path(b).name} together ({Path(a).name}: {da}; "
+                       f"{Path(b).name}: {db}); two paths open as {PAIRS_ACCEPTED}")
 
 
 def show_session(session=None, device: str = "auto", size=None):

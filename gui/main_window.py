@@ -17,7 +17,7 @@ from scenelens.engine.device import describe, resolve_device
 from scenelens.engine.errors import InputError, SceneLensError
 from scenelens.engine.jobs import Job
 from scenelens.engine.project import Project, RecoveryStore, load_project
-from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene
+from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene, Skeleton, Trajectory
 from scenelens.engine.session import WORKSPACES, Pick, Session, load_scene_of, suggest_workspace
 
 from .jobs import JobRunner
@@ -595,10 +595,112 @@ class MainWindow(QtWidgets.QMainWindow):
 
         return self.start_job(Job(f"Open {Path(path).name}", work), on_result=done)
 
+    def open_paths(self, paths: list[str]):
+        """Open what the user gave at once (command line, drop, File → Open with several files): one path as
+        `open_path`; two by what the files are (gui/app.py `pair_kind`): two point clouds → a registration
+        pair, a video/image and its pose results JSON → the results on that video, two trajectories → both
+        opened and compared (APE / RPE); any other pair → one error naming both and the pairs accepted.
+        Returns the job handle (None when refused or nothing given)."""
+        from .app import PAIRS_ACCEPTED, pair_kind
+
+        paths = [str(p) for p in paths]
+        if len(paths) != 2:
+            if len(paths) > 2:
+                self.error("Cannot open these files together",
+                           f"{len(paths)} files given; open one, or two as a pair: {PAIRS_ACCEPTED}")
+                return None
+            return self.open_path(paths[0]) if paths else None
+
+        kind, what = pair_kind(*paths)
+        if kind == "registration":
+            return self.open_path(*what)
+        if kind == "pose":
+            return self.open_results_on(*what)
+        if kind == "trajectories":
+            return self.open_trajectory_pair(*what)
+        self.error("Cannot open these two files together", what)
+        return None
+
+    def open_results_on(self, media: str, results: str):
+        """Pose results (a COCO keypoint JSON) opened on the video or image the user gave with them: the
+        results' reader (which looks for the video the file names, engine/io/coco_keypoints.py) runs in a
+        job; the given file then is the picture the people are drawn on, whatever the JSON names."""
+        from scenelens.engine.io import load, load_layers
+
+        def work(ctx):
+            from .views.layers.points import prepare_scene
+
+            import logging
+
+            ctx.progress(0.05, f"reading {Path(results).name}")
+            # the reader's "video … of these results is not shown" is moot: the user gave the video
+            moot = f"{Path(results)}: video "
+
+            def keep(rec: logging.LogRecord) -> bool:
+                m = rec.getMessage()
+                return not (moot in m and "of these results is not shown" in m)
+
+            io_log = logging.getLogger("scenelens.io")
+            io_log.addFilter(keep)
+            try:
+                scene = load(results)
+            finally:
+                io_log.removeFilter(keep)
+            ctx.progress(0.6, f"reading {Path(media).name}")
+            pictures = load_layers(media)
+            mine = {str(Path(lay.path).resolve()) for lay in pictures if getattr(lay, "path", None)}
+            # the picture the reader found itself, when it is another file, gives way to the one given
+            scene.layers = [lay for lay in scene.layers if not isinstance(lay, ImageLayer)
+                            or str(Path(lay.path or "").resolve()) in mine]
+            have = {str(Path(lay.path).resolve()) for lay in scene.of_type(ImageLayer) if lay.path}
+            scene.layers[:0] = [lay for lay in pictures if str(Path(lay.path).resolve()) not in have]
+            video = next((lay for lay in pictures if isinstance(lay, ImageLayer) and lay.n_frames > 1), None)
+            for sk in scene.of_type(Skeleton):
+                if video is not None and sk.meta.get("video"):
+                    sk.meta["video"] = video.path  # drawn on the given video (matched by its name)
+                    sk.meta["warnings"] = [w for w in sk.meta.get("warnings", []) if "is not shown" not in w]
+            scene.name = f"{Path(results).name} on {Path(media).name}"
+            scene = Session.precompute_prints(scene)
+            prepare_scene(scene, ctx)
+            return scene
+
+        def done(scene: Scene) -> None:
+            self.set_scene(scene, workspace="Pose")
+            self.project_path = None
+            self.log(f"opened {results} on {media}: {len(scene)} layer(s)")
+
+        return self.start_job(Job(f"Open {Path(results).name} on {Path(media).name}", work), on_result=done)
+
+    def open_trajectory_pair(self, a: str, b: str):
+        """Two trajectory files: a scene of both, then the Pose panel's comparison (the user names the
+        estimate, the reference and the alignment; gui/workbenches/pose.py `_compare_dialog`)."""
+        from scenelens.engine.errors import InputError
+        from scenelens.engine.io import load_layers
+
+        def work(ctx):
+            out = []
+            for k, p in enumerate((a, b)):
+                ctx.progress(0.5 * k, f"reading {Path(p).name}")
+                found = [lay for lay in load_layers(p) if isinstance(lay, Trajectory)]
+                if not found:
+                    raise InputError(p, "holds no trajectory")
+                out += found
+            return out
+
+        def done(layers) -> None:
+            self.set_scene(Scene(name=f"{Path(a).name} vs {Path(b).name}", layers=layers), workspace="Pose")
+            self.project_path = None
+            self.log(f"opened trajectories {a} and {b}")
+            wb = next((w for w in self.workbenches if hasattr(w, "compare_trajectories")), None)
+            if wb is not None:  # after this callback: the dialogs open on the scene just shown
+                QtCore.QTimer.singleShot(0, self, wb._compare_dialog)
+
+        return self.start_job(Job(f"Open {Path(a).name} and {Path(b).name}", work), on_result=done)
+
     def _open_dialog(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open scene, file or project")
-        if path:
-            self.open_path(path)
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open scene, file or project (or two files as a pair)")
+        if paths:
+            self.open_paths(paths)
 
     def _open_folder_dialog(self) -> None:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open folder")
@@ -611,10 +713,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def dropEvent(self, e: QtGui.QDropEvent) -> None:
         paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
-        if len(paths) == 2 and not any(p.endswith(".slproj") for p in paths):
-            self.open_path(paths[0], paths[1])
-        elif paths:
-            self.open_path(paths[0])
+        if paths:
+            e.acceptProposedAction()
+            self.last_drop = self.open_paths(paths)
 
     # ------------------------------------------------------------------------------------------ projects
     def current_project(self) -> Project:
