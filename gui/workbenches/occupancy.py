@@ -291,6 +291,8 @@ class OccupancyWorkbench(Workbench):
             cur = preds[0] if preds else grids[0]
         self.grid_combo.setCurrentIndex(self.grid_combo.findData(cur.uid))
         gts = [g for g in grids if g is not cur and g.meta.get("role") == "gt" and g.shape == cur.shape]
+        if cur.meta.get("role") == "gt":
+            gts = []  # a ground truth (opened or built) is shown alone, not diffed against another scene's GT
         if self.previous is not None and self.previous in grids:
             gts = [self.previous]
         if gts:
@@ -575,6 +577,7 @@ class OccupancyWorkbench(Workbench):
     def _compute_codes(self) -> None:
         if self.grid is None or self.gt is None:
             self.codes = None
+            self._fill_legend()  # class rows, not the last pair's diff counts
             self.redraw()
             return
         from scenelens.engine.occupancy.metrics import diff_codes
