@@ -93,6 +93,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_dialog = None
         self._dirty_annotations = False
         self._first_unsaved: float | None = None
+        self._clearing_undo = False
         self._restored_unsaved = False  # recovered work lives only in a recovery file until the user saves
         self.recovery = RecoveryStore()
         self._closing = False
@@ -104,7 +105,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.runner = JobRunner(self)
         self.undo_stack = QtGui.QUndoStack(self)
-        self.undo_stack.indexChanged.connect(lambda _i: self._mark_dirty())
+        self.undo_stack.indexChanged.connect(lambda _i: None if self._clearing_undo else self._mark_dirty())
         self.session.set_undo_backend(lambda cmd: self.undo_stack.push(EngineCommand(cmd)))
 
         from .panels.notifications import NotificationArea
@@ -116,8 +117,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.welcome = WelcomePanel()
         self.welcome.open_file.connect(self._open_dialog)
         self.welcome.open_folder.connect(self._open_folder_dialog)
-        self.welcome.open_demo.connect(lambda: self.open_path(demo_scene_path()))
-        self.welcome.open_recent.connect(self.open_path)
+        self.welcome.open_demo.connect(lambda: self._user_open(self.open_path, demo_scene_path()))
+        self.welcome.open_recent.connect(lambda p: self._user_open(self.open_path, p))
         self.central = QtWidgets.QStackedWidget()
         self.central.addWidget(self.view3d)
         self.central.addWidget(self.welcome)
@@ -431,7 +432,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def set_scene(self, scene: Scene, workspace: str | None = None) -> None:
         if scene is not self.session.scene:
             self.session.set_scene(scene)
-        self.undo_stack.clear()
+        self._clearing_undo = True  # QUndoStack.clear() moves the index: not an edit of the new scene
+        try:
+            self.undo_stack.clear()
+        finally:
+            self._clearing_undo = False
+        self._dirty_annotations = False  # a new scene has nothing unsaved yet (the user chose: confirm_replace_scene)
+        self._first_unsaved = None
+        self._restored_unsaved = False
         self.view2d.clear()
         self.view3d.set_scene(scene)
         for lay in scene.layers:
@@ -697,15 +705,42 @@ class MainWindow(QtWidgets.QMainWindow):
 
         return self.start_job(Job(f"Open {Path(a).name} and {Path(b).name}", work), on_result=done)
 
+    def confirm_replace_scene(self) -> bool:
+        """Before an open the user asked for replaces a scene with unsaved edits: save them (to the project, or
+        a new one), discard them on purpose, or cancel the open. Without the question the edits vanished with
+        the old scene, and the next autosave wrote the new scene over the old one's recovery file."""
+        if not (len(self.scene) and self.has_unsaved_work()):
+            return True
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("unsaved_changes")
+        box.setIcon(QtWidgets.QMessageBox.Warning)
+        box.setWindowTitle("Unsaved changes")
+        box.setText(f"{_elide(self.scene.name)} has unsaved changes.")
+        box.setInformativeText("Save them as a project before opening something else?")
+        box.setStandardButtons(QtWidgets.QMessageBox.Save | QtWidgets.QMessageBox.Discard
+                               | QtWidgets.QMessageBox.Cancel)
+        box.setDefaultButton(QtWidgets.QMessageBox.Save)
+        answer = box.exec()
+        if answer == QtWidgets.QMessageBox.Save:
+            return self._save_project_dialog()
+        if answer == QtWidgets.QMessageBox.Discard:
+            self.recovery.discard_own()
+            return True
+        return False
+
+    def _user_open(self, fn, *args):
+        """An open from the menus, the welcome page or a drop: only once unsaved edits are dealt with."""
+        return fn(*args) if self.confirm_replace_scene() else None
+
     def _open_dialog(self) -> None:
         paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Open scene, file or project (or two files as a pair)")
         if paths:
-            self.open_paths(paths)
+            self._user_open(self.open_paths, paths)
 
     def _open_folder_dialog(self) -> None:
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Open folder")
         if path:
-            self.open_path(path)
+            self._user_open(self.open_path, path)
 
     def dragEnterEvent(self, e: QtGui.QDragEnterEvent) -> None:
         if e.mimeData().hasUrls():
@@ -715,7 +750,7 @@ class MainWindow(QtWidgets.QMainWindow):
         paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
         if paths:
             e.acceptProposedAction()
-            self.last_drop = self.open_paths(paths)
+            self.last_drop = self._user_open(self.open_paths, paths)
 
     # ------------------------------------------------------------------------------------------ projects
     def current_project(self) -> Project:
@@ -728,14 +763,14 @@ class MainWindow(QtWidgets.QMainWindow):
             p.save_annotations(proj)
         return proj
 
-    def save_project(self, path: str) -> None:
+    def save_project(self, path: str) -> bool:
         from scenelens.engine.project import save_project
 
         try:
             save_project(path, self.current_project())
         except (OSError, InputError) as e:
             self.error("Cannot save the project", f"{path}: {getattr(e, 'strerror', None) or e}")
-            return
+            return False
         self.project_path = path
         self.session.project_path = path
         self.undo_stack.setClean()
@@ -744,16 +779,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self._restored_unsaved = False
         self.recovery.discard_own()
         self.log(f"saved project {path}")
+        return True
 
-    def _save_project_dialog(self, save_as: bool = False) -> None:
+    def _save_project_dialog(self, save_as: bool = False) -> bool:
         path = self.project_path
         if save_as or not path:
             path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save project", "", "SceneLens project (*.slproj)")
             if not path:
-                return
+                return False
             if not path.endswith(".slproj"):
                 path += ".slproj"
-        self.save_project(path)
+        return self.save_project(path)
 
     def open_project(self, path: str, wait: bool = False):
         """Open a `.slproj` in a job (reading it, its scene and its saved layers all happen there)."""
@@ -909,7 +945,7 @@ class MainWindow(QtWidgets.QMainWindow):
         f.addAction("Open &folder…", self._open_folder_dialog)
         self._recent_menu = f.addMenu("Open &recent")
         self._update_recent_menu()
-        f.addAction("Open &demo scene", lambda: self.open_path(demo_scene_path()))
+        f.addAction("Open &demo scene", lambda: self._user_open(self.open_path, demo_scene_path()))
         f.addSeparator()
         f.addAction("&Save project", self._save_project_dialog, QtGui.QKeySequence.Save)
         f.addAction("Save project &as…", lambda: self._save_project_dialog(True), QtGui.QKeySequence.SaveAs)
@@ -947,7 +983,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _update_recent_menu(self) -> None:
         self._recent_menu.clear()
         for p in self.settings.recent:
-            self._recent_menu.addAction(p, lambda p=p: self.open_path(p))
+            self._recent_menu.addAction(p, lambda p=p: self._user_open(self.open_path, p))
         self._recent_menu.setEnabled(bool(self.settings.recent))
 
     def set_device(self, choice: str) -> None:
