@@ -16,6 +16,24 @@ if TYPE_CHECKING:  # annotations only; the functions import numpy where they use
     import numpy as np
 
 
+def offscreen_window() -> "vtk.vtkRenderWindow":
+    """A render window for headless output. Without an X display VTK's factory first tries X, logs
+    'bad X server connection' as a warning on stderr, then falls back to EGL/OSMesa and renders fine: that
+    line is hidden here (errors still show)."""
+    import os
+    import sys
+
+    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if not headless:
+        return vtk.vtkRenderWindow()
+    old = vtk.vtkLogger.GetCurrentVerbosityCutoff()
+    vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)
+    try:
+        return vtk.vtkRenderWindow()
+    finally:
+        vtk.vtkLogger.SetStderrVerbosity(old)
+
+
 def render_scene(scene: Scene, size: tuple[int, int] = (1280, 800), view: str = "iso"):
     """RGB array of the scene rendered offscreen."""
     if view not in VIEWS:
@@ -25,7 +43,7 @@ def render_scene(scene: Scene, size: tuple[int, int] = (1280, 800), view: str = 
     sr.set_scene(scene)
     if not sr.actors or not any(sr.actors.values()):
         raise InputError(scene.path, "nothing to draw in 3D (no point cloud, voxel grid, skeleton… layer)")
-    win = vtk.vtkRenderWindow()
+    win = offscreen_window()
     win.SetOffScreenRendering(1)
     win.SetSize(*size)
     win.AddRenderer(ren)
@@ -234,7 +252,7 @@ def render_figure(scene: Scene, size=(1600, 1000), view: str = "iso", palette: s
             a._sl_lod_data = None  # noqa: SLF001  (a figure never swaps in the coarse mesh)
         if ego and g.frame in ("ego", "lidar"):
             ren.AddActor(_ego_car(sr.to_local(np.zeros(3)), g.frame))
-    win = vtk.vtkRenderWindow()
+    win = offscreen_window()
     win.SetOffScreenRendering(1)
     win.SetSize(*size)
     win.AddRenderer(ren)

@@ -142,3 +142,19 @@ def test_run_bad_grid_geometry_exit_2_one_line(shared_data, tmp_path, opts, word
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert len(err) == 1 and word in err[0] and "Traceback" not in r.stderr, r.stderr
     assert not out.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X/EGL window selection is Linux-only")
+def test_headless_figure_and_render_print_no_x_warning(shared_data, tmp_path):
+    """Without a display `figure` and `render` used to print VTK's yellow 'bad X server connection' warning
+    on every run (VTK then falls back to EGL and renders fine)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    for verb in ("figure", "render"):
+        out = tmp_path / f"{verb}.png"
+        r = subprocess.run([sys.executable, str(ROOT / "main.py"), verb, str(shared_data / OCC), "--out", str(out),
+                            "--size", "320x200"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=240)
+        assert r.returncode == 0, r.stderr
+        assert "X server" not in r.stderr and "WARN" not in r.stderr, r.stderr
+        assert out.stat().st_size > 1000
