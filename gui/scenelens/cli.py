@@ -13,13 +13,14 @@ from scenelens.engine.errors import InputError, SceneLensError
 
 DEVICES = ("auto", "cpu", "cuda")
 GUI_HELP = """\
-usage: scenelens [PATH [TARGET]] [--device auto|cpu|cuda]
+usage: scenelens [PATH [PATH2]] [--device auto|cpu|cuda]
        scenelens render PATH --out PNG [--size WxH] [--view NAME]
        scenelens run TASK INPUTS... --out OUT [--device D] [--model NAME|adapter.py]
        scenelens eval TASK --pred P --gt G [--json]
 {extra}
-With no command, opens the window: on PATH (a file, a folder, a scene manifest or a .slproj project), on a
-source/target pair when two point clouds are given, or on the built-in demo scene.
+With no command, opens the window: on PATH (a file, a folder, a scene manifest or a .slproj project), on the
+built-in demo scene, or on two files that go together: two point clouds (registration source and target), a
+video or image with its pose results JSON, or two trajectory files (compared: APE / RPE).
 
 options:
   -h, --help           show this help and exit
@@ -161,7 +162,7 @@ def _gui(argv: list[str]) -> int:
         print(GUI_HELP.format(extra=extra), end="")
         return 0
     if len(args.paths) > 2:
-        p.error(f"at most two paths (a scene, or a source and a target cloud); got {len(args.paths)}: "
+        p.error(f"at most two paths (a scene, or two files that go together: see --help); got {len(args.paths)}: "
                 f"{' '.join(args.paths[2:])} is extra")
     from pathlib import Path
 
