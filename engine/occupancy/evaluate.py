@@ -180,6 +180,21 @@ def check_label_set(pred: VoxelGrid, gt: VoxelGrid, proto: str) -> None:
                                                  f"{'semantickitti' if g.label_set == 'semantickitti' else 'occ3d'}")
     if pred.shape != gt.shape:
         raise InputError(pred.source or pred.name, f"prediction grid {pred.shape} differs from ground truth {gt.shape}")
+    pv, gv = np.asarray(pred.voxel_size, float), np.asarray(gt.voxel_size, float)
+    if not np.allclose(pv, gv, rtol=1e-6, atol=1e-9):
+        # same shape, other geometry (a SurroundOcc 0.5 m grid against an Occ3D 0.4 m one): the voxels do not
+        # cover the same space, so a voxel-by-voxel score would be meaningless
+        def fmt(v):
+            return f"{v[0]:g} m" if np.allclose(v, v[0]) else "×".join(f"{x:g}" for x in v) + " m"
+
+        raise InputError(pred.source or pred.name,
+                         f"prediction voxels are {fmt(pv)}{_grid_name(pred)}, ground truth voxels {fmt(gv)}"
+                         f"{_grid_name(gt)}: the grids do not cover the same space voxel for voxel")
+
+
+def _grid_name(g: VoxelGrid) -> str:
+    fmt = g.meta.get("format") or g.meta.get("grid")
+    return f" ({fmt})" if fmt else ""
 
 
 def evaluate_grids(pred: VoxelGrid, gt: VoxelGrid, proto: str, mask: str = "camera") -> dict:

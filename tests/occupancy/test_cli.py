@@ -158,3 +158,19 @@ def test_headless_figure_and_render_print_no_x_warning(shared_data, tmp_path):
         assert r.returncode == 0, r.stderr
         assert "X server" not in r.stderr and "WARN" not in r.stderr, r.stderr
         assert out.stat().st_size > 1000
+
+
+def test_eval_refuses_grids_of_other_voxel_size(shared_data, tmp_path):
+    """A SurroundOcc list (0.5 m voxels, same 200×200×16 shape) scored against an Occ3D grid (0.4 m) was
+    compared voxel by voxel (mIoU 0.00, exit 0); the same list against itself still scores."""
+    with np.load(shared_data / OCC) as z:
+        sem = z["semantics"]
+    occ = np.argwhere((sem != 17) & (sem != 255))
+    lst = np.concatenate([occ, sem[tuple(occ.T)][:, None].clip(1, 16)], 1).astype(np.int64)
+    np.save(tmp_path / "so.npy", lst)
+    r = cli("eval", "occupancy", "--pred", tmp_path / "so.npy", "--gt", shared_data / OCC)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, (r.returncode, r.stdout, r.stderr)
+    assert "0.5 m" in r.stderr and "0.4 m" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("eval", "occupancy", "--pred", tmp_path / "so.npy", "--gt", tmp_path / "so.npy", "--labels", "surroundocc", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["iou_geometry"] == pytest.approx(100.0)
