@@ -57,6 +57,9 @@ def _voxel_index(points: np.ndarray, spec) -> np.ndarray:
     return np.clip(idx, 0, np.asarray(spec.shape) - 1)
 
 
+LABEL_REACH = 2.0  # voxels: see poisson_densify
+
+
 def poisson_surface_vertices(points: np.ndarray, sensor_origin, depth: int = POISSON_DEPTH,
                              min_density: float = POISSON_MIN_DENSITY, max_nn: int = NORMALS_MAX_NN,
                              n_threads: int = 1) -> np.ndarray:
@@ -91,14 +94,20 @@ def poisson_densify(dense: np.ndarray, spec, points: np.ndarray, labels: np.ndar
     verts = verts[_in_range(verts, spec)]
     occ = np.zeros(spec.shape, bool)
     occ[tuple(_voxel_index(verts, spec).T)] = True
-    lab_pts, lab_cls = pts[labelled[keep]], labels[keep][labelled[keep]]
+    lab_keep, cls_keep = labelled[keep], labels[keep]
     cells = np.argwhere(occ)
     if not len(cells):
         return out
-    if len(lab_pts):
+    if lab_keep.any():
+        # SurroundOcc: the nearest labelled point's class. A class must not spread from labelled points (e.g.
+        # only the boxed objects) over unlabelled surfaces, so a voxel whose nearest labelled point is more than
+        # LABEL_REACH voxels farther than its nearest point of any kind stays ignore (fully labelled input, or
+        # unlabelled sweeps between labelled keyframe points, are labelled as before)
         centres = np.asarray(spec.origin, float) + (cells + 0.5) * np.asarray(spec.voxel_size, float)
-        _, nn = cKDTree(lab_pts).query(centres)
-        out[tuple(cells.T)] = lab_cls[nn]
+        d_lab, nn = cKDTree(pts[lab_keep]).query(centres)
+        d_any, _ = cKDTree(pts).query(centres)
+        reach = LABEL_REACH * float(np.max(spec.voxel_size))
+        out[tuple(cells.T)] = np.where(d_lab <= d_any + reach, cls_keep[lab_keep][nn], spec.ignore_label)
     else:
         out[tuple(cells.T)] = spec.ignore_label  # no class anywhere: occupied, class unknown
     return out

@@ -135,3 +135,28 @@ def test_cli_densify_method_in_the_summary(built, tmp_path):
     assert summary["densify"]["method"] == "closing" and summary["densify"]["why"] == "asked for"
     r = cli("run", "occupancy", seq.source, "--out", tmp_path / "gt2.npz", "--densify", "bogus")
     assert r.returncode == 2 and "invalid choice" in r.stderr
+
+
+def test_poisson_labels_never_spread_onto_unlabelled_points():
+    """Poisson voxels near unlabelled points stay ignore (255): on the nuScenes sample (no lidarseg, only box
+    points labelled) every road/building voxel took the nearest box's class — 38 pedestrian voxels became
+    8,574."""
+    pytest.importorskip("open3d")
+    spec = preset("occ3d")
+    rng = np.random.default_rng(0)
+    gx, gy = rng.uniform(-12, -2, 6000), rng.uniform(-10, 10, 6000)
+    ground = np.c_[gx, gy, rng.normal(0.0, 0.02, 6000)]  # labelled driveable surface
+    wy, wz = rng.uniform(-10, 10, 6000), rng.uniform(0.0, 4.0, 6000)
+    wall = np.c_[np.full(6000, 6.0) + rng.normal(0, 0.02, 6000), wy, wz]  # no label
+    pts = np.r_[ground, wall]
+    labels = np.r_[np.full(6000, 11), np.zeros(6000, int)]
+    labelled = np.r_[np.ones(6000, bool), np.zeros(6000, bool)]
+    out = dz.poisson_densify(np.full(spec.shape, spec.free_label, np.uint8), spec, pts, labels, labelled,
+                             (0.0, 0.0, 1.8))
+    cells = np.argwhere(out != spec.free_label)
+    x = spec.origin[0] + (cells[:, 0] + 0.5) * spec.voxel_size[0]
+    lab = out[tuple(cells.T)]
+    near_wall, near_ground = np.abs(x - 6.0) < 0.5, (x > -11.5) & (x < -2.5)
+    assert near_wall.sum() > 100 and near_ground.sum() > 100
+    assert (lab[near_wall] == spec.ignore_label).mean() > 0.95, np.unique(lab[near_wall], return_counts=True)
+    assert (lab[near_ground] == 11).mean() > 0.95
