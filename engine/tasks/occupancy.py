@@ -351,14 +351,17 @@ def _run_sequence(args, seq) -> int:
     summary = {"grid": spec.name, "layout": seq.layout, "shape": list(spec.shape), "origin": list(spec.origin),
                "voxel_size": list(spec.voxel_size), "frames": len(seq.keyframes),
                "sweeps": len(seq.frames) - len(seq.keyframes), "keyframe": key,
-               "occupied": int(occ.sum()), **{k: int(g.masks[k].sum()) for k in ("mask_lidar", "mask_camera") if k in g.masks},
+               "occupied": int(occ.sum()), "ignore": int((g.labels == 255).sum()),
+               **{k: int(g.masks[k].sum()) for k in ("mask_lidar", "mask_camera") if k in g.masks},
                "ego_points_removed": g.meta["ego_points_removed"], "unlabeled_points": g.meta["unlabeled_points"],
                "instances": g.meta["instances"], **({"densify": g.meta["densify"]} if "densify" in g.meta else {}),
                "class_counts": {int(c): int(n) for c, n in zip(*np.unique(g.labels[occ], return_counts=True))},
                "warnings": warnings, "seconds": {k: round(v, 4) for k, v in ctx.stage_times.items()},
                "device": device, "out": [str(f) for f in files]}
     print(json.dumps(summary) if args.json else
-          f"{summary['occupied']:,} occupied voxels in a {'×'.join(map(str, spec.shape))} {spec.name} grid from "
+          f"{summary['occupied']:,} occupied voxels"
+          f"{' with a class, ' + format(summary['ignore'], ',') + ' more occupied with class unknown (255)' if summary['ignore'] else ''}"
+          f" in a {'×'.join(map(str, spec.shape))} {spec.name} grid from "
           f"{len(seq.frames)} frame(s) ({seq.layout}), keyframe {key}; wrote {', '.join(summary['out'])}")
     return 0
 

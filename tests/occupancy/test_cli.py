@@ -174,3 +174,16 @@ def test_eval_refuses_grids_of_other_voxel_size(shared_data, tmp_path):
     r = cli("eval", "occupancy", "--pred", tmp_path / "so.npy", "--gt", tmp_path / "so.npy", "--labels", "surroundocc", "--json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["iou_geometry"] == pytest.approx(100.0)
+
+
+def test_run_sequence_summary_counts_ignore_voxels(shared_data, tmp_path):
+    """The nuScenes sample has no lidarseg: the summary said '222 occupied voxels' for a grid with 5,587
+    occupied (5,365 of them class unknown)."""
+    out = tmp_path / "gt.npz"
+    r = cli("run", "occupancy", shared_data / "nuscenes_sample" / "n015-2018-07-24-11-22-45+0800.pkl", "--out", out)
+    assert r.returncode == 0, r.stderr
+    with np.load(out) as z:
+        sem = z["semantics"]
+    ign, cls = int((sem == 255).sum()), int(((sem != 17) & (sem != 255)).sum())
+    assert ign > 0
+    assert f"{cls:,} occupied voxels with a class, {ign:,} more occupied with class unknown (255)" in r.stdout, r.stdout
