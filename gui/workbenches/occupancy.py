@@ -32,6 +32,9 @@ def rgb_lut(label_set: str | None) -> np.ndarray:
     return lut
 
 
+UNLABELLED_ACTION = "unlabelled points as one class…"  # the menu entries that ask for that class
+CLI_UNLABELLED_HINT = "give --unlabeled-class C to assign a class"  # the builder's words (engine/occupancy/sequence.py)
+
 class PaintCommand(Command):
     """Label edit on one grid (brush, box fill, 3-D pick), undoable, with the redraw attached."""
 
@@ -94,6 +97,10 @@ class OccupancyWorkbench(Workbench):
                     lambda: self._sequence_gt_dialog(densify=True))
         m.addAction("Build ground truth from nuScenes info file…",
                     lambda: self._sequence_gt_dialog(info_file=True))
+        m.addAction(f"Build ground truth from sequence folder, {UNLABELLED_ACTION}",
+                    lambda: self._sequence_gt_dialog(ask_class=True))
+        m.addAction(f"Build ground truth from nuScenes info file, {UNLABELLED_ACTION}",
+                    lambda: self._sequence_gt_dialog(info_file=True, ask_class=True))
         m.addAction("What-if: drop a class from the input points and re-run…", self._whatif_dialog)
         m.addAction("Run occupancy model (adapter file)…", self._adapter_dialog)
         m.addAction("Compute metrics", self.compute_metrics)
@@ -1051,18 +1058,28 @@ class OccupancyWorkbench(Workbench):
 
         return self.window.start_job(make_run_job(scans, spec, device=self.window.device, name=name), on_result=done)
 
-    def _sequence_gt_dialog(self, info_file: bool = False, densify: bool = False) -> None:
+    def _sequence_gt_dialog(self, info_file: bool = False, densify: bool = False, ask_class: bool = False) -> None:
         if info_file:
             path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "nuScenes info file", "", "Info (*.pkl)")
         else:
             path = QtWidgets.QFileDialog.getExistingDirectory(
                 self.window, "Sequence folder (SurroundOcc pc/ pc_seman/ bbox/ calib/ pose/, or SemanticKITTI)")
-        if path:
-            self.build_from_sequence(path, densify=densify)
+        if not path:
+            return
+        unlabeled = None
+        if ask_class:
+            unlabeled, ok = QtWidgets.QInputDialog.getInt(
+                self.window, "Unlabelled points", "Class id for points without a label\n"
+                "(e.g. Occ3D 0 = others, SemanticKITTI 0 = unlabeled; without it they are 255 = ignore):", 0, 0, 254)
+            if not ok:
+                return
+        self.build_from_sequence(path, densify=densify, unlabeled_class=unlabeled)
 
-    def build_from_sequence(self, path: str, keyframe: int = 0, densify: bool = False):
+    def build_from_sequence(self, path: str, keyframe: int = 0, densify: bool = False,
+                            unlabeled_class: int | None = None):
         """Occupancy ▸ Build ground truth from a sequence: the engine's builder in a job (progress, cancel);
-        the result is added as the ground-truth grid, data warnings go to the log."""
+        the result is added as the ground-truth grid, data warnings go to the log (the builder's hint names the
+        CLI flag; here it names the menu entry that does the same)."""
         from scenelens.engine.jobs import Job
         from scenelens.engine.occupancy.sequence import build_ground_truth, detect_sequence
         from scenelens.engine.tasks.occupancy import sequence_spec
@@ -1078,11 +1095,13 @@ class OccupancyWorkbench(Workbench):
                 raise InputError(path, "not a sequence (SurroundOcc own-data folder, SemanticKITTI sequence "
                                        "folder or nuScenes info .pkl)")
             return build_ground_truth(seq, sequence_spec(seq), keyframe, densify=densify, ctx=ctx,
-                                      device=self.window.device, warn=warnings.append)
+                                      device=self.window.device, warn=warnings.append,
+                                      unlabeled_class=unlabeled_class)
 
         def done(g):
             for w in warnings:
-                self.window.log(w, "warning")
+                self.window.log(w.replace(CLI_UNLABELLED_HINT, f"to give them a class, use Occupancy ▸ Build ground truth …, {UNLABELLED_ACTION}"),
+                                "warning")
             d = g.meta.get("densify")
             if d:  # which densification ran (Poisson needs Open3D), and what it changed
                 self.window.log(f"{g.name}: densified by {d['method']}"
