@@ -15,8 +15,8 @@ triangulation that drops cameras by reprojection error (Pose2Sim's scheme), and 
 * Association: per frame, the combination of one person per view (or none) whose triangulated torso
   reprojects best is taken as one person, its detections removed, and so on while the error stays under
   `assoc_px`.
-* Tracks: people are linked frame to frame by mean joint distance (Hungarian assignment, gated at
-  `max_move_m`, gaps up to `max_gap` frames).
+* Tracks: people are linked frame to frame by the median joint distance to each track's constant-velocity
+  prediction (Hungarian assignment, gated at `max_move_m` per frame, gaps up to `max_gap` frames).
 """
 from __future__ import annotations
 
@@ -369,9 +369,21 @@ def associate(views: list[list[tuple[np.ndarray, np.ndarray]]], cams: list[Camer
     return groups
 
 
-def track_people(frames: list[list[np.ndarray]], max_move_m: float = 0.5, max_gap: int = 10) -> list[list[int]]:
-    """Track ID for each 3-D person (J×3) of each frame: Hungarian assignment on the mean joint distance to
-    each track's last position, gated at `max_move_m` (times the frames since last seen, up to `max_gap`)."""
+def _centre(X: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(X).all(1)
+    return np.median(X[ok], axis=0) if ok.any() else np.full(3, np.nan)
+
+
+def track_people(frames: list[list[np.ndarray]], max_move_m: float = 0.5, max_gap: int = 30,
+                 damping: float = 0.9, velocity_smoothing: float = 0.5) -> list[list[int]]:
+    """Track ID for each 3-D person (J×3) of each frame: Hungarian assignment on the median joint distance to
+    each track's predicted position, gated at `max_move_m` times the frames since last seen (up to `max_gap`).
+
+    The prediction moves the last position by the track's velocity (of its median joint, from its sightings,
+    smoothed; geometrically damped over a gap as in the 2-D tracker), so a person hidden while two people cross
+    is looked for where they walked to, not where they vanished — without it the one still seen, passing the
+    hidden one's last position, took the hidden one's ID. The median over joints, not the mean, keeps a few
+    joints with bad depth (overlapping people, a short baseline) from breaking a track."""
     from scipy.optimize import linear_sum_assignment
 
     tracks: list[dict] = []
@@ -383,20 +395,30 @@ def track_people(frames: list[list[np.ndarray]], max_move_m: float = 0.5, max_ga
         if live and people:
             D = np.full((len(live), len(people)), np.inf)
             for a, tr in enumerate(live):
+                gap = t - tr["last"]
+                steps = sum(damping ** k for k in range(gap))
+                pred = tr["X"] + tr["vel"] * steps
                 for b, X in enumerate(people):
-                    ok = np.isfinite(X).all(1) & np.isfinite(tr["X"]).all(1)
+                    ok = np.isfinite(X).all(1) & np.isfinite(pred).all(1)
                     if ok.sum() >= 3:
-                        D[a, b] = float(np.linalg.norm(X[ok] - tr["X"][ok], axis=1).mean())
+                        D[a, b] = float(np.median(np.linalg.norm(X[ok] - pred[ok], axis=1)))
             big = 1e6
             r, c = linear_sum_assignment(np.where(np.isfinite(D), D, big))
             for a, b in zip(r, c):
-                if D[a, b] <= max_move_m * (t - live[a]["last"]):
-                    ids[b] = live[a]["id"]
-                    live[a]["X"] = np.where(np.isfinite(people[b]), people[b], live[a]["X"])
-                    live[a]["last"] = t
+                tr = live[a]
+                gap = t - tr["last"]
+                if D[a, b] <= max_move_m * gap:
+                    ids[b] = tr["id"]
+                    v = (_centre(people[b]) - _centre(tr["X"])) / gap
+                    if np.isfinite(v).all():
+                        k = velocity_smoothing
+                        tr["vel"] = k * tr["vel"] + (1 - k) * v if tr["hits"] > 1 else v
+                    tr["X"] = np.where(np.isfinite(people[b]), people[b], tr["X"])
+                    tr["last"] = t
+                    tr["hits"] += 1
         for b, X in enumerate(people):
             if not ids[b]:
-                tracks.append({"id": next_id, "X": X.copy(), "last": t})
+                tracks.append({"id": next_id, "X": X.copy(), "last": t, "vel": np.zeros(3), "hits": 1})
                 ids[b] = next_id
                 next_id += 1
         out.append(ids)
