@@ -79,8 +79,8 @@ _OCC3D_VIS = [(255, 158, 0), (0, 0, 230), (47, 79, 79), (220, 20, 60), (255, 69,
 PALETTES = ("nuscenes", "occ3d", "surroundocc", "tpvformer", "semantickitti")
 FIGURE_VIEWS = {  # direction from the focus to the camera, view-up, orthographic?
     "iso": ((-1.0, -0.85, 0.95), (0, 0, 1), False),
-    "top": ((0.0, 0.0, 1.0), (1, 0, 0), True),
-    "bev": ((0.0, 0.0, 1.0), (1, 0, 0), True),
+    "top": ((0.0, 0.0, 1.0), (1, 0, 0), False),  # a camera high above (perspective: walls lean out)
+    "bev": ((0.0, 0.0, 1.0), (1, 0, 0), True),  # the bird's-eye map (orthographic)
     "front": ((-1.0, 0.0, 0.42), (0, 0, 1), False),
     "side": ((0.0, -1.0, 0.3), (0, 0, 1), False),
 }

@@ -109,3 +109,18 @@ def test_show_ignore_draws_unknown_class_voxels_grey(tmp_path):
         outs[bool(flag)] = read(out)
     grey = lambda im: ((np.abs(im - 200).max(2) < 40) | (im.max(2) < 60)).mean()  # grey faces + black edges
     assert grey(outs[False]) < 0.001 and grey(outs[True]) > 0.05
+
+
+def test_top_is_a_perspective_view_and_bev_the_orthographic_map(shared_data, tmp_path):
+    """`top` and `bev` were the same image: `top` is a camera high above (perspective: walls and trees show
+    their sides), `bev` the bird's-eye map (orthographic); both frame the whole grid."""
+    shots, cams = {}, {}
+    for view in ("top", "bev"):
+        out, cam = tmp_path / f"{view}.png", tmp_path / f"{view}.json"
+        r = cli("figure", shared_data / OCC, "--out", out, "--view", view, "--size", "800x500", "--save-camera", cam)
+        assert r.returncode == 0, r.stderr
+        shots[view], cams[view] = read(out), json.loads(cam.read_text())
+        x0, x1, y0, y1 = content_box(shots[view])
+        assert x0 > 0 and y0 > 0 and x1 < 799 and y1 < 499
+    assert cams["bev"]["parallel"] is True and cams["top"]["parallel"] is False
+    assert (np.abs(shots["top"].astype(int) - shots["bev"]).max(2) > 40).mean() > 0.02
