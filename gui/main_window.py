@@ -17,7 +17,7 @@ from scenelens.engine.device import describe, resolve_device
 from scenelens.engine.errors import InputError, SceneLensError
 from scenelens.engine.jobs import Job
 from scenelens.engine.project import Project, RecoveryStore, load_project
-from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene, Skeleton, Trajectory
+from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene, Skeleton
 from scenelens.engine.session import WORKSPACES, Pick, Session, load_scene_of, suggest_workspace
 
 from .jobs import JobRunner
@@ -682,18 +682,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def open_trajectory_pair(self, a: str, b: str):
         """Two trajectory files: a scene of both, then the Pose panel's comparison (the user names the
         estimate, the reference and the alignment; gui/workbenches/pose.py `_compare_dialog`)."""
-        from scenelens.engine.errors import InputError
-        from scenelens.engine.io import load_layers
-
-        def work(ctx):
-            out = []
-            for k, p in enumerate((a, b)):
-                ctx.progress(0.5 * k, f"reading {Path(p).name}")
-                found = [lay for lay in load_layers(p) if isinstance(lay, Trajectory)]
-                if not found:
-                    raise InputError(p, "holds no trajectory")
-                out += found
-            return out
+        from scenelens.engine.io.trajectory import load_trajectories
 
         def done(layers) -> None:
             self.set_scene(Scene(name=f"{Path(a).name} vs {Path(b).name}", layers=layers), workspace="Pose")
@@ -703,7 +692,8 @@ class MainWindow(QtWidgets.QMainWindow):
             if wb is not None:  # after this callback: the dialogs open on the scene just shown
                 QtCore.QTimer.singleShot(0, self, wb._compare_dialog)
 
-        return self.start_job(Job(f"Open {Path(a).name} and {Path(b).name}", work), on_result=done)
+        return self.start_job(Job(f"Open {Path(a).name} and {Path(b).name}", lambda ctx: load_trajectories((a, b), ctx)),
+                              on_result=done)
 
     def confirm_replace_scene(self) -> bool:
         """Before an open the user asked for replaces a scene with unsaved edits: save them (to the project, or

@@ -136,6 +136,22 @@ def write_tum(path: str | Path, poses: np.ndarray, timestamps: np.ndarray | None
     write_text(path, "# timestamp tx ty tz qx qy qz qw\n" + "".join(lines))
 
 
+def load_trajectories(paths, ctx=None) -> list[Trajectory]:
+    """The trajectories of several files, in order, read as any file the user opens (`load_layers`: any format
+    that holds one); a file without a trajectory is an InputError naming it. `ctx`: a job's context (progress)."""
+    from . import load_layers
+
+    out: list[Trajectory] = []
+    for k, p in enumerate(paths):
+        if ctx is not None:
+            ctx.progress(k / len(paths), f"reading {Path(p).name}")
+        found = [lay for lay in load_layers(p) if isinstance(lay, Trajectory)]
+        if not found:
+            raise InputError(p, "holds no trajectory")
+        out += found
+    return out
+
+
 @register("trajectory", "Camera trajectory (KITTI odometry poses or TUM RGB-D)")
 def load_trajectory(path: Path, **opts) -> list[Trajectory]:
     return [read_trajectory(path)]

@@ -724,7 +724,7 @@ class PoseWorkbench(Workbench):
 
     def _compare_dialog(self):
         """The menu's entry: the user names the estimate, the reference and the alignment."""
-        trs = [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
+        trs = self._input_trajectories()
         if len(trs) < 2:
             # File → Open replaces the scene and two paths open as a registration pair, so the files are asked
             # for here and added to the scene; the comparison continues once they are read
@@ -745,40 +745,33 @@ class PoseWorkbench(Workbench):
             return None
         return self.compare_trajectories(est, ref, self.ALIGN_CHOICES[a])
 
+    def _input_trajectories(self) -> list[Trajectory]:
+        """The scene's trajectories a comparison may take (not the aligned copies a comparison adds)."""
+        return [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
+
     def open_trajectories(self, paths: list[str], then_compare: bool = False):
         """Add the trajectories of these files (TUM, KITTI, EuRoC) to the scene in a background job; with
         `then_compare`, the comparison dialog follows when two or more are there."""
-        from scenelens.engine.errors import InputError
-        from scenelens.engine.io import load_layers
-
-        def work(ctx):
-            out = []
-            for k, p in enumerate(paths):
-                ctx.progress(k / len(paths), f"reading {Path(p).name}")
-                found = [lay for lay in load_layers(p) if isinstance(lay, Trajectory)]
-                if not found:
-                    raise InputError(p, "holds no trajectory")
-                out += found
-            return out
+        from scenelens.engine.io.trajectory import load_trajectories
 
         def done(layers):
             for lay in layers:
                 self.window.add_layer(lay, replace=False)
             if not then_compare:
                 return
-            if len([t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]) >= 2:
+            if len(self._input_trajectories()) >= 2:
                 self._compare_dialog()
             else:
                 self.window.error("Two trajectories needed", "Choose an estimated and a reference trajectory file.")
 
-        return self.window.start_job(Job("Open trajectories", work), on_result=done)
+        return self.window.start_job(Job("Open trajectories", lambda ctx: load_trajectories(paths, ctx)), on_result=done)
 
     def compare_trajectories(self, est: Trajectory | None = None, ref: Trajectory | None = None,
                              align: str | None = None, t_max_diff: float = 0.01, delta: float = 1,
                              delta_unit: str = "f"):
         """APE and RPE of `est` against `ref` as evo computes them (engine/pose/trajectory_eval.py); asks which
         is which when not given. `align`: 'se3', 'sim3' or 'none' (default: sim3 for a monocular estimate)."""
-        trs = [t for t in self.window.scene.of_type(Trajectory) if not t.source.startswith("ATE alignment")]
+        trs = self._input_trajectories()
         if est is None or ref is None:
             if len(trs) < 2:
                 self.window.error("Two trajectories needed", "Open an estimated and a reference trajectory.")
