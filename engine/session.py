@@ -90,7 +90,8 @@ class Session:
         """Hash the freshly read layers in the open job (a 50M-point cloud takes seconds to hash), so that
         `set_scene` on the GUI thread does not; the print is used once, by `set_scene`."""
         for lay in scene.layers:
-            lay.meta["_print_at_load"] = fingerprint(lay)
+            if "_print_at_load" not in lay.meta:  # hashed already (a job that read this scene)
+                lay.meta["_print_at_load"] = fingerprint(lay)
         return scene
 
     def set_scene(self, scene: Scene) -> None:
@@ -230,9 +231,7 @@ class Session:
         the project's layers over it. `layers`: `project_layers(proj, scene)` computed beforehand (the window's
         open job does, so the GUI thread rebuilds nothing); computed here when not given."""
         if layers is None:
-            for lay in scene.layers:  # the file's prints: of the layers as read, before the project's transforms
-                if "_print_at_load" not in lay.meta:
-                    lay.meta["_print_at_load"] = fingerprint(lay)
+            self.precompute_prints(scene)  # the file's prints: of the layers as read, before the project's transforms
             layers = project_layers(proj, scene)
         self.set_scene(scene)  # remembers the file's layers (order and prints) before the project's replace them
         scene.layers = layers
