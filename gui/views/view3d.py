@@ -10,7 +10,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from scenelens.engine.scene import Layer, Scene
 
 from .scene_renderer import SceneRenderer
-from .vtk_utils import image_from_window
+from .vtk_utils import image_from_window, items
 
 
 def offscreen_platform() -> bool:
@@ -274,25 +274,15 @@ class View3D(QtWidgets.QWidget):
         """Draw one more actor over the last frame: only it is visible in this render, and the renderer does
         not clear colour or depth."""
         ren = self.renderer
-        hidden = []
-        props = ren.GetViewProps()
-        props.InitTraversal()
-        for _ in range(props.GetNumberOfItems()):
-            p = props.GetNextProp()
-            if p is not actor and p.GetVisibility():
-                p.VisibilityOff()
-                hidden.append(p)
+        hidden = [p for p in items(ren.GetViewProps()) if p is not actor and p.GetVisibility()]
+        for p in hidden:
+            p.VisibilityOff()
         actor.VisibilityOn()
         # the window's other renderers (the axes marker, a side-by-side half) keep their pixels from the last
         # frame: drawn again over themselves their blended text would grow bolder
-        others = []
-        rens = self.window.GetRenderers()
-        rens.InitTraversal()
-        for _ in range(rens.GetNumberOfItems()):
-            r = rens.GetNextItem()
-            if r is not ren and r.GetDraw():
-                r.DrawOff()
-                others.append(r)
+        others = [r for r in items(self.window.GetRenderers()) if r is not ren and r.GetDraw()]
+        for r in others:
+            r.DrawOff()
         ren.EraseOff()
         try:
             self.window.Render()
@@ -475,10 +465,7 @@ class View3D(QtWidgets.QWidget):
         """Pick at (x, y) in one renderer: exact surfaces with the exact picker, everything else with the
         tolerant one; the picker whose hit is nearer along the ray, or None."""
         exact, loose = [], []
-        props = renderer.GetViewProps()
-        props.InitTraversal()
-        for _ in range(props.GetNumberOfItems()):
-            p = props.GetNextProp()
+        for p in items(renderer.GetViewProps()):
             if p.GetPickable() and p.GetVisibility():
                 (exact if getattr(p, "_sl_exact_pick", False) else loose).append(p)
         for p in exact:

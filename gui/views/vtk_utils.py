@@ -79,6 +79,12 @@ def actor_for(pd: vtk.vtkPolyData, point_size: float = 2.0, color=None, opacity:
     return actor
 
 
+def items(collection) -> list:
+    """The objects of a vtkCollection (a renderer's props, a window's renderers) as a list, without moving the
+    collection's own traversal cursor."""
+    return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
+
+
 def image_from_window(window: vtk.vtkRenderWindow) -> np.ndarray:
     """RGB uint8 (H×W×3, top row first) of what the render window shows, via vtkWindowToImageFilter."""
     w2i = vtk.vtkWindowToImageFilter()

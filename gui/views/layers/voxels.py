@@ -26,6 +26,7 @@ from scenelens.engine.occupancy.surface import Surface, downsample_labels, expos
 from scenelens.engine.scene import VoxelGrid
 
 from ..builders import register_builder, tag_actor
+from ..vtk_utils import items
 
 # above this many visible voxels, 'auto' LOD draws a 2× coarser still frame (and says so, see the workbench);
 # below it still frames and picks are always at full resolution — rotation uses the coarse mesh kept beside
@@ -51,10 +52,7 @@ def set_interactive_lod(renderer, interacting: bool) -> int:
     number of actors switched.
     """
     n = 0
-    props = renderer.GetViewProps()
-    props.InitTraversal()
-    for _ in range(props.GetNumberOfItems()):
-        a = props.GetNextProp()
+    for a in items(renderer.GetViewProps()):
         data = getattr(a, "_sl_lod_data", None)
         if data is None:
             continue
