@@ -17,7 +17,7 @@ from scenelens.engine.device import describe, resolve_device
 from scenelens.engine.errors import InputError, SceneLensError
 from scenelens.engine.jobs import Job
 from scenelens.engine.project import Project, RecoveryStore, load_project
-from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene, Skeleton
+from scenelens.engine.scene import CameraRig, ImageLayer, Layer, Scene
 from scenelens.engine.session import WORKSPACES, Pick, Session, load_scene_of, suggest_workspace
 
 from .jobs import JobRunner
@@ -630,43 +630,26 @@ class MainWindow(QtWidgets.QMainWindow):
         return None
 
     def open_results_on(self, media: str, results: str):
-        """Pose results (a COCO keypoint JSON) opened on the video or image the user gave with them: the
-        results' reader (which looks for the video the file names, engine/io/coco_keypoints.py) runs in a
-        job; the given file then is the picture the people are drawn on, whatever the JSON names."""
-        from scenelens.engine.io import load, load_layers
+        """Pose results (a COCO keypoint JSON) opened on the video or image the user gave with them, in a job:
+        a video is handed to the results' reader, which draws the people on it instead of the video the file
+        names (engine/io/coco_keypoints.py); an image is added, and pictures the reader found itself give way."""
+        from scenelens.engine.io import detect, load, load_layers
 
         def work(ctx):
             from .views.layers.points import prepare_scene
 
-            import logging
-
             ctx.progress(0.05, f"reading {Path(results).name}")
-            # the reader's "video … of these results is not shown" is moot: the user gave the video
-            moot = f"{Path(results)}: video "
-
-            def keep(rec: logging.LogRecord) -> bool:
-                m = rec.getMessage()
-                return not (moot in m and "of these results is not shown" in m)
-
-            io_log = logging.getLogger("scenelens.io")
-            io_log.addFilter(keep)
-            try:
+            if detect(media).name == "video":
+                scene = load(results, video=media)
+            else:
                 scene = load(results)
-            finally:
-                io_log.removeFilter(keep)
-            ctx.progress(0.6, f"reading {Path(media).name}")
-            pictures = load_layers(media)
-            mine = {str(Path(lay.path).resolve()) for lay in pictures if getattr(lay, "path", None)}
-            # the picture the reader found itself, when it is another file, gives way to the one given
-            scene.layers = [lay for lay in scene.layers if not isinstance(lay, ImageLayer)
-                            or str(Path(lay.path or "").resolve()) in mine]
-            have = {str(Path(lay.path).resolve()) for lay in scene.of_type(ImageLayer) if lay.path}
-            scene.layers[:0] = [lay for lay in pictures if str(Path(lay.path).resolve()) not in have]
-            video = next((lay for lay in pictures if isinstance(lay, ImageLayer) and lay.n_frames > 1), None)
-            for sk in scene.of_type(Skeleton):
-                if video is not None and sk.meta.get("video"):
-                    sk.meta["video"] = video.path  # drawn on the given video (matched by its name)
-                    sk.meta["warnings"] = [w for w in sk.meta.get("warnings", []) if "is not shown" not in w]
+                ctx.progress(0.6, f"reading {Path(media).name}")
+                pictures = load_layers(media)
+                mine = {str(Path(lay.path).resolve()) for lay in pictures if getattr(lay, "path", None)}
+                scene.layers = [lay for lay in scene.layers if not isinstance(lay, ImageLayer)
+                                or str(Path(lay.path or "").resolve()) in mine]
+                have = {str(Path(lay.path).resolve()) for lay in scene.of_type(ImageLayer) if lay.path}
+                scene.layers[:0] = [lay for lay in pictures if str(Path(lay.path).resolve()) not in have]
             scene.name = f"{Path(results).name} on {Path(media).name}"
             scene = Session.precompute_prints(scene)
             prepare_scene(scene, ctx)

@@ -138,8 +138,9 @@ def gt_to_layers(path: Path, d: dict, with_images: bool | None = None) -> list[L
     return layers
 
 
-def results_to_layers(path: Path, res: list, n_kp: int = 17) -> list[Layer]:
-    """A COCO result list → one Skeleton per source (file or video), frames in image-id order."""
+def results_to_layers(path: Path, res: list, n_kp: int = 17, video: str | Path | None = None) -> list[Layer]:
+    """A COCO result list → one Skeleton per source (file or video), frames in image-id order. The people of a
+    video are drawn on the video the results name (`_result_video`), or on `video` when the user gave it."""
     groups: dict[str, dict[Any, list[dict]]] = {}
     for r in res:
         if not isinstance(r, dict) or "image_id" not in r or "keypoints" not in r:
@@ -147,6 +148,7 @@ def results_to_layers(path: Path, res: list, n_kp: int = 17) -> list[Layer]:
         src = str(r.get("video") or "")
         groups.setdefault(src, {}).setdefault(r["image_id"], []).append(r)
     layers: list[Layer] = []
+    shown: set[str] = set()  # videos already added as layers (two sources may resolve to one file)
     for src, by_img in groups.items():
         ids = sorted(by_img, key=lambda k: (by_img[k][0].get("frame", 0), str(k)) if src else str(k))
         if not src:  # still images: one layer each, like ground truth
@@ -177,16 +179,19 @@ def results_to_layers(path: Path, res: list, n_kp: int = 17) -> list[Layer]:
             sk.meta["video"] = src
             sk.meta["frames"] = [int(f[0].get("frame", k)) for k, f in enumerate(frames)]
             _attach_world(sk, frames)
-            video = _result_video(path, src, sk)
-            if video is not None:  # the people drawn on their video, as after a run in the window
+            found = Path(video) if video is not None else _result_video(path, src, sk)
+            if found is not None:  # the people drawn on their video, as after a run in the window
                 from .image import load_video
                 from .sanitize import warn
 
                 try:
-                    layers.extend(load_video(video))
-                    sk.meta["video"] = str(video)
+                    if str(found) not in shown:
+                        layers.extend(load_video(found))
+                        shown.add(str(found))
+                    sk.meta["video"] = str(found)
                 except InputError as e:  # the results still open, without their frames
-                    warn(path, f"video {src!r:.200} of these results is not shown: {e.message}", sk)
+                    warn(path, f"video {src if video is None else str(found)!r:.200} of these results is not shown: "
+                              f"{e.message}", sk)
             layers.append(sk)
     return layers
 
@@ -234,7 +239,7 @@ def load_coco(path: Path, **opts) -> list[Layer]:
     if isinstance(d, list):
         if not d:
             raise InputError(path, "empty COCO result list")
-        return results_to_layers(path, d)
+        return results_to_layers(path, d, video=opts.get("video"))
     if isinstance(d, dict):
         return gt_to_layers(path, d, opts.get("with_images"))
     raise InputError(path, "not a COCO keypoint file")
