@@ -333,8 +333,10 @@ _probe_cache: dict[str, dict[str, bool]] = {}
 _probe_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1)
 def _fusion_key() -> str:
-    """What the fuser's behaviour may depend on: torch build, Python, CPU, the model files and this code."""
+    """What the fuser's behaviour may depend on: torch build, Python, CPU, the model files and this code
+    (computed once per process: none of it changes while the process runs, and every pipeline load asks)."""
     import hashlib
     import platform
     import sys
